@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+# The main navigation: (label, url name). An entry whose URL does not exist (yet) is left out.
+NAVIGATION: list[tuple[str, str]] = [
+    ("Action required", "meters:actions"),
+    ("Groups", "meters:groups"),
+    ("Dispatches", "dispatch:timeline"),
+    ("Meters", "meters:list"),
+    ("Mapping", "meters:mapping"),
+    ("Sync health", "meters:sync_health"),
+]
+
+
+def portal(request: HttpRequest) -> dict[str, Any]:
+    """What base.html needs on every page."""
+    items = []
+    current = request.path
+    for label, name in NAVIGATION:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        items.append({"label": label, "url": url, "active": current.startswith(url)})
+    return {
+        "LEAP_ENVIRONMENT": settings.LEAP_ENVIRONMENT,
+        "LEAP_SIMULATOR": settings.LEAP_SIMULATOR,
+        "nav_items": items,
+    }

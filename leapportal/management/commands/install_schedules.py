@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from leapportal.schedules import install_schedules
+
+
+class Command(BaseCommand):
+    help = "Install the beat schedule from settings into django-celery-beat (edits are kept)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--reset", action="store_true", help="restore the declared timings")
+
+    def handle(self, *args: Any, reset: bool, **options: Any) -> None:
+        created = install_schedules(reset=reset)
+        self.stdout.write(f"installed {len(created)} new schedule(s): {', '.join(created) or '-'}")

@@ -1,0 +1,338 @@
+"""Settings for leapportal, read from the environment.
+
+Every variable is parsed here, once; nonsense raises ImproperlyConfigured at start-up rather than
+surfacing as odd behaviour later. The README lists every variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import dj_database_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+TESTING = "pytest" in sys.modules or os.environ.get("LEAPPORTAL_TESTING") == "true"
+
+
+# --- environment helpers -------------------------------------------------------------------------
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, *, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+def env_int(name: str, *, default: int, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_float(name: str, *, default: float, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_choice(name: str, choices: tuple[str, ...], *, default: str) -> str:
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def env_url(name: str, *, default: str, schemes: tuple[str, ...]) -> str:
+    value = os.environ.get(name) or default
+    parsed = urlparse(value)
+    if parsed.scheme not in schemes or not (parsed.netloc or parsed.scheme in {"memory"}):
+        raise ImproperlyConfigured(
+            f"{name} must be a URL with scheme {' or '.join(schemes)}, got {value!r}"
+        )
+    return value
+
+
+# --- core ----------------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", default=False)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if DEBUG or TESTING:
+        SECRET_KEY = "insecure-development-key-only-for-debug-and-tests-" + "x" * 20  # noqa: S105
+    else:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
+elif len(SECRET_KEY) < 50 and not (DEBUG or TESTING):
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not ALLOWED_HOSTS and not TESTING:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must list at least one host when DEBUG is false")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "template_partials",
+    "django_celery_beat",
+    "leapportal",
+    "meters",
+    "dispatch",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Every page needs a login unless its view is marked with login_not_required.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "leapportal.urls"
+WSGI_APPLICATION = "leapportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "leapportal.context_processors.portal",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+if urlparse(DATABASE_URL).scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must be a sqlite:// or postgresql:// URL, got {DATABASE_URL!r}"
+    )
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo runs web, worker and beat on one SQLite file: wait for locks instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"  # stored in UTC; pages show each market's zone (see leapportal.timezones)
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+if DEBUG or TESTING:
+    # The manifest only exists after collectstatic; development and tests serve files as they are.
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    WHITENOISE_USE_FINDERS = True
+    WHITENOISE_AUTOREFRESH = True
+
+# --- security (production passes `manage.py check --deploy`) -------------------------------------
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG and not TESTING)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Leap webhook bodies can hold thousands of timeslots; Django's 2.5 MB default is too tight.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int(
+    "DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024, minimum=1024
+)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Leap ----------------------------------------------------------------------------------------
+
+LEAP_HOSTS = {
+    "staging": "https://api.staging.leap.energy",
+    "production": "https://api.leap.energy",
+}
+LEAP_ENVIRONMENT = env_choice("LEAP_ENVIRONMENT", tuple(LEAP_HOSTS), default="staging")
+LEAP_BASE_URL = env_url(
+    "LEAP_BASE_URL", default=LEAP_HOSTS[LEAP_ENVIRONMENT], schemes=("https", "http")
+).rstrip("/")
+LEAP_API_KEY = env_str("LEAP_API_KEY")
+# Without a key the client talks to the bundled simulator (in-process), as tests and the demo do.
+LEAP_SIMULATOR = env_bool("LEAP_SIMULATOR", default=not LEAP_API_KEY)
+if not LEAP_SIMULATOR and not LEAP_API_KEY:
+    raise ImproperlyConfigured("LEAP_API_KEY must be set when LEAP_SIMULATOR is false")
+LEAP_TIMEOUT_SECONDS = env_float("LEAP_TIMEOUT_SECONDS", default=30.0, minimum=0.1)
+LEAP_MAX_RETRIES = env_int("LEAP_MAX_RETRIES", default=5, minimum=0)
+LEAP_SIMULATOR_SEED = env_int("LEAP_SIMULATOR_SEED", default=42)
+LEAP_SIMULATOR_METERS = env_int("LEAP_SIMULATOR_METERS", default=500, minimum=1)
+
+# Secrets Leap sends back in the header we registered. A comma-separated list: during a rotation
+# both the old and the new value are accepted. The first is the one we register.
+LEAP_WEBHOOK_HEADER = env_str("LEAP_WEBHOOK_HEADER", "x-leapportal-secret").lower()
+LEAP_METER_WEBHOOK_SECRETS = env_list("LEAP_METER_WEBHOOK_SECRETS", [])
+LEAP_DISPATCH_WEBHOOK_SECRETS = env_list("LEAP_DISPATCH_WEBHOOK_SECRETS", [])
+for _name, _secrets in (
+    ("LEAP_METER_WEBHOOK_SECRETS", LEAP_METER_WEBHOOK_SECRETS),
+    ("LEAP_DISPATCH_WEBHOOK_SECRETS", LEAP_DISPATCH_WEBHOOK_SECRETS),
+):
+    if any(len(s) < 16 for s in _secrets):
+        raise ImproperlyConfigured(f"every value in {_name} must be at least 16 characters")
+    if not _secrets and not (DEBUG or TESTING or LEAP_SIMULATOR):
+        raise ImproperlyConfigured(f"{_name} must be set when talking to the real Leap")
+if DEBUG or TESTING or LEAP_SIMULATOR:
+    LEAP_METER_WEBHOOK_SECRETS = LEAP_METER_WEBHOOK_SECRETS or ["dev-meter-webhook-secret-0001"]
+    LEAP_DISPATCH_WEBHOOK_SECRETS = LEAP_DISPATCH_WEBHOOK_SECRETS or [
+        "dev-dispatch-webhook-secret-01"
+    ]
+# Our public base URL, which Leap posts webhooks to (used when registering receivers).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Celery --------------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL")
+if CELERY_BROKER_URL and urlparse(CELERY_BROKER_URL).scheme not in {
+    "redis",
+    "rediss",
+    "filesystem",
+    "memory",
+    "amqp",
+}:
+    raise ImproperlyConfigured(
+        f"CELERY_BROKER_URL must be a redis://, amqp:// or filesystem:// URL, "
+        f"got {CELERY_BROKER_URL!r}"
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {}
+if not CELERY_BROKER_URL:
+    if TESTING:
+        # Unit tests run tasks in-process; tests about the worker set a real broker.
+        CELERY_BROKER_URL = "memory://"
+    else:
+        # The embedded default: kombu's filesystem transport needs no server and works across the
+        # web, worker and beat processes of `make demo`.
+        CELERY_BROKER_URL = "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue_dir = Path(env_str("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery-broker")))
+    for _sub in ("out", "processed"):
+        (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue_dir / "out"),
+        "data_folder_out": str(_queue_dir / "out"),
+        "processed_folder": str(_queue_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+CELERY_TASK_ACKS_LATE = True  # safe because every task is idempotent and takes ids
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", default=1800, minimum=10)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+_xdist = os.environ.get("PYTEST_XDIST_WORKER")
+CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist}" if _xdist else env_str("CELERY_QUEUE", "celery")
+
+# The whole beat schedule, in one place. `manage.py install_schedules` (run by migrate's
+# post_migrate signal too) copies it into django-celery-beat, where admins may edit it; an entry
+# already there keeps its edited timing.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "meters-full-sync": {
+        "task": "meters.tasks.scheduled_full_sync",
+        "schedule": crontab(minute="30", hour="2"),
+        "description": "Nightly full sync of meter details and enrollments",
+    },
+    "meters-incremental-sync": {
+        "task": "meters.tasks.scheduled_incremental_sync",
+        "schedule": 15 * 60.0,
+        "description": "Incremental sync of meters changed since the last run",
+    },
+    "dispatch-reconcile": {
+        "task": "dispatch.tasks.reconcile_dispatches",
+        "schedule": 60.0,
+        "description": "Poll Leap's dispatch search as the fallback to webhooks",
+    },
+}
+
+# --- logging -------------------------------------------------------------------------------------
+
+LOG_LEVEL = env_choice(
+    "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO" if not TESTING else "WARNING"
+)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
