@@ -222,14 +222,21 @@ LEAP_HOSTS = {
     "production": "https://api.leap.energy",
 }
 LEAP_ENVIRONMENT = env_choice("LEAP_ENVIRONMENT", tuple(LEAP_HOSTS), default="staging")
-LEAP_BASE_URL = env_url(
-    "LEAP_BASE_URL", default=LEAP_HOSTS[LEAP_ENVIRONMENT], schemes=("https", "http")
-).rstrip("/")
 LEAP_API_KEY = env_str("LEAP_API_KEY")
-# Without a key the client talks to the bundled simulator (in-process), as tests and the demo do.
+# Without a real key we talk to the bundled Leap simulator (`manage.py leap_simulator`), as the
+# demo does. Tests swap in an in-process simulator transport instead (leap.use_transport).
 LEAP_SIMULATOR = env_bool("LEAP_SIMULATOR", default=not LEAP_API_KEY)
-if not LEAP_SIMULATOR and not LEAP_API_KEY:
-    raise ImproperlyConfigured("LEAP_API_KEY must be set when LEAP_SIMULATOR is false")
+if LEAP_SIMULATOR:
+    LEAP_API_KEY = LEAP_API_KEY or "simulator-key-0000000000000000"
+    _default_leap_url = "http://127.0.0.1:8001"
+else:
+    if not LEAP_API_KEY:
+        raise ImproperlyConfigured("LEAP_API_KEY must be set when LEAP_SIMULATOR is false")
+    _default_leap_url = LEAP_HOSTS[LEAP_ENVIRONMENT]
+# The host only: the client adds each service's versioned path (/v2/..., /v1.1/...).
+LEAP_BASE_URL = env_url(
+    "LEAP_BASE_URL", default=_default_leap_url, schemes=("https", "http")
+).rstrip("/")
 LEAP_TIMEOUT_SECONDS = env_float("LEAP_TIMEOUT_SECONDS", default=30.0, minimum=0.1)
 LEAP_MAX_RETRIES = env_int("LEAP_MAX_RETRIES", default=5, minimum=0)
 LEAP_SIMULATOR_SEED = env_int("LEAP_SIMULATOR_SEED", default=42)
