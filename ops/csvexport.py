@@ -38,7 +38,11 @@ def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[s
 
 
 def stream_csv(
-    basename: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, now: datetime | None = None
+    basename: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    now: datetime | None = None,
 ) -> StreamingHttpResponse:
     """A streamed text/csv attachment named basename-YYYYMMDDTHHMMZ.csv."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%MZ")

@@ -20,9 +20,7 @@ class UserPreference(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ops_preference"
     )
-    time_zone = models.CharField(
-        max_length=10, choices=TimeZoneMode, default=TimeZoneMode.MARKET
-    )
+    time_zone = models.CharField(max_length=10, choices=TimeZoneMode, default=TimeZoneMode.MARKET)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

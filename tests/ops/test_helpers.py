@@ -16,8 +16,8 @@ LA = ZoneInfo("America/Los_Angeles")
 def test_market_times_name_their_zone_and_follow_dst():
     before = datetime(2026, 3, 8, 9, 30, tzinfo=UTC)  # 01:30 PST
     after = datetime(2026, 3, 8, 10, 30, tzinfo=UTC)  # 03:30 PDT (02:xx does not exist)
-    assert "2026-03-08 01:30 <span class=\"tz\">PST</span>" in timefmt.format_dt(before, LA)
-    assert "2026-03-08 03:30 <span class=\"tz\">PDT</span>" in timefmt.format_dt(after, LA)
+    assert '2026-03-08 01:30 <span class="tz">PST</span>' in timefmt.format_dt(before, LA)
+    assert '2026-03-08 03:30 <span class="tz">PDT</span>' in timefmt.format_dt(after, LA)
     assert 'datetime="2026-03-08T09:30:00Z"' in timefmt.format_dt(before, LA)
 
 
@@ -76,7 +76,9 @@ def test_pagination_counts_at_most_the_cap(django_assert_num_queries):
 
 def test_csv_streams_rows_and_defuses_formulas():
     response = csvexport.stream_csv(
-        "meters", ["name", "when"], [["=HYPERLINK(1)", "2026"], ["Pump", None]],
+        "meters",
+        ["name", "when"],
+        [["=HYPERLINK(1)", "2026"], ["Pump", None]],
         now=datetime(2026, 3, 8, 9, 30, tzinfo=UTC),
     )
     assert response.streaming
