@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "leapportal",
     "meters",
     "dispatch",
+    "ops",
 ]
 
 MIDDLEWARE = [
