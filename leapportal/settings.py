@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "leapportal",
     "meters",
     "dispatch",
+    "ops",
 ]
 
 MIDDLEWARE = [

@@ -16,4 +16,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("meters/", include("meters.urls")),
     path("dispatch/", include("dispatch.urls")),
+    # dashboard (ops): action queue, groups, preferences
+    path("", include("ops.urls")),
 ]
