@@ -108,7 +108,8 @@ if not ALLOWED_HOSTS and not TESTING:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with access tied to the admin role (leapportal/admin_site.py).
+    "leapportal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -329,6 +330,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 _xdist = os.environ.get("PYTEST_XDIST_WORKER")
 CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist}" if _xdist else env_str("CELERY_QUEUE", "celery")
 
+# How often each worker records a heartbeat; sync health calls a worker stale after three misses.
+WORKER_HEARTBEAT_SECONDS = 60
+
 # The whole beat schedule, in one place. `manage.py install_schedules` (run by migrate's
 # post_migrate signal too) copies it into django-celery-beat, where admins may edit it; an entry
 # already there keeps its edited timing.
@@ -347,6 +351,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "dispatch.tasks.reconcile_dispatches",
         "schedule": 60.0,
         "description": "Poll Leap's dispatch search as the fallback to webhooks",
+    },
+    "worker-heartbeat": {
+        "task": "leapportal.tasks.record_worker_heartbeat",
+        "schedule": float(WORKER_HEARTBEAT_SECONDS),
+        "description": "Record that a worker is alive (sync health shows 'worker last seen')",
     },
 }
 
