@@ -262,6 +262,25 @@ if DEBUG or TESTING or LEAP_SIMULATOR:
     LEAP_DISPATCH_WEBHOOK_SECRETS = LEAP_DISPATCH_WEBHOOK_SECRETS or [
         "dev-dispatch-webhook-secret-01"
     ]
+# --- meter sync ----------------------------------------------------------------------------------
+
+# A full sync that would mark more than this fraction of the present meters missing holds that part
+# for an admin to approve (a Leap outage or a filter bug must not empty the portfolio).
+METERS_MISSING_HOLD_FRACTION = env_float("METERS_MISSING_HOLD_FRACTION", default=0.05, minimum=0)
+# Incremental syncs ask Leap for changes since the previous good run's start minus this overlap.
+METERS_INCREMENTAL_OVERLAP_MINUTES = env_int(
+    "METERS_INCREMENTAL_OVERLAP_MINUTES", default=10, minimum=0
+)
+# A running sync whose heartbeat is older than this is taken as dead (its worker was killed):
+# the next run fails it and takes over.
+METERS_SYNC_STALE_SECONDS = env_int("METERS_SYNC_STALE_SECONDS", default=600, minimum=1)
+METERS_SYNC_PAGE_SIZE = env_int("METERS_SYNC_PAGE_SIZE", default=500, minimum=1)
+# Task-level retries of a sync after the client's own retries gave up (LeapUnavailable).
+METERS_SYNC_MAX_RETRIES = env_int("METERS_SYNC_MAX_RETRIES", default=5, minimum=0)
+METERS_SYNC_RETRY_BASE_SECONDS = env_float(
+    "METERS_SYNC_RETRY_BASE_SECONDS", default=30.0, minimum=0
+)
+
 # Our public base URL, which Leap posts webhooks to (used when registering receivers).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
