@@ -25,7 +25,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ADMIN: [VIEW, WORK_QUEUE, START_SYNC, EDIT_MAPPING, MANAGE_SETTINGS],
 }
 # Admins also get every model permission of these apps, for the Django admin.
-ADMIN_MODEL_APPS = ("meters", "dispatch", "django_celery_beat", "auth")
+ADMIN_MODEL_APPS = ("meters", "dispatch", "mapping", "django_celery_beat", "auth")
 
 ROLES = (VIEWER, OPERATOR, ADMIN)
 

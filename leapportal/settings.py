@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "leapportal",
     "meters",
     "dispatch",
+    "mapping",
 ]
 
 MIDDLEWARE = [
@@ -262,6 +263,15 @@ if DEBUG or TESTING or LEAP_SIMULATOR:
     ]
 # Our public base URL, which Leap posts webhooks to (used when registering receivers).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- meter mapping (mapping/) ---------------------------------------------------------------------
+
+# One meter per site unless the site is listed as shared (mapping.SharedSite, edited in the admin).
+MAPPING_ONE_METER_PER_SITE = env_bool("MAPPING_ONE_METER_PER_SITE", default=True)
+# Largest mapping CSV accepted; a 100,000-row file is about 8 MB.
+MAPPING_IMPORT_MAX_BYTES = env_int(
+    "MAPPING_IMPORT_MAX_BYTES", default=25 * 1024 * 1024, minimum=1024
+)
 
 # --- Celery --------------------------------------------------------------------------------------
 
