@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from dispatch import views
 
 app_name = "dispatch"
-urlpatterns: list = []
+urlpatterns: list = [
+    # --- dashboard pages (dashboard engineer) ---
+    path("calendar/<str:token>.ics", views.ical_feed, name="ical"),
+    # --- end dashboard pages ---
+]

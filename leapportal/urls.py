@@ -6,8 +6,6 @@ from django.urls import include, path
 
 from leapportal import views
 
-admin.site.site_header = "leapportal administration"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -18,4 +16,6 @@ urlpatterns = [
     path("dispatch/", include("dispatch.urls")),
     path("mapping/", include("mapping.urls")),
     path("api/", include("mapping.api_urls")),
+    # dashboard (ops): action queue, groups, preferences
+    path("", include("ops.urls")),
 ]

@@ -12,9 +12,8 @@ it in leap/client.py (docs/contracts.md) and put it behind a confirmation here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from django.conf import settings
+from leap.specs import openapi_dir
 
 PATHS = ("/v1.1/meters/{meter_id}/partner_meter_ref", "/v1.1/meters/partner_meter_ref")
 
@@ -36,14 +35,6 @@ PUSH_STATUS = PushStatus(
         "yet. Leap keeps the partner_reference it took from the Connect refId."
     ),
 )
-
-
-def openapi_dir() -> Path:
-    """Where Leap's OpenAPI specs are (setting LEAP_OPENAPI_DIR)."""
-    configured = getattr(settings, "LEAP_OPENAPI_DIR", None)
-    if configured:
-        return Path(configured)
-    return (Path(settings.BASE_DIR) / ".." / "shared" / "leap-api" / "openapi").resolve()
 
 
 def specs_defining_push() -> list[str]:
