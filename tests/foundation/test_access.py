@@ -30,9 +30,12 @@ PUBLIC = {
     "dispatch:webhook_group": "Leap's group-level dispatch webhook receiver (secret header)",
     "dispatch:webhook": "Leap's dispatch webhook receiver (secret header)",
     "dispatch:feed": "JSON feed for other systems, behind its API token",
-    "mapping:api": "JSON API for other systems, behind its API token",
+    # The mapping JSON API for other systems: Authorization: Bearer <API token>.
+    "api:meters": "JSON API, behind its API token",
+    "api:meter": "JSON API, behind its API token",
+    "api:meter_mapping": "JSON API, behind its API token",
 }
-TOKEN_PROTECTED = {"dispatch:ical", "dispatch:feed", "mapping:api"}
+TOKEN_PROTECTED = {"dispatch:ical", "dispatch:feed", "api:meters", "api:meter", "api:meter_mapping"}
 REFUSED = {401, 403, 405}
 
 
@@ -78,10 +81,11 @@ def test_every_page_refuses_anonymous_visitors(client):
         if route.name in PUBLIC and route.name not in TOKEN_PROTECTED:
             continue
         if route.name in TOKEN_PROTECTED:
-            if response.status_code < 400:
-                failures.append(
-                    f"{route.name} {route.path}: {response.status_code} for a bad token"
-                )
+            for answer in (response, client.post(route.path)):
+                if answer.status_code < 400:
+                    failures.append(
+                        f"{route.name} {route.path}: {answer.status_code} without token"
+                    )
             continue
         if not (is_login_redirect(response) or response.status_code in REFUSED):
             failures.append(f"{route.name} {route.path}: {response.status_code}")
