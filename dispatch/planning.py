@@ -32,7 +32,8 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from dispatch.models import DispatchAllocation, DispatchTimeslot, Level
-from meters.models import Meter
+from leapportal.timezones import trade_date
+from meters.models import GroupAssignment, Meter
 
 Flag = DispatchAllocation.Flag
 # Members with these flags cannot take a share of a group dispatch by default.
@@ -84,10 +85,14 @@ def group_members_in_our_copy(timeslot: DispatchTimeslot) -> set[uuid.UUID] | No
     group = timeslot.market_group
     if group is None:
         return None
-    members = getattr(group, "members_at", None)
-    if callable(members):  # meters.models.MarketGroup.members_at(when) -> iterable of meter ids
-        return {uuid.UUID(str(m)) for m in members(timeslot.start_time)}
-    return None
+    # Our copy is kept per trade day in the market's time zone (meters.GroupAssignment).
+    day = trade_date(group.region or None, timeslot.start_time)
+    members = set(
+        GroupAssignment.objects.filter(market_group=group, trade_date=day).values_list(
+            "meter_id", flat=True
+        )
+    )
+    return members or None
 
 
 def members_of(timeslot: DispatchTimeslot, meters: dict[uuid.UUID, Meter]) -> list[Member]:

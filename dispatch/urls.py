@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dispatch import feed, webhooks
+from dispatch import feed, views, webhooks
 
 app_name = "dispatch"
-urlpatterns = [
+urlpatterns: list = [
+    # --- receivers and feed (dispatch engineer) ---
     path("webhooks/meter", webhooks.meter_webhook, name="meter_webhook"),
     path("webhooks/group", webhooks.group_webhook, name="group_webhook"),
     path("feed.json", feed.feed, name="feed"),
+    # --- dashboard pages (dashboard engineer) ---
+    path("calendar/<str:token>.ics", views.ical_feed, name="ical"),
+    # --- end dashboard pages ---
 ]

@@ -6,8 +6,6 @@ from django.urls import include, path
 
 from leapportal import views
 
-admin.site.site_header = "leapportal administration"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
@@ -16,4 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("meters/", include("meters.urls")),
     path("dispatch/", include("dispatch.urls")),
+    # dashboard (ops): action queue, groups, preferences
+    path("", include("ops.urls")),
 ]

@@ -1,0 +1,65 @@
+"""Dashboard workflow state: user preferences, calendar tokens and the action work items."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class UserPreference(models.Model):
+    """How one user wants the dashboard to show things (times in market zone or UTC)."""
+
+    class TimeZoneMode(models.TextChoices):
+        MARKET = "market", "Market time (zone named)"
+        UTC = "utc", "UTC"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ops_preference"
+    )
+    time_zone = models.CharField(max_length=10, choices=TimeZoneMode, default=TimeZoneMode.MARKET)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone})"
+
+
+class CalendarToken(models.Model):
+    """A per-user secret for the iCal feed; calendars cannot log in, so the URL carries it.
+
+    Only the SHA-256 is stored: the feed URL is shown once, when the token is issued or rotated.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_token"
+    )
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    token_prefix = models.CharField(max_length=10)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.token_prefix}…"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        """How a token is stored and looked up."""
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: models.Model) -> str:
+        """Create or rotate the user's token; return the token (the only time it is visible)."""
+        token = "lpc_" + secrets.token_urlsafe(24)
+        cls.objects.update_or_create(
+            user=user,
+            defaults={
+                "token_sha256": cls.hash_token(token),
+                "token_prefix": token[:10],
+                "created_at": timezone.now(),
+                "last_used_at": None,
+            },
+        )
+        return token

@@ -1,0 +1,74 @@
+"""Template tags of the dashboard: market times, countdowns, sort headers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from ops import timefmt, urgency
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def when(
+    context: template.Context, value: datetime | None, region: str | None = None, fmt: str = ""
+) -> SafeString:
+    """{% when dt meter.transmission_region %}: the time in that market's zone (or UTC)."""
+    zone = timefmt.zone_for(region, timefmt.display_mode(context.get("request")))
+    return timefmt.format_dt(value, zone, fmt or "%Y-%m-%d %H:%M")
+
+
+@register.simple_tag(takes_context=True)
+def zone_name(context: template.Context, region: str | None = None) -> str:
+    """The zone a region's times are shown in on this page, e.g. 'America/Los_Angeles (PST)'."""
+    zone = timefmt.zone_for(region, timefmt.display_mode(context.get("request")))
+    return f"{zone.key} ({timefmt.zone_label(zone)})"
+
+
+@register.filter
+def countdown(value: datetime | None) -> str:
+    """'in 2d 4h' / '3h ago'."""
+    return urgency.countdown(value, timezone.now())
+
+
+@register.filter(name="urgency")
+def urgency_class(value: datetime | None) -> str:
+    """overdue / soon / later / none, for the urgency--* classes."""
+    return urgency.urgency(value, timezone.now())
+
+
+@register.simple_tag(takes_context=True)
+def sort_th(context: template.Context, key: str, label: str, css: str = "") -> SafeString:
+    """A sortable column header: a link that keeps every filter and toggles the direction."""
+    sort = context["sort"]
+    request = context["request"]
+    params = request.GET.copy()
+    params["sort"] = sort.toggled(key)
+    params.pop("page", None)
+    arrow = ""
+    aria = "none"
+    if sort.key == key:
+        arrow = " ▼" if sort.descending else " ▲"
+        aria = "descending" if sort.descending else "ascending"
+    return format_html(
+        '<th class="{}" aria-sort="{}"><a href="?{}">{}{}</a></th>',
+        css,
+        aria,
+        params.urlencode(),
+        label,
+        arrow,
+    )
+
+
+@register.filter
+def kw(value: Any) -> str:
+    """A kW figure: '125.5', or 'max' for null (Leap: as much as the meter can)."""
+    if value is None:
+        return "max"
+    return f"{value:,.1f}"

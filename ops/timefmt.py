@@ -1,0 +1,98 @@
+"""Showing UTC timestamps in a market's time zone, with the zone named, or in UTC.
+
+Times are stored in UTC. A row is shown in the zone of its market (its transmission region) unless
+the user chose UTC (ops.UserPreference). Exports always carry the offset.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+UTC_ZONE = ZoneInfo("UTC")
+
+# Transmission region -> market zone. The meter-sync engineer owns the canonical map
+# (leapportal/timezones.py); this one stands in until it is on main.
+_REGION_ZONES = {
+    "CAISO": "America/Los_Angeles",
+    "ERCOT": "America/Chicago",
+    "NYISO": "America/New_York",
+    "ISONE": "America/New_York",
+    "PJM": "America/New_York",
+}
+
+
+def zone_for_region(region: str) -> ZoneInfo:
+    """The market zone of a transmission region (UTC for one we do not know)."""
+    return ZoneInfo(_REGION_ZONES.get(region, "UTC"))
+
+
+def display_mode(request: HttpRequest | None) -> str:
+    """'market' or 'utc' for this request's user; loaded once per request."""
+    if request is None:
+        return "market"
+    cached = getattr(request, "_ops_tz_mode", None)
+    if cached is not None:
+        return cached
+    mode = "market"
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        from ops.models import UserPreference
+
+        mode = (
+            UserPreference.objects.filter(user=user).values_list("time_zone", flat=True).first()
+            or "market"
+        )
+    request._ops_tz_mode = mode  # type: ignore[attr-defined]
+    return mode
+
+
+def zone_for(region: str | None, mode: str = "market") -> ZoneInfo:
+    """The zone a row of this region is shown in, for the given display mode."""
+    if mode == "utc" or not region:
+        return UTC_ZONE
+    return zone_for_region(region)
+
+
+def zone_label(zone: ZoneInfo, at: datetime | None = None) -> str:
+    """Short name of the zone at a moment, e.g. PDT, PST, CST, EST or UTC."""
+    moment = at or datetime.now(UTC)
+    return moment.astimezone(zone).tzname() or zone.key
+
+
+def format_dt(value: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> SafeString:
+    """A <time> element: local time with the zone's abbreviation; UTC and IANA name in the title."""
+    if value is None:
+        return format_html('<span class="muted">—</span>')
+    local = value.astimezone(zone)
+    return format_html(
+        '<time datetime="{}" title="{} ({})">{} <span class="tz">{}</span></time>',
+        value.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        zone.key,
+        local.strftime(fmt),
+        local.tzname(),
+    )
+
+
+def iso_with_offset(value: datetime | None, zone: ZoneInfo = UTC_ZONE) -> str:
+    """ISO 8601 with the offset, for exports: 2026-03-08T01:30:00-08:00."""
+    if value is None:
+        return ""
+    return value.astimezone(zone).isoformat()
+
+
+def market_today(zone: ZoneInfo, now: datetime) -> date:
+    """The trade date it is now in the market's zone."""
+    return now.astimezone(zone).date()
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day in UTC; 23 or 25 hours long on DST change days."""
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
