@@ -27,7 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -103,7 +103,7 @@ class IngestResult:
 def comparable(value: Any) -> Any:
     """A JSON-able form of a stored value, stable for hashing and for `changes`."""
     if isinstance(value, datetime):
-        return value.astimezone(timezone.UTC).isoformat().replace("+00:00", "Z")
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, list | tuple):
@@ -393,12 +393,14 @@ def apply_all(
 
 def _request_resync(meter_ids: set[uuid.UUID]) -> None:
     """Ask the meter sync for meters that Leap dispatches but we do not have (after commit)."""
-    from meters import actions  # the meter-sync app's entry point (docs/contracts.md §3)
 
     def request() -> None:
         for meter_id in sorted(meter_ids, key=str):
             try:
-                actions.request_sync("meter", requested_by=None, meter_id=meter_id)
+                # The meter-sync app's entry point (docs/contracts.md §3).
+                from meters.actions import request_sync
+
+                request_sync("meter", requested_by=None, meter_id=meter_id)
             except Exception:  # the parked event is stored and shown; a failed request is logged
                 log.exception("could not request a resync of meter %s", meter_id)
 
