@@ -71,7 +71,9 @@ class DispatchDeliveryAdmin(admin.ModelAdmin):
         """Same as manage.py register_dispatch_webhooks (the selection is not used)."""
         import leap
 
-        for result in setup.register_receivers(leap.get_client()):
+        with leap.get_client() as client:
+            results = setup.register_receivers(client)
+        for result in results:
             level = messages.SUCCESS if result.ok else messages.ERROR
             self.message_user(request, setup.describe(result), level)
 

@@ -20,7 +20,6 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from leap.errors import LeapError
 
 from dispatch import ingest
 from dispatch.models import (
@@ -31,6 +30,7 @@ from dispatch.models import (
     ReconcileRun,
     Source,
 )
+from leap.errors import LeapBadPayload, LeapError
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,22 @@ def _compare(
     counts["applied"] += len(to_apply)
 
 
+def _keep_bad(level: str, bad: list[LeapBadPayload], polled_at: datetime) -> None:
+    """Search results that do not validate: kept as a rejected poll delivery, with the reasons."""
+    body = json.dumps([b.raw for b in bad], default=str).encode()
+    DispatchDelivery.objects.create(
+        source=Source.POLL,
+        level=level,
+        received_at=polled_at,
+        body=body,
+        body_sha256=DispatchDelivery.hash_body(body),
+        size=len(body),
+        status=DispatchDelivery.Status.REJECTED,
+        processed_at=timezone.now(),
+        error="; ".join(str(b) for b in bad)[:5000],
+    )
+
+
 def _raw_dispatch(dispatch: Any) -> dict[str, Any]:
     """The exact dict Leap returned for a search result."""
     raw = getattr(dispatch, "raw", None)
@@ -156,14 +172,18 @@ def reconcile(client: Any, *, now: datetime | None = None) -> ReconcileRun | Non
         for level, search in searches:
             polled_at = timezone.now()
             page: list[Any] = []
+            bad: list[LeapBadPayload] = []
             for dispatch in search(
-                run.window_start, run.window_end, exclude_real_time_events=False
+                run.window_start, run.window_end, exclude_real_time_events=False, on_bad=bad.append
             ):
                 page.append(dispatch)
                 if len(page) >= 200:
                     _compare(run, level, page, polled_at, counts)
                     page = []
             _compare(run, level, page, polled_at, counts)
+            if bad:
+                _keep_bad(level, bad, polled_at)
+                counts["invalid"] += len(bad)
     except LeapError as exc:
         # Leap unavailable (after the client's own retries) or rejecting: shown on the run; the
         # next beat, a minute later, tries again.

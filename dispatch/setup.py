@@ -16,10 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
-from leap.errors import LeapError
 
 from dispatch.ingest import comparable
 from dispatch.models import Level
+from leap.errors import LeapError
 from meters.models import MarketGroup, Meter
 
 # Used when we have no meter or group of our own yet; harmless (test events are never handed on).
@@ -102,7 +102,7 @@ def register_receivers(
                     result.error = outcome.error_message
                 elif outcome.http_status is None:
                     result.error = "Leap got no answer from our receiver"
-        except LeapError as exc:
+        except (LeapError, ValueError) as exc:  # ValueError: the client refused our test body
             result.error = f"{type(exc).__name__}: {exc}"
         results.append(result)
     return results

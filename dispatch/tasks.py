@@ -32,7 +32,8 @@ def reconcile_dispatches() -> dict | None:
     """Every minute (beat): poll Leap's dispatch searches, then sweep what may have been lost."""
     import leap
 
-    run = reconcile.reconcile(leap.get_client(), now=timezone.now())
+    with leap.get_client() as client:
+        run = reconcile.reconcile(client, now=timezone.now())
     requeue_stuck_deliveries()
     for message_id in outbound.due_message_ids():
         send_outbound.delay(message_id)

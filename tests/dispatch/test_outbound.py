@@ -120,7 +120,9 @@ def test_each_change_of_state_is_handed_on_once(deliver, make_meter, endpoint, r
     assert len(ids) == 3
 
 
-def test_an_event_overruled_by_a_new_one_is_handed_on_as_changed(deliver, make_meter, endpoint, receiver):
+def test_an_event_overruled_by_a_new_one_is_handed_on_as_changed(
+    deliver, make_meter, endpoint, receiver
+):
     meter, low, high = make_meter(), uuid.uuid4(), uuid.uuid4()
     deliver(meter_notification((meter.pk, [slot(low, priority=5)])))
     deliver(meter_notification((meter.pk, [slot(high, priority=1)])))
@@ -160,7 +162,9 @@ def test_failures_are_retried_with_backoff_and_logged(
     assert "HTTP 500" in message.log.order_by("attempted_at").first().error
 
 
-def test_a_message_is_marked_failed_after_the_last_retry(make_meter, endpoint, receiver, settings, deliver):
+def test_a_message_is_marked_failed_after_the_last_retry(
+    make_meter, endpoint, receiver, settings, deliver
+):
     settings.DISPATCH_OUTBOUND_RETRY_DELAYS = [0]
     receiver.statuses = [500, 500, 500]
     deliver(meter_notification((make_meter().pk, [slot()])))

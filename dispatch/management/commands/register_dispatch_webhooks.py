@@ -22,9 +22,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         levels = tuple(options["level"] or ["meter", "group"])
-        results = setup.register_receivers(
-            leap.get_client(), levels=levels, send_test=not options["no_test"]
-        )
+        with leap.get_client() as client:
+            results = setup.register_receivers(
+                client, levels=levels, send_test=not options["no_test"]
+            )
         for result in results:
             line = setup.describe(result)
             self.stdout.write(self.style.SUCCESS(line) if result.ok else self.style.ERROR(line))
