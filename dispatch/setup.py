@@ -45,7 +45,7 @@ class SetupResult:
 
 def receiver_url(level: str) -> str:
     """The public URL Leap posts this level's notifications to."""
-    return settings.PUBLIC_BASE_URL + reverse(f"dispatch:{level}_webhook")
+    return settings.PUBLIC_BASE_URL + reverse(f"dispatch:webhook_{level}")
 
 
 def test_notification(level: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from dispatch import feed, views, webhooks
 app_name = "dispatch"
 urlpatterns: list = [
     # --- receivers and feed (dispatch engineer) ---
-    path("webhooks/meter", webhooks.meter_webhook, name="meter_webhook"),
-    path("webhooks/group", webhooks.group_webhook, name="group_webhook"),
+    path("webhooks/meter", webhooks.meter_webhook, name="webhook_meter"),
+    path("webhooks/group", webhooks.group_webhook, name="webhook_group"),
     path("feed.json", feed.feed, name="feed"),
     # --- dashboard pages (dashboard engineer) ---
     path("calendar/<str:token>.ics", views.ical_feed, name="ical"),
