@@ -176,9 +176,7 @@ def seed_demo(steps: list[SeedStep] | None = None) -> SeedReport:
             except SkipStep as skip:
                 report.skipped.append(f"{step.label}: {skip}")
                 continue
-            report.ran.append(
-                f"{step.label}: {outcome}" if isinstance(outcome, str) else step.label
-            )
+            report.ran.append(step.label if outcome is None else f"{step.label}: {outcome}")
     finally:
         celery_app.conf.task_always_eager = previous
     report.totals = table_counts()

@@ -79,7 +79,7 @@ def test_seed_demo_runs_available_steps_and_says_which_are_missing():
             SeedStep("no such command", "nosuchcommand", kind="command"),
         ]
     )
-    assert report.ran == ["heartbeat"]
+    assert report.ran == [f"heartbeat: {WorkerHeartbeat.objects.get().hostname}"]
     assert report.skipped == [
         "not built yet: nosuchapp.tasks.sync is not in this checkout yet",
         "no such command: nosuchcommand is not in this checkout yet",
