@@ -815,7 +815,9 @@ def test_get_client_builds_from_settings(settings):
     settings.LEAP_API_KEY = "live-key-1234567890"
     settings.LEAP_TIMEOUT_SECONDS = 7.5
     settings.LEAP_MAX_RETRIES = 2
+    settings.LEAP_MAX_RETRY_WAIT_SECONDS = 33.0
     with leap.get_client() as client:
+        assert client.max_total_wait == 33.0
         assert client.base_url == "https://api.leap.energy"
         assert client.max_retries == 2
         assert client._http.timeout.read == 7.5
