@@ -7,6 +7,8 @@ from dispatch import views
 app_name = "dispatch"
 urlpatterns: list = [
     # --- dashboard pages (dashboard engineer) ---
+    path("", views.timeline, name="timeline"),
+    path("events/<uuid:event_id>/", views.event_detail, name="event"),
     path("calendar/<str:token>.ics", views.ical_feed, name="ical"),
     # --- end dashboard pages ---
 ]

@@ -72,3 +72,14 @@ def kw(value: Any) -> str:
     if value is None:
         return "max"
     return f"{value:,.1f}"
+
+
+@register.inclusion_tag("partials/tz_switch.html", takes_context=True)
+def tz_switch(context: template.Context) -> dict[str, Any]:
+    """The market-time / UTC switch shown in page toolbars."""
+    request = context.get("request")
+    return {
+        "mode": timefmt.display_mode(request),
+        "next": request.get_full_path() if request else "/",
+        "csrf_token": context.get("csrf_token"),
+    }
