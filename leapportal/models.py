@@ -1,4 +1,4 @@
-"""Project-wide permissions. No table: the model only anchors the permissions the roles use."""
+"""Project-wide models: the permissions anchor and the worker heartbeat."""
 
 from __future__ import annotations
 
@@ -21,3 +21,19 @@ class Portal(models.Model):
 
     def __str__(self) -> str:
         return "leapportal"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each Celery worker ran the heartbeat task (one row per worker hostname)."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(db_index=True)
+    beats = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        get_latest_by = "last_seen_at"
+
+    def __str__(self) -> str:
+        return f"{self.hostname} @ {self.last_seen_at:%Y-%m-%d %H:%M:%S}Z"

@@ -24,13 +24,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: [VIEW, WORK_QUEUE, START_SYNC],
     ADMIN: [VIEW, WORK_QUEUE, START_SYNC, EDIT_MAPPING, MANAGE_SETTINGS],
 }
-# Admins also get every model permission of these apps, for the Django admin.
-ADMIN_MODEL_APPS = ("meters", "dispatch", "django_celery_beat", "auth")
+# Admins also get every model permission (for the Django admin), except of these framework apps
+# whose rows nobody should edit by hand.
+ADMIN_EXCLUDED_APPS = ("contenttypes", "sessions", "admin")
 
 ROLES = (VIEWER, OPERATOR, ADMIN)
 
 
 def _perm(label: str) -> Permission:
+    """The Permission row for an "app_label.codename" string."""
     app_label, codename = label.split(".", 1)
     return Permission.objects.get(content_type__app_label=app_label, codename=codename)
 
@@ -41,5 +43,7 @@ def sync_roles() -> None:
         group, _ = Group.objects.get_or_create(name=role)
         perms = {_perm(label) for label in labels}
         if role == ADMIN:
-            perms |= set(Permission.objects.filter(content_type__app_label__in=ADMIN_MODEL_APPS))
+            perms |= set(
+                Permission.objects.exclude(content_type__app_label__in=ADMIN_EXCLUDED_APPS)
+            )
         group.permissions.set(perms)

@@ -108,7 +108,8 @@ if not ALLOWED_HOSTS and not TESTING:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with access tied to the admin role (leapportal/admin_site.py).
+    "leapportal.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -261,6 +262,25 @@ if DEBUG or TESTING or LEAP_SIMULATOR:
     LEAP_DISPATCH_WEBHOOK_SECRETS = LEAP_DISPATCH_WEBHOOK_SECRETS or [
         "dev-dispatch-webhook-secret-01"
     ]
+# --- meter sync ----------------------------------------------------------------------------------
+
+# A full sync that would mark more than this fraction of the present meters missing holds that part
+# for an admin to approve (a Leap outage or a filter bug must not empty the portfolio).
+METERS_MISSING_HOLD_FRACTION = env_float("METERS_MISSING_HOLD_FRACTION", default=0.05, minimum=0)
+# Incremental syncs ask Leap for changes since the previous good run's start minus this overlap.
+METERS_INCREMENTAL_OVERLAP_MINUTES = env_int(
+    "METERS_INCREMENTAL_OVERLAP_MINUTES", default=10, minimum=0
+)
+# A running sync whose heartbeat is older than this is taken as dead (its worker was killed):
+# the next run fails it and takes over.
+METERS_SYNC_STALE_SECONDS = env_int("METERS_SYNC_STALE_SECONDS", default=600, minimum=1)
+METERS_SYNC_PAGE_SIZE = env_int("METERS_SYNC_PAGE_SIZE", default=500, minimum=1)
+# Task-level retries of a sync after the client's own retries gave up (LeapUnavailable).
+METERS_SYNC_MAX_RETRIES = env_int("METERS_SYNC_MAX_RETRIES", default=5, minimum=0)
+METERS_SYNC_RETRY_BASE_SECONDS = env_float(
+    "METERS_SYNC_RETRY_BASE_SECONDS", default=30.0, minimum=0
+)
+
 # Our public base URL, which Leap posts webhooks to (used when registering receivers).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -310,6 +330,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 _xdist = os.environ.get("PYTEST_XDIST_WORKER")
 CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist}" if _xdist else env_str("CELERY_QUEUE", "celery")
 
+# How often each worker records a heartbeat; sync health calls a worker stale after three misses.
+WORKER_HEARTBEAT_SECONDS = 60
+
 # The whole beat schedule, in one place. `manage.py install_schedules` (run by migrate's
 # post_migrate signal too) copies it into django-celery-beat, where admins may edit it; an entry
 # already there keeps its edited timing.
@@ -328,6 +351,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "dispatch.tasks.reconcile_dispatches",
         "schedule": 60.0,
         "description": "Poll Leap's dispatch search as the fallback to webhooks",
+    },
+    "worker-heartbeat": {
+        "task": "leapportal.tasks.record_worker_heartbeat",
+        "schedule": float(WORKER_HEARTBEAT_SECONDS),
+        "description": "Record that a worker is alive (sync health shows 'worker last seen')",
     },
 }
 

@@ -6,8 +6,6 @@ from django.urls import include, path
 
 from leapportal import views
 
-admin.site.site_header = "leapportal administration"
-
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

@@ -1,15 +1,36 @@
-"""Fixtures shared by the whole suite."""
+"""Fixtures shared by the whole suite.
+
+- Roles: `make_user`, `viewer_client`, `operator_client`, `admin_client_role`.
+- Browser (Playwright, headless Debian Chromium): `page` and `live_server` come from the plugins;
+  `screenshot(page, name)` saves a PNG into test-artifacts/screenshots/.
+- A real Celery worker: `celery_worker` (see "Real Celery worker" below for the whole story).
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
 # thread with a running loop unless told otherwise. Tests only, never in settings.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -22,10 +43,22 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+SCREENSHOT_DIR = REPO / "test-artifacts" / "screenshots"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the test locally; under CI=true fail it, so CI never passes by skipping."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this test must run in CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+# --- browser -------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
+    """Launch Debian's Chromium: Playwright's own browser download is not reachable here."""
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
@@ -35,14 +68,33 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 def pytest_collection_modifyitems(config, items):
+    """Skip browser tests without Chromium (fail the run instead under CI=true)."""
     if os.path.exists(CHROMIUM):
         return
-    if os.environ.get("CI") == "true":
+    if IN_CI:
         raise pytest.UsageError(f"CI=true but no Chromium at {CHROMIUM}: apt-get install chromium")
     skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+def save_screenshot(page: Any, name: str, *, full_page: bool = True) -> Path:
+    """Save a PNG of `page` as test-artifacts/screenshots/<name>.png and return its path."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "screenshot"
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOT_DIR / f"{safe}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+@pytest.fixture
+def screenshot() -> Callable[..., Path]:
+    """`screenshot(page, "meters-list")` -> test-artifacts/screenshots/meters-list.png."""
+    return save_screenshot
+
+
+# --- users and roles -----------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -63,12 +115,14 @@ def make_user(db, django_user_model):
 
 @pytest.fixture
 def viewer_client(client, make_user):
+    """A test client logged in as a member of the viewer role."""
     client.force_login(make_user("viewer"))
     return client
 
 
 @pytest.fixture
 def operator_client(client, make_user):
+    """A test client logged in as a member of the operator role."""
     client.force_login(make_user("operator"))
     return client
 
@@ -78,3 +132,294 @@ def admin_client_role(client, make_user):
     """A client logged in as a member of the admin role (not a superuser)."""
     client.force_login(make_user("admin", is_staff=True))
     return client
+
+
+# --- Real Celery worker ----------------------------------------------------------------------------
+#
+# Unit tests run tasks eagerly (CELERY_TASK_ALWAYS_EAGER is on under pytest). Tests about the worker
+# itself (acks_late redelivery, a worker killed mid-run, beat) use a real `celery worker` process:
+#
+#     @pytest.mark.worker
+#     @pytest.mark.django_db(transaction=True)      # the worker must see committed rows
+#     def test_it_runs_in_the_worker(celery_worker):
+#         run = SyncRun.objects.create(...)
+#         run_sync.delay(run.pk)                    # eager is off while celery_worker is in use
+#         celery_worker.wait_for(lambda: SyncRun.objects.get(pk=run.pk).status == "done")
+#
+# - The worker runs `python -m celery -A leapportal worker --pool=solo` in its own process group,
+#   against the pytest TEST database (its URL is built from connection.settings_dict after
+#   django_db_setup) and the broker of CELERY_BROKER_URL, consuming only this pytest process's own
+#   queue (settings.CELERY_TASK_DEFAULT_QUEUE, unique per process), so parallel runs on one Redis
+#   db do not steal each other's tasks.
+# - One worker is shared by the session; `celery_worker` restarts it if a test killed it and
+#   purges the queue before each test.
+# - `celery_worker.kill()` SIGKILLs it (a crash mid-task); `.stop()` is a warm shutdown;
+#   `.start()` / `.ensure_running()` bring it back; `.log_tail()` shows its log (also in
+#   var/test-workers/); `.wait_for(predicate)` polls until true or fails with the log tail.
+# - Need other settings in the worker (a simulator served over HTTP, say)? Call
+#   `celery_workers.get(extra_env={"LEAP_BASE_URL": url})` with the session fixture `celery_workers`
+#   and `celery_eager_off`: at most one worker consumes the queue at a time, so asking for a
+#   different environment stops the current one first.
+# - Skipped when the test database is SQLite (a worker process cannot see the in-memory test DB)
+#   or no broker is reachable; under CI=true those fail instead.
+
+
+@dataclass
+class CeleryWorker:
+    """A real `celery worker` subprocess; see the comment above for how tests use it."""
+
+    hostname: str
+    queue: str
+    env: dict[str, str]
+    log_path: Path
+    ready: str = "ping"  # "ping" (remote control over the broker) or "log" (transports without it)
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id while it runs."""
+        return self.process.pid if self.process else None
+
+    def command(self) -> list[str]:
+        """The command line that starts this worker."""
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "leapportal",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            self.queue,
+            "-n",
+            self.hostname,
+            *self.extra_args,
+        ]
+
+    def start(self, timeout: float = 60.0) -> CeleryWorker:
+        """Spawn the worker and wait until it answers (ping) or logs that it is ready."""
+        if self.is_alive():
+            return self
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        log.write(f"\n--- start {time.strftime('%H:%M:%S')}: {' '.join(self.command())}\n".encode())
+        log.flush()
+        # Own process group: Ctrl-C on pytest does not hit it, and kill() takes the whole group.
+        self.process = subprocess.Popen(
+            self.command(),
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_alive():
+                raise RuntimeError(f"celery worker exited at start:\n{self.log_tail()}")
+            if self._is_ready():
+                return self
+            time.sleep(0.2)
+        self.kill()
+        raise RuntimeError(f"celery worker not ready after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def _is_ready(self) -> bool:
+        if self.ready == "log":
+            return f"{self.hostname} ready." in self.log_text()
+        return self.ping()
+
+    def ping(self, timeout: float = 0.5) -> bool:
+        """True when this worker answers a remote-control ping through the broker."""
+        from leapportal.celery import app
+
+        replies = app.control.ping(destination=[self.hostname], timeout=timeout)
+        return any(self.hostname in reply for reply in replies)
+
+    def is_alive(self) -> bool:
+        """True while the worker process runs."""
+        return self.process is not None and self.process.poll() is None
+
+    def ensure_running(self) -> CeleryWorker:
+        """Start the worker again if it is not running (a test killed it, say)."""
+        return self if self.is_alive() else self.start()
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` (default SIGKILL: a crash, no cleanup) to the worker's process group."""
+        if not self.is_alive():
+            return
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+        if sig == signal.SIGKILL:
+            self.process.wait(timeout=10)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Warm shutdown (SIGTERM: finish the current task), SIGKILL after `timeout`."""
+        if not self.is_alive():
+            return
+        assert self.process is not None
+        self.kill(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_text(self) -> str:
+        """The worker's whole log."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The last lines of the worker's log, for failure messages."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def wait_for(
+        self,
+        predicate: Callable[[], Any],
+        *,
+        timeout: float = 30.0,
+        interval: float = 0.1,
+        what: str = "the condition",
+    ) -> Any:
+        """Poll `predicate` until it returns something truthy; fail with the worker log if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"waited {timeout:.0f}s for {what}; worker alive={self.is_alive()}; "
+                    f"log tail:\n{self.log_tail()}",
+                    pytrace=False,
+                )
+            time.sleep(interval)
+
+
+class CeleryWorkers:
+    """The session's worker(s) on the test queue: at most one runs at a time."""
+
+    def __init__(self, base_env: dict[str, str], queue: str, log_dir: Path) -> None:
+        self.base_env = base_env
+        self.queue = queue
+        self.log_dir = log_dir
+        self.current: CeleryWorker | None = None
+        self._numbers = count(1)
+
+    def get(self, extra_env: dict[str, str] | None = None) -> CeleryWorker:
+        """A running worker with base_env + extra_env (reused if the same env is running)."""
+        env = {**self.base_env, **(extra_env or {})}
+        if self.current is not None and self.current.env == env:
+            return self.current.ensure_running()
+        self.stop()
+        number = next(self._numbers)
+        hostname = f"test{number}-{os.getpid()}@{socket.gethostname()}"
+        self.current = CeleryWorker(
+            hostname=hostname,
+            queue=self.queue,
+            env=env,
+            log_path=self.log_dir / f"worker-{os.getpid()}-{number}.log",
+        )
+        return self.current.start()
+
+    def purge(self) -> int:
+        """Drop every message waiting on the test queue; return how many."""
+        from leapportal.celery import app
+
+        with app.connection_for_write() as conn:
+            return conn.default_channel.queue_purge(self.queue) or 0
+
+    def stop(self) -> None:
+        """Stop the running worker, if any."""
+        if self.current is not None:
+            self.current.stop()
+
+
+def _database_url(settings_dict: dict[str, Any]) -> str:
+    """A DATABASE_URL for the database pytest-django set up (the test database)."""
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(str(settings_dict.get("PASSWORD") or ""), safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
+    return f"postgresql://{auth}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
+
+
+def _broker_problem(broker_url: str) -> str | None:
+    """Why no worker can use this broker, or None when it answers."""
+    if not broker_url or broker_url.startswith("memory://"):
+        return "no broker: set CELERY_BROKER_URL=redis://127.0.0.1:6379/N to run worker tests"
+    from leapportal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=3)
+    except Exception as exc:  # any failure means "not reachable"; the message says which
+        return f"broker {broker_url} is not reachable: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def celery_workers(django_db_setup, django_db_blocker) -> Iterator[CeleryWorkers]:
+    """Session-wide manager of the real worker (depends on django_db_setup: the test DB exists,
+    and the worker is stopped before pytest-django drops it)."""
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        skip_or_fail(
+            f"worker tests need PostgreSQL (the test DB is {connection.vendor}): "
+            "set DATABASE_URL=postgresql://postgres@127.0.0.1:5432/NAME"
+        )
+    problem = _broker_problem(settings.CELERY_BROKER_URL)
+    if problem:
+        skip_or_fail(problem)
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        # The worker imports tests.settings like the test process, without pytest loaded.
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "LEAPPORTAL_TESTING": "true",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("PYTEST_XDIST_WORKER", None)  # the queue is passed explicitly
+    workers = CeleryWorkers(env, settings.CELERY_TASK_DEFAULT_QUEUE, REPO / "var" / "test-workers")
+    yield workers
+    workers.stop()
+
+
+@pytest.fixture
+def celery_eager_off() -> Iterator[None]:
+    """Send tasks to the broker during this test instead of running them in-process."""
+    from leapportal.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def celery_worker(celery_workers, celery_eager_off) -> Iterator[CeleryWorker]:
+    """A running real worker on an empty test queue, with eager mode off for this test."""
+    worker = celery_workers.get()
+    celery_workers.purge()
+    yield worker
+    # A test that leaves tasks queued must not hand them to the next test.
+    celery_workers.purge()

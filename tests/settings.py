@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 from leapportal.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 SECURE_SSL_REDIRECT = False
+# Each pytest process (each xdist worker too) has its own queue, so two runs sharing one Redis db
+# never take each other's tasks. The real worker of tests/conftest.py gets the name in CELERY_QUEUE.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE") or f"lp-test-{os.getpid()}"
