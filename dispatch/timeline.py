@@ -129,14 +129,18 @@ def timeslots(query: TimelineQuery) -> QuerySet[DispatchTimeslot]:
     )
 
 
+def slot_region(slot: DispatchTimeslot) -> str:
+    """The market of a timeslot: its meter's region, or its group's ("" when unknown)."""
+    if slot.meter is not None:
+        return slot.meter.transmission_region
+    if slot.market_group is not None:
+        return slot.market_group.region
+    return ""
+
+
 def row_zone(slot: DispatchTimeslot, mode: str) -> ZoneInfo:
     """The zone a timeslot is shown in: its meter's or its group's market (or UTC)."""
-    region = None
-    if slot.meter is not None:
-        region = slot.meter.transmission_region
-    elif slot.market_group is not None:
-        region = slot.market_group.region
-    return timefmt.zone_for(region or None, mode)
+    return timefmt.zone_for(slot_region(slot) or None, mode)
 
 
 def layout(slots: list[DispatchTimeslot], query: TimelineQuery) -> list[dict[str, Any]]:
@@ -144,6 +148,7 @@ def layout(slots: list[DispatchTimeslot], query: TimelineQuery) -> list[dict[str
     total = (query.window_end - query.window_start).total_seconds() or 1
     rows = []
     for slot in slots:
+        slot.region = slot_region(slot)
         left = max(0.0, (slot.start_time - query.window_start).total_seconds() / total)
         right = min(1.0, (slot.end_time - query.window_start).total_seconds() / total)
         if query.by == "group":
@@ -178,10 +183,13 @@ def layout(slots: list[DispatchTimeslot], query: TimelineQuery) -> list[dict[str
 
 def next_start(now: datetime, *, include_tests: bool = False) -> DispatchTimeslot | None:
     """The next live, not cancelled timeslot to start."""
-    return (
+    slot = (
         DispatchTimeslot.objects.for_ops(include_tests=include_tests)
         .filter(cancelled=False, start_time__gt=now)
         .select_related("meter", "market_group")
         .order_by("start_time")
         .first()
     )
+    if slot is not None:
+        slot.region = slot_region(slot)
+    return slot

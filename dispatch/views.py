@@ -89,6 +89,7 @@ def event_detail(request: HttpRequest, event_id: uuid.UUID) -> HttpResponse:
         event_id=event_id,
     )
     mode = timefmt.display_mode(request)
+    slot.region = timeline_q.slot_region(slot)
     context = {
         "slot": slot,
         "zone": timeline_q.row_zone(slot, mode),
