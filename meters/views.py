@@ -10,21 +10,25 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from dispatch.models import DispatchTimeslot
+from dispatch.models import DispatchDelivery, DispatchTimeslot, ReconcileFinding, ReconcileRun
 from leapportal import roles
+from leapportal.heartbeat import worker_is_stale
 from leapportal.htmx import wants_fragment
 from leapportal.timezones import trade_date
+from meters import actions
 from meters.forms import MeterFilterForm, mapping_installed
-from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun
-from ops import csvexport, timefmt
+from leapportal.models import WorkerHeartbeat
+from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun, WebhookDelivery
+from ops import csvexport, health, timefmt
 from ops.listing import paginate, parse_sort
 
 METER_SORTS = {
@@ -200,9 +204,114 @@ def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
         "changes": meter.changes.order_by("-changed_at", "-pk")[:200],
         "events": meter.events.order_by("-occurred_at")[:50],
         "dispatches": dispatches,
-        "runs": SyncRun.objects.filter(meter_id=meter.pk).order_by("-created_at")[:5],
+        "runs": [
+            with_percent(r)
+            for r in SyncRun.objects.filter(meter_id=meter.pk).order_by("-created_at")[:3]
+        ],
         "details_raw": json.dumps(meter.details_raw, indent=2, sort_keys=True),
         "enrollment_raw": json.dumps(meter.enrollment_raw, indent=2, sort_keys=True),
         "mapping": mapping_installed(),
     }
     return render(request, "meters/meter_detail.html", context)
+
+
+# --- sync health -----------------------------------------------------------------------------
+
+RUN_SORTS = {"created": ["-created_at"], "kind": ["kind", "-created_at"], "status": ["status"]}
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def sync_health(request: HttpRequest) -> HttpResponse:
+    """Sync runs, next scheduled runs, webhook deliveries, reconcile findings, worker liveness."""
+    now = timezone.now()
+    runs = SyncRun.objects.select_related("requested_by")
+    kind = request.GET.get("kind", "")
+    if kind in SyncRun.Kind.values:
+        runs = runs.filter(kind=kind)
+    else:
+        kind = ""
+    sort = parse_sort(request.GET.get("sort"), RUN_SORTS, default="created")
+    page = paginate(runs.order_by(*sort.order_by), request.GET, per_page=25)
+    context = {
+        "now": now,
+        "page": page,
+        "sort": sort,
+        "kind": kind,
+        "kinds": SyncRun.Kind.choices,
+        "active": [
+            with_percent(run)
+            for run in SyncRun.objects.filter(
+                status__in=SyncRun.ACTIVE_STATUSES, kind__in=["full", "incremental"]
+            ).select_related("requested_by")
+        ],
+        "next_runs": health.next_runs(now),
+        "day": health.delivery_counts(now - timedelta(hours=24)),
+        "recent_deliveries": WebhookDelivery.objects.defer("body", "headers").order_by(
+            "-received_at"
+        )[:10],
+        "recent_dispatch_deliveries": DispatchDelivery.objects.defer("body", "headers").order_by(
+            "-received_at"
+        )[:10],
+        "reconcile": ReconcileRun.objects.order_by("-started_at").first(),
+        "findings": ReconcileFinding.objects.select_related("timeslot").order_by("-found_at")[:15],
+        "workers": WorkerHeartbeat.objects.order_by("-last_seen_at")[:5],
+        "worker_stale": worker_is_stale(now=now),
+        "warnings": health.stale_warnings(now),
+        "can_sync": request.user.has_perm(roles.START_SYNC),
+    }
+    template = "meters/sync_health.html"
+    if wants_fragment(request):
+        template += "#sync-runs"
+    return render(request, template, context)
+
+
+def with_percent(run: SyncRun) -> SyncRun:
+    """Attach the progress bar's percentage (Leap gives no totals; the run estimates one)."""
+    if not run.is_active:
+        run.percent = 100 if run.status in ("done", "held") else 0
+    elif run.progress_total:
+        run.percent = min(99, int(run.progress_done * 100 / run.progress_total))
+    else:
+        run.percent = 0
+    return run
+
+
+@require_POST
+@permission_required(roles.START_SYNC, raise_exception=True)
+def sync_now(request: HttpRequest) -> HttpResponse:
+    """Start a full or incremental sync (or show the one already running) with its progress."""
+    kind = request.POST.get("kind", "incremental")
+    if kind not in ("full", "incremental"):
+        return HttpResponseBadRequest("kind must be 'full' or 'incremental'")
+    run = actions.request_sync(kind, requested_by=request.user)
+    if not wants_fragment(request):
+        messages.info(request, f"{run.get_kind_display()} sync #{run.pk} is {run.status}.")
+        return redirect("meters:sync_health")
+    return render(request, "meters/partials/sync_progress.html", {"run": with_percent(run)})
+
+
+@require_POST
+@permission_required(roles.START_SYNC, raise_exception=True)
+def resync(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
+    """Resync one meter from Leap now."""
+    meter = get_object_or_404(Meter.objects.only("pk"), pk=meter_id)
+    run = actions.request_sync("meter", requested_by=request.user, meter_id=meter.pk)
+    if not wants_fragment(request):
+        messages.info(request, f"Resync of this meter is {run.status}.")
+        return redirect("meters:detail", meter_id=meter.pk)
+    return render(request, "meters/partials/sync_progress.html", {"run": with_percent(run)})
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+def sync_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress of one run; polled every second while active, then it stops itself."""
+    run = get_object_or_404(SyncRun.objects.select_related("requested_by"), pk=pk)
+    response = render(request, "meters/partials/sync_progress.html", {"run": with_percent(run)})
+    if not run.is_active:
+        # The re-rendered element carries no trigger, so polling stops; the runs table and the
+        # meter page refresh themselves once.
+        response["HX-Trigger"] = "syncFinished"
+    return response

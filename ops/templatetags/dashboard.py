@@ -83,3 +83,11 @@ def tz_switch(context: template.Context) -> dict[str, Any]:
         "next": request.get_full_path() if request else "/",
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("partials/stale_banner.html")
+def stale_banner() -> dict[str, Any]:
+    """The banner every dashboard page shows while its data is older than it should be."""
+    from ops.health import stale_warnings
+
+    return {"warnings": stale_warnings(timezone.now())}
