@@ -406,7 +406,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 
 # Pages show a banner when the last good meter sync or dispatch reconcile is older than this.
 DASHBOARD_SYNC_STALE_MINUTES = env_int("DASHBOARD_SYNC_STALE_MINUTES", default=45, minimum=1)
-DASHBOARD_DISPATCH_STALE_MINUTES = env_int("DASHBOARD_DISPATCH_STALE_MINUTES", default=10, minimum=1)
+DASHBOARD_DISPATCH_STALE_MINUTES = env_int(
+    "DASHBOARD_DISPATCH_STALE_MINUTES", default=10, minimum=1
+)
 
 # --- logging -------------------------------------------------------------------------------------
 

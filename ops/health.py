@@ -52,20 +52,29 @@ def stale_warnings(now: datetime) -> list[StaleWarning]:
     warnings = []
     sync = last_good_sync()
     if sync is None:
-        warnings.append(StaleWarning("sync", "No meter sync has finished yet: meter data is missing."))
+        warnings.append(
+            StaleWarning("sync", "No meter sync has finished yet: meter data is missing.")
+        )
     elif now - sync.finished_at > sync_stale_after():
         age = humanize_delta(now - sync.finished_at)
         warnings.append(
             StaleWarning("sync", f"Meter data is {age} old: the last good sync finished {age} ago.")
         )
     reconcile = (
-        ReconcileRun.objects.filter(status="done").only("finished_at").order_by("-started_at").first()
+        ReconcileRun.objects.filter(status="done")
+        .only("finished_at")
+        .order_by("-started_at")
+        .first()
     )
-    if reconcile is not None and reconcile.finished_at and (
-        now - reconcile.finished_at > dispatch_stale_after()
+    if (
+        reconcile is not None
+        and reconcile.finished_at
+        and (now - reconcile.finished_at > dispatch_stale_after())
     ):
         age = humanize_delta(now - reconcile.finished_at)
-        warnings.append(StaleWarning("dispatch", f"Dispatches were last reconciled with Leap {age} ago."))
+        warnings.append(
+            StaleWarning("dispatch", f"Dispatches were last reconciled with Leap {age} ago.")
+        )
     beat = last_worker_seen()
     worker_max = timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
     if beat is None:

@@ -58,7 +58,8 @@ def upcoming_dispatches(now: datetime, hours: int = 48, limit: int = 15) -> dict
         start_time__gte=now, start_time__lt=now + timedelta(hours=hours)
     )
     counts = window.aggregate(
-        total=Count("pk", filter=Q(cancelled=False)), cancelled=Count("pk", filter=Q(cancelled=True))
+        total=Count("pk", filter=Q(cancelled=False)),
+        cancelled=Count("pk", filter=Q(cancelled=True)),
     )
     slots = list(window.select_related("meter", "market_group").order_by("start_time")[:limit])
     for slot in slots:
