@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.db import connection
-from django.utils import timezone
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from leapportal import roles

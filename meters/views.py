@@ -23,10 +23,10 @@ from dispatch.models import DispatchDelivery, DispatchTimeslot, ReconcileFinding
 from leapportal import roles
 from leapportal.heartbeat import worker_is_stale
 from leapportal.htmx import wants_fragment
+from leapportal.models import WorkerHeartbeat
 from leapportal.timezones import trade_date
 from meters import actions
 from meters.forms import MeterFilterForm, mapping_installed
-from leapportal.models import WorkerHeartbeat
 from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun, WebhookDelivery
 from ops import csvexport, health, timefmt
 from ops.listing import paginate, parse_sort
