@@ -9,7 +9,13 @@ from django import forms
 from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from meters.models import EnrollmentStatus, GroupAssignment, Meter, ProgramEnrollment
+from meters.models import (
+    EnrollmentStatus,
+    GroupAssignment,
+    MarketGroup,
+    Meter,
+    ProgramEnrollment,
+)
 
 REGIONS = ["CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_PC"]
 METER_TYPES = ["UTILITY_METER", "SUBMETER", "DEVICE"]
@@ -48,7 +54,7 @@ class MeterFilterForm(forms.Form):
     region = forms.ChoiceField(required=False, choices=_choices(REGIONS))
     status = forms.ChoiceField(required=False, choices=_choices(list(EnrollmentStatus.values)))
     program = forms.ChoiceField(required=False, choices=_choices(PROGRAMS))
-    group = forms.UUIDField(required=False)
+    group = forms.TypedChoiceField(required=False, coerce=uuid.UUID, empty_value=None)
     meter_type = forms.ChoiceField(required=False, choices=_choices(METER_TYPES), label="Type")
     load_type = forms.ChoiceField(required=False, choices=_choices(LOAD_TYPES), label="Load")
     action = forms.ChoiceField(required=False, choices=YES_NO, label="Action required")
@@ -59,6 +65,11 @@ class MeterFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not mapping_installed():
             del self.fields["mapped"]
+        # A few hundred groups at most: one small query; the select lets people pick by name.
+        groups = MarketGroup.objects.order_by("region", "name").values_list("pk", "name", "region")
+        self.fields["group"].choices = [("", "Any")] + [
+            (str(pk), f"{name or pk} ({region or '?'})") for pk, name, region in groups
+        ]
 
     def apply(self, meters: QuerySet[Meter]) -> QuerySet[Meter]:
         """Narrow `meters` by the cleaned filters (call after is_valid())."""
