@@ -60,7 +60,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     mode = timefmt.display_mode(request)
     query = timeline_q.parse(request.GET, mode=mode, now=now)
-    page = paginate(timeline_q.timeslots(query), request.GET, per_page=100)
+    page = paginate(timeline_q.timeslots(query), request.GET)
     context = {
         "query": query,
         "page": page,

@@ -14,10 +14,11 @@ from typing import Any
 from uuid import UUID
 
 from django.apps import apps
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from leapportal.timezones import trade_date
-from meters.models import EnrollmentStatus, GroupAssignment, MarketGroup
+from meters.models import EnrollmentStatus, GroupAssignment, MarketGroup, MeterEvent
 
 DAYS = 3  # today and the next two trade days
 
@@ -65,43 +66,48 @@ def mapping_installed() -> bool:
 
 
 def figures(groups: list[MarketGroup], now: datetime) -> list[GroupFigures]:
-    """Member counts, movers and readiness of `groups` (three aggregate queries)."""
+    """Member counts, movers and readiness of `groups`: two aggregate queries per distinct
+    "today" among their markets (one, except in the hours when US zones disagree on the date)."""
     result = {g.pk: GroupFigures(group=g, days=trade_days_for(g.region, now)) for g in groups}
-    if not result:
-        return []
-    all_days = {d for f in result.values() for d in f.days}
-    rows = GroupAssignment.objects.filter(market_group_id__in=list(result), trade_date__in=all_days)
+    by_today: dict[date, list[UUID]] = defaultdict(list)
+    for fig in result.values():
+        by_today[fig.days[0]].append(fig.group.pk)
+    for today, ids in by_today.items():
+        _membership(result, ids, [today + timedelta(days=i) for i in range(DAYS)])
+        _readiness(result, ids, today)
+    return [result[g.pk] for g in groups]
 
-    for row in rows.values("market_group_id", "trade_date").annotate(n=Count("pk")):
-        fig = result[row["market_group_id"]]
-        if row["trade_date"] in fig.days:
-            fig.members[fig.days.index(row["trade_date"])] = row["n"]
 
-    # Joining on day d: in the group on d but not on d-1; leaving on d: on d-1 but not on d.
-    # `prev` marks whether the same meter was in the same group the previous trade day.
-    prev_day = GroupAssignment.objects.filter(
-        meter_id=OuterRef("meter_id"),
-        market_group_id=OuterRef("market_group_id"),
-        trade_date=OuterRef("trade_date") - timedelta(days=1),
-    )
-    next_day = GroupAssignment.objects.filter(
-        meter_id=OuterRef("meter_id"),
-        market_group_id=OuterRef("market_group_id"),
-        trade_date=OuterRef("trade_date") + timedelta(days=1),
-    )
-    moves = rows.annotate(had=Exists(prev_day), keeps=Exists(next_day)).values(
-        "market_group_id", "trade_date", "had", "keeps"
-    )
-    for row in moves.annotate(n=Count("pk")):
-        fig = result[row["market_group_id"]]
-        if row["trade_date"] not in fig.days:
-            continue
-        i = fig.days.index(row["trade_date"])
-        if i > 0 and not row["had"]:
-            fig.joining[i] += row["n"]
-        if i + 1 < DAYS and not row["keeps"]:
-            fig.leaving[i + 1] += row["n"]
+# Per (meter, group): on which of the three days it is a member; then per group: members per day
+# and who joins or leaves between consecutive days. One pass over the three days' rows.
+_MEMBERSHIP_SQL = """
+SELECT market_group_id,
+       count(*) FILTER (WHERE d0), count(*) FILTER (WHERE d1), count(*) FILTER (WHERE d2),
+       count(*) FILTER (WHERE d1 AND NOT d0), count(*) FILTER (WHERE d0 AND NOT d1),
+       count(*) FILTER (WHERE d2 AND NOT d1), count(*) FILTER (WHERE d1 AND NOT d2)
+FROM (
+    SELECT market_group_id, meter_id,
+           bool_or(trade_date = %s) AS d0, bool_or(trade_date = %s) AS d1,
+           bool_or(trade_date = %s) AS d2
+    FROM meters_groupassignment
+    WHERE market_group_id = ANY(%s) AND trade_date BETWEEN %s AND %s
+    GROUP BY market_group_id, meter_id
+) AS per_meter
+GROUP BY market_group_id
+"""
 
+
+def _membership(result: dict[UUID, GroupFigures], ids: list[UUID], days: list[date]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_MEMBERSHIP_SQL, [*days, ids, days[0], days[-1]])
+        for group_id, m0, m1, m2, j1, l1, j2, l2 in cursor.fetchall():
+            fig = result[group_id]
+            fig.members = [m0, m1, m2]
+            fig.joining = [0, j1, j2]
+            fig.leaving = [0, l1, l2]
+
+
+def _readiness(result: dict[UUID, GroupFigures], ids: list[UUID], today: date) -> None:
     readiness: dict[str, Any] = {
         "not_active": Count(
             "pk", filter=~Q(meter__global_enrollment_status=EnrollmentStatus.ACTIVE)
@@ -109,16 +115,15 @@ def figures(groups: list[MarketGroup], now: datetime) -> list[GroupFigures]:
     }
     if mapping_installed():
         readiness["unmapped"] = Count("pk", filter=Q(meter__mapping__isnull=True))
-    for row in (
-        rows.filter(trade_date__in={f.days[0] for f in result.values()})
-        .values("market_group_id", "trade_date")
+    rows = (
+        GroupAssignment.objects.filter(market_group_id__in=ids, trade_date=today)
+        .values("market_group_id")
         .annotate(**readiness)
-    ):
+    )
+    for row in rows:
         fig = result[row["market_group_id"]]
-        if row["trade_date"] == fig.days[0]:
-            fig.not_active = row["not_active"]
-            fig.unmapped = row.get("unmapped", 0)
-    return [result[g.pk] for g in groups]
+        fig.not_active = row["not_active"]
+        fig.unmapped = row.get("unmapped", 0)
 
 
 def members(group: MarketGroup, day: date) -> QuerySet[GroupAssignment]:
@@ -155,29 +160,23 @@ def leaving(group: MarketGroup, day: date) -> QuerySet[GroupAssignment]:
 
 
 def group_ids_with_movers(now: datetime) -> set[UUID]:
-    """Groups that some meter joins or leaves on the next two trade days (for the overview)."""
+    """Groups some meter joins or leaves on the next two trade days (for the overview).
+
+    Read from the sync's group_changing events (meters.MeterEvent: the nearest change of each
+    meter, with the groups it leaves and joins), which are few, rather than by comparing every
+    assignment of three days.
+    """
     changed: set[UUID] = set()
-    by_day: dict[date, set[UUID]] = defaultdict(set)
-    for g in MarketGroup.objects.only("pk", "region"):
-        for d in trade_days_for(g.region, now)[1:]:
-            by_day[d].add(g.pk)
-    for day, ids in by_day.items():
-        before = GroupAssignment.objects.filter(
-            meter_id=OuterRef("meter_id"),
-            market_group_id=OuterRef("market_group_id"),
-            trade_date=day - timedelta(days=1),
-        )
-        after = GroupAssignment.objects.filter(
-            meter_id=OuterRef("meter_id"),
-            market_group_id=OuterRef("market_group_id"),
-            trade_date=day,
-        )
-        joining = GroupAssignment.objects.filter(trade_date=day, market_group_id__in=ids).exclude(
-            Exists(before)
-        )
-        leaving_ = GroupAssignment.objects.filter(
-            trade_date=day - timedelta(days=1), market_group_id__in=ids
-        ).exclude(Exists(after))
-        changed |= set(joining.values_list("market_group_id", flat=True).distinct())
-        changed |= set(leaving_.values_list("market_group_id", flat=True).distinct())
+    events = MeterEvent.objects.filter(
+        kind=MeterEvent.Kind.GROUP_CHANGING,
+        deadline__gt=now,
+        deadline__lte=now + timedelta(days=DAYS),
+    ).values_list("details", flat=True)
+    for details in events:
+        for key in ("from", "to"):
+            for value in details.get(key) or []:
+                try:
+                    changed.add(UUID(str(value)))
+                except ValueError:
+                    continue
     return changed

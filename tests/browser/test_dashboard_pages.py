@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -15,6 +16,8 @@ from leapportal.timezones import trade_date
 from meters.models import GroupAssignment
 from ops.models import ActionWorkItem
 from tests.dashboard.factories import make_action, make_group, make_meter, make_timeslot
+
+LA = ZoneInfo("America/Los_Angeles")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

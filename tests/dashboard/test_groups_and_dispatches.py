@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 
 from dispatch.models import DispatchTimeslotVersion
 from leapportal.timezones import trade_date
-from meters.models import GroupAssignment
+from meters.models import GroupAssignment, MeterEvent
 from tests.dashboard.factories import make_group, make_meter, make_timeslot
+
+LA = ZoneInfo("America/Los_Angeles")
 
 
 def _assign(meter, group, day):
@@ -34,6 +37,12 @@ def moving_group(db):
         _assign(not_active, group, today + timedelta(days=day))
     _assign(leave, group, today)
     _assign(join, group, today + timedelta(days=2))
+    # the sync's event for the nearest change (what the overview reads)
+    MeterEvent.objects.create(
+        meter=leave, kind="group_changing", source="poll",
+        deadline=datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=LA),
+        details={"trade_date": str(today + timedelta(days=1)), "from": [str(group.pk)], "to": []},
+    )  # fmt: skip
     return group
 
 
@@ -45,6 +54,11 @@ def test_groups_show_members_per_trade_day_movers_and_readiness(viewer_client, m
     assert cells == ["3", "2", "3"]
     assert "−1" in row and "+1" in row
     assert "not ready" in row  # a PENDING member
+
+
+def test_the_overview_lists_groups_changing_in_the_next_two_trade_days(viewer_client, moving_group):
+    section = viewer_client.get("/").content.decode().split('id="overview-groups"')[1]
+    assert "PGSB_1_PDRP68" in section.split("</section>")[0]
 
 
 def test_a_group_page_highlights_who_joins_and_leaves(viewer_client, moving_group):

@@ -32,10 +32,13 @@ def test_the_overview_counts_statuses_actions_dispatches(viewer_client):
     make_timeslot(start_time=datetime.now(UTC) + timedelta(hours=60))  # beyond 48 h
     body = viewer_client.get("/").content.decode()
     meters = body.split('id="overview-meters"')[1].split("</section>")[0]
-    assert ">ACTIVE</span></a></td><td class=\"num\">3<" in meters  # the late meter is ACTIVE too
-    assert ">PENDING</span></a></td><td class=\"num\">1<" in meters
+    assert '>ACTIVE</span></a></td><td class="num">3<' in meters  # the late meter is ACTIVE too
+    assert '>PENDING</span></a></td><td class="num">1<' in meters
     actions = body.split('id="overview-actions"')[1].split("</section>")[0]
-    assert 'urgency--overdue">1<' in actions and "Waiting on Leap</a></td><td class=\"num\">1<" in actions
+    assert (
+        'urgency--overdue">1<' in actions
+        and 'Waiting on Leap</a></td><td class="num">1<' in actions
+    )
     dispatches = body.split('id="overview-dispatches"')[1].split("</section>")[0]
     assert "1 scheduled" in dispatches and "33.0" in dispatches
 
