@@ -5,8 +5,10 @@ Behaviour against a realistic Leap lives in test_client_simulator.py (the projec
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import weakref
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from uuid import UUID, uuid4
@@ -182,6 +184,26 @@ def test_search_pages_stream_one_request_at_a_time_following_tokens(make_client)
     ]
 
 
+def test_pages_already_consumed_are_not_kept_by_the_client(make_client):
+    def answer(request):
+        body = json.loads(request.content)
+        offset = int(body.get("page_token") or 0)
+        data = {"meters": [meter(offset + i + 1) for i in range(100)]}
+        if offset < 900:
+            data["next_page_token"] = str(offset + 100)
+        return httpx.Response(200, json=data)
+
+    client = make_client(Recorder(*[answer] * 10))
+    alive = []
+    for page in client.iter_meter_pages(page_size=100):
+        alive.append(weakref.ref(page[0]))
+        del page
+        gc.collect()
+        # Only the page in hand may be alive: constant memory however large the portfolio.
+        assert sum(ref() is not None for ref in alive) <= 1
+    assert len(alive) == 10
+
+
 def test_every_filter_is_sent_as_leap_names_it(make_client):
     handler = Recorder(httpx.Response(200, json={"meters": []}))
     client = make_client(handler)
@@ -295,6 +317,15 @@ def test_flat_iterators_raise_on_a_bad_object_unless_given_on_bad(make_client):
     rejected = []
     assert [m.meter_id.int for m in client.iter_meters(on_bad=rejected.append)] == [1, 3]
     assert [r.raw for r in rejected] == [bad]
+
+
+def test_a_search_that_repeats_its_page_token_is_stopped(make_client):
+    same = {"meters": [meter(1)], "next_page_token": "again"}
+    handler = Recorder(httpx.Response(200, json=same), *[httpx.Response(200, json=same)] * 2)
+    client = make_client(handler)
+    with pytest.raises(LeapBadPayload, match="same token"):
+        list(client.iter_meter_pages())
+    assert len(handler.requests) == 2
 
 
 def test_a_malformed_page_envelope_fails_the_page(make_client):
@@ -806,7 +837,9 @@ def test_get_client_builds_from_settings(settings):
     settings.LEAP_API_KEY = "live-key-1234567890"
     settings.LEAP_TIMEOUT_SECONDS = 7.5
     settings.LEAP_MAX_RETRIES = 2
+    settings.LEAP_MAX_RETRY_WAIT_SECONDS = 33.0
     with leap.get_client() as client:
+        assert client.max_total_wait == 33.0
         assert client.base_url == "https://api.leap.energy"
         assert client.max_retries == 2
         assert client._http.timeout.read == 7.5
