@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 
 from leapportal.timezones import trade_date
-from meters.models import GroupAssignment
+from meters.models import GroupAssignment, MeterEvent
 from ops.models import ActionWorkItem
 from tests.dashboard.factories import make_action, make_group, make_meter, make_timeslot
 
@@ -100,6 +100,12 @@ def test_see_a_group_change(live_server, page, make_user, login, screenshot):
     GroupAssignment.objects.create(
         meter=mover, market_group=group, trade_date=today, source="webhook"
     )
+    # What the sync records when it derives this change (the overview reads these events).
+    MeterEvent.objects.create(
+        meter=mover, kind="group_changing", source="webhook",
+        deadline=datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=LA),
+        details={"trade_date": str(today + timedelta(days=1)), "from": [str(group.pk)], "to": []},
+    )  # fmt: skip
     login(page, "vera")
 
     assert "PGSB_1_PDRP68" in page.locator("#overview-groups").inner_text()
