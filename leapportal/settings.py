@@ -7,6 +7,7 @@ surfacing as odd behaviour later. The README lists every variable.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,8 @@ if urlparse(DATABASE_URL).scheme not in {"sqlite", "postgres", "postgresql", "pg
     raise ImproperlyConfigured(
         f"DATABASE_URL must be a sqlite:// or postgresql:// URL, got {DATABASE_URL!r}"
     )
+if urlparse(DATABASE_URL).scheme != "sqlite" and not urlparse(DATABASE_URL).path.strip("/"):
+    raise ImproperlyConfigured(f"DATABASE_URL must name a database, got {DATABASE_URL!r}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web, worker and beat on one SQLite file: wait for locks instead of failing.
@@ -225,20 +228,33 @@ LEAP_HOSTS = {
 }
 LEAP_ENVIRONMENT = env_choice("LEAP_ENVIRONMENT", tuple(LEAP_HOSTS), default="staging")
 LEAP_API_KEY = env_str("LEAP_API_KEY")
-# Without a real key we talk to the bundled Leap simulator (`manage.py leap_simulator`), as the
-# demo does. Tests swap in an in-process simulator transport instead (leap.use_transport).
-LEAP_SIMULATOR = env_bool("LEAP_SIMULATOR", default=not LEAP_API_KEY)
+_SIMULATOR_KEY = "simulator-key-0000000000000000"  # noqa: S105 - the simulator's public test key
+# In development without a real key we talk to the bundled Leap simulator (`manage.py
+# leap_simulator`), as the demo does; tests swap in an in-process simulator transport instead
+# (leap.use_transport). A production process (DEBUG off) never falls back to it silently.
+LEAP_SIMULATOR = env_bool("LEAP_SIMULATOR", default=(DEBUG or TESTING) and not LEAP_API_KEY)
+if LEAP_SIMULATOR and LEAP_ENVIRONMENT == "production":
+    raise ImproperlyConfigured("LEAP_SIMULATOR must be false when LEAP_ENVIRONMENT is production")
+if LEAP_API_KEY and (LEAP_API_KEY != LEAP_API_KEY.strip() or " " in LEAP_API_KEY):
+    raise ImproperlyConfigured("LEAP_API_KEY must not contain spaces (a copy-paste accident?)")
 if LEAP_SIMULATOR:
-    LEAP_API_KEY = LEAP_API_KEY or "simulator-key-0000000000000000"
+    LEAP_API_KEY = LEAP_API_KEY or _SIMULATOR_KEY
     _default_leap_url = "http://127.0.0.1:8001"
 else:
     if not LEAP_API_KEY:
         raise ImproperlyConfigured("LEAP_API_KEY must be set when LEAP_SIMULATOR is false")
+    if LEAP_API_KEY == _SIMULATOR_KEY:
+        raise ImproperlyConfigured(
+            "LEAP_API_KEY is the simulator's key, but LEAP_SIMULATOR is false"
+        )
     _default_leap_url = LEAP_HOSTS[LEAP_ENVIRONMENT]
 # The host only: the client adds each service's versioned path (/v2/..., /v1.1/...).
 LEAP_BASE_URL = env_url(
     "LEAP_BASE_URL", default=_default_leap_url, schemes=("https", "http")
 ).rstrip("/")
+# Leap's published OpenAPI specs (not in this repo): the simulator and the contract tests read them.
+# A relative path is taken from the repository root.
+LEAP_OPENAPI_DIR = (BASE_DIR / env_str("LEAP_OPENAPI_DIR", "../shared/leap-api/openapi")).resolve()
 LEAP_TIMEOUT_SECONDS = env_float("LEAP_TIMEOUT_SECONDS", default=30.0, minimum=0.1)
 LEAP_MAX_RETRIES = env_int("LEAP_MAX_RETRIES", default=5, minimum=0)
 LEAP_SIMULATOR_SEED = env_int("LEAP_SIMULATOR_SEED", default=42)
@@ -247,6 +263,11 @@ LEAP_SIMULATOR_METERS = env_int("LEAP_SIMULATOR_METERS", default=500, minimum=1)
 # Secrets Leap sends back in the header we registered. A comma-separated list: during a rotation
 # both the old and the new value are accepted. The first is the one we register.
 LEAP_WEBHOOK_HEADER = env_str("LEAP_WEBHOOK_HEADER", "x-leapportal-secret").lower()
+if not re.fullmatch(r"[a-z0-9-]+", LEAP_WEBHOOK_HEADER):
+    raise ImproperlyConfigured(
+        f"LEAP_WEBHOOK_HEADER must be an HTTP header name (letters, digits, -), "
+        f"got {LEAP_WEBHOOK_HEADER!r}"
+    )
 LEAP_METER_WEBHOOK_SECRETS = env_list("LEAP_METER_WEBHOOK_SECRETS", [])
 LEAP_DISPATCH_WEBHOOK_SECRETS = env_list("LEAP_DISPATCH_WEBHOOK_SECRETS", [])
 for _name, _secrets in (
@@ -282,7 +303,9 @@ METERS_SYNC_RETRY_BASE_SECONDS = env_float(
 )
 
 # Our public base URL, which Leap posts webhooks to (used when registering receivers).
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+PUBLIC_BASE_URL = env_url(
+    "PUBLIC_BASE_URL", default="http://127.0.0.1:8000", schemes=("https", "http")
+).rstrip("/")
 
 # --- Celery --------------------------------------------------------------------------------------
 
@@ -309,17 +332,24 @@ if not CELERY_BROKER_URL:
         CELERY_BROKER_URL = "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = Path(env_str("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery-broker")))
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir / "out"),
         "data_folder_out": str(_queue_dir / "out"),
         "processed_folder": str(_queue_dir / "processed"),
+        # kombu's default is "control" in the current directory: keep it beside the queue.
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=TESTING)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
+# Tasks record their outcome in our own rows (SyncRun, ...), so results are off unless asked for.
+CELERY_RESULT_BACKEND = (
+    env_url("CELERY_RESULT_BACKEND", default="", schemes=("redis", "rediss"))
+    if env_str("CELERY_RESULT_BACKEND")
+    else None
+)
 CELERY_TASK_ACKS_LATE = True  # safe because every task is idempotent and takes ids
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

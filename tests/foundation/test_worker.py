@@ -153,3 +153,6 @@ def test_a_task_round_trips_through_the_embedded_filesystem_transport(tmp_path):
     # The message went through files, and the worker consumed it (nothing left queued).
     assert (tmp_path / "broker" / "out").is_dir()
     assert not any((tmp_path / "broker" / "out").glob("*.msg"))
+    # kombu's control (pidbox) files stay beside the queue, not in the current directory.
+    assert any((tmp_path / "broker" / "control").iterdir())
+    assert not (REPO / "control").exists()

@@ -1,0 +1,863 @@
+"""LeapClient: the only code that speaks HTTP to Leap.
+
+Every request goes through `LeapClient._send`, which adds auth and User-Agent, logs the call,
+counts it in `stats`, classifies failures once (leap.errors) and retries transient ones with
+exponential backoff and full jitter, bounded by `max_retries` and `max_total_wait`.
+
+Paths are the full service paths (DIGEST §1.1): /v2/meters..., /v2/dispatch/..., /v1.1/webhooks.
+No Meters v1 call exists here: v1 is past its end of life.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, Literal, TypeVar
+from uuid import UUID
+
+import httpx
+from pydantic import ValidationError
+
+from leap.errors import (
+    LeapBadPayload,
+    LeapError,
+    LeapNotFound,
+    LeapPageTokenExpired,
+    LeapRejected,
+    LeapUnavailable,
+    parse_error_body,
+)
+from leap.schemas import (
+    DispatchSearchPage,
+    DispatchWebhookConfig,
+    GroupDispatch,
+    GroupIntegrationTestRequest,
+    IntegrationTestResult,
+    MeterDetail,
+    MeterDetailPage,
+    MeterDispatch,
+    MeterEnrollment,
+    MeterEnrollmentPage,
+    MeterFilter,
+    MeterIntegrationTestRequest,
+    RawModel,
+    Webhook,
+    WebhookIdResponse,
+    WebhookList,
+    WebhookTestResult,
+    bad_payload,
+)
+
+logger = logging.getLogger("leap.client")
+
+T = TypeVar("T", bound=RawModel)
+Level = Literal["meter", "group"]
+
+MAX_PAGE_SIZE = 500  # meters and enrollments search (DIGEST §2.2)
+MAX_DISPATCH_WINDOW = timedelta(days=31)  # dispatch search guard (DIGEST §6.5)
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 415, 422})
+
+
+def _user_agent() -> str:
+    try:
+        from leapportal import __version__
+    except ImportError:  # pragma: no cover - the package is always importable here
+        __version__ = "0"
+    return f"leapportal/{__version__}"
+
+
+USER_AGENT = _user_agent()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ClientStats:
+    """Counters the sync-health page shows: requests, retries, failures and the last error."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    last_status: int | None = None
+    last_request_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record_request(self, status: int | None) -> None:
+        """Count one HTTP attempt (status None when no response arrived)."""
+        with self._lock:
+            self.requests += 1
+            self.last_status = status
+            self.last_request_at = _now()
+
+    def record_retry(self) -> None:
+        """Count one retry of a transient failure."""
+        with self._lock:
+            self.retries += 1
+
+    def record_error(self, error: LeapError | str) -> None:
+        """Remember the latest failure (transient or permanent) with its time."""
+        with self._lock:
+            self.failures += 1
+            self.last_error = str(error)
+            self.last_error_at = _now()
+
+    def as_dict(self) -> dict[str, Any]:
+        """A plain snapshot for templates and JSON."""
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "failures": self.failures,
+                "last_status": self.last_status,
+                "last_request_at": self.last_request_at,
+                "last_error": self.last_error,
+                "last_error_at": self.last_error_at,
+            }
+
+
+class Page(list[T], Generic[T]):
+    """One page of a search: the objects that validated, plus the ones that did not.
+
+    `failures` holds a LeapBadPayload (with `.raw` and `.errors`) for every object of the page that
+    failed validation; the good objects of the page are still returned. `number` counts pages
+    within one search (from 1); `next_page_token` is Leap's token for the following page.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[T] = (),
+        *,
+        failures: list[LeapBadPayload] | None = None,
+        number: int = 1,
+        next_page_token: str | None = None,
+    ) -> None:
+        super().__init__(items)
+        self.failures: list[LeapBadPayload] = failures or []
+        self.number = number
+        self.next_page_token = next_page_token
+
+
+OnBad = Callable[[LeapBadPayload], None]
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or _now())).total_seconds())
+
+
+def _chunks(values: list[Any], size: int) -> list[list[Any]]:
+    return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
+
+
+def _require_aware(name: str, value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _check_level(level: str) -> Level:
+    if level not in ("meter", "group"):
+        raise ValueError(f"level must be 'meter' or 'group', got {level!r}")
+    return level  # type: ignore[return-value]
+
+
+def _header_list(headers: dict[str, str] | None) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in (headers or {}).items()]
+
+
+class LeapClient:
+    """A client for Leap's partner API (meters v2, enrollments v2, dispatch v2, webhooks v1.1)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 5,
+        transport: httpx.BaseTransport | None = None,
+        max_total_wait: float = 120.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        stats: ClientStats | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("a Leap API key is required")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.max_total_wait = max_total_wait
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._sleep = sleep
+        self._rng = rng
+        self.stats = stats if stats is not None else ClientStats()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> LeapClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<LeapClient {self.base_url}>"
+
+    # --- the chokepoint ---------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: a uniform wait in [0, min(cap, base * 2**(attempt-1))]."""
+        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
+        return self._rng() * ceiling
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        page_token: str | None = None,
+        idempotent: bool = True,
+        not_found_ok: bool = False,
+    ) -> Any:
+        """Send one request, retrying transient failures; return the decoded JSON (None if empty).
+
+        `idempotent=False` (creates, tests that make Leap call us) retries only failures that
+        prove Leap did not act: a refused connection or a 429. `page_token` marks a request for a
+        page after the first, whose 400 means the token expired (LeapPageTokenExpired).
+        `not_found_ok` returns None on 404 instead of raising LeapNotFound.
+        """
+        attempt = 0
+        waited = 0.0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            retry_after: float | None = None
+            try:
+                response = self._http.request(
+                    method, path, json=json_body if json_body is not None else None
+                )
+            except httpx.TransportError as exc:
+                elapsed_ms = (time.monotonic() - started) * 1000
+                self.stats.record_request(None)
+                kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection error"
+                failure = LeapUnavailable(
+                    f"{kind}: {type(exc).__name__}: {exc}".rstrip(": "),
+                    method=method,
+                    path=path,
+                    attempts=attempt,
+                )
+                failure.__cause__ = exc
+                # A refused connection or connect timeout never reached Leap: always safe to retry.
+                retryable = idempotent or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                self._log(method, path, None, elapsed_ms, attempt, error=str(failure))
+            else:
+                elapsed_ms = (time.monotonic() - started) * 1000
+                status = response.status_code
+                self.stats.record_request(status)
+                self._log(method, path, status, elapsed_ms, attempt)
+                body = response.content
+                if 200 <= status < 300:
+                    if status == 204 or not body.strip():
+                        return None
+                    try:
+                        return json.loads(body)
+                    except ValueError as exc:
+                        # A torn page: the connection broke mid-body or a proxy mangled it.
+                        failure = LeapUnavailable(
+                            f"invalid JSON in a {status} response ({len(body)} bytes): {exc}",
+                            status=status,
+                            body=response.text,
+                            method=method,
+                            path=path,
+                            attempts=attempt,
+                        )
+                        retryable = idempotent
+                elif status == 429 or status >= 500:
+                    message, code = parse_error_body(response.text, status)
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                    failure = LeapUnavailable(
+                        message,
+                        status=status,
+                        code=code,
+                        body=response.text,
+                        method=method,
+                        path=path,
+                        retry_after=retry_after,
+                        attempts=attempt,
+                    )
+                    # 429 and 503 mean the request was not processed.
+                    retryable = idempotent or status in (429, 503)
+                else:
+                    if status == 404 and not_found_ok:
+                        return None
+                    error = self._permanent(response, method, path, page_token)
+                    self.stats.record_error(error)
+                    logger.warning(
+                        "leap %s %s rejected: %s",
+                        method,
+                        path,
+                        error,
+                        extra={"leap_method": method, "leap_path": path, "leap_status": status},
+                    )
+                    raise error
+
+            # Transient failure: retry within the bounds, else give up with the last cause.
+            self.stats.record_error(failure)
+            if not retryable or attempt > self.max_retries:
+                failure.attempts = attempt
+                self._log_give_up(method, path, failure)
+                raise failure
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            if waited + delay > self.max_total_wait:
+                failure.attempts = attempt
+                self._log_give_up(method, path, failure)
+                raise failure
+            self.stats.record_retry()
+            logger.warning(
+                "leap %s %s transient failure (%s), retry %d/%d in %.2fs",
+                method,
+                path,
+                failure,
+                attempt,
+                self.max_retries,
+                delay,
+                extra={
+                    "leap_method": method,
+                    "leap_path": path,
+                    "leap_status": failure.status,
+                    "leap_attempt": attempt,
+                    "leap_delay_s": delay,
+                },
+            )
+            self._sleep(delay)
+            waited += delay
+
+    def _permanent(
+        self, response: httpx.Response, method: str, path: str, page_token: str | None
+    ) -> LeapRejected:
+        """The LeapRejected subclass for a non-transient error response."""
+        status = response.status_code
+        message, code = parse_error_body(response.text, status)
+        kwargs: dict[str, Any] = {
+            "status": status,
+            "code": code,
+            "body": response.text,
+            "method": method,
+            "path": path,
+        }
+        if status == 404:
+            return LeapNotFound(message, **kwargs)
+        if status == 400 and page_token:
+            return LeapPageTokenExpired(
+                f"page token refused (expired or unknown): {message}", **kwargs
+            )
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "")
+            return LeapRejected(f"unexpected redirect to {location or '?'}", **kwargs)
+        return LeapRejected(message, **kwargs)
+
+    def _log(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        elapsed_ms: float,
+        attempt: int,
+        error: str | None = None,
+    ) -> None:
+        logger.info(
+            "leap %s %s -> %s in %.0f ms (attempt %d)%s",
+            method,
+            path,
+            status if status is not None else "no response",
+            elapsed_ms,
+            attempt,
+            f": {error}" if error else "",
+            extra={
+                "leap_method": method,
+                "leap_path": path,
+                "leap_status": status,
+                "leap_duration_ms": round(elapsed_ms, 1),
+                "leap_attempt": attempt,
+            },
+        )
+
+    def _log_give_up(self, method: str, path: str, failure: LeapUnavailable) -> None:
+        logger.error(
+            "leap %s %s failed after %d attempt(s): %s",
+            method,
+            path,
+            failure.attempts,
+            failure,
+            extra={"leap_method": method, "leap_path": path, "leap_status": failure.status},
+        )
+
+    # --- parsing helpers --------------------------------------------------------------------------
+
+    def _parse_one(self, model: type[T], data: Any, method: str, path: str) -> T:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            error = bad_payload(model, data, exc)
+            error.method, error.path = method, path
+            self.stats.record_error(error)
+            raise error from exc
+
+    def _envelope(self, model: type[Any], data: Any, method: str, path: str) -> Any:
+        """Validate a page/list envelope; a malformed envelope fails the whole page."""
+        try:
+            return model.model_validate(data if data is not None else {})
+        except ValidationError as exc:
+            error = bad_payload(model, data, exc)
+            error.method, error.path = method, path
+            self.stats.record_error(error)
+            raise error from exc
+
+    def _page(
+        self,
+        model: type[T],
+        items: list[Any],
+        *,
+        number: int,
+        next_page_token: str | None,
+        path: str,
+    ) -> Page[T]:
+        page: Page[T] = Page(number=number, next_page_token=next_page_token)
+        for raw in items:
+            try:
+                page.append(model.model_validate(raw))
+            except ValidationError as exc:
+                error = bad_payload(model, raw, exc)
+                error.method, error.path = "POST", path
+                self.stats.record_error(error)
+                logger.warning(
+                    "leap POST %s: a %s does not validate (kept in page.failures): %s",
+                    path,
+                    model.__name__,
+                    error,
+                    extra={"leap_path": path, "leap_object_id": error.object_id},
+                )
+                page.failures.append(error)
+        return page
+
+    @staticmethod
+    def _flatten(pages: Iterator[Page[T]], on_bad: OnBad | None) -> Iterator[T]:
+        for page in pages:
+            yield from page
+            for failure in page.failures:
+                if on_bad is None:
+                    raise failure
+                on_bad(failure)
+
+    # --- meters v2 and enrollments v2 -------------------------------------------------------------
+
+    def get_meter(self, meter_id: UUID | str) -> MeterDetail:
+        """`GET /v2/meters/{meter_id}`; LeapNotFound when Leap has no such meter."""
+        path = f"/v2/meters/{UUID(str(meter_id))}"
+        return self._parse_one(MeterDetail, self._send("GET", path), "GET", path)
+
+    def get_enrollment(self, meter_id: UUID | str) -> MeterEnrollment:
+        """`GET /v2/meters/{meter_id}/enrollments`; LeapNotFound when Leap has no such meter."""
+        path = f"/v2/meters/{UUID(str(meter_id))}/enrollments"
+        return self._parse_one(MeterEnrollment, self._send("GET", path), "GET", path)
+
+    def iter_meter_pages(
+        self, filters: MeterFilter | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[Page[MeterDetail]]:
+        """Stream `POST /v2/meters/search` page by page (constant memory)."""
+        return self._iter_search(
+            "/v2/meters/search", MeterDetailPage, MeterDetail, filters, page_size
+        )
+
+    def iter_meters(
+        self,
+        filters: MeterFilter | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        *,
+        on_bad: OnBad | None = None,
+    ) -> Iterator[MeterDetail]:
+        """Every meter of the search; invalid ones go to `on_bad`, or raise when it is None."""
+        return self._flatten(self.iter_meter_pages(filters, page_size), on_bad)
+
+    def iter_enrollment_pages(
+        self, filters: MeterFilter | None = None, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[Page[MeterEnrollment]]:
+        """Stream `POST /v2/meters/enrollments/search` page by page (constant memory)."""
+        return self._iter_search(
+            "/v2/meters/enrollments/search",
+            MeterEnrollmentPage,
+            MeterEnrollment,
+            filters,
+            page_size,
+        )
+
+    def iter_enrollments(
+        self,
+        filters: MeterFilter | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        *,
+        on_bad: OnBad | None = None,
+    ) -> Iterator[MeterEnrollment]:
+        """Every enrollment of the search; invalid ones go to `on_bad`, or raise when it is None."""
+        return self._flatten(self.iter_enrollment_pages(filters, page_size), on_bad)
+
+    @staticmethod
+    def split_filter(filters: MeterFilter | None) -> list[dict[str, Any]]:
+        """Search bodies for a filter, one per chunk of id lists longer than Leap's limits.
+
+        Leap ANDs fields and ORs within a list, so the union of the searches over every
+        combination of chunks equals the one search Leap would refuse.
+        """
+        body = filters.to_body() if filters is not None else {}
+        chunked: list[list[tuple[str, list[Any]]]] = []
+        for name in MeterFilter.SPLITTABLE:
+            values = body.get(name)
+            if values:
+                limit = MeterFilter.LIST_LIMITS[name]
+                chunked.append([(name, chunk) for chunk in _chunks(values, limit)])
+        if not chunked:
+            return [body]
+        bodies = []
+        for combination in itertools.product(*chunked):
+            bodies.append({**body, **dict(combination)})
+        return bodies
+
+    def _iter_search(
+        self,
+        path: str,
+        envelope: type[MeterDetailPage],
+        model: type[T],
+        filters: MeterFilter | None,
+        page_size: int,
+    ) -> Iterator[Page[T]]:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        for body in self.split_filter(filters):
+            token: str | None = None
+            number = 0
+            while True:
+                number += 1
+                request = {**body, "page_size": page_size}
+                if token:
+                    request["page_token"] = token
+                data = self._send("POST", path, json_body=request, page_token=token)
+                parsed = self._envelope(envelope, data, "POST", path)
+                next_token = parsed.next_page_token or None
+                yield self._page(
+                    model, parsed.meters, number=number, next_page_token=next_token, path=path
+                )
+                # Let the page (and its raw dicts) go before the next request: constant memory.
+                del parsed, data
+                if not next_token:
+                    break
+                token = next_token
+
+    # --- dispatch v2 ------------------------------------------------------------------------------
+
+    @staticmethod
+    def dispatch_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """[start, end) cut into consecutive windows of at most 31 days (Leap's guard)."""
+        start = _require_aware("start", start)
+        end = _require_aware("end", end)
+        if end <= start:
+            raise ValueError(f"end ({_iso(end)}) must be after start ({_iso(start)})")
+        windows = []
+        cursor = start
+        while cursor < end:
+            upper = min(end, cursor + MAX_DISPATCH_WINDOW)
+            windows.append((cursor, upper))
+            cursor = upper
+        return windows
+
+    def _iter_dispatch_pages(
+        self,
+        path: str,
+        model: type[T],
+        start: datetime,
+        end: datetime,
+        filters: dict[str, Any],
+    ) -> Iterator[Page[T]]:
+        for window_start, window_end in self.dispatch_windows(start, end):
+            token: str | None = None
+            number = 0
+            while True:
+                number += 1
+                body = {"start_date": _iso(window_start), "end_date": _iso(window_end), **filters}
+                if token:
+                    body["page_token"] = token
+                data = self._send("POST", path, json_body=body, page_token=token)
+                parsed = self._envelope(DispatchSearchPage, data, "POST", path)
+                next_token = parsed.next_page_token or None
+                yield self._page(
+                    model, parsed.results, number=number, next_page_token=next_token, path=path
+                )
+                del parsed, data
+                if not next_token:
+                    break
+                token = next_token
+
+    @staticmethod
+    def _dispatch_filters(
+        ids: dict[str, Iterable[UUID | str] | None],
+        exclude_real_time_events: bool,
+        exclude_voluntary_events: bool,
+    ) -> dict[str, Any]:
+        filters: dict[str, Any] = {
+            "exclude_real_time_events": exclude_real_time_events,
+            "exclude_voluntary_events": exclude_voluntary_events,
+        }
+        for name, values in ids.items():
+            if values is not None:
+                unique = list(dict.fromkeys(str(UUID(str(v))) for v in values))
+                if not unique:
+                    raise ValueError(f"{name} must not be empty when given (Leap needs >= 1)")
+                filters[name] = unique
+        return filters
+
+    def iter_meter_dispatch_pages(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        meter_ids: Iterable[UUID | str] | None = None,
+        meter_event_ids: Iterable[UUID | str] | None = None,
+        exclude_real_time_events: bool = True,
+        exclude_voluntary_events: bool = False,
+    ) -> Iterator[Page[MeterDispatch]]:
+        """Stream `POST /v2/dispatch/meter/search` over [start, end), split into 31-day windows."""
+        filters = self._dispatch_filters(
+            {"meter_ids": meter_ids, "meter_event_ids": meter_event_ids},
+            exclude_real_time_events,
+            exclude_voluntary_events,
+        )
+        return self._iter_dispatch_pages(
+            "/v2/dispatch/meter/search", MeterDispatch, start, end, filters
+        )
+
+    def iter_meter_dispatches(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        meter_ids: Iterable[UUID | str] | None = None,
+        meter_event_ids: Iterable[UUID | str] | None = None,
+        exclude_real_time_events: bool = True,
+        exclude_voluntary_events: bool = False,
+        on_bad: OnBad | None = None,
+    ) -> Iterator[MeterDispatch]:
+        """Every meter dispatch in [start, end); invalid ones go to `on_bad`, or raise."""
+        pages = self.iter_meter_dispatch_pages(
+            start,
+            end,
+            meter_ids=meter_ids,
+            meter_event_ids=meter_event_ids,
+            exclude_real_time_events=exclude_real_time_events,
+            exclude_voluntary_events=exclude_voluntary_events,
+        )
+        return self._flatten(pages, on_bad)
+
+    def iter_group_dispatch_pages(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        market_group_ids: Iterable[UUID | str] | None = None,
+        market_group_event_ids: Iterable[UUID | str] | None = None,
+        exclude_real_time_events: bool = True,
+        exclude_voluntary_events: bool = False,
+    ) -> Iterator[Page[GroupDispatch]]:
+        """Stream `POST /v2/dispatch/group/search` over [start, end), split into 31-day windows."""
+        filters = self._dispatch_filters(
+            {
+                "market_group_ids": market_group_ids,
+                "market_group_event_ids": market_group_event_ids,
+            },
+            exclude_real_time_events,
+            exclude_voluntary_events,
+        )
+        return self._iter_dispatch_pages(
+            "/v2/dispatch/group/search", GroupDispatch, start, end, filters
+        )
+
+    def iter_group_dispatches(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        market_group_ids: Iterable[UUID | str] | None = None,
+        market_group_event_ids: Iterable[UUID | str] | None = None,
+        exclude_real_time_events: bool = True,
+        exclude_voluntary_events: bool = False,
+        on_bad: OnBad | None = None,
+    ) -> Iterator[GroupDispatch]:
+        """Every group dispatch in [start, end); invalid ones go to `on_bad`, or raise."""
+        pages = self.iter_group_dispatch_pages(
+            start,
+            end,
+            market_group_ids=market_group_ids,
+            market_group_event_ids=market_group_event_ids,
+            exclude_real_time_events=exclude_real_time_events,
+            exclude_voluntary_events=exclude_voluntary_events,
+        )
+        return self._flatten(pages, on_bad)
+
+    def get_dispatch_webhook(self, level: Level) -> DispatchWebhookConfig | None:
+        """The dispatch webhook registered for `level` ("meter" or "group"), None if none is."""
+        path = f"/v2/dispatch/{_check_level(level)}/webhook"
+        data = self._send("GET", path, not_found_ok=True)
+        if data is None:
+            return None
+        return self._parse_one(DispatchWebhookConfig, data, "GET", path)
+
+    def put_dispatch_webhook(
+        self, level: Level, url: str, headers: dict[str, str] | None = None
+    ) -> DispatchWebhookConfig:
+        """Register (create or replace) the dispatch webhook of `level` with its headers."""
+        path = f"/v2/dispatch/{_check_level(level)}/webhook"
+        if not url.startswith(("https://", "http://")):
+            raise ValueError(f"the webhook url must be an http(s) URL, got {url!r}")
+        body = {"url": url, "headers": _header_list(headers)}
+        data = self._send("PUT", path, json_body=body)
+        if data is None:  # Leap answers the object; an empty 200 still means it was stored
+            data = body
+        return self._parse_one(DispatchWebhookConfig, data, "PUT", path)
+
+    def delete_dispatch_webhook(self, level: Level) -> bool:
+        """Remove the dispatch webhook of `level`; False when none was registered."""
+        path = f"/v2/dispatch/{_check_level(level)}/webhook"
+        try:
+            self._send("DELETE", path)
+        except LeapNotFound:
+            return False
+        return True
+
+    def dispatch_integration_test(
+        self, level: Level, body: dict[str, Any]
+    ) -> IntegrationTestResult:
+        """Ask Leap to POST `body` (a whole integration-test notification) to our webhook."""
+        level = _check_level(level)
+        request_model = (
+            MeterIntegrationTestRequest if level == "meter" else GroupIntegrationTestRequest
+        )
+        try:
+            request_model.model_validate(body)
+        except ValidationError as exc:
+            raise ValueError(f"not a valid {level} integration test body: {exc}") from exc
+        path = f"/v2/dispatch/{level}/webhook/integration_test"
+        data = self._send("POST", path, json_body=body, idempotent=False)
+        return self._parse_one(IntegrationTestResult, data, "POST", path)
+
+    # --- webhook platform v1.1 --------------------------------------------------------------------
+
+    def list_webhooks(self) -> list[Webhook]:
+        """Every webhook platform subscription of the account (Leap does not page this list)."""
+        path = "/v1.1/webhooks"
+        envelope = self._envelope(WebhookList, self._send("GET", path), "GET", path)
+        return [self._parse_one(Webhook, raw, "GET", path) for raw in envelope.webhooks]
+
+    @staticmethod
+    def _webhook_body(
+        receiver_url: str, event_types: Iterable[str], headers: dict[str, str] | None
+    ) -> dict[str, Any]:
+        if not receiver_url.startswith(("https://", "http://")):
+            raise ValueError(f"receiver_url must be an http(s) URL, got {receiver_url!r}")
+        types = list(dict.fromkeys(event_types))
+        if not types:
+            raise ValueError("subscribe to at least one event type")
+        return {
+            "receiver_url": receiver_url,
+            "event_types": types,
+            "headers": _header_list(headers),
+        }
+
+    def create_webhook(
+        self,
+        receiver_url: str,
+        event_types: Iterable[str],
+        headers: dict[str, str] | None = None,
+    ) -> UUID:
+        """Subscribe `receiver_url` to `event_types`; returns the new webhook id."""
+        path = "/v1.1/webhooks"
+        body = self._webhook_body(receiver_url, event_types, headers)
+        data = self._send("POST", path, json_body=body, idempotent=False)
+        return self._envelope(WebhookIdResponse, data, "POST", path).webhook_id
+
+    def update_webhook(
+        self,
+        webhook_id: UUID | str,
+        receiver_url: str,
+        event_types: Iterable[str],
+        headers: dict[str, str] | None = None,
+    ) -> UUID:
+        """Replace every setting of a subscription (Leap's PUT is not a patch)."""
+        path = f"/v1.1/webhooks/{UUID(str(webhook_id))}"
+        body = self._webhook_body(receiver_url, event_types, headers)
+        data = self._send("PUT", path, json_body=body)
+        if data is None:
+            return UUID(str(webhook_id))
+        return self._envelope(WebhookIdResponse, data, "PUT", path).webhook_id
+
+    def delete_webhook(self, webhook_id: UUID | str) -> None:
+        """Delete a subscription; LeapNotFound if Leap does not know it."""
+        self._send("DELETE", f"/v1.1/webhooks/{UUID(str(webhook_id))}")
+
+    def test_webhook(self, webhook_id: UUID | str, payload: dict[str, Any]) -> WebhookTestResult:
+        """Ask Leap to send `payload` (an event payload) to the subscription's receiver."""
+        if not isinstance(payload, dict) or not payload.get("webhook_event_type"):
+            raise ValueError("a test payload needs a webhook_event_type")
+        path = f"/v1.1/webhooks/{UUID(str(webhook_id))}/test"
+        data = self._send("POST", path, json_body=payload, idempotent=False)
+        return self._parse_one(WebhookTestResult, data, "POST", path)

@@ -1,0 +1,110 @@
+"""Where Leap's published specs are, and how to read them safely.
+
+The specs are Leap's and are never committed here: they are found through the setting
+`LEAP_OPENAPI_DIR` (default `../shared/leap-api/openapi` next to the repository). Tests that need
+them skip with `MISSING_SPECS` when the folder is absent, and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MISSING_SPECS = (
+    "Leap's OpenAPI specs are not at {path}. Get them from the team share (shared/leap-api/openapi, "
+    "Leap publishes them at https://developer.leap.energy/) and point LEAP_OPENAPI_DIR at the folder."
+)
+
+# The specs this project reads (file stem -> what it covers).
+SPEC_NAMES = ("meters", "enrollments", "dispatching", "webhooks", "create-meters")
+ASYNCAPI_FILE = "webhook-events-asyncapi.yml"
+
+
+class SpecLoader(yaml.SafeLoader):
+    """SafeLoader without the timestamp resolver (STACK.md pitfall 11).
+
+    Unquoted `2024-01-01T00:00:11Z` stays a string, as it is on the wire, instead of becoming a
+    datetime that then breaks json.dumps and hides Leap's exact spelling (nine-digit fractions).
+    """
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def openapi_dir() -> Path:
+    """The folder holding Leap's OpenAPI specs (setting LEAP_OPENAPI_DIR, else the default)."""
+    configured: str | os.PathLike[str] | None = None
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            configured = getattr(settings, "LEAP_OPENAPI_DIR", None)
+            base = Path(settings.BASE_DIR)
+        else:  # pragma: no cover - only outside Django
+            base = Path(__file__).resolve().parent.parent
+    except ImportError:  # pragma: no cover - Django is always installed here
+        base = Path(__file__).resolve().parent.parent
+    configured = configured or os.environ.get("LEAP_OPENAPI_DIR")
+    path = Path(configured) if configured else base.parent / "shared" / "leap-api" / "openapi"
+    if not path.is_absolute():
+        path = base / path
+    return path.resolve()
+
+
+def specs_available() -> bool:
+    """True when the specs folder exists and holds the specs this project reads."""
+    folder = openapi_dir()
+    return all((folder / f"{name}.yml").is_file() for name in SPEC_NAMES)
+
+
+def missing_specs_message() -> str:
+    """The message tests skip (or fail, under CI) with when the specs are absent."""
+    return MISSING_SPECS.format(path=openapi_dir())
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML file with SpecLoader."""
+    with path.open(encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=SpecLoader)  # noqa: S506 - SpecLoader is a SafeLoader
+
+
+@functools.cache
+def _load_cached(path: str) -> Any:
+    return load_yaml(Path(path))
+
+
+def load_spec(name: str) -> dict[str, Any]:
+    """One of Leap's specs by stem ("meters", "dispatching", ...) as a dict (cached; do not mutate).
+
+    Raises FileNotFoundError with `missing_specs_message()` when it is absent.
+    """
+    stem = name.removesuffix(".yml").removesuffix(".yaml")
+    path = openapi_dir() / f"{stem}.yml"
+    if not path.is_file():
+        raise FileNotFoundError(missing_specs_message())
+    return _load_cached(str(path))
+
+
+def load_asyncapi() -> dict[str, Any]:
+    """The webhook event catalogue (AsyncAPI) that sits next to the OpenAPI folder."""
+    path = openapi_dir().parent / ASYNCAPI_FILE
+    if not path.is_file():
+        raise FileNotFoundError(missing_specs_message())
+    return _load_cached(str(path))
+
+
+def resolve_ref(spec: dict[str, Any], ref: str) -> Any:
+    """The node a local `$ref` ("#/components/schemas/X") points at."""
+    if not ref.startswith("#/"):
+        raise ValueError(f"only local $refs are supported, got {ref!r}")
+    node: Any = spec
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
