@@ -30,7 +30,9 @@ def _covers(start: datetime | None, end: datetime | None, day_start: datetime) -
     return start is not None and end is not None and start <= day_start < end
 
 
-def derive_from_enrollments(ctx: Context, meters: dict[uuid.UUID, tuple[str, list[Window]]]) -> None:
+def derive_from_enrollments(
+    ctx: Context, meters: dict[uuid.UUID, tuple[str, list[Window]]]
+) -> None:
     """Re-derive the enrollment-sourced assignments of these meters for their horizon."""
     if not meters:
         return
@@ -87,7 +89,9 @@ def record_group_changes(ctx: Context, meter_ids: list[uuid.UUID]) -> None:
 
     Deduplicated on (meter, day, new groups): deriving the same future again writes nothing.
     """
-    regions = dict(Meter.objects.filter(meter_id__in=meter_ids).values_list("meter_id", "transmission_region"))
+    regions = dict(
+        Meter.objects.filter(meter_id__in=meter_ids).values_list("meter_id", "transmission_region")
+    )
     by_day: dict[uuid.UUID, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
     first_day = min(
         (timezones.trade_date(region, ctx.now) for region in regions.values()), default=None
@@ -148,9 +152,13 @@ def refresh_horizon(ctx: Context, *, chunk: int = 2000) -> int:
         ).exists():
             continue
         windows: dict[uuid.UUID, list[Window]] = defaultdict(list)
-        for meter_id, start, end, group_id in rows.order_by("meter_id").values_list(
-            "meter_id", "delivery_period_start", "delivery_period_end", "market_group_id"
-        ).iterator(chunk_size=chunk):
+        for meter_id, start, end, group_id in (
+            rows.order_by("meter_id")
+            .values_list(
+                "meter_id", "delivery_period_start", "delivery_period_end", "market_group_id"
+            )
+            .iterator(chunk_size=chunk)
+        ):
             if meter_id not in windows and len(windows) >= chunk:
                 derive_from_enrollments(ctx, {m: (region, w) for m, w in windows.items()})
                 ctx.flush()
@@ -181,7 +189,11 @@ def apply_group_event(ctx: Context, payload: Any) -> list[uuid.UUID]:
     days = [
         day
         for day in timezones.trade_days(region, ctx.now)
-        if _covers(payload.start_date_time, payload.end_date_time, timezones.trade_day_bounds(region, day)[0])
+        if _covers(
+            payload.start_date_time,
+            payload.end_date_time,
+            timezones.trade_day_bounds(region, day)[0],
+        )
     ]
     touched: set[uuid.UUID] = set()
     for day in days:

@@ -284,7 +284,10 @@ def resync_meters(
         size = _page_size()
         _stream(ctx, lambda: client.iter_meter_pages(filter_, size), write_details, "details")
         _stream(
-            ctx, lambda: client.iter_enrollment_pages(filter_, size), write_enrollments, "enrollment"
+            ctx,
+            lambda: client.iter_enrollment_pages(filter_, size),
+            write_enrollments,
+            "enrollment",
         )
     return _finish(ctx, run, SyncRun.Status.DONE)
 

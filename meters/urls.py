@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from meters import webhooks
 
 app_name = "meters"
-urlpatterns: list = []
+urlpatterns = [
+    path("webhooks/leap", webhooks.receive, name="webhook"),
+]
