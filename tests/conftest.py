@@ -423,3 +423,65 @@ def celery_worker(celery_workers, celery_eager_off) -> Iterator[CeleryWorker]:
     yield worker
     # A test that leaves tasks queued must not hand them to the next test.
     celery_workers.purge()
+
+
+# --- Leap simulator ------------------------------------------------------------------------------
+# `leap_sim`: a fresh in-process Leap (leap.simulator.Simulator) mounted as the transport of every
+# leap.get_client() in the test, so the real client talks to it. Every response it gives is checked
+# against Leap's OpenAPI specs; a response that breaks them fails the test that produced it.
+#
+# Defaults: 40 meters, seed 42, `now` = the current UTC minute (so code that reads the real clock,
+# e.g. dispatch polling windows, sees the simulator's events). The client's retry sleeps are skipped.
+# Override per test:  @pytest.mark.leap_sim(meters=200, seed=7, now=datetime(2026, 1, 5, tzinfo=UTC),
+#                     changes_per_hour=0, validate=False)
+# Webhooks: `leap_sim.deliver_to = leap_sim_django_sender(client)` posts them through Django's test
+# client; otherwise deliver_due() POSTs over HTTP (e.g. to live_server.url).
+
+
+@pytest.fixture
+def leap_sim(request):
+    """A fresh Leap simulator, mounted with leap.use_transport; responses validated against the specs."""
+    from datetime import UTC, datetime
+
+    import leap
+    from leap.simulator import Simulator
+    from leap.specs import specs_available
+
+    marker = request.node.get_closest_marker("leap_sim")
+    options = dict(marker.kwargs) if marker else {}
+    validate = options.pop("validate", True)
+    options.setdefault("meters", 40)
+    options.setdefault("seed", 42)
+    options.setdefault("now", datetime.now(UTC).replace(second=0, microsecond=0))
+    sim = Simulator(**options)
+    transport = sim.transport()
+    sim.validator = None
+    if validate and specs_available():
+        from leap.simulator.contract import ValidatingTransport
+
+        transport = ValidatingTransport(transport)
+        sim.validator = transport
+        request.node._leap_sim_validator = transport
+    with leap.use_transport(transport, sleep=lambda seconds: None):
+        yield sim
+
+
+@pytest.fixture
+def leap_sim_django_sender():
+    """leap_sim_django_sender(client) -> a deliver_to callable posting through Django's test client."""
+    from leap.simulator.testing import django_sender
+
+    return django_sender
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Fail a test whose simulator answered something Leap's specs do not allow."""
+    result = yield
+    validator = getattr(item, "_leap_sim_validator", None)
+    if validator is not None and validator.failures:
+        shown = "\n".join(validator.failures[:20])
+        raise AssertionError(
+            f"{len(validator.failures)} Leap simulator response(s) broke Leap's OpenAPI specs:\n{shown}"
+        )
+    return result

@@ -1,0 +1,714 @@
+"""The simulator's HTTP layer: Leap's paths, auth, paging, error envelopes, faults, admin API.
+
+One `Api.handle()` serves the in-process httpx transport, the WSGI app and the threaded server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import validate
+from .faults import Fault
+from .portfolio import iso
+from .validate import Invalid
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+PLAIN_500 = "An error happened whilst processing your request"
+
+
+@dataclass
+class Reply:
+    """A response before it is put on the wire."""
+
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    fault: str | None = None
+    drop: bool = False
+    delay: float = 0.0
+    route: str | None = None
+
+    @classmethod
+    def json(cls, status: int, data: Any, **kw: Any) -> Reply:
+        """A JSON reply."""
+        body = json.dumps(data, separators=(",", ":")).encode()
+        return cls(status, body, [("content-type", "application/json")], **kw)
+
+    @classmethod
+    def text(cls, status: int, text: str, **kw: Any) -> Reply:
+        """A plain-text reply (Leap's 500s)."""
+        return cls(status, text.encode(), [("content-type", "text/plain; charset=utf-8")], **kw)
+
+
+@dataclass
+class Call:
+    """An incoming request, already split up."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+    data: Any = None
+
+    def json(self) -> Any:
+        """The body as JSON ({} when empty); raises Invalid on bad JSON."""
+        if not self.body.strip():
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise Invalid("body", "is not valid JSON") from None
+
+
+class Service:
+    """Error envelopes of one of Leap's services (DIGEST §8.1)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def error(self, status: int, message: str, details: dict[str, Any] | None = None) -> Reply:
+        """An error reply in this service's own envelope."""
+        titles = {
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            410: "Gone",
+            429: "Too Many Requests",
+        }
+        title = titles.get(status, "Error")
+        if self.name == "dispatch":
+            codes = {
+                400: ("BAD_REQUEST", "DISPATCH_INVALID_INPUT"),
+                401: ("UNAUTHORIZED", "DISPATCH_UNAUTHORIZED"),
+                403: ("FORBIDDEN", "DISPATCH_NO_ACCESS_TO_RESOURCE"),
+                404: ("NOT_FOUND", "DISPATCH_NO_ACCESS_TO_RESOURCE"),
+                405: ("METHOD_NOT_ALLOWED", "DISPATCH_INVALID_INPUT"),
+                429: ("SERVICE_UNAVAILABLE", "DISPATCH_UNEXPECTED_ERROR"),
+            }
+            code, error_code = codes.get(
+                status, ("INTERNAL_SERVER_ERROR", "DISPATCH_UNEXPECTED_ERROR")
+            )
+            return Reply.json(status, {"code": code, "message": message, "error_code": error_code})
+        if self.name in ("webhooks", "admin"):
+            return Reply.json(status, {"error": title, "message": message})
+        body: dict[str, Any] = {"title": title, "status": status, "details": details or {}}
+        if message and not details:
+            body["details"] = {"message": message}
+        return Reply.json(status, body)
+
+
+METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN = (
+    Service("meters"),
+    Service("enrollments"),
+    Service("dispatch"),
+    Service("webhooks"),
+    Service("admin"),
+)
+UUIDISH = r"[^/]+"
+
+
+class Api:
+    """Routes requests to handlers of one Simulator."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.routes: list[tuple[str, re.Pattern[str], str, Service, Callable[[Call], Reply]]] = []
+        r = self._route
+        r("POST", "/v2/meters/search", METERS, self.meter_search)
+        r("POST", "/v2/meters/enrollments/search", ENROLLMENTS, self.enrollment_search)
+        r("GET", "/v2/meters/{meter_id}/enrollments", ENROLLMENTS, self.enrollment_get)
+        r("GET", "/v2/meters/{meter_id}", METERS, self.meter_get)
+        r("POST", "/v2/dispatch/{level}/search", DISPATCH, self.dispatch_search)
+        r("GET", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_get)
+        r("PUT", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_put)
+        r("DELETE", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_delete)
+        r("POST", "/v2/dispatch/{level}/webhook/integration_test", DISPATCH, self.integration_test)
+        r("GET", "/v1.1/webhooks", WEBHOOKS, self.webhooks_list)
+        r("POST", "/v1.1/webhooks", WEBHOOKS, self.webhooks_create)
+        r("PUT", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_update)
+        r("DELETE", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_delete)
+        r("POST", "/v1.1/webhooks/{webhook_id}/test", WEBHOOKS, self.webhooks_test)
+        from .admin import admin_routes
+
+        for method, template, handler in admin_routes(sim):
+            r(method, template, ADMIN, handler)
+
+    def _route(
+        self, method: str, template: str, service: Service, handler: Callable[[Call], Reply]
+    ) -> None:
+        pattern = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>{UUIDISH})", template)
+        self.routes.append((method, re.compile(f"^{pattern}$"), template, service, handler))
+
+    @staticmethod
+    def service_for(path: str) -> Service:
+        """Which service's envelope an error on this path uses."""
+        if path.startswith("/v2/dispatch"):
+            return DISPATCH
+        if path.startswith("/v1.1/webhooks"):
+            return WEBHOOKS
+        if path.startswith("/_sim"):
+            return ADMIN
+        if "/enrollments" in path:
+            return ENROLLMENTS
+        return METERS
+
+    # --- entry point -----------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Serve one request."""
+        method = method.upper()
+        headers = {k.lower(): v for k, v in headers.items()}
+        call = Call(method, path, headers, body)
+        reply = self._dispatch(call)
+        if not path.startswith("/_sim"):
+            self.sim.requests.record(method, path, reply.status, reply.route)
+        if reply.fault:
+            reply.headers.append(("x-simulator-fault", reply.fault))
+        return reply
+
+    def _dispatch(self, call: Call) -> Reply:
+        path = call.path
+        service = self.service_for(path)
+        if re.match(r"^/v1(/|$)", path):
+            # Meters v1 is past its end of life (DIGEST §1.4).
+            return service.error(410, "Meters API v1 has reached its end of life; use /v2")
+        allowed = []
+        for method, pattern, template, route_service, handler in self.routes:
+            match = pattern.match(path)
+            if not match:
+                continue
+            if method != call.method:
+                allowed.append(method)
+                continue
+            call.params = match.groupdict()
+            reply = self._serve(call, route_service, handler)
+            reply.route = template
+            return reply
+        if allowed:
+            return service.error(405, f"{call.method} is not allowed here")
+        return service.error(404, f"No such path: {path}")
+
+    def _serve(self, call: Call, service: Service, handler: Callable[[Call], Reply]) -> Reply:
+        denied = self._auth(call, service)
+        if denied is not None:
+            return denied
+        fault = None
+        if service is not ADMIN:
+            fault = self.sim.faults.take(call.method, call.path, _has_page_token(call.body))
+        if fault is not None:
+            early = self._fault_reply(fault, service)
+            if early is not None:
+                return early
+        with self.sim.lock:
+            try:
+                reply = handler(call)
+            except Invalid as exc:
+                reply = service.error(
+                    400, f"Invalid {exc.field}: {exc.problem}", {exc.field: exc.problem}
+                )
+        if fault is not None:
+            reply = self._fault_after(fault, reply)
+        return reply
+
+    def _auth(self, call: Call, service: Service) -> Reply | None:
+        header = call.headers.get("authorization", "")
+        match = re.fullmatch(r"[Bb]earer +(\S+)", header.strip())
+        if not match:
+            return service.error(401, "Missing or malformed Authorization header (Bearer <key>)")
+        expected = self.sim.admin_token if service is ADMIN else self.sim.api_key
+        if match.group(1) != expected:
+            return service.error(403, "The API key is not valid for this environment")
+        return None
+
+    def _fault_reply(self, fault: Fault, service: Service) -> Reply | None:
+        kind = fault.kind
+        if kind == "429":
+            reply = service.error(429, "Too many requests; slow down")
+            if fault.retry_after is not None:
+                value = fault.retry_after
+                reply.headers.append(
+                    ("retry-after", str(int(value)) if value == int(value) else str(value))
+                )
+            reply.fault = kind
+            return reply
+        if kind == "500":
+            return Reply.text(500, PLAIN_500, fault=kind)
+        if kind == "drop":
+            return Reply(0, drop=True, fault=kind)
+        if kind == "expired_token":
+            reply = service.error(
+                400, "Invalid page_token: the page token has expired", {"page_token": "expired"}
+            )
+            reply.fault = kind
+            return reply
+        return None
+
+    def _fault_after(self, fault: Fault, reply: Reply) -> Reply:
+        kind = fault.kind
+        reply.fault = kind
+        if kind == "slow":
+            reply.delay = fault.delay
+        elif kind == "torn" and reply.body:
+            reply.body = reply.body[: max(1, len(reply.body) // 2)]
+        elif kind == "extra_fields" and reply.status < 300 and reply.body:
+            reply.body = json.dumps(_add_unknown_fields(json.loads(reply.body))).encode()
+        elif kind == "null_page_token" and reply.status == 200 and reply.body:
+            data = json.loads(reply.body)
+            if isinstance(data, dict) and "next_page_token" not in data:
+                data["next_page_token"] = None
+                reply.body = json.dumps(data).encode()
+        return reply
+
+    # --- WSGI ------------------------------------------------------------------------------------
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        """The API as a WSGI application."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        reply = self.handle(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), headers, body)
+        if reply.drop:
+            # A WSGI app cannot close the socket itself; the server turns this into a dropped
+            # connection (the threaded server in server.py drops it properly).
+            raise ConnectionAbortedError("simulated dropped connection")
+        if reply.delay:
+            import time
+
+            time.sleep(reply.delay)
+        reason = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}  # fmt: skip
+        status = f"{reply.status} {reason.get(reply.status, 'Status')}"
+        start_response(status, [*reply.headers, ("content-length", str(len(reply.body)))])
+        return [reply.body]
+
+    # --- meters and enrollments ------------------------------------------------------------------
+
+    def _meter_id(self, call: Call, service: Service) -> tuple[str | None, Reply | None]:
+        raw = call.params["meter_id"]
+        if not validate.is_uuid(raw):
+            return None, service.error(400, "meter_id must be a UUID", {"meter_id": raw})
+        meter_id = str(uuid.UUID(raw))
+        if self.sim.portfolio.index_of(meter_id) is None:
+            return None, Reply.json(
+                404, {"title": "Meter not found", "status": 404, "details": {"meter_id": raw}}
+            )
+        return meter_id, None
+
+    def meter_get(self, call: Call) -> Reply:
+        """GET /v2/meters/{meter_id}."""
+        meter_id, error = self._meter_id(call, METERS)
+        if error:
+            return error
+        state = self.sim.meter(meter_id)  # type: ignore[arg-type]
+        return Reply.json(200, state.detail_json(device_names=self.sim.device_names))
+
+    def enrollment_get(self, call: Call) -> Reply:
+        """GET /v2/meters/{meter_id}/enrollments."""
+        meter_id, error = self._meter_id(call, ENROLLMENTS)
+        if error:
+            return error
+        return Reply.json(200, self.sim.meter(meter_id).enrollment_json())  # type: ignore[arg-type]
+
+    def meter_search(self, call: Call) -> Reply:
+        """POST /v2/meters/search."""
+        return self._search(
+            call, METERS, lambda s: s.detail_json(device_names=self.sim.device_names)
+        )
+
+    def enrollment_search(self, call: Call) -> Reply:
+        """POST /v2/meters/enrollments/search."""
+        return self._search(call, ENROLLMENTS, lambda s: s.enrollment_json())
+
+    def _search(
+        self, call: Call, service: Service, render: Callable[[Any], dict[str, Any]]
+    ) -> Reply:
+        query = validate.meter_filter(call.json())
+        key = _query_key(query)
+        offset = 0
+        if query["page_token"]:
+            offset = self._read_token(query["page_token"], key, service)
+        size = query["page_size"]
+        portfolio = self.sim.portfolio
+        prefilter, accept = _meter_predicates(query)
+        if query["meter_ids"]:
+            indices = sorted(
+                i for i in (portfolio.index_of(m) for m in query["meter_ids"]) if i is not None
+            )
+            page, position = [], offset
+            while position < len(indices) and len(page) < size:
+                state = portfolio.get(indices[position])
+                position += 1
+                if accept(state):
+                    page.append(state)
+            more = position < len(indices)
+            next_offset = position
+        else:
+            page, next_offset = portfolio.scan(offset, prefilter, accept, size)
+            more = next_offset < portfolio.next_index
+        data: dict[str, Any] = {"meters": [render(s) for s in page]}
+        if more:
+            data["next_page_token"] = self._make_token(next_offset, key)
+        return Reply.json(200, data)
+
+    def _make_token(self, offset: int, key: str) -> str:
+        stamp = int(self.sim.now.timestamp())
+        raw = json.dumps({"o": offset, "k": key, "t": stamp}, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def _read_token(self, token: str, key: str, service: Service) -> int:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            data = json.loads(raw)
+            offset, token_key, stamp = int(data["o"]), str(data["k"]), int(data["t"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise Invalid("page_token", "is not a page token this search issued") from None
+        if token_key != key:
+            raise Invalid("page_token", "belongs to a search with other filters")
+        issued = datetime.fromtimestamp(stamp, UTC)
+        if self.sim.now - issued > self.sim.page_token_ttl:
+            raise Invalid("page_token", "has expired; start the search again")
+        return offset
+
+    # --- dispatch --------------------------------------------------------------------------------
+
+    def _level(self, call: Call) -> str:
+        level = call.params["level"]
+        if level not in ("meter", "group"):
+            raise _NotFound(f"No such dispatch level: {level}")
+        return level
+
+    def dispatch_search(self, call: Call) -> Reply:
+        """POST /v2/dispatch/{meter,group}/search."""
+        try:
+            level = self._level(call)
+        except _NotFound as exc:
+            return DISPATCH.error(404, str(exc))
+        query = validate.dispatch_search(call.json(), level)
+        key = hashlib.sha256(
+            json.dumps(
+                {k: v for k, v in query.items() if k != "page_token"}, default=str, sort_keys=True
+            ).encode()
+        ).hexdigest()[:16]
+        offset = 0
+        if query["page_token"]:
+            saved = self.sim.dispatch_pages.get(query["page_token"].lower())
+            if saved is None or saved[0] != key:
+                raise Invalid("page_token", "unknown or expired page token")
+            offset = saved[1]
+        start, end = query["start"], query["end"]
+        chosen = []
+        for event in self.sim.dispatches.values():
+            slot = event.slot
+            if event.level != level or not start <= slot["start_time"] < end:
+                continue
+            if query["ids"] is not None and event.target_id not in query["ids"]:
+                continue
+            if query["event_ids"] is not None and event.event_id not in query["event_ids"]:
+                continue
+            if query["exclude_real_time_events"] and "5m" in slot["dispatch_event_types"]:
+                continue
+            if query["exclude_voluntary_events"] and slot["is_voluntary"]:
+                continue
+            chosen.append(event)
+        chosen.sort(key=lambda e: (e.target_id, e.slot["start_time"], e.event_id))
+        results: list[dict[str, Any]] = []
+        if level == "meter":
+            grouped: dict[str, dict[str, Any]] = {}
+            for event in chosen:
+                entry = grouped.get(event.target_id)
+                if entry is None:
+                    entry = {"meter_id": event.target_id}
+                    if event.partner_reference is not None:
+                        entry["partner_reference"] = event.partner_reference
+                    entry["timeslots"] = []
+                    grouped[event.target_id] = entry
+                entry["timeslots"].append(event.timeslot(for_search=True))
+            results = list(grouped.values())
+        else:
+            for event in chosen:
+                results.append(
+                    {
+                        "market_group_id": event.target_id,
+                        "meter_ids": list(event.meter_ids),
+                        "partner_references": sorted(set(event.partner_references)),
+                        "timeslots": [event.timeslot(for_search=True)],
+                    }
+                )
+        page = results[offset : offset + 500]
+        data: dict[str, Any] = {"results": page}
+        if offset + 500 < len(results):
+            token = str(uuid.uuid4())
+            self.sim.dispatch_pages[token] = (key, offset + 500)
+            data["next_page_token"] = token
+        # On the last page Leap's token is "null"; the spec types it as a UUID string, so the
+        # simulator leaves it out (the null_page_token fault sends the explicit null).
+        return Reply.json(200, data)
+
+    def dispatch_webhook_get(self, call: Call) -> Reply:
+        """GET /v2/dispatch/{level}/webhook."""
+        try:
+            level = self._level(call)
+        except _NotFound as exc:
+            return DISPATCH.error(404, str(exc))
+        hook = self.sim.dispatch_webhooks.get(level)
+        if hook is None:
+            return DISPATCH.error(404, f"No {level} dispatch webhook is configured")
+        return Reply.json(200, {"url": hook["url"], "headers": [dict(h) for h in hook["headers"]]})
+
+    def dispatch_webhook_put(self, call: Call) -> Reply:
+        """PUT /v2/dispatch/{level}/webhook: create or replace."""
+        try:
+            level = self._level(call)
+        except _NotFound as exc:
+            return DISPATCH.error(404, str(exc))
+        body = call.json()
+        if not isinstance(body, dict):
+            raise Invalid("body", "must be a JSON object")
+        url = validate.url(body.get("url"), "url")
+        headers = validate.headers_list(body.get("headers"))
+        self.sim.dispatch_webhooks[level] = {"url": url, "headers": headers}
+        return Reply.json(200, {"url": url, "headers": headers})
+
+    def dispatch_webhook_delete(self, call: Call) -> Reply:
+        """DELETE /v2/dispatch/{level}/webhook."""
+        try:
+            level = self._level(call)
+        except _NotFound as exc:
+            return DISPATCH.error(404, str(exc))
+        if self.sim.dispatch_webhooks.pop(level, None) is None:
+            return DISPATCH.error(404, f"No {level} dispatch webhook is configured")
+        return Reply(204)
+
+    def integration_test(self, call: Call) -> Reply:
+        """POST /v2/dispatch/{level}/webhook/integration_test: send the given body now."""
+        try:
+            level = self._level(call)
+        except _NotFound as exc:
+            return DISPATCH.error(404, str(exc))
+        body = call.json()
+        key = "meter_dispatches" if level == "meter" else "group_dispatches"
+        if not isinstance(body, dict) or not isinstance(body.get(key), list) or not body[key]:
+            raise Invalid(key, "must be a non-empty array")
+        id_key = "meter_id" if level == "meter" else "market_group_id"
+        for item in body[key]:
+            if not isinstance(item, dict) or not validate.is_uuid(item.get(id_key)):
+                raise Invalid(key, f"each item needs a UUID {id_key}")
+            if not isinstance(item.get("timeslots"), list) or not item["timeslots"]:
+                raise Invalid(key, "each item needs at least one timeslot")
+        hook = self.sim.dispatch_webhooks.get(level)
+        if hook is None:
+            return DISPATCH.error(404, f"No {level} dispatch webhook is configured")
+        notification = {
+            "integration_test_notification": True,
+            "communication_test": False,
+            key: body[key],
+        }
+        sent = self.sim.now
+        outcome = self.sim.send_now(hook["url"], hook["headers"], notification)
+        result: dict[str, Any] = {"sent_time": iso(sent, millis=True)}
+        if outcome.status is not None:
+            result["http_status"] = outcome.status
+            result["received_time"] = iso(sent + timedelta(seconds=outcome.seconds), millis=True)
+            result["headers"] = outcome.headers
+            result["body"] = outcome.text
+        if outcome.error:
+            result["error_message"] = outcome.error
+        return Reply.json(200, result)
+
+    # --- webhook platform ------------------------------------------------------------------------
+
+    def webhooks_list(self, call: Call) -> Reply:
+        """GET /v1.1/webhooks."""
+        return Reply.json(200, {"webhooks": [_public_hook(h) for h in self.sim.webhooks.values()]})
+
+    def _hook_body(self, call: Call) -> dict[str, Any]:
+        body = call.json()
+        if not isinstance(body, dict):
+            raise Invalid("body", "must be a JSON object")
+        url = validate.url(body.get("receiver_url"), "receiver_url")
+        types = body.get("event_types")
+        if not isinstance(types, list) or not types:
+            raise Invalid("event_types", "must be a non-empty array")
+        for kind in types:
+            if kind not in validate.EVENT_TYPES:
+                raise Invalid("event_types", f"unknown event type {kind!r}")
+        return {
+            "receiver_url": url,
+            "event_types": list(dict.fromkeys(types)),
+            "headers": validate.headers_list(body.get("headers")),
+        }
+
+    def webhooks_create(self, call: Call) -> Reply:
+        """POST /v1.1/webhooks."""
+        settings = self._hook_body(call)
+        webhook_id = self.sim._next_id("webhook")
+        self.sim.webhooks[webhook_id] = {"webhook_id": webhook_id, **settings}
+        return Reply.json(200, {"webhook_id": webhook_id})
+
+    def _hook(self, call: Call) -> dict[str, Any] | None:
+        raw = call.params["webhook_id"]
+        if not validate.is_uuid(raw):
+            return None
+        return self.sim.webhooks.get(str(uuid.UUID(raw)))
+
+    def webhooks_update(self, call: Call) -> Reply:
+        """PUT /v1.1/webhooks/{id}: replaces every setting."""
+        hook = self._hook(call)
+        if hook is None:
+            return WEBHOOKS.error(404, "The specified resource was not found")
+        hook.update(self._hook_body(call))
+        return Reply.json(200, {"webhook_id": hook["webhook_id"]})
+
+    def webhooks_delete(self, call: Call) -> Reply:
+        """DELETE /v1.1/webhooks/{id}."""
+        hook = self._hook(call)
+        if hook is None:
+            return WEBHOOKS.error(404, "The specified resource was not found")
+        del self.sim.webhooks[hook["webhook_id"]]
+        return Reply.json(200, {"message": "Operation completed successfully"})
+
+    def webhooks_test(self, call: Call) -> Reply:
+        """POST /v1.1/webhooks/{id}/test: send the given payload once, report the outcome."""
+        hook = self._hook(call)
+        if hook is None:
+            return WEBHOOKS.error(404, "The specified resource was not found")
+        payload = call.json()
+        if (
+            not isinstance(payload, dict)
+            or payload.get("webhook_event_type") not in validate.EVENT_TYPES
+        ):
+            raise Invalid("webhook_event_type", "must name a known event type")
+        envelope = {"webhook_event_id": str(uuid.uuid4()), "payload": payload}
+        outcome = self.sim.send_now(hook["receiver_url"], hook["headers"], envelope)
+        ok = outcome.error is None and outcome.status is not None and 200 <= outcome.status < 300
+        result: dict[str, Any] = {
+            "is_successful": ok,
+            "response_time_ms": int(outcome.seconds * 1000),
+        }
+        if outcome.status is not None:
+            result["status_code"] = outcome.status
+        if not ok:
+            result["error"] = outcome.error or f"receiver answered {outcome.status}"
+        return Reply.json(200, result)
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "webhook_id": hook["webhook_id"],
+        "event_types": list(hook["event_types"]),
+        "headers": [dict(h) for h in hook["headers"]],
+        "receiver_url": hook["receiver_url"],
+    }
+
+
+def _has_page_token(body: bytes) -> bool:
+    return b'"page_token"' in body and b'"page_token":null' not in body.replace(b" ", b"")
+
+
+def _query_key(query: dict[str, Any]) -> str:
+    relevant = {k: v for k, v in query.items() if k not in ("page_token", "page_size")}
+    return hashlib.sha256(json.dumps(relevant, default=str, sort_keys=True).encode()).hexdigest()[
+        :12
+    ]
+
+
+def _meter_predicates(
+    query: dict[str, Any],
+) -> tuple[Callable[[Any], bool] | None, Callable[[Any], bool]]:
+    """(prefilter on the cheap Core of a generated meter, full check on a MeterState)."""
+    region = query["transmission_region"]
+    statuses = set(query["global_enrollment_statuses"] or ())
+    action_required = query["partner_action_required"]
+    exclude_archived = query["exclude_archived"]
+    modified = query["last_modified_date_time"]
+    after, before = query["created_after_date_time"], query["created_before_date_time"]
+    classification = query["customer_classification"]
+    refs = set(query["partner_references"] or ())
+    meter_types = set(query["meter_types"] or ())
+    load_types = set(query["load_types"] or ())
+    groups = set(query["customer_groups"] or ())
+    tags = set(query["tags"] or ())
+    connections = set(query["connection_reference_ids"] or ())
+    action_types = set(query["action_type"] or ())
+
+    def prefilter(core: Any) -> bool:
+        if region and core.region.code != region:
+            return False
+        if statuses and ("NOT_PARTICIPATING" if core.archived else core.status) not in statuses:
+            return False
+        if action_required and not core.partner_actions:
+            return False
+        if exclude_archived and core.archived:
+            return False
+        if refs and not core.has_reference:
+            return False
+        if modified and not core.updated_at > modified:
+            return False
+        if after and not core.created_at > after:
+            return False
+        return not (before and not core.created_at < before)
+
+    def accept(state: Any) -> bool:
+        # AND across fields, IN within a list (DIGEST §2.2).
+        checks = (
+            not region or state.region == region,
+            not statuses or state.global_status in statuses,
+            not action_required or bool(state.partner_actions),
+            not exclude_archived or not state.is_archived,
+            not modified or state.updated_at > modified,
+            not after or state.created_at > after,
+            not before or state.created_at < before,
+            not classification or state.customer_classification == classification,
+            not refs or state.partner_reference in refs,
+            not meter_types or state.meter_type in meter_types,
+            not load_types or bool(load_types.intersection(state.load_types)),
+            not groups or state.customer_group in groups,
+            not tags or bool(tags.intersection(state.tags)),
+            not connections or bool(connections.intersection(state.connection_references)),
+            not action_types
+            or any(
+                a["action_type"] in action_types for a in state.partner_actions + state.leap_actions
+            ),
+        )
+        return all(checks)
+
+    return prefilter, accept
+
+
+def _add_unknown_fields(data: Any) -> Any:
+    """Fields Leap might add tomorrow, sprinkled over every object of a response."""
+    if isinstance(data, dict):
+        out = {k: _add_unknown_fields(v) for k, v in data.items()}
+        if "meter_id" in out or "meters" in out or "results" in out or "webhooks" in out:
+            out["leap_internal_trace"] = {"shard": 7, "generated_by": "simulator"}
+            out["future_flag"] = True
+        return out
+    if isinstance(data, list):
+        return [_add_unknown_fields(v) for v in data]
+    return data

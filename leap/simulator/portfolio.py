@@ -1,0 +1,772 @@
+"""The simulated Leap portfolio: meters generated lazily from (seed, index), plus an overlay.
+
+Meter i is a pure function of (seed, i, size, epoch), so 200,000 meters cost no memory until they
+are read. A mutated or added meter is materialised once into `Portfolio.overlay` and changed
+there. The cheap `Core` of a meter (region, status, flags, times) is computed without the full
+record, so searches can skip non-matching meters without building them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import catalog
+
+STATUSES = ("ACTIVE", "ELIGIBLE", "PENDING", "INELIGIBLE", "NOT_PARTICIPATING")
+# Cumulative percentages of the global statuses above.
+_STATUS_CUTS = (55, 70, 82, 92, 100)
+_REGION_CUTS: list[tuple[int, catalog.Region]] = []
+_acc = 0
+for _region in catalog.REGIONS:
+    _acc += _region.weight
+    _REGION_CUTS.append((_acc, _region))
+_REGION_TOTAL = _acc
+GROUP_SIZE = 300  # meters per market group, roughly (Leap's groups hold a few hundred)
+
+
+def iso(dt: datetime, *, millis: bool = False) -> str:
+    """Format an aware datetime the way Leap does: UTC with a Z."""
+    dt = dt.astimezone(UTC)
+    if millis:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=16).digest()
+
+
+def stable_uuid(*parts: object) -> str:
+    """A version-4-shaped UUID that is a pure function of its parts."""
+    raw = bytearray(_digest(*parts))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(raw)))
+
+
+@dataclass(frozen=True)
+class Period:
+    """One delivery period of one program."""
+
+    program: catalog.Program
+    name: str
+    start: datetime
+    end: datetime
+
+
+def periods_around(program: catalog.Program, region: catalog.Region, now: datetime) -> list[Period]:
+    """The delivery period of `program` in force at `now` (or the next one) and the one after."""
+    tz = ZoneInfo(region.timezone)
+    local = now.astimezone(tz)
+    found: list[Period] = []
+    for year in (local.year - 1, local.year, local.year + 1, local.year + 2):
+        for start_month, length in program.periods:
+            start = datetime(year, start_month, 1, tzinfo=tz)
+            end_month0 = start_month - 1 + length
+            end = datetime(year + end_month0 // 12, end_month0 % 12 + 1, 1, tzinfo=tz)
+            last = end - timedelta(days=1)
+            if end <= now:
+                continue
+            if length == 1:
+                name = f"{program.period_prefix}_{year}_{catalog.MONTHS[start_month - 1]}"
+            elif last.year == year:
+                name = (
+                    f"{program.period_prefix}_{year}_{catalog.MONTHS[start_month - 1]}"
+                    f"_{catalog.MONTHS[last.month - 1]}"
+                )
+            else:
+                name = (
+                    f"{program.period_prefix}_{year}_{catalog.MONTHS[start_month - 1]}"
+                    f"_{last.year}_{catalog.MONTHS[last.month - 1]}"
+                )
+            found.append(Period(program, name, start.astimezone(UTC), end.astimezone(UTC)))
+    found.sort(key=lambda p: p.start)
+    return found[:2]
+
+
+@dataclass(frozen=True)
+class MarketGroup:
+    """A market group: one program, one delivery period, a few hundred meters."""
+
+    market_group_id: str
+    name: str
+    region: str
+    program: str
+    period: Period
+    bucket: int
+
+
+class Core:
+    """What searches filter on, computed from a hash of (seed, index) without the full record."""
+
+    __slots__ = (
+        "index",
+        "region",
+        "utility",
+        "programs",
+        "bucket_bits",
+        "status",
+        "partner_actions",
+        "leap_action",
+        "archived",
+        "has_reference",
+        "created_at",
+        "updated_at",
+    )
+
+    def __init__(self, seed: int, index: int, size: int, epoch: datetime) -> None:
+        h = int.from_bytes(_digest("core", seed, index), "big")
+        self.index = index
+        pick = h % _REGION_TOTAL
+        region = next(r for cut, r in _REGION_CUTS if pick < cut)
+        h //= _REGION_TOTAL
+        self.region = region
+        self.utility = region.utilities[h % len(region.utilities)]
+        h //= len(region.utilities)
+        eligible = [
+            p for p in region.programs if not p.utilities or self.utility.code in p.utilities
+        ]
+        # One to three programs; the first eligible program is the main one.
+        count = 1 + (h % 3 if len(eligible) > 1 else 0)
+        h //= 3
+        start = h % len(eligible)
+        h //= len(eligible)
+        self.programs = tuple(eligible[(start + k) % len(eligible)] for k in range(count))
+        self.bucket_bits = h % 1_000_003
+        h //= 1_000_003
+        roll = h % 100
+        h //= 100
+        self.status = next(s for s, cut in zip(STATUSES, _STATUS_CUTS, strict=True) if roll < cut)
+        # About one meter in ten has partner actions; more among the not-yet-active.
+        action_roll = h % 100
+        h //= 100
+        threshold = 4 if self.status == "ACTIVE" else 22
+        self.partner_actions = 1 + action_roll % 2 if action_roll < threshold else 0
+        self.leap_action = self.status in ("PENDING", "ELIGIBLE") and h % 3 == 0
+        h //= 3
+        self.archived = h % 100 < 3
+        h //= 100
+        self.has_reference = h % 100 >= 7
+        h //= 100
+        # Creation order follows the index: a created window selects a contiguous range.
+        span = timedelta(days=725).total_seconds()
+        base = epoch - timedelta(days=730)
+        jitter = h % 3600
+        h //= 3600
+        self.created_at = base + timedelta(seconds=span * index / max(size, 1) + jitter)
+        age = (epoch - self.created_at).total_seconds()
+        self.updated_at = self.created_at + timedelta(seconds=int(age * (h % 1000) / 1000))
+
+
+@dataclass
+class MeterState:
+    """One meter as Leap holds it: details, enrollment and the times searches filter on."""
+
+    index: int
+    meter_id: str
+    partner_reference: str | None
+    region: str
+    customer_classification: str
+    load_types: list[str]
+    meter_type: str
+    connection_references: list[str]
+    customer_group: str
+    tags: list[str]
+    is_archived: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    details: dict[str, Any]  # customer, device, site, utility, caiso/isone/nyiso
+    global_status: str
+    participation: list[dict[str, Any]]
+    programs: list[dict[str, Any]]  # rows with datetime values; rendered by enrollment_json
+    partner_actions: list[dict[str, Any]] = field(default_factory=list)
+    leap_actions: list[dict[str, Any]] = field(default_factory=list)
+
+    def identifiers(self) -> dict[str, Any]:
+        """Fields shared by the meter detail and the enrollment objects."""
+        out: dict[str, Any] = {"meter_id": self.meter_id}
+        if self.partner_reference is not None:
+            out["partner_reference"] = self.partner_reference
+        out.update(
+            transmission_region=self.region,
+            customer_classification=self.customer_classification,
+            load_types=list(self.load_types),
+            meter_type=self.meter_type,
+            connection_references=list(self.connection_references),
+            customer_group=self.customer_group,
+            tags=list(self.tags),
+            is_archived=self.is_archived,
+        )
+        return out
+
+    def audit(self) -> dict[str, Any]:
+        """The audit block; updated_at is what `last_modified_date_time` filters on."""
+        return {
+            "created_by": self.created_by,
+            "created_at": iso(self.created_at, millis=True),
+            "updated_at": iso(self.updated_at, millis=True),
+        }
+
+    def detail_json(self, *, device_names: str = "lf") -> dict[str, Any]:
+        """The `MeterDetailsResponse` object."""
+        out = self.identifiers()
+        details = self.details
+        for key in ("customer", "device", "site", "utility", "caiso", "isone", "nyiso"):
+            if details.get(key) is not None:
+                out[key] = details[key]
+        if device_names == "smet" and "site" in out:
+            out["site"] = _smet_site(out["site"])
+            if "device" in out:
+                out["device"] = {
+                    k: v for k, v in out["device"].items() if not k.startswith("battery_max_")
+                }
+        out["audit"] = self.audit()
+        return out
+
+    def enrollment_json(self) -> dict[str, Any]:
+        """The `MeterEnrollmentResponse` object."""
+        out = self.identifiers()
+        out["audit"] = self.audit()
+        out["global_enrollment_status"] = self.global_status
+        out["participation_preferences"] = [dict(p) for p in self.participation]
+        rows = []
+        for row in self.programs:
+            item = {
+                "program_identifier": row["program_identifier"],
+                "delivery_period": row["delivery_period"],
+                "delivery_period_start_date_time": iso(row["start"]),
+                "delivery_period_end_date_time": iso(row["end"]),
+                "enrollment_status": row["enrollment_status"],
+                "enrollment_deadlines": [
+                    {
+                        "enrollment_deadline_date_time": iso(deadline),
+                        "activation_date_time": iso(activation),
+                    }
+                    for deadline, activation in row["deadlines"]
+                ],
+            }
+            if row.get("market_group_id"):
+                item["market_group_id"] = row["market_group_id"]
+                item["market_group_name"] = row["market_group_name"]
+            rows.append(item)
+        out["program_enrollment"] = rows
+        out["required_actions"] = {
+            "partner": [dict(a) for a in self.partner_actions],
+            "leap": [dict(a) for a in self.leap_actions],
+        }
+        return out
+
+
+def _smet_site(site: dict[str, Any]) -> dict[str, Any]:
+    """Rename the LF device fields to the older S-MET spelling (DIGEST §9.2)."""
+    renames = {
+        "battery_max_discharge_rate_kw": "max_energy_production_rate_kw",
+        "battery_max_charge_rate_kw": "max_energy_consumption_rate_kw",
+        "is_connected_to_solar": "pv_connected",
+    }
+    site = dict(site)
+    site["site_devices"] = [
+        {renames.get(k, k): v for k, v in device.items()} for device in site.get("site_devices", [])
+    ]
+    return site
+
+
+class Generator:
+    """Builds meters from (seed, index): the same inputs always give the same meter."""
+
+    def __init__(self, seed: int, size: int, epoch: datetime) -> None:
+        self.seed = seed
+        self.size = size
+        self.epoch = epoch
+        self._periods: dict[tuple[str, str], list[Period]] = {}
+        self.groups: dict[str, MarketGroup] = {}
+        self._group_keys: dict[tuple[str, str, str, int], MarketGroup] = {}
+        self._buckets: dict[tuple[str, str], int] = {}
+        for region in catalog.REGIONS:
+            share = size * region.weight / _REGION_TOTAL
+            for program in region.programs:
+                # Programs limited to some utilities get fewer meters, hence fewer groups.
+                users = share * (
+                    len(program.utilities) / len(region.utilities) if program.utilities else 1
+                )
+                buckets = max(1, math.ceil(users * 0.6 / GROUP_SIZE))
+                self._buckets[(region.code, program.identifier)] = buckets
+                for period in self.periods(region, program):
+                    for bucket in range(buckets):
+                        self._make_group(region, program, period, bucket)
+
+    def periods(self, region: catalog.Region, program: catalog.Program) -> list[Period]:
+        """The current and next delivery periods of a program in a region (cached)."""
+        key = (region.code, program.identifier)
+        if key not in self._periods:
+            self._periods[key] = periods_around(program, region, self.epoch)
+        return self._periods[key]
+
+    def _make_group(
+        self, region: catalog.Region, program: catalog.Program, period: Period, bucket: int
+    ) -> MarketGroup:
+        key = (region.code, program.identifier, period.name, bucket)
+        group = self._group_keys.get(key)
+        if group is None:
+            number = int.from_bytes(_digest("gname", self.seed, *key)[:2], "big") % 90 + 10
+            group = MarketGroup(
+                market_group_id=stable_uuid("group", self.seed, *key),
+                name=f"{program.group_prefix}_{bucket + 1}_{region.code[:2]}DRP{number}",
+                region=region.code,
+                program=program.identifier,
+                period=period,
+                bucket=bucket,
+            )
+            self._group_keys[key] = group
+            self.groups[group.market_group_id] = group
+        return group
+
+    def group_for(self, core: Core, program: catalog.Program, period: Period) -> MarketGroup:
+        """The market group a base meter belongs to for one program and period."""
+        buckets = self._buckets[(core.region.code, program.identifier)]
+        bucket = (core.bucket_bits + len(program.identifier)) % buckets
+        return self._make_group(core.region, program, period, bucket)
+
+    def core(self, index: int) -> Core:
+        """The cheap, filterable facts of base meter `index`."""
+        return Core(self.seed, index, self.size, self.epoch)
+
+    def meter_id(self, index: int) -> str:
+        """Leap's UUID for meter `index`."""
+        return stable_uuid("meter", self.seed, index)
+
+    def build(self, index: int, core: Core | None = None) -> MeterState:
+        """The full meter `index` (details and enrollment)."""
+        core = core or self.core(index)
+        rng = random.Random(self.seed * 1_000_003 + index)
+        region, utility = core.region, core.utility
+        commercial = rng.random() < 0.35
+        classification = "COMMERCIAL" if commercial else "RESIDENTIAL"
+        if commercial:
+            load_types = rng.sample(
+                ["HVAC", "COLD_STORAGE", "PUMPING", "MANUFACTURING", "LIGHTING",
+                 "BUILDING_AUTOMATION", "BATTERY_STORAGE", "GENERATION"],
+                rng.randint(1, 3),
+            )  # fmt: skip
+        else:
+            load_types = rng.sample(
+                ["HVAC", "BATTERY_STORAGE", "EV_CHARGING", "WATER_HEATING"], rng.randint(1, 2)
+            )
+        meter_type = rng.choices(["UTILITY_METER", "SUBMETER", "DEVICE"], [70, 10, 20])[0]
+        city, state, postal = rng.choice(utility.cities)
+        if rng.random() < 0.2:
+            postal = f"{postal}-{rng.randint(1000, 9999)}"
+        first, last = rng.choice(catalog.FIRST_NAMES), rng.choice(catalog.LAST_NAMES)
+        ascii_last = (
+            last.replace("'", "").replace("ü", "u").replace("á", "a").replace("é", "e").lower()
+        )
+        company = (
+            f"{rng.choice(catalog.COMPANY_WORDS[0])} {rng.choice(catalog.COMPANY_WORDS[1])}"
+            if commercial
+            else None
+        )
+        customer: dict[str, Any] = {
+            "street_1": f"{rng.randint(1, 9899)} {rng.choice(catalog.STREET_NAMES)}",
+            "city": city,
+            "postal_code": postal,
+            "state_or_province_code": state,
+            "country_code": "US",
+            "end_customer_name": f"{first} {last}",
+            "end_customer_email": f"{first.lower()}.{ascii_last}{index}@{rng.choice(catalog.EMAIL_DOMAINS)}",
+            "end_customer_phone_number": f"+1-{rng.randint(201, 989)}-555-01{rng.randint(0, 99):02d}",
+        }
+        if rng.random() < 0.25:
+            customer["street_2"] = rng.choice(["Suite 200", "Unit 4B", "Bldg 3", "Apt 12"])
+        if commercial:
+            customer["end_customer_company_name"] = company
+            customer["end_customer_title"] = rng.choice(catalog.TITLES)
+        if rng.random() < 0.6:
+            customer["partner_offering_name"] = rng.choice(
+                ["Home Battery Rewards", "Smart Thermostat Savings", "Business Demand Response"]
+            )
+            customer["partner_offering_date"] = (core.created_at - timedelta(days=rng.randint(1, 60))).strftime("%Y-%m-%d")  # fmt: skip
+        if region.code == "ISONE":
+            customer["is_in_wholesale_capacity_market"] = rng.random() < 0.3
+            customer["dispatch_option"] = rng.choice(["DAILY", "TARGETED"])
+        if rng.random() < 0.15:
+            customer["billing"] = {
+                "street_1": f"PO Box {rng.randint(100, 9999)}",
+                "postal_code": postal[:5],
+                "city": city,
+                "state_or_province_code": state,
+                "country_code": "US",
+            }
+        reference = None
+        if core.has_reference:
+            reference = f"{region.code[:2]}-{utility.code}-{index:07d}"
+            if rng.random() < 0.3:
+                customer["partner_customer_reference"] = f"cust-{self.seed}-{index:07d}"
+        device = None
+        site_devices: list[dict[str, Any]] = []
+        for load in load_types:
+            if load not in catalog.DEVICES:
+                continue
+            device_type, models = catalog.DEVICES[load]
+            maker, model = rng.choice(models)
+            item: dict[str, Any] = {
+                "device_type": device_type,
+                "model": model,
+                "manufacturer": maker,
+                "serial_number": f"{maker[:3].upper()}{rng.randint(10**8, 10**9 - 1)}",
+            }
+            if device_type == "BATTERY":
+                power = round(rng.choice([5.0, 11.5, 13.5, 250.0 if commercial else 10.0]), 1)
+                item.update(
+                    power_capacity_kw=power,
+                    energy_capacity_kwh=round(power * 2, 1),
+                    energy_capacity_duration_hours=2,
+                    battery_max_discharge_rate_kw=power,
+                    battery_max_charge_rate_kw=power,
+                    battery_max_state_of_charge_percentage=100,
+                    battery_min_state_of_charge_percentage=rng.choice([0, 10, 20]),
+                    installer=rng.choice(catalog.INSTALLERS),
+                    is_connected_to_solar=rng.random() < 0.6,
+                )
+            elif device_type == "EV_CHARGER":
+                item.update(power_capacity_kw=rng.choice([7.2, 11.5, 19.2]), voltage_level="EVSE_LEVEL_2")  # fmt: skip
+            elif device_type == "GENERATOR":
+                item.update(
+                    power_capacity_kw=float(rng.choice([150, 500, 800])),
+                    model_year=rng.randint(2005, 2024),
+                    fuel_type=rng.choice(["DIESEL", "NATURAL_GAS", "DUAL_FUEL"]),
+                )
+            site_devices.append(item)
+            if device is None:
+                device = {
+                    "device_type": device_type,
+                    "device_serial_number": item["serial_number"],
+                    "device_model": model,
+                    "device_manufacturer": maker,
+                    "install_date": (
+                        core.created_at - timedelta(days=rng.randint(30, 900))
+                    ).strftime("%Y-%m-%d"),  # fmt: skip
+                }
+                if device_type == "BATTERY":
+                    device.update(
+                        battery_power_capacity_kw=item["power_capacity_kw"],
+                        battery_energy_capacity_kwh=item["energy_capacity_kwh"],
+                        battery_duration_hours=2,
+                        battery_max_discharge_rate_kw=item["power_capacity_kw"],
+                        battery_max_charge_rate_kw=item["power_capacity_kw"],
+                        permission_to_operate_date=device["install_date"],
+                    )
+        site: dict[str, Any] | None = None
+        if rng.random() < 0.9:
+            site = {
+                "load_zone": rng.choice(utility.load_zones),
+                "number_of_devices": len(site_devices),
+                "on_site_fossil_generator": any(
+                    d["device_type"] == "GENERATOR" for d in site_devices
+                ),  # fmt: skip
+                "renewable_generator": any(d.get("is_connected_to_solar") for d in site_devices),
+                "site_devices": site_devices,
+            }
+        utility_block = {
+            "utility_name": utility.code,
+            "load_serving_entity": rng.choice(utility.load_serving_entities),
+            "electric_service_account_number": f"{rng.randint(10**9, 10**10 - 1)}",
+            "tariff": rng.choice(["E-19", "B-10", "TOU-GS-3", "SC9", "E-TOU-C", "GS-2", "R-1"]),
+            "voltage": rng.choice(["Secondary", "Primary", "Transmission"])
+            if commercial
+            else "Secondary",
+            "utility_meter_serial_number": f"{utility.code[:2]}{rng.randint(10**7, 10**8 - 1)}",
+            "bill_service_agreement_number": f"{rng.randint(10**9, 10**10 - 1)}",
+            "bill_customer_account_number": f"{rng.randint(10**9, 10**10 - 1)}",
+        }
+        details: dict[str, Any] = {
+            "customer": customer,
+            "device": device,
+            "site": site,
+            "utility": utility_block,
+        }
+        if region.code == "CAISO":
+            details["caiso"] = {
+                "is_receiving_sgip_funding": rng.random() < 0.2,
+                "nem_type": rng.choice(["NEM2", "NEM3"]),
+            }
+        elif region.code == "ISONE":
+            details["isone"] = {"in_connected_solutions": rng.random() < 0.5}
+        elif region.code == "NYISO":
+            nyiso: dict[str, Any] = {
+                "cbl_method": rng.choice(["AVERAGE_DAY", "WEATHER_ADJUSTED"]),
+                "company_type": rng.choice(["CORPORATION", "LIMITED_LIABILITY_COMPANY", "OTHER"]),
+            }
+            if rng.random() < 0.5:
+                nyiso["existing_nyiso_resource_id"] = f"NY{rng.randint(100000, 999999)}"
+                nyiso["partner_nyiso_resource_name"] = f"VPP_{region.code}_{rng.randint(1, 40)}"
+            details["nyiso"] = nyiso
+
+        status = "NOT_PARTICIPATING" if core.archived else core.status
+        programs = self._program_rows(core, status, rng)
+        partner_actions, leap_actions = self._actions(core, programs, rng)
+        participation = self._participation(core, status, rng)
+        tags = rng.sample(catalog.TAGS, rng.choice([0, 0, 1, 2]))
+        return MeterState(
+            index=index,
+            meter_id=self.meter_id(index),
+            partner_reference=reference,
+            region=region.code,
+            customer_classification=classification,
+            load_types=load_types,
+            meter_type=meter_type,
+            connection_references=[f"conn-{self.seed}-{index:07d}"] if rng.random() < 0.5 else [],
+            customer_group=rng.choice(catalog.CUSTOMER_GROUPS),
+            tags=tags,
+            is_archived=core.archived,
+            created_by=rng.choices(["PARTNER", "UTILITY", "LEAP"], [60, 30, 10])[0],
+            created_at=core.created_at,
+            updated_at=core.updated_at,
+            details=details,
+            global_status=status,
+            participation=participation,
+            programs=programs,
+            partner_actions=partner_actions,
+            leap_actions=leap_actions,
+        )
+
+    def _program_rows(self, core: Core, status: str, rng: random.Random) -> list[dict[str, Any]]:
+        rows = []
+        for position, program in enumerate(core.programs):
+            for period_no, period in enumerate(self.periods(core.region, program)):
+                if status == "ACTIVE":
+                    # The main program is live; a secondary one may conflict.
+                    row_status = "ACTIVE" if position == 0 or rng.random() < 0.6 else "INELIGIBLE"
+                    if period_no == 1 and row_status == "ACTIVE" and rng.random() < 0.3:
+                        row_status = "ELIGIBLE"
+                else:
+                    row_status = status
+                row: dict[str, Any] = {
+                    "program_identifier": program.identifier,
+                    "delivery_period": period.name,
+                    "start": period.start,
+                    "end": period.end,
+                    "enrollment_status": row_status,
+                    "deadlines": _deadlines(period),
+                }
+                if row_status == "ACTIVE":
+                    group = self.group_for(core, program, period)
+                    row["market_group_id"] = group.market_group_id
+                    row["market_group_name"] = group.name
+                rows.append(row)
+        return rows
+
+    def _actions(
+        self, core: Core, programs: list[dict[str, Any]], rng: random.Random
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        partner: list[dict[str, Any]] = []
+        leap: list[dict[str, Any]] = []
+        pending_rows = [r for r in programs if r["enrollment_status"] != "ACTIVE"] or programs
+        for k in range(core.partner_actions):
+            code, action_type, text = catalog.PARTNER_ACTIONS[
+                (core.bucket_bits + 7 * k) % len(catalog.PARTNER_ACTIONS)
+            ]
+            partner.append(action_row(rng.choice(pending_rows), code, action_type, text))
+        if core.leap_action:
+            code, action_type, text = rng.choice(catalog.LEAP_ACTIONS)
+            leap.append(action_row(rng.choice(pending_rows), code, action_type, text))
+        return partner, leap
+
+    def _participation(self, core: Core, status: str, rng: random.Random) -> list[dict[str, Any]]:
+        start = core.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        forever = rng.choice(catalog.FOREVER)
+        if status == "NOT_PARTICIPATING":
+            stop = self.epoch - timedelta(days=rng.randint(3, 60))
+            stop = max(stop, start + timedelta(days=1))
+            kind = rng.choice(["IDLE", "DISENROLL"])
+            return [
+                {
+                    "participation_preference": "PARTICIPATE",
+                    "start_time": iso(start),
+                    "end_time": iso(stop),
+                },  # fmt: skip
+                {
+                    "participation_preference": kind,
+                    "start_time": iso(stop),
+                    "end_time": forever,
+                    "reason": "Customer moved" if kind == "DISENROLL" else "Idle Time",
+                },
+            ]
+        rows = [{"participation_preference": "PARTICIPATE", "start_time": iso(start), "end_time": forever}]  # fmt: skip
+        if rng.random() < 0.05:
+            # Leap's own data overlaps windows like this (DIGEST §3.6).
+            idle_start = (self.epoch + timedelta(days=rng.randint(2, 20))).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
+            rows.append(
+                {
+                    "participation_preference": "IDLE",
+                    "start_time": iso(idle_start),
+                    "end_time": iso(idle_start + timedelta(days=7)),
+                    "reason": "Idle Time",
+                }
+            )
+        return rows
+
+
+def action_row(row: dict[str, Any], code: str, action_type: str, text: str) -> dict[str, Any]:
+    """A RequiredAction for one program row, due at that row's next deadline."""
+    return {
+        "program_identifier": row["program_identifier"],
+        "delivery_period": row["delivery_period"],
+        "enrollment_deadline_date_time": iso(row["deadlines"][-1][0]),
+        "action_type": action_type,
+        "action_description": text,
+        "action_code": code,
+    }
+
+
+def _deadlines(period: Period) -> list[tuple[datetime, datetime]]:
+    """Rolling (deadline, activation) pairs: activations on the 1st and 15th, deadline 2 days before."""
+    pairs = []
+    activation = period.start
+    while activation < period.end and len(pairs) < 2:
+        pairs.append((activation - timedelta(days=2), activation))
+        activation = activation + timedelta(days=14)
+    return pairs
+
+
+class Portfolio:
+    """All meters: the generated base plus an overlay of changed and added ones."""
+
+    def __init__(self, seed: int, size: int, epoch: datetime) -> None:
+        if not 1 <= size <= 200_000:
+            raise ValueError("the simulator serves 1 to 200,000 meters")
+        self.generator = Generator(seed, size, epoch)
+        self.seed = seed
+        self.base_size = size
+        self.overlay: dict[int, MeterState] = {}
+        self.removed: set[int] = set()
+        self.next_index = size
+        self._ids: dict[str, int] | None = None
+        self._cache: dict[int, MeterState] = {}
+
+    def __len__(self) -> int:
+        return self.next_index - len(self.removed)
+
+    @property
+    def groups(self) -> dict[str, MarketGroup]:
+        """Every market group of the current and next delivery periods, by id."""
+        return self.generator.groups
+
+    def index_of(self, meter_id: str) -> int | None:
+        """The index of a meter id, or None if Leap has no such meter."""
+        if self._ids is None:
+            gen = self.generator
+            self._ids = {gen.meter_id(i): i for i in range(self.base_size)}
+        index = self._ids.get(meter_id)
+        if index is None or index in self.removed:
+            return None
+        return index
+
+    def get(self, index: int) -> MeterState:
+        """Meter `index` as it is now (overlay first, else generated; a small cache in front)."""
+        state = self.overlay.get(index)
+        if state is not None:
+            return state
+        state = self._cache.get(index)
+        if state is None:
+            state = self.generator.build(index)
+            if len(self._cache) >= 4096:
+                self._cache.clear()
+            self._cache[index] = state
+        return state
+
+    def get_by_id(self, meter_id: str) -> MeterState | None:
+        """A meter by its UUID string."""
+        index = self.index_of(meter_id)
+        return None if index is None else self.get(index)
+
+    def materialise(self, meter_id: str) -> MeterState:
+        """The meter, moved into the overlay so it can be changed (KeyError if unknown)."""
+        index = self.index_of(meter_id)
+        if index is None:
+            raise KeyError(meter_id)
+        if index not in self.overlay:
+            self.overlay[index] = self.generator.build(index)
+            self._cache.pop(index, None)
+        return self.overlay[index]
+
+    def add(self, state_factory: Any) -> MeterState:
+        """Append a new meter built by `state_factory(index, meter_id)`."""
+        index = self.next_index
+        self.next_index += 1
+        meter_id = stable_uuid("added", self.seed, index)
+        state = state_factory(index, meter_id)
+        self.overlay[index] = state
+        if self._ids is not None:
+            self._ids[meter_id] = index
+        else:
+            self.index_of(meter_id)  # builds the map
+            assert self._ids is not None
+            self._ids[meter_id] = index
+        return state
+
+    def remove(self, meter_id: str) -> None:
+        """Leap no longer has this meter (404 afterwards, gone from searches)."""
+        index = self.index_of(meter_id)
+        if index is None:
+            raise KeyError(meter_id)
+        self.removed.add(index)
+        self.overlay.pop(index, None)
+
+    def scan(
+        self, start: int, prefilter: Any, accept: Any, limit: int
+    ) -> tuple[list[MeterState], int]:
+        """Up to `limit` meters from index `start` on that pass both filters; returns the next index."""
+        found: list[MeterState] = []
+        index = start
+        end = self.next_index
+        gen = self.generator
+        while index < end and len(found) < limit:
+            if index in self.removed:
+                index += 1
+                continue
+            state = self.overlay.get(index)
+            if state is None:
+                if index < self.base_size:
+                    core = gen.core(index)
+                    if prefilter is not None and not prefilter(core):
+                        index += 1
+                        continue
+                    state = self._cache.get(index) or gen.build(index, core)
+                else:  # pragma: no cover - added meters always live in the overlay
+                    index += 1
+                    continue
+            if accept(state):
+                found.append(state)
+            index += 1
+        return found, index
+
+    def group_members(self, group: MarketGroup) -> list[str]:
+        """Meter ids in a market group now (full membership, as group.updated sends it)."""
+        members: list[str] = []
+        gen = self.generator
+        for index in range(self.next_index):
+            if index in self.removed:
+                continue
+            state = self.overlay.get(index)
+            if state is None:
+                if index >= self.base_size:
+                    continue
+                core = gen.core(index)
+                if core.region.code != group.region or core.archived or core.status != "ACTIVE":
+                    continue
+                if not any(p.identifier == group.program for p in core.programs):
+                    continue
+                state = gen.build(index, core)
+            if any(r.get("market_group_id") == group.market_group_id for r in state.programs):
+                members.append(state.meter_id)
+        return members

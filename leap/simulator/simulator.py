@@ -1,0 +1,785 @@
+"""The Simulator: one generated portfolio, a clock, and everything Leap would send about it."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import catalog
+from .delivery import Delivery, Outbox, Outcome, Sender, http_send, send
+from .faults import Faults
+from .portfolio import (
+    STATUSES,
+    MarketGroup,
+    MeterState,
+    Portfolio,
+    action_row,
+    iso,
+    stable_uuid,
+)
+
+DEFAULT_API_KEY = "simulator-key-0000000000000000"
+DEFAULT_ADMIN_TOKEN = "simulator-admin-0000000000000000"  # noqa: S105 - a local test double
+PLATFORM_EVENTS = (
+    "meter.created",
+    "meter.enrollment.global-status.updated",
+    "meter.enrollment.participation-status.updated",
+    "meter.enrollment.required-actions.updated",
+    "meter.enrollment.group.updated",
+)
+
+
+class RequestLog(list[tuple[str, str, int]]):
+    """Every API request served: (method, path, status); `count("POST /v2/meters/search")`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: list[str] = []  # "GET /v2/meters/{meter_id}" for each entry
+
+    def record(self, method: str, path: str, status: int, route: str | None) -> None:
+        """Note one request."""
+        self.append((method, path, status))
+        self.routes.append(f"{method} {route}" if route else f"{method} {path}")
+
+    def count(self, key: str) -> int:
+        """Requests matching "METHOD /path" exactly or "METHOD /route/{template}"."""
+        exact = sum(1 for method, path, _ in self if f"{method} {path}" == key)
+        return exact or sum(1 for route in self.routes if route == key)
+
+
+@dataclass
+class DispatchEvent:
+    """One dispatch timeslot as Leap holds it; the id stays the same across updates."""
+
+    event_id: str
+    level: str  # "meter" or "group"
+    target_id: str  # meter_id or market_group_id
+    slot: dict[str, Any]  # timeslot fields, datetimes as datetime
+    partner_reference: str | None = None
+    meter_ids: list[str] = field(default_factory=list)
+    partner_references: list[str] = field(default_factory=list)
+    version: int = 1
+    communication_test: bool = False
+
+    def timeslot(self, *, for_search: bool) -> dict[str, Any]:
+        """The timeslot JSON; search results omit a null energy_kw (the spec has no null)."""
+        id_key = "meter_event_id" if self.level == "meter" else "market_group_event_id"
+        slot = self.slot
+        out: dict[str, Any] = {
+            id_key: self.event_id,
+            "start_time": iso(slot["start_time"]),
+            "end_time": iso(slot["end_time"]),
+        }
+        if slot.get("energy_kw") is not None or not for_search:
+            out["energy_kw"] = slot.get("energy_kw")
+        if slot.get("nomination_kw") is not None:
+            out["nomination_kw"] = slot["nomination_kw"]
+        out.update(
+            cancelled=slot["cancelled"],
+            programs=list(slot["programs"]),
+            priority=slot["priority"],
+            is_voluntary=slot["is_voluntary"],
+            performance_compensation_cap=slot["performance_compensation_cap"],
+            dispatch_event_types=list(slot["dispatch_event_types"]),
+        )
+        if self.level == "meter" and for_search:
+            out["communication_test"] = self.communication_test
+        return out
+
+
+class Simulator:
+    """A local Leap: the partner API over one generated portfolio, with time, webhooks and faults."""
+
+    def __init__(
+        self,
+        seed: int = 42,
+        meters: int = 200,
+        now: datetime | None = None,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        admin_token: str = DEFAULT_ADMIN_TOKEN,
+        realtime: bool = False,
+        retry_scale: float = 1.0,
+        changes_per_hour: float = 2.0,
+        device_names: str = "lf",
+        page_token_ttl: timedelta = timedelta(hours=1),
+    ) -> None:
+        now = now or datetime.now(UTC).replace(microsecond=0)
+        if now.tzinfo is None:
+            raise ValueError("now must be an aware datetime")
+        self.seed = seed
+        self.api_key = api_key
+        self.admin_token = admin_token
+        self.realtime = realtime
+        self.retry_scale = retry_scale
+        self.changes_per_hour = changes_per_hour
+        self.device_names = device_names
+        self.page_token_ttl = page_token_ttl
+        self.epoch = now.astimezone(UTC)
+        self._now = self.epoch
+        self._t0 = time.monotonic()
+        self.portfolio = Portfolio(seed, meters, self.epoch)
+        self.faults = Faults()
+        self.requests = RequestLog()
+        self.outbox = Outbox()
+        self.lock = threading.RLock()
+        self.webhooks: dict[str, dict[str, Any]] = {}  # webhook platform subscriptions
+        self.dispatch_webhooks: dict[str, dict[str, Any]] = {}  # "meter"/"group" -> {url, headers}
+        self.dispatches: dict[str, DispatchEvent] = {}
+        self.dispatch_pages: dict[str, tuple[str, int]] = {}  # page token -> (query key, offset)
+        self.deliver_to: Sender | None = None
+        self.duplicate_deliveries = False
+        self.out_of_order = False
+        self._counter = 0
+        self._rng = random.Random(f"changes:{seed}")
+        self._api: Any = None
+
+    # --- clock -----------------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """The simulator's clock (wall-clock driven when realtime, else moved by advance())."""
+        if self.realtime:
+            return self._now + timedelta(seconds=time.monotonic() - self._t0)
+        return self._now
+
+    def advance(
+        self, minutes: float = 0, *, hours: float = 0, changes: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Move the clock; random realistic changes happen on the way; due webhooks are sent.
+
+        `changes` fixes how many random changes happen (default: `changes_per_hour` pro rata).
+        Returns the changes made.
+        """
+        delta = timedelta(minutes=minutes, hours=hours)
+        if delta < timedelta(0):
+            raise ValueError("time only moves forward")
+        with self.lock:
+            start, target = self.now, self.now + delta
+            if changes is None:
+                expected = self.changes_per_hour * delta.total_seconds() / 3600
+                changes = int(expected) + (1 if self._rng.random() < expected % 1 else 0)
+            moments = sorted(
+                start + timedelta(seconds=self._rng.random() * delta.total_seconds())
+                for _ in range(changes)
+            )
+            made: list[dict[str, Any]] = []
+            while True:
+                due = self.outbox.next_due()
+                nxt = moments[0] if moments else None
+                candidates = [t for t in (due, nxt) if t is not None and t <= target]
+                if not candidates:
+                    break
+                moment = min(candidates)
+                self._set_now(max(moment, self.now))
+                if nxt is not None and moment == nxt:
+                    moments.pop(0)
+                    change = self._random_change()
+                    if change:
+                        made.append(change)
+                self.deliver_due()
+            self._set_now(target)
+            self.deliver_due()
+            return made
+
+    def _set_now(self, when: datetime) -> None:
+        if self.realtime:
+            self._now = when - timedelta(seconds=time.monotonic() - self._t0)
+        else:
+            self._now = when
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def meter_ids(self, limit: int | None = None) -> list[str]:
+        """Meter ids in portfolio order (the first `limit`)."""
+        found, _ = self.portfolio.scan(0, None, lambda s: True, limit or len(self.portfolio))
+        return [m.meter_id for m in found]
+
+    def meter(self, meter_id: str) -> MeterState:
+        """The meter's current state (KeyError if Leap has no such meter)."""
+        state = self.portfolio.get_by_id(str(meter_id))
+        if state is None:
+            raise KeyError(meter_id)
+        return state
+
+    def find_meters(
+        self, predicate: Callable[[MeterState], bool], limit: int = 10
+    ) -> list[MeterState]:
+        """The first meters satisfying a predicate (for tests and the demo)."""
+        found, _ = self.portfolio.scan(0, None, predicate, limit)
+        return found
+
+    @property
+    def market_groups(self) -> dict[str, MarketGroup]:
+        """Market groups by id."""
+        return self.portfolio.groups
+
+    # --- changes (each moves updated_at and queues what Leap would send) -------------------------
+
+    def _touch(self, state: MeterState) -> None:
+        state.updated_at = max(self.now, state.updated_at + timedelta(milliseconds=1))
+
+    def add_meter(
+        self,
+        *,
+        region: str | None = None,
+        partner_reference: str | None = None,
+        status: str = "PENDING",
+        like: str | None = None,
+    ) -> MeterState:
+        """A new meter appears (partner-created or customer-authorized); sends meter.created."""
+        with self.lock:
+            gen = self.portfolio.generator
+            # Borrow a realistic record from a generated meter of the wanted region.
+            template_index = None
+            if like is not None:
+                template_index = self.portfolio.index_of(like)
+            else:
+                for index in range(self._rng.randrange(gen.size), gen.size * 2):
+                    core = gen.core(index % gen.size)
+                    if region is None or core.region.code == region:
+                        template_index = index % gen.size
+                        break
+            if template_index is None:
+                raise ValueError(f"no meter to model a {region} meter on")
+            now = self.now
+
+            def build(index: int, meter_id: str) -> MeterState:
+                state = gen.build(template_index)
+                state.index, state.meter_id = index, meter_id
+                state.partner_reference = partner_reference or f"NEW-{self.seed}-{index:07d}"
+                state.created_at = state.updated_at = now
+                state.is_archived = False
+                state.global_status = status
+                for row in state.programs:
+                    row["enrollment_status"] = status
+                    row.pop("market_group_id", None)
+                    row.pop("market_group_name", None)
+                state.partner_actions = []
+                state.leap_actions = []
+                state.participation = [
+                    {
+                        "participation_preference": "PARTICIPATE",
+                        "start_time": iso(now.replace(hour=0, minute=0, second=0)),
+                        "end_time": catalog.FOREVER[0],
+                    }
+                ]
+                state.created_by = "PARTNER"
+                return state
+
+            state = self.portfolio.add(build)
+            self._emit("meter.created", state, {})
+            return state
+
+    def set_global_status(self, meter_id: str, status: str) -> MeterState:
+        """Leap changes a meter's global status (program rows follow); sends the status event."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self.lock:
+            state = self.portfolio.materialise(str(meter_id))
+            state.global_status = status
+            now = self.now
+            for row in state.programs:
+                if row["end"] > now:
+                    row["enrollment_status"] = status
+                    if status != "ACTIVE":
+                        row.pop("market_group_id", None)
+                        row.pop("market_group_name", None)
+            self._touch(state)
+            self._emit(
+                "meter.enrollment.global-status.updated",
+                state,
+                {"global_enrollment_status": status},
+            )
+            return state
+
+    def open_action(
+        self,
+        meter_id: str,
+        code: str = "AUTH_0001",
+        *,
+        side: str = "partner",
+        action_type: str | None = None,
+        description: str | None = None,
+        program: str | None = None,
+    ) -> dict[str, Any]:
+        """A required action opens for the partner or for Leap; partner ones are sent."""
+        if side not in ("partner", "leap"):
+            raise ValueError("side is 'partner' or 'leap'")
+        known = {c: (t, d) for c, t, d in catalog.PARTNER_ACTIONS + catalog.LEAP_ACTIONS}
+        default_type, default_text = known.get(
+            code, ("MEETS_EXTRA_PROGRAM_REQUIREMENTS", f"Action {code} is required.")
+        )
+        with self.lock:
+            state = self.portfolio.materialise(str(meter_id))
+            rows = [
+                r for r in state.programs if program is None or r["program_identifier"] == program
+            ]
+            if not rows:
+                raise ValueError(f"meter has no enrollment in {program}")
+            action = action_row(
+                rows[-1], code, action_type or default_type, description or default_text
+            )
+            target = state.partner_actions if side == "partner" else state.leap_actions
+            target.append(action)
+            self._touch(state)
+            if side == "partner":
+                self._emit_actions(state)
+            return action
+
+    def resolve_action(self, meter_id: str, code: str) -> list[dict[str, Any]]:
+        """Every open action with this code is resolved; sends the partner-actions event."""
+        with self.lock:
+            state = self.portfolio.materialise(str(meter_id))
+            gone = [
+                a for a in state.partner_actions + state.leap_actions if a["action_code"] == code
+            ]
+            if not gone:
+                raise KeyError(f"no open action {code} on {meter_id}")
+            partner_changed = any(a["action_code"] == code for a in state.partner_actions)
+            state.partner_actions = [a for a in state.partner_actions if a["action_code"] != code]
+            state.leap_actions = [a for a in state.leap_actions if a["action_code"] != code]
+            self._touch(state)
+            if partner_changed:
+                self._emit_actions(state)
+            return gone
+
+    def set_participation(
+        self,
+        meter_id: str,
+        preference: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        reason: str | None = None,
+    ) -> MeterState:
+        """The partner idles, disenrolls or re-enrolls a meter; sends the participation event."""
+        if preference not in ("PARTICIPATE", "IDLE", "DISENROLL"):
+            raise ValueError(f"unknown participation preference {preference!r}")
+        with self.lock:
+            state = self.portfolio.materialise(str(meter_id))
+            start = start or self.now
+            window: dict[str, Any] = {
+                "participation_preference": preference,
+                "start_time": iso(start),
+                "end_time": iso(end) if end else catalog.FOREVER[0],
+            }
+            if reason:
+                window["reason"] = reason
+            state.participation.append(window)
+            self._touch(state)
+            extra = {"participation_preference": preference, "start_time": window["start_time"]}
+            extra["end_time"] = window["end_time"]
+            self._emit("meter.enrollment.participation-status.updated", state, extra)
+            return state
+
+    def reassign_group(self, meter_id: str, market_group_id: str) -> MeterState:
+        """Leap moves a meter into another market group of the same program and period."""
+        with self.lock:
+            group = self.portfolio.groups.get(str(market_group_id))
+            if group is None:
+                raise KeyError(f"unknown market group {market_group_id}")
+            state = self.portfolio.materialise(str(meter_id))
+            if group.region != state.region:
+                raise ValueError(
+                    f"{group.name} is a {group.region} group; the meter is in {state.region}"
+                )
+            rows = [
+                r
+                for r in state.programs
+                if r["program_identifier"] == group.program
+                and r["delivery_period"] == group.period.name
+            ]
+            if not rows:
+                raise ValueError(f"meter is not enrolled in {group.program} {group.period.name}")
+            old = {r.get("market_group_id") for r in rows} - {None, group.market_group_id}
+            for row in rows:
+                row["market_group_id"] = group.market_group_id
+                row["market_group_name"] = group.name
+            self._touch(state)
+            for gid in [group.market_group_id, *sorted(old)]:
+                self._emit_group(self.portfolio.groups[gid])
+            return state
+
+    def archive(self, meter_id: str, archived: bool = True) -> MeterState:
+        """The meter is archived (or restored); Leap sends no event for this."""
+        with self.lock:
+            state = self.portfolio.materialise(str(meter_id))
+            state.is_archived = archived
+            self._touch(state)
+            return state
+
+    def remove_meter(self, meter_id: str) -> None:
+        """Leap no longer returns this meter (404; absent from searches)."""
+        with self.lock:
+            self.portfolio.remove(str(meter_id))
+
+    def _random_change(self) -> dict[str, Any] | None:
+        """One realistic change to a random meter."""
+        rng = self._rng
+        portfolio = self.portfolio
+        index = rng.randrange(portfolio.next_index)
+        if index in portfolio.removed:
+            return None
+        state = portfolio.get(index)
+        meter_id = state.meter_id
+        roll = rng.random()
+        if state.is_archived:
+            return None
+        if roll < 0.35:
+            status = rng.choice([s for s in STATUSES if s != state.global_status])
+            self.set_global_status(meter_id, status)
+            return {"change": "status", "meter_id": meter_id, "status": status}
+        if roll < 0.75:
+            if state.partner_actions:
+                code = state.partner_actions[0]["action_code"]
+                self.resolve_action(meter_id, code)
+                return {"change": "action_resolved", "meter_id": meter_id, "code": code}
+            code = rng.choice(catalog.PARTNER_ACTIONS)[0]
+            self.open_action(meter_id, code)
+            return {"change": "action_opened", "meter_id": meter_id, "code": code}
+        if roll < 0.85:
+            self.set_participation(meter_id, "IDLE", start=self.now, end=self.now + timedelta(days=2), reason="Idle Time")  # fmt: skip
+            return {"change": "participation", "meter_id": meter_id}
+        grouped = [r for r in state.programs if r.get("market_group_id")]
+        if grouped:
+            row = grouped[0]
+            options = [
+                g
+                for g in portfolio.groups.values()
+                if g.program == row["program_identifier"]
+                and g.period.name == row["delivery_period"]
+                and g.region == state.region
+                and g.market_group_id != row["market_group_id"]
+            ]
+            if options:
+                group = rng.choice(options)
+                self.reassign_group(meter_id, group.market_group_id)
+                return {"change": "group", "meter_id": meter_id, "market_group_id": group.market_group_id}  # fmt: skip
+        self.archive(meter_id)
+        return {"change": "archived", "meter_id": meter_id}
+
+    # --- webhook platform events -----------------------------------------------------------------
+
+    def _next_id(self, kind: str) -> str:
+        self._counter += 1
+        return stable_uuid(kind, self.seed, self._counter)
+
+    def _emit(self, event_type: str, state: MeterState, extra: dict[str, Any]) -> None:
+        payload: dict[str, Any] = {"webhook_event_type": event_type, "meter_id": state.meter_id}
+        if state.partner_reference is not None:
+            payload["partner_reference"] = state.partner_reference
+        payload["transmission_region"] = state.region
+        payload["meter_type"] = state.meter_type
+        payload.update(extra)
+        self._publish(event_type, payload)
+
+    def _emit_actions(self, state: MeterState) -> None:
+        # The platform event carries the partner list only (DIGEST §5.3).
+        self._emit(
+            "meter.enrollment.required-actions.updated",
+            state,
+            {
+                "global_enrollment_status": state.global_status,
+                "required_actions": {"partner": [dict(a) for a in state.partner_actions]},
+            },
+        )
+
+    def _emit_group(self, group: MarketGroup) -> None:
+        if not any(
+            "meter.enrollment.group.updated" in w["event_types"] for w in self.webhooks.values()
+        ):
+            return  # membership is a full scan: skip it when nobody listens
+        payload = {
+            "webhook_event_type": "meter.enrollment.group.updated",
+            "market_group_id": group.market_group_id,
+            "market_group_name": group.name,
+            "start_date_time": iso(group.period.start),
+            "end_date_time": iso(group.period.end),
+            "meter_ids": self.portfolio.group_members(group),
+        }
+        self._publish("meter.enrollment.group.updated", payload)
+
+    def _publish(self, event_type: str, payload: dict[str, Any]) -> None:
+        body = {"webhook_event_id": self._next_id("webhook-event"), "payload": payload}
+        for hook in self.webhooks.values():
+            if event_type in hook["event_types"]:
+                self._queue("platform", hook["receiver_url"], hook["headers"], body, event_type)
+
+    def _queue(
+        self,
+        kind: str,
+        url: str,
+        headers: list[dict[str, str]],
+        body: dict[str, Any],
+        event_type: str,
+    ) -> None:
+        # Leap lower-cases the names of the headers the partner registered.
+        sent = {h["name"].lower(): h["value"] for h in headers}
+        sent["content-type"] = "application/json"
+        sent.setdefault("user-agent", "Leap-Webhooks/1.1 (simulator)")
+        self.outbox.add(
+            kind=kind, url=url, headers=sent, body=body, due=self.now, event_type=event_type
+        )
+        if self.duplicate_deliveries:
+            self.outbox.add(kind=kind, url=url, headers=dict(sent), body=body, due=self.now, event_type=event_type)  # fmt: skip
+
+    def register_webhook(
+        self,
+        receiver_url: str,
+        event_types: Iterable[str] = PLATFORM_EVENTS,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Python twin of POST /v1.1/webhooks; returns the webhook id."""
+        with self.lock:
+            webhook_id = self._next_id("webhook")
+            self.webhooks[webhook_id] = {
+                "webhook_id": webhook_id,
+                "receiver_url": receiver_url,
+                "event_types": list(event_types),
+                "headers": [{"name": k, "value": v} for k, v in (headers or {}).items()],
+            }
+            return webhook_id
+
+    def set_dispatch_webhook(
+        self, level: str, url: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """Python twin of PUT /v2/dispatch/{level}/webhook."""
+        if level not in ("meter", "group"):
+            raise ValueError("level is 'meter' or 'group'")
+        with self.lock:
+            self.dispatch_webhooks[level] = {
+                "url": url,
+                "headers": [{"name": k, "value": v} for k, v in (headers or {}).items()],
+            }
+
+    # --- deliveries ------------------------------------------------------------------------------
+
+    def deliver_due(self) -> list[tuple[Delivery, Outcome]]:
+        """Send every delivery that is due now, once; failures move along their retry ladder."""
+        with self.lock:
+            now = self.now
+            due = [d for d in self.outbox.pending() if d.due <= now]
+            if self.out_of_order:
+                due.reverse()
+            sender = self.deliver_to or http_send
+            return [(d, self.outbox.attempt(d, sender, now, self.retry_scale)) for d in due]
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every delivery queued so far (pending, delivered or failed)."""
+        return self.outbox.items
+
+    def send_now(self, url: str, headers: list[dict[str, str]], body: dict[str, Any]) -> Outcome:
+        """One immediate POST (the test endpoints), outside the retry ladder."""
+        sent = {h["name"].lower(): h["value"] for h in headers}
+        sent["content-type"] = "application/json"
+        import json
+
+        return send(self.deliver_to or http_send, url, sent, json.dumps(body).encode())
+
+    # --- dispatches ------------------------------------------------------------------------------
+
+    def create_dispatch(
+        self,
+        *,
+        meter_ids: Iterable[str] | None = None,
+        market_group_id: str | None = None,
+        program: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        communication_test: bool = False,
+        notify: bool = True,
+        **fields: Any,
+    ) -> list[str]:
+        """Leap dispatches meters (one event per meter) or a group; returns the event ids."""
+        if (meter_ids is None) == (market_group_id is None):
+            raise ValueError("give meter_ids or market_group_id")
+        with self.lock:
+            now = self.now
+            start = start or (now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2))
+            end = end or start + timedelta(hours=2)
+            if end <= start:
+                raise ValueError("end must be after start")
+            created: list[DispatchEvent] = []
+            if market_group_id is not None:
+                group = self.portfolio.groups.get(str(market_group_id))
+                if group is None:
+                    raise KeyError(f"unknown market group {market_group_id}")
+                members = self.portfolio.group_members(group)
+                refs = [
+                    ref
+                    for ref in (self.meter(m).partner_reference for m in members)
+                    if ref is not None
+                ]
+                slot = self._slot(program or group.program, start, end, len(members), fields)
+                event = DispatchEvent(
+                    self._next_id("group-event"),
+                    "group",
+                    group.market_group_id,
+                    slot,
+                    meter_ids=members,
+                    partner_references=refs,
+                    communication_test=communication_test,
+                )
+                created.append(event)
+            else:
+                for meter_id in meter_ids or ():
+                    state = self.meter(str(meter_id))
+                    chosen = program or (
+                        state.programs[0]["program_identifier"] if state.programs else "CCA"
+                    )
+                    slot = self._slot(chosen, start, end, 1, fields, state)
+                    created.append(
+                        DispatchEvent(
+                            self._next_id("meter-event"),
+                            "meter",
+                            state.meter_id,
+                            slot,
+                            partner_reference=state.partner_reference,
+                            communication_test=communication_test,
+                        )
+                    )
+            for event in created:
+                self.dispatches[event.event_id] = event
+            if notify:
+                self._notify(created)
+            return [e.event_id for e in created]
+
+    def _slot(
+        self,
+        program: str,
+        start: datetime,
+        end: datetime,
+        size: int,
+        fields: dict[str, Any],
+        state: MeterState | None = None,
+    ) -> dict[str, Any]:
+        priority, voluntary, cap, kinds, share = catalog.DISPATCH_TEMPLATES.get(
+            program, (2, False, "up-to-nomination", ("standard",), 1.0)
+        )
+        nomination = 10.0
+        if state is not None:
+            devices = (state.details.get("site") or {}).get("site_devices", [])
+            power = sum(d.get("power_capacity_kw", 0) for d in devices)
+            nomination = round(max(power * 0.8, 2.0), 2)
+        else:
+            nomination = round(max(size, 1) * 8.5, 2)
+        slot: dict[str, Any] = {
+            "start_time": start,
+            "end_time": end,
+            "energy_kw": None if share is None else round(nomination * share, 2),
+            "nomination_kw": nomination,
+            "cancelled": False,
+            "programs": [program],
+            "priority": priority,
+            "is_voluntary": voluntary,
+            "performance_compensation_cap": cap,
+            "dispatch_event_types": list(kinds),
+        }
+        for key, value in fields.items():
+            if key not in slot:
+                raise TypeError(f"unknown timeslot field {key!r}")
+            slot[key] = value
+        return slot
+
+    def update_dispatch(self, event_id: str, **fields: Any) -> DispatchEvent:
+        """Leap changes a dispatch: same event id, new values; sends it again."""
+        with self.lock:
+            event = self.dispatches[str(event_id)]
+            for key, value in fields.items():
+                if key == "communication_test":
+                    event.communication_test = bool(value)
+                elif key in event.slot:
+                    event.slot[key] = value
+                else:
+                    raise TypeError(f"unknown timeslot field {key!r}")
+            event.version += 1
+            self._notify([event])
+            return event
+
+    def cancel_dispatch(self, event_id: str) -> DispatchEvent:
+        """Leap withdraws a dispatch: same event id with cancelled=true."""
+        return self.update_dispatch(event_id, cancelled=True)
+
+    def _notify(self, events: list[DispatchEvent]) -> None:
+        for level in ("meter", "group"):
+            chosen = [e for e in events if e.level == level]
+            hook = self.dispatch_webhooks.get(level)
+            if not chosen or hook is None:
+                continue
+            body = self.notification(chosen)
+            self._queue("dispatch", hook["url"], hook["headers"], body, f"{level}_dispatches")
+
+    def notification(
+        self, events: list[DispatchEvent], *, integration_test: bool = False
+    ) -> dict[str, Any]:
+        """The body Leap POSTs to a dispatch webhook for these events (one level)."""
+        level = events[0].level
+        body: dict[str, Any] = {
+            "integration_test_notification": integration_test,
+            "communication_test": any(e.communication_test for e in events),
+        }
+        if level == "meter":
+            by_meter: dict[str, dict[str, Any]] = {}
+            for event in events:
+                entry = by_meter.setdefault(event.target_id, {"meter_id": event.target_id})
+                if event.partner_reference is not None:
+                    entry["partner_reference"] = event.partner_reference
+                entry.setdefault("timeslots", []).append(event.timeslot(for_search=False))
+            body["meter_dispatches"] = list(by_meter.values())
+        else:
+            body["group_dispatches"] = [
+                {
+                    "market_group_id": e.target_id,
+                    "meter_ids": list(e.meter_ids),
+                    "partner_references": list(e.partner_references),
+                    "timeslots": [e.timeslot(for_search=False)],
+                }
+                for e in events
+            ]
+        return body
+
+    # --- HTTP ------------------------------------------------------------------------------------
+
+    @property
+    def api(self) -> Any:
+        """The HTTP layer (routing, auth, faults) over this simulator."""
+        if self._api is None:
+            from .api import Api
+
+            self._api = Api(self)
+        return self._api
+
+    def transport(self) -> Any:
+        """An httpx transport that serves the API in-process."""
+        from .transport import SimulatorTransport
+
+        return SimulatorTransport(self.api)
+
+    @property
+    def wsgi_app(self) -> Any:
+        """The API as a WSGI application."""
+        return self.api.wsgi
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for the admin endpoint and the management command."""
+        states = Counter(d.state for d in self.outbox.items)
+        return {
+            "now": iso(self.now, millis=True),
+            "seed": self.seed,
+            "meters": len(self.portfolio),
+            "changed_meters": len(self.portfolio.overlay),
+            "market_groups": len(self.portfolio.groups),
+            "dispatch_events": len(self.dispatches),
+            "webhooks": len(self.webhooks),
+            "dispatch_webhooks": sorted(self.dispatch_webhooks),
+            "deliveries": dict(states),
+            "requests": len(self.requests),
+        }
