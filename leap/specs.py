@@ -108,3 +108,59 @@ def resolve_ref(spec: dict[str, Any], ref: str) -> Any:
     for part in ref[2:].split("/"):
         node = node[part.replace("~1", "/").replace("~0", "~")]
     return node
+
+
+_SAMPLE_FORMATS = {
+    "date-time": "2026-01-01T00:00:00Z",
+    "date": "2026-01-01",
+    "uuid": "00000000-0000-4000-8000-000000000001",
+    "uri": "https://example.com/leap",
+    "email": "someone@example.com",
+}
+
+
+def sample_from_schema(spec: dict[str, Any], schema: dict[str, Any], *, depth: int = 0) -> Any:
+    """A value that fits `schema`, built from its examples, enums and formats.
+
+    Used where Leap publishes a schema but no example (the webhook event payloads): every
+    property, optional or not, is filled, so that parsing the sample exercises every field.
+    """
+    if depth > 12:
+        return None
+    if "$ref" in schema:
+        return sample_from_schema(spec, resolve_ref(spec, schema["$ref"]), depth=depth + 1)
+    if "allOf" in schema:
+        merged: dict[str, Any] = {}
+        for part in schema["allOf"]:
+            value = sample_from_schema(spec, part, depth=depth + 1)
+            if isinstance(value, dict):
+                merged.update(value)
+        if "properties" in schema:
+            merged.update(
+                sample_from_schema(spec, {"properties": schema["properties"]}, depth=depth + 1)
+            )
+        return merged
+    for key in ("oneOf", "anyOf"):
+        if key in schema and schema[key]:
+            return sample_from_schema(spec, schema[key][0], depth=depth + 1)
+    if schema.get("example") is not None:
+        return schema["example"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {
+            name: sample_from_schema(spec, prop, depth=depth + 1)
+            for name, prop in (schema.get("properties") or {}).items()
+        }
+    if kind == "array":
+        return [sample_from_schema(spec, schema.get("items") or {}, depth=depth + 1)]
+    if kind == "string":
+        return _SAMPLE_FORMATS.get(schema.get("format", ""), "sample")
+    if kind == "integer":
+        return max(1, int(schema.get("minimum", 1)))
+    if kind == "number":
+        return float(max(1, schema.get("minimum", 1)))
+    if kind == "boolean":
+        return True
+    return None

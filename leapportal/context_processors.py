@@ -12,7 +12,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Groups", "meters:groups"),
     ("Dispatches", "dispatch:timeline"),
     ("Meters", "meters:list"),
-    ("Mapping", "meters:mapping"),
+    ("Mapping", "mapping:overview"),
     ("Sync health", "meters:sync_health"),
 ]
 

@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "leapportal",
     "meters",
     "dispatch",
+    "mapping",
     "ops",
 ]
 
@@ -306,6 +307,15 @@ METERS_SYNC_RETRY_BASE_SECONDS = env_float(
 PUBLIC_BASE_URL = env_url(
     "PUBLIC_BASE_URL", default="http://127.0.0.1:8000", schemes=("https", "http")
 ).rstrip("/")
+
+# --- meter mapping (mapping/) ---------------------------------------------------------------------
+
+# One meter per site unless the site is listed as shared (mapping.SharedSite, edited in the admin).
+MAPPING_ONE_METER_PER_SITE = env_bool("MAPPING_ONE_METER_PER_SITE", default=True)
+# Largest mapping CSV accepted; a 100,000-row file is about 8 MB.
+MAPPING_IMPORT_MAX_BYTES = env_int(
+    "MAPPING_IMPORT_MAX_BYTES", default=25 * 1024 * 1024, minimum=1024
+)
 
 # --- Celery --------------------------------------------------------------------------------------
 

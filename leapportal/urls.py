@@ -14,6 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("meters/", include("meters.urls")),
     path("dispatch/", include("dispatch.urls")),
+    path("mapping/", include("mapping.urls")),
+    path("api/", include("mapping.api_urls")),
     # dashboard (ops): action queue, groups, preferences
     path("", include("ops.urls")),
 ]

@@ -1,0 +1,131 @@
+"""What looks wrong about a meter's mapping, for lists, the meter page and the API.
+
+- mismatch: Leap's partner_reference (the Connect refId) is set and differs from our customer id;
+- shared_site: another meter is mapped to the same site while only one is allowed;
+- unmapped: a Leap meter with no mapping;
+- missing / archived: a mapping whose meter Leap no longer has, or has archived.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from mapping import portfolio
+from mapping.models import MeterMapping, SharedSite
+from meters.models import Meter
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One finding: a code for filters and the API, words for people, a badge level."""
+
+    code: str
+    text: str
+    level: str = "warn"
+
+
+FILTERS = {
+    "unmapped": "No mapping",
+    "mismatch": "partner_reference ≠ customer id",
+    "shared_site": "Several meters on one site",
+    "archived": "Meter archived in Leap",
+    "missing": "Meter gone from Leap",
+}
+
+
+def annotate_meters(meters: QuerySet[Meter]) -> QuerySet[Meter]:
+    """Add what `flags_for` needs (mapping, site occupancy) so a list costs no extra queries."""
+    on_site = (
+        MeterMapping.objects.filter(site_id=OuterRef("mapping__site_id"))
+        .exclude(site_id="")
+        .order_by()
+        .values("site_id")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    return meters.select_related("mapping").annotate(
+        mapping_site_count=Coalesce(Subquery(on_site), Value(0)),
+        mapping_site_shared=Exists(SharedSite.objects.filter(site_id=OuterRef("mapping__site_id"))),
+    )
+
+
+def filter_meters(meters: QuerySet[Meter], code: str) -> QuerySet[Meter]:
+    """Meters (annotated by annotate_meters) with the given flag; 'missing' is listed elsewhere."""
+    mapped = Q(mapping__isnull=False)
+    if code == "unmapped":
+        return meters.filter(mapping__isnull=True)
+    if code == "mismatch":
+        return meters.filter(mapped, partner_reference__gt="").exclude(
+            partner_reference=F("mapping__customer_id")
+        )
+    if code == "shared_site":
+        if not portfolio.one_meter_per_site():
+            return meters.none()
+        return meters.filter(mapped, mapping_site_count__gt=1, mapping_site_shared=False)
+    if code == "archived":
+        return meters.filter(mapped & portfolio.archived_q())
+    return meters
+
+
+def missing_mappings() -> QuerySet[MeterMapping]:
+    """Mappings whose meter Leap no longer has (no Meter row, or the sync marked it missing)."""
+    present = Meter.objects.filter(pk=OuterRef("meter_id")).exclude(portfolio.missing_q())
+    return MeterMapping.objects.filter(~Exists(present))
+
+
+def flags_for(
+    meter: Meter | None,
+    mapping: MeterMapping | None,
+    *,
+    site_count: int | None = None,
+    site_shared: bool = False,
+) -> list[Flag]:
+    """Every flag of one meter/mapping pair (meter None: Leap no longer has it)."""
+    flags = []
+    facts = portfolio.facts_of(meter)
+    if facts is None or facts.missing:
+        if mapping is not None:
+            flags.append(Flag("missing", "Leap no longer has this meter", "bad"))
+    elif facts.archived and mapping is not None:
+        flags.append(Flag("archived", "Leap archived this meter", "info"))
+    if mapping is None:
+        if facts is not None and not facts.missing:
+            flags.append(Flag("unmapped", "not mapped", "warn"))
+        return flags
+    reference = facts.partner_reference if facts else None
+    if reference and reference != mapping.customer_id:
+        flags.append(
+            Flag("mismatch", f"Leap's partner_reference {reference} ≠ customer id", "warn")
+        )
+    if (
+        mapping.site_id
+        and site_count is not None
+        and site_count > 1
+        and not site_shared
+        and portfolio.one_meter_per_site()
+    ):
+        flags.append(Flag("shared_site", f"{site_count} meters on site {mapping.site_id}", "bad"))
+    return flags
+
+
+def flags_of_meter(meter: Meter) -> list[Flag]:
+    """Flags of a Meter, using annotate_meters' values when present (else one query each)."""
+    mapping = getattr(meter, "mapping", None) if _has_mapping(meter) else None
+    count = getattr(meter, "mapping_site_count", None)
+    shared = getattr(meter, "mapping_site_shared", False)
+    if mapping is not None and mapping.site_id and count is None:
+        count = MeterMapping.objects.filter(site_id=mapping.site_id).count()
+        shared = SharedSite.objects.filter(site_id=mapping.site_id).exists()
+    return flags_for(meter, mapping, site_count=count, site_shared=shared)
+
+
+def _has_mapping(meter: Any) -> bool:
+    try:
+        meter.mapping  # noqa: B018 - the reverse one-to-one raises when there is none
+    except MeterMapping.DoesNotExist:
+        return False
+    return True

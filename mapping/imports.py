@@ -1,0 +1,459 @@
+"""Bulk import and export of the mapping as CSV.
+
+Upload -> `preview_upload` keeps the file and stores a dry-run verdict per line (create, update,
+left alone, conflict, error). `apply_import` re-plans the same file against the current state under
+the mapping lock, refuses if the verdict changed, and otherwise writes everything in one transaction.
+The export writes the same columns, so exporting and importing again changes nothing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from mapping import actions, portfolio
+from mapping.models import ImportRow, MappingImport, MeterMapping
+from mapping.validation import InvalidValue, clean_mapping, clean_meter_id, clean_reason
+from meters.models import Meter
+
+COLUMNS = ("meter_id", "partner_reference", "customer_id", "site_id", "label")
+KEY_COLUMNS = ("meter_id", "partner_reference")
+VALUE_COLUMNS = ("customer_id", "site_id", "label")
+Outcome = ImportRow.Outcome
+
+
+class FileRefused(Exception):
+    """The file as a whole cannot be read as a mapping CSV; the message says why and what to do."""
+
+
+class ImportNotApplicable(Exception):
+    """The import cannot be applied (already applied, refused, or with errors or conflicts)."""
+
+
+class ImportStale(ImportNotApplicable):
+    """The mapping or Leap's meters changed since the preview, so the preview no longer holds."""
+
+
+# --- reading the file ----------------------------------------------------------------------------
+
+
+def decode(raw: bytes) -> str:
+    """The file's text: UTF-8, with or without a byte-order mark."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileRefused(
+            "The file is UTF-16 (Excel's “Unicode text”). Save it as “CSV UTF-8” and upload again."
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise FileRefused(
+            f"The file is not UTF-8: byte 0x{raw[exc.start]:02x} on line {line} is not valid "
+            "UTF-8 (the file is probably Windows-1252 or Latin-1). Save it as “CSV UTF-8” "
+            "and upload again. Nothing was imported."
+        ) from None
+    if "\x00" in text:
+        raise FileRefused("The file contains NUL bytes; it is not a CSV text file.")
+    return text
+
+
+def read_rows(text: str) -> Iterator[tuple[int, list[str] | None, str]]:
+    """Check the header, then yield (line, values in COLUMNS order, "") or (line, None, problem)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise FileRefused(f"Line 1 is not valid CSV: {exc}.") from None
+    if not header or not any(h.strip() for h in header):
+        raise FileRefused("The file is empty: expected a header line " + ",".join(COLUMNS) + ".")
+    names = [h.strip().lower() for h in header]
+    if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
+        sep = "semicolons" if ";" in names[0] else "tabs"
+        raise FileRefused(f"The columns are separated by {sep}; use commas.")
+    problems = []
+    unknown = [h for h in names if h not in COLUMNS]
+    if unknown:
+        problems.append("unexpected column(s) " + ", ".join(repr(h) for h in unknown))
+    repeated = sorted({h for h in names if names.count(h) > 1})
+    if repeated:
+        problems.append("column(s) given twice: " + ", ".join(repeated))
+    missing = [c for c in VALUE_COLUMNS if c not in names]
+    if not any(k in names for k in KEY_COLUMNS):
+        missing.insert(0, "meter_id or partner_reference")
+    if missing:
+        problems.append("missing column(s) " + ", ".join(missing))
+    if problems:
+        raise FileRefused(
+            "The header is wrong: "
+            + "; ".join(problems)
+            + ". Expected: "
+            + ",".join(COLUMNS)
+            + " (meter_id or partner_reference may be left out)."
+        )
+    positions = [names.index(c) if c in names else None for c in COLUMNS]
+    width = len(names)
+    try:
+        for values in reader:
+            if not any(v.strip() for v in values):
+                continue  # blank lines, e.g. the trailing one
+            if len(values) != width:
+                yield reader.line_num, None, f"has {len(values)} fields; the header has {width}"
+                continue
+            values = [values[p].strip() if p is not None else "" for p in positions]
+            yield reader.line_num, values, ""
+    except csv.Error as exc:
+        raise FileRefused(f"Line {reader.line_num} is not valid CSV: {exc}.") from None
+
+
+# --- planning ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedRow:
+    """The verdict for one line."""
+
+    line: int
+    key: str
+    meter_id: uuid.UUID | None
+    partner_reference: str
+    customer_id: str
+    site_id: str
+    label: str
+    outcome: str = Outcome.UNCHANGED
+    messages: list[str] = field(default_factory=list)
+    before: dict[str, str] | None = None
+    after: dict[str, str] | None = None
+
+    def fail(self, outcome: str, message: str) -> None:
+        """Mark the row an error or conflict (an error outranks a conflict)."""
+        if self.outcome != Outcome.ERROR:
+            self.outcome = outcome
+        self.messages.append(message)
+
+
+@dataclass
+class Plan:
+    """The dry run of a whole file."""
+
+    rows: list[PlannedRow]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome, plus the total."""
+        counts = {o.value: 0 for o in Outcome}
+        for row in self.rows:
+            counts[row.outcome] += 1
+        counts["rows"] = len(self.rows)
+        return counts
+
+    @property
+    def digest(self) -> str:
+        """Fingerprint of the verdict: apply refuses when re-planning gives a different one."""
+        h = hashlib.sha256()
+        for r in self.rows:
+            h.update(json.dumps([r.line, r.outcome, str(r.meter_id), r.after, r.before]).encode())
+        return h.hexdigest()
+
+    def changes(self) -> list[tuple[uuid.UUID, dict[str, str] | None, dict[str, str]]]:
+        """(meter_id, before, after) of every create and update."""
+        return [
+            (r.meter_id, r.before, r.after)
+            for r in self.rows
+            if r.outcome in (Outcome.CREATE, Outcome.UPDATE) and r.meter_id and r.after
+        ]
+
+
+def make_plan(raw: bytes) -> Plan:
+    """Dry-run a file against the current mapping and Leap's meters as last synced."""
+    records = list(read_rows(decode(raw)))
+    meters = portfolio.load_all_meters()
+    by_reference: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for facts in meters.values():
+        if facts.partner_reference:
+            by_reference[facts.partner_reference].append(facts.meter_id)
+    current = {
+        m: {"customer_id": c, "site_id": s, "label": lab}
+        for m, c, s, lab in MeterMapping.objects.values_list(
+            "meter_id", "customer_id", "site_id", "label"
+        ).iterator(chunk_size=10000)
+    }
+    rows = []
+    lines_of: dict[uuid.UUID, list[PlannedRow]] = defaultdict(list)
+    for line, values, problem in records:
+        if values is None:
+            row = PlannedRow(line, "", None, "", "", "", "")
+            row.fail(Outcome.ERROR, problem)
+            rows.append(row)
+            continue
+        row = _plan_row(line, values, meters, by_reference, current)
+        rows.append(row)
+        if row.meter_id:
+            lines_of[row.meter_id].append(row)
+    for meter_id, same in lines_of.items():
+        if len(same) > 1:
+            where = ", ".join(str(r.line) for r in same)
+            for row in same:
+                row.fail(Outcome.ERROR, f"duplicate: meter {meter_id} is on lines {where}")
+    _check_sites(rows, current)
+    return Plan(rows)
+
+
+def _plan_row(
+    line: int,
+    values: list[str],
+    meters: dict[uuid.UUID, portfolio.MeterFacts],
+    by_reference: dict[str, list[uuid.UUID]],
+    current: dict[uuid.UUID, dict[str, str]],
+) -> PlannedRow:
+    raw_id, reference, customer_id, site_id, label = values
+    row = PlannedRow(
+        line,
+        "meter_id" if raw_id else "partner_reference",
+        None,
+        reference,
+        customer_id,
+        site_id,
+        label,
+    )
+    if raw_id:
+        try:
+            row.meter_id = clean_meter_id(raw_id)
+        except InvalidValue as exc:
+            row.fail(Outcome.ERROR, str(exc))
+    elif reference:
+        found = by_reference.get(reference, [])
+        if not found:
+            row.fail(Outcome.ERROR, f"no meter in Leap has partner_reference {reference!r}")
+        elif len(found) > 1:
+            ids = ", ".join(str(m) for m in found[:5])
+            row.fail(
+                Outcome.CONFLICT,
+                f"partner_reference {reference!r} matches {len(found)} meters ({ids}); "
+                "give meter_id for each instead",
+            )
+        else:
+            row.meter_id = found[0]
+    else:
+        row.fail(Outcome.ERROR, "needs a meter_id or a partner_reference")
+    try:
+        row.after = clean_mapping(customer_id, site_id, label)
+    except InvalidValue as exc:
+        for message in exc.errors.values():
+            row.fail(Outcome.ERROR, message)
+    if row.meter_id is None:
+        return row
+    facts = meters.get(row.meter_id)
+    row.before = current.get(row.meter_id)
+    if facts is None and row.before is None:
+        row.fail(
+            Outcome.ERROR,
+            f"unknown meter_id {row.meter_id}: not in Leap's portfolio as last synced",
+        )
+        return row
+    if facts is None or facts.missing:
+        row.messages.append("note: Leap no longer has this meter")
+    elif facts.archived:
+        row.messages.append("note: Leap archived this meter")
+    if (
+        facts
+        and row.key == "meter_id"
+        and reference
+        and reference != (facts.partner_reference or "")
+    ):
+        row.messages.append(
+            f"note: partner_reference in the file ({reference!r}) differs from Leap's "
+            f"({facts.partner_reference!r}); Leap's is not changed by an import"
+        )
+    if facts and facts.partner_reference and row.after:
+        if row.after["customer_id"] != facts.partner_reference:
+            row.messages.append(
+                f"note: Leap's partner_reference {facts.partner_reference!r} differs from "
+                f"customer_id {row.after['customer_id']!r}"
+            )
+    if row.outcome == Outcome.UNCHANGED:
+        if row.before is None:
+            row.outcome = Outcome.CREATE
+        elif row.before != row.after:
+            row.outcome = Outcome.UPDATE
+    return row
+
+
+def _check_sites(rows: list[PlannedRow], current: dict[uuid.UUID, dict[str, str]]) -> None:
+    """Conflict for every row that puts a meter on a site that would then hold several."""
+    if not portfolio.one_meter_per_site():
+        return
+    movers = [r for r in rows if r.outcome in (Outcome.CREATE, Outcome.UPDATE) and r.after]
+    if not movers:
+        return
+    site_of = {m: v["site_id"] for m, v in current.items() if v["site_id"]}
+    for r in movers:
+        site_of[r.meter_id] = r.after["site_id"]
+    occupants: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for meter_id, site in site_of.items():
+        if site:
+            occupants[site].append(meter_id)
+    shared = portfolio.shared_sites()
+    for r in movers:
+        site = r.after["site_id"]
+        moved = r.before is None or r.before["site_id"] != site
+        if site and moved and site not in shared and len(occupants[site]) > 1:
+            others = [str(m) for m in occupants[site] if m != r.meter_id][:3]
+            r.fail(
+                Outcome.CONFLICT,
+                f"site {site} would have {len(occupants[site])} meters (also {', '.join(others)}); "
+                "one meter per site",
+            )
+
+
+# --- storing the preview and applying it ---------------------------------------------------------
+
+
+def refuse_oversize(*, filename: str, size: int, limit: int, uploaded_by: Any) -> MappingImport:
+    """Record an upload refused for its size (its content is not kept)."""
+    return MappingImport.objects.create(
+        uploaded_by=uploaded_by,
+        filename=filename[:255],
+        size=size,
+        status=MappingImport.Status.REJECTED,
+        file_error=(
+            f"The file is {size / 1024 / 1024:.1f} MB; the limit is {limit / 1024 / 1024:.0f} MB "
+            "(setting MAPPING_IMPORT_MAX_BYTES). Split it into smaller files. Nothing was imported."
+        ),
+    )
+
+
+def preview_upload(raw: bytes, *, filename: str, uploaded_by: Any) -> MappingImport:
+    """Keep the file and its dry run; a file that cannot be read is kept with the reason."""
+    upload = MappingImport(
+        uploaded_by=uploaded_by,
+        filename=filename[:255],
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        raw=raw,
+    )
+    try:
+        plan = make_plan(raw)
+    except FileRefused as exc:
+        upload.status = MappingImport.Status.REJECTED
+        upload.file_error = str(exc)
+        upload.save()
+        return upload
+    with transaction.atomic():
+        upload.counts = plan.counts
+        upload.plan_digest = plan.digest
+        upload.save()
+        ImportRow.objects.bulk_create(_row_models(upload, plan.rows), batch_size=5000)
+    return upload
+
+
+def _row_models(upload: MappingImport, rows: Iterable[PlannedRow]) -> Iterator[ImportRow]:
+    for r in rows:
+        yield ImportRow(
+            mapping_import=upload,
+            line=r.line,
+            key=r.key,
+            meter_id=r.meter_id,
+            partner_reference=r.partner_reference[:256],
+            customer_id=r.customer_id[:256],
+            site_id=r.site_id[:256],
+            label=r.label[:400],
+            outcome=r.outcome,
+            messages=r.messages,
+            before=r.before,
+        )
+
+
+def apply_import(import_id: int, *, actor: actions.Actor, reason: str) -> int:
+    """Apply a previewed import in one transaction; returns the number of mappings written."""
+    try:
+        reason = clean_reason(reason)
+    except InvalidValue as exc:
+        raise ImportNotApplicable(str(exc)) from None
+    with transaction.atomic():
+        upload = MappingImport.objects.select_for_update().get(pk=import_id)
+        if upload.status == MappingImport.Status.APPLIED:
+            raise ImportNotApplicable(
+                f"This import was already applied at {upload.applied_at:%Y-%m-%d %H:%M} UTC."
+            )
+        if upload.status == MappingImport.Status.REJECTED:
+            raise ImportNotApplicable("This file was refused; nothing can be applied from it.")
+        if upload.counts.get("error") or upload.counts.get("conflict"):
+            raise ImportNotApplicable(
+                "The preview has errors or conflicts; fix the file and upload it again. "
+                "Nothing is applied in part."
+            )
+        portfolio.lock_mappings()
+        plan = make_plan(bytes(upload.raw))
+        if plan.digest != upload.plan_digest:
+            raise ImportStale(
+                "The mapping or Leap's meters changed since this preview "
+                f"({describe_drift(upload, plan)}). Nothing was applied; preview the file again."
+            )
+        now = timezone.now()
+        written = actions.record_import_changes(
+            upload, plan.changes(), reason=reason, actor=actor, now=now
+        )
+        upload.status = MappingImport.Status.APPLIED
+        upload.applied_at = now
+        upload.applied_by = actor if getattr(actor, "is_authenticated", False) else None
+        upload.apply_reason = reason
+        upload.save(update_fields=["status", "applied_at", "applied_by", "apply_reason"])
+    return written
+
+
+def describe_drift(upload: MappingImport, plan: Plan) -> str:
+    """Which lines now get a different verdict than the stored preview, in a few words."""
+    stored = {
+        line: (outcome, before)
+        for line, outcome, before in upload.rows.values_list("line", "outcome", "before")
+    }
+    changed = [r.line for r in plan.rows if stored.get(r.line) != (r.outcome, r.before)]
+    if not changed:
+        return "site occupancy or meters changed"
+    shown = ", ".join(str(n) for n in changed[:5])
+    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+    return f"lines {shown}{more} now differ"
+
+
+def repreview(upload: MappingImport, *, uploaded_by: Any) -> MappingImport:
+    """Preview the same kept file again against the current state (a new import)."""
+    return preview_upload(bytes(upload.raw), filename=upload.filename, uploaded_by=uploaded_by)
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_writer() -> Any:
+    """A csv.writer whose writerow returns the line, for streaming responses."""
+    return csv.writer(_Echo(), lineterminator="\n")
+
+
+def export_rows() -> Iterator[str]:
+    """The whole mapping as CSV lines in the import format (meter_id keyed), header first."""
+    writer = csv_writer()
+    yield writer.writerow(COLUMNS)
+    leap_reference = Meter.objects.filter(pk=OuterRef("meter_id")).values("partner_reference")[:1]
+    rows = (
+        MeterMapping.objects.annotate(leap_reference=Subquery(leap_reference))
+        .order_by("meter_id")
+        .values_list("meter_id", "leap_reference", "customer_id", "site_id", "label")
+    )
+    for meter_id, reference, customer_id, site_id, label in rows.iterator(chunk_size=5000):
+        yield writer.writerow([meter_id, reference or "", customer_id, site_id, label])
