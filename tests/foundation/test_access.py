@@ -28,9 +28,12 @@ PUBLIC = {
     "dispatch:webhook_group": "Leap's group-level dispatch webhook receiver (secret header)",
     "dispatch:webhook": "Leap's dispatch webhook receiver (secret header)",
     "dispatch:feed": "JSON feed for other systems, behind its API token",
-    "mapping:api": "JSON API for other systems, behind its API token",
+    # The mapping API (mapping/api.py): other systems send a per-system bearer token.
+    "api:meters": "mapping JSON API for other systems, behind its API token",
+    "api:meter": "mapping JSON API for other systems, behind its API token",
+    "api:meter_mapping": "mapping JSON API for other systems, behind its API token",
 }
-TOKEN_PROTECTED = {"dispatch:ical", "dispatch:feed", "mapping:api"}
+TOKEN_PROTECTED = {"dispatch:ical", "dispatch:feed", "api:meters", "api:meter", "api:meter_mapping"}
 REFUSED = {401, 403, 405}
 
 
