@@ -5,14 +5,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# make test runs against real services; these are the defaults it uses.
-TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/leapportal
-TEST_BROKER_URL ?= redis://127.0.0.1:6379/1
+# make test runs against real services on loopback (scripts/services.sh starts them if needed).
+PG_PORT ?= 5432
+REDIS_PORT ?= 6379
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:$(PG_PORT)/leapportal
+TEST_BROKER_URL ?= redis://127.0.0.1:$(REDIS_PORT)/1
+export PG_PORT REDIS_PORT
 
-.PHONY: demo test install services lint fmt check pytest bench clean
+.PHONY: demo test install services services-stop lint fmt check clean
 
+# Reinstalls when pyproject.toml or constraints.txt change. pip's output goes to a log, shown on
+# failure only (a pipe through grep once hid pip failures).
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	@if [ ! -x $(BIN)/python ]; then \
+	  echo "[install] creating $(VENV) with $$($(PY) --version 2>&1)"; \
+	  $(PY) -m venv $(VENV) 2>/dev/null || { \
+	    echo "[install] $(PY) -m venv failed: installing Debian's python3-venv"; rm -rf $(VENV); \
+	    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null \
+	      && $(PY) -m venv $(VENV); }; \
+	fi
 	@echo "[install] dependencies into $(VENV) (log: $(VENV)/pip.log)"
 	@$(BIN)/python -m pip install -q --upgrade pip >$(VENV)/pip.log 2>&1 || { tail -30 $(VENV)/pip.log; exit 1; }
 	@$(BIN)/python -m pip install -q -e '.[dev]' -c constraints.txt >>$(VENV)/pip.log 2>&1 || { tail -30 $(VENV)/pip.log; exit 1; }
@@ -21,20 +32,24 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 services: install
-	@bash scripts/services.sh
+	@bash scripts/services.sh start
 	@$(BIN)/python scripts/createdb.py $(TEST_DATABASE_URL)
 
-demo: install
+services-stop:
+	@bash scripts/services.sh stop
+
+demo:
 	@bash scripts/demo.sh
 
-# What CI runs (.ci/run calls exactly this).
+# What CI runs (.ci/run calls exactly this). Any failing step stops it; pytest's summary is last.
 test: services
 	@export DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL); \
-	set -e; \
-	echo "[test] chromium: $$(/usr/bin/chromium --version 2>/dev/null | head -1); playwright: $$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("playwright"))')"; \
+	set -eo pipefail; \
+	echo "[test] python $$($(BIN)/python -c 'import sys; print(sys.version.split()[0])'); chromium: $$($${CHROMIUM_PATH:-/usr/bin/chromium} --version 2>/dev/null | head -1); playwright: $$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("playwright"))')"; \
+	echo "[test] database $$DATABASE_URL, broker $$CELERY_BROKER_URL"; \
 	echo "[test] ruff"; $(BIN)/ruff check .; $(BIN)/ruff format --check .; \
 	echo "[test] manage.py check"; DEBUG=true $(BIN)/python manage.py check --fail-level WARNING; \
-	echo "[test] makemigrations --check"; DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run >/dev/null; \
+	echo "[test] makemigrations --check"; DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run; \
 	echo "[test] pytest"; $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install
@@ -44,4 +59,4 @@ fmt: install
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
 clean:
-	rm -rf var staticfiles db.sqlite3 .pytest_cache .ruff_cache
+	rm -rf var staticfiles db.sqlite3 .pytest_cache .ruff_cache test-artifacts

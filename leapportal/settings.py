@@ -360,6 +360,9 @@ CELERY_RESULT_BACKEND = (
     if env_str("CELERY_RESULT_BACKEND")
     else None
 )
+# Without a result backend there is nothing to expire; this also keeps beat from installing its
+# no-op celery.backend_cleanup entry.
+CELERY_RESULT_EXPIRES = None if CELERY_RESULT_BACKEND is None else 24 * 3600
 CELERY_TASK_ACKS_LATE = True  # safe because every task is idempotent and takes ids
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -7,6 +7,8 @@ the reason, and must be marked `login_not_required`.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
@@ -79,10 +81,11 @@ def test_every_page_refuses_anonymous_visitors(client):
         if route.name in PUBLIC and route.name not in TOKEN_PROTECTED:
             continue
         if route.name in TOKEN_PROTECTED:
-            if response.status_code < 400:
-                failures.append(
-                    f"{route.name} {route.path}: {response.status_code} for a bad token"
-                )
+            for answer in (response, client.post(route.path)):
+                if answer.status_code < 400:
+                    failures.append(
+                        f"{route.name} {route.path}: {answer.status_code} without token"
+                    )
             continue
         if not (is_login_redirect(response) or response.status_code in REFUSED):
             failures.append(f"{route.name} {route.path}: {response.status_code}")
@@ -159,6 +162,15 @@ def test_viewer_reads_the_overview(viewer_client):
     response = viewer_client.get("/")
     assert response.status_code == 200
     assert b"<h1>Overview</h1>" in response.content
+
+
+def test_every_script_and_style_is_served_by_the_app_once(viewer_client):
+    html = viewer_client.get("/").content.decode()
+    assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    assert "/static/django_htmx/htmx-2.min.js" in assets
+    assert "/static/css/app.css" in assets
+    assert all(url.startswith("/static/") for url in assets), assets  # no CDN
+    assert len(assets) == len(set(assets)), assets
 
 
 @pytest.mark.django_db
