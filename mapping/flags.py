@@ -57,7 +57,7 @@ def filter_meters(meters: QuerySet[Meter], code: str) -> QuerySet[Meter]:
     """Meters (annotated by annotate_meters) with the given flag; 'missing' is listed elsewhere."""
     mapped = Q(mapping__isnull=False)
     if code == "unmapped":
-        return meters.filter(mapping__isnull=True)
+        return meters.filter(mapping__isnull=True, missing_since__isnull=True)
     if code == "mismatch":
         return meters.filter(mapped, partner_reference__gt="").exclude(
             partner_reference=F("mapping__customer_id")

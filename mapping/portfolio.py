@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models import Q
 
@@ -14,28 +13,14 @@ from mapping.models import SharedSite
 from meters.models import Meter
 
 
-def _meter_has(field: str) -> bool:
-    try:
-        Meter._meta.get_field(field)
-    except FieldDoesNotExist:
-        return False
-    return True
-
-
-# The meter sync marks meters Leap archived (is_archived) and meters Leap no longer returns
-# (missing_since) instead of deleting them; a deleted Meter row also counts as missing.
-HAS_ARCHIVED = _meter_has("is_archived")
-HAS_MISSING = _meter_has("missing_since")
-
-
 def archived_q(prefix: str = "") -> Q:
-    """Meters Leap archived (matches nothing until the meter sync records it)."""
-    return Q(**{f"{prefix}is_archived": True}) if HAS_ARCHIVED else Q(pk__in=[])
+    """Meters Leap archived."""
+    return Q(**{f"{prefix}is_archived": True})
 
 
 def missing_q(prefix: str = "") -> Q:
-    """Meter rows Leap no longer returns."""
-    return Q(**{f"{prefix}missing_since__isnull": False}) if HAS_MISSING else Q(pk__in=[])
+    """Meter rows the sync marked as no longer returned by Leap (a deleted row is missing too)."""
+    return Q(**{f"{prefix}missing_since__isnull": False})
 
 
 @dataclass(frozen=True)
@@ -55,8 +40,8 @@ def facts_of(meter: Meter | None) -> MeterFacts | None:
     return MeterFacts(
         meter_id=meter.meter_id,
         partner_reference=meter.partner_reference,
-        archived=bool(getattr(meter, "is_archived", False)),
-        missing=getattr(meter, "missing_since", None) is not None,
+        archived=meter.is_archived,
+        missing=meter.missing_since is not None,
     )
 
 
@@ -67,19 +52,13 @@ def load_meter(meter_id: uuid.UUID) -> MeterFacts | None:
 
 def load_all_meters() -> dict[uuid.UUID, MeterFacts]:
     """Facts of every meter, in one query (the import checks whole files against them)."""
-    fields = ["meter_id", "partner_reference"]
-    fields += ["is_archived"] if HAS_ARCHIVED else []
-    fields += ["missing_since"] if HAS_MISSING else []
-    result = {}
-    for row in Meter.objects.values_list(*fields).iterator(chunk_size=5000):
-        values = dict(zip(fields, row, strict=True))
-        result[row[0]] = MeterFacts(
-            meter_id=row[0],
-            partner_reference=row[1],
-            archived=bool(values.get("is_archived", False)),
-            missing=values.get("missing_since") is not None,
-        )
-    return result
+    rows = Meter.objects.values_list(
+        "meter_id", "partner_reference", "is_archived", "missing_since"
+    )
+    return {
+        meter_id: MeterFacts(meter_id, reference, archived, missing_since is not None)
+        for meter_id, reference, archived, missing_since in rows.iterator(chunk_size=5000)
+    }
 
 
 def one_meter_per_site() -> bool:
