@@ -6,9 +6,12 @@ The dashboard calls these; they create or return the SyncRun and queue its task 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from meters import sync
 from meters.models import SyncRun
@@ -21,6 +24,23 @@ def _active(kind: str, meter_id: uuid.UUID | None) -> SyncRun | None:
     if kind == SyncRun.Kind.METER:
         runs = runs.filter(meter_id=meter_id)
     return runs.order_by("-created_at").first()
+
+
+def _requeue_if_lost(run: SyncRun) -> None:
+    """A run queued long ago whose task never came (broker lost it): send the task again.
+
+    Harmless if the task is merely late: run_sync claims the run with a conditional UPDATE, so
+    a second copy finds nothing to do.
+    """
+    waiting_since = run.heartbeat_at or run.created_at
+    limit = timezone.now() - timedelta(seconds=settings.METERS_SYNC_STALE_SECONDS)
+    if run.status == SyncRun.Status.QUEUED and waiting_since < limit:
+        from meters.tasks import run_sync
+
+        SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(
+            heartbeat_at=timezone.now()
+        )
+        run_sync.delay_on_commit(run.pk)
 
 
 def request_sync(
@@ -48,6 +68,7 @@ def request_sync(
     sync.fail_stale_runs()
     existing = _active(kind, meter_id)
     if existing:
+        _requeue_if_lost(existing)
         return existing
     try:
         with transaction.atomic():

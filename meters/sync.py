@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from leap import LeapNotFound, LeapPageTokenExpired, MeterFilter
+from leap import LeapBadPayload, LeapNotFound, LeapPageTokenExpired, MeterFilter
 from meters import groups
 from meters.models import ChangeSource, Meter, MeterEvent, SyncRun
 from meters.writer import Context, SeenSet, record_failures, write_details, write_enrollments
@@ -227,6 +227,7 @@ def incremental_since(run: SyncRun) -> datetime | None:
 def run_incremental(client: Any, run: SyncRun) -> SyncRun:
     """Meters modified or created since the last good run (all of them, the first time)."""
     ctx = _context(run, ChangeSource.POLL)
+    ctx.initial = not Meter.objects.exists()
     since = incremental_since(run)
     SyncRun.objects.filter(pk=run.pk).update(window_start=since)
     run.window_start = since
@@ -259,16 +260,23 @@ def resync_meter(client: Any, run: SyncRun, meter_id: uuid.UUID, *, source: str)
     """Fetch one meter's current details and enrollment and store them."""
     ctx = _context(run, source)
     ctx.seen = SeenSet(f"meters_seen_{run.pk}")
+    fetched: dict[str, Any] = {}
     try:
-        detail = client.get_meter(meter_id)
-        enrollment = client.get_enrollment(meter_id)
+        for stream, fetch in (("details", client.get_meter), ("enrollment", client.get_enrollment)):
+            try:
+                fetched[stream] = fetch(meter_id)
+            except LeapBadPayload as failure:
+                with transaction.atomic():
+                    record_failures(ctx, stream, [failure])
     except LeapNotFound:
         # Leap no longer has it: one meter is never a mass disappearance, so no hold.
         marked = mark_missing(ctx, [meter_id], since=ctx.now + timedelta(seconds=1))
         return _finish(ctx, run, SyncRun.Status.DONE, missing=marked)
     with transaction.atomic():
-        write_details(ctx, [detail])
-        write_enrollments(ctx, [enrollment])
+        if "details" in fetched:
+            write_details(ctx, [fetched["details"]])
+        if "enrollment" in fetched:
+            write_enrollments(ctx, [fetched["enrollment"]])
     return _finish(ctx, run, SyncRun.Status.DONE)
 
 

@@ -86,7 +86,11 @@ def scheduled_full_sync() -> int:
 
 @shared_task(acks_late=True)
 def scheduled_incremental_sync() -> int | None:
-    """Beat: the incremental sync; not while a full sync runs (it covers the same ground)."""
+    """Beat: the incremental sync; not while a full sync runs (it covers the same ground).
+
+    It also re-queues webhook deliveries whose task was lost.
+    """
+    requeue_stuck_deliveries()
     if SyncRun.objects.filter(kind=SyncRun.Kind.FULL, status__in=SyncRun.ACTIVE_STATUSES).exists():
         sync.fail_stale_runs()
         if SyncRun.objects.filter(
@@ -94,6 +98,19 @@ def scheduled_incremental_sync() -> int | None:
         ).exists():
             return None
     return actions.request_sync(SyncRun.Kind.INCREMENTAL, trigger="schedule").pk
+
+
+def requeue_stuck_deliveries() -> int:
+    """Queue again webhook deliveries whose processing task never ran (broker restart, crash)."""
+    stuck = list(
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.RECEIVED,
+            received_at__lt=timezone.now() - timedelta(minutes=2),
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in stuck:
+        process_meter_webhook.delay(delivery_id)
+    return len(stuck)
 
 
 @shared_task(acks_late=True)
