@@ -2,9 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from meters import webhooks
+from meters import views, webhooks
 
 app_name = "meters"
-urlpatterns = [
+urlpatterns: list = [
+    # --- dashboard pages (dashboard engineer) ---
+    path("", views.meter_list, name="list"),
+    path("export.csv", views.meter_export, name="export"),
+    path("<uuid:meter_id>/", views.meter_detail, name="detail"),
+    path("sync/", views.sync_health, name="sync_health"),
+    path("sync/runs/<int:pk>/", views.sync_run, name="sync_run"),
+    # --- end dashboard pages ---
+    # Leap's webhook platform posts meter events here (authenticated by the secret header).
     path("webhooks/leap", webhooks.receive, name="webhook"),
 ]
