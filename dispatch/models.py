@@ -489,10 +489,15 @@ class FeedClient(models.Model):
         """How a token is stored and looked up."""
         return hashlib.sha256(token.encode()).hexdigest()
 
+    @staticmethod
+    def new_token() -> str:
+        """A fresh random token."""
+        return "lpf_" + secrets.token_urlsafe(32)
+
     @classmethod
     def issue(cls, name: str, *, created_by: Any = None) -> tuple[FeedClient, str]:
         """Create a client and return it with its token (the only time the token is visible)."""
-        token = "lpf_" + secrets.token_urlsafe(32)
+        token = cls.new_token()
         client = cls.objects.create(
             name=name,
             token_sha256=cls.hash_token(token),

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dispatch import views
+from dispatch import feed, views, webhooks
 
 app_name = "dispatch"
 urlpatterns: list = [
+    # --- receivers and feed (dispatch engineer) ---
+    path("webhooks/meter", webhooks.meter_webhook, name="webhook_meter"),
+    path("webhooks/group", webhooks.group_webhook, name="webhook_group"),
+    path("feed.json", feed.feed, name="feed"),
     # --- dashboard pages (dashboard engineer) ---
     path("calendar/<str:token>.ics", views.ical_feed, name="ical"),
     # --- end dashboard pages ---

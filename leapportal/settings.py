@@ -402,6 +402,36 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
 }
 
+# --- dispatch ------------------------------------------------------------------------------------
+
+# A dispatch notification larger than this is refused with 413 (and its first bytes kept).
+DISPATCH_WEBHOOK_MAX_BYTES = env_int(
+    "DISPATCH_WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024, minimum=1024
+)
+# Reconcile polls Leap's dispatch searches over [now - lookback, now + ahead).
+DISPATCH_RECONCILE_LOOKBACK_HOURS = env_int(
+    "DISPATCH_RECONCILE_LOOKBACK_HOURS", default=6, minimum=0
+)
+DISPATCH_RECONCILE_AHEAD_HOURS = env_int("DISPATCH_RECONCILE_AHEAD_HOURS", default=48, minimum=1)
+# How a group dispatch's energy is split over its members: a dotted path to a function
+# (see dispatch/planning.py, equal_share).
+DISPATCH_GROUP_SPLIT = env_str("DISPATCH_GROUP_SPLIT", "dispatch.planning.equal_share")
+# Outbound (hand-on) webhooks: seconds to wait before each retry; after the last, the message fails.
+try:
+    DISPATCH_OUTBOUND_RETRY_DELAYS = [
+        int(x)
+        for x in env_list(
+            "DISPATCH_OUTBOUND_RETRY_DELAYS", ["10", "30", "60", "300", "900", "3600"]
+        )
+    ]
+except ValueError:
+    raise ImproperlyConfigured(
+        "DISPATCH_OUTBOUND_RETRY_DELAYS must be comma-separated whole seconds"
+    ) from None
+DISPATCH_OUTBOUND_TIMEOUT_SECONDS = env_float(
+    "DISPATCH_OUTBOUND_TIMEOUT_SECONDS", default=10.0, minimum=0.1
+)
+
 # --- logging -------------------------------------------------------------------------------------
 
 LOG_LEVEL = env_choice(

@@ -8,6 +8,7 @@ record, so searches can skip non-matching meters without building them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -29,14 +30,19 @@ for _region in catalog.REGIONS:
     _REGION_CUTS.append((_acc, _region))
 _REGION_TOTAL = _acc
 GROUP_SIZE = 300  # meters per market group, roughly (Leap's groups hold a few hundred)
+_COMMERCIAL_LOADS = (
+    "HVAC", "COLD_STORAGE", "PUMPING", "MANUFACTURING", "LIGHTING", "BUILDING_AUTOMATION",
+    "BATTERY_STORAGE", "GENERATION",
+)  # fmt: skip
+_RESIDENTIAL_LOADS = ("HVAC", "BATTERY_STORAGE", "EV_CHARGING", "WATER_HEATING")
 
 
 def iso(dt: datetime, *, millis: bool = False) -> str:
     """Format an aware datetime the way Leap does: UTC with a Z."""
-    dt = dt.astimezone(UTC)
-    if millis:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    # isoformat is C code: several times faster than strftime, which showed in the floor bench.
+    return dt.isoformat(timespec="milliseconds" if millis else "seconds")[:-6] + "Z"
 
 
 def _digest(*parts: object) -> bytes:
@@ -59,6 +65,29 @@ class Period:
     name: str
     start: datetime
     end: datetime
+
+    @functools.cached_property
+    def deadlines(self) -> list[tuple[datetime, datetime]]:
+        """Rolling (deadline, activation) pairs: activations every 14 days, deadline 2 days before."""
+        pairs = []
+        activation = self.start
+        while activation < self.end and len(pairs) < 2:
+            pairs.append((activation - timedelta(days=2), activation))
+            activation = activation + timedelta(days=14)
+        return pairs
+
+    @functools.cached_property
+    def rendered(self) -> dict[str, Any]:
+        """The JSON fields every enrollment row of this period shares (rendered once)."""
+        return {
+            "delivery_period_start_date_time": iso(self.start),
+            "delivery_period_end_date_time": iso(self.end),
+            "enrollment_deadlines": [
+                {"enrollment_deadline_date_time": iso(d), "activation_date_time": iso(a)}
+                for d, a in self.deadlines
+            ],
+            "last_deadline": iso(self.deadlines[-1][0]),
+        }
 
 
 def periods_around(program: catalog.Program, region: catalog.Region, now: datetime) -> list[Period]:
@@ -183,12 +212,23 @@ class MeterState:
     created_by: str
     created_at: datetime
     updated_at: datetime
-    details: dict[str, Any]  # customer, device, site, utility, caiso/isone/nyiso
     global_status: str
     participation: list[dict[str, Any]]
     programs: list[dict[str, Any]]  # rows with datetime values; rendered by enrollment_json
     partner_actions: list[dict[str, Any]] = field(default_factory=list)
     leap_actions: list[dict[str, Any]] = field(default_factory=list)
+    # Customer, device, site, utility, caiso/isone/nyiso: generated on first use, because an
+    # enrollment search never needs them (half the cost of a meter).
+    details_: dict[str, Any] | None = field(default=None, repr=False)
+    detail_source: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The detail blocks (customer, device, site, utility, ISO-specific)."""
+        if self.details_ is None:
+            generator, core = self.detail_source
+            self.details_ = generator.details(self, core)
+        return self.details_
 
     def identifiers(self) -> dict[str, Any]:
         """Fields shared by the meter detail and the enrollment objects."""
@@ -239,19 +279,14 @@ class MeterState:
         out["participation_preferences"] = [dict(p) for p in self.participation]
         rows = []
         for row in self.programs:
+            shared = row["period"].rendered
             item = {
                 "program_identifier": row["program_identifier"],
                 "delivery_period": row["delivery_period"],
-                "delivery_period_start_date_time": iso(row["start"]),
-                "delivery_period_end_date_time": iso(row["end"]),
+                "delivery_period_start_date_time": shared["delivery_period_start_date_time"],
+                "delivery_period_end_date_time": shared["delivery_period_end_date_time"],
                 "enrollment_status": row["enrollment_status"],
-                "enrollment_deadlines": [
-                    {
-                        "enrollment_deadline_date_time": iso(deadline),
-                        "activation_date_time": iso(activation),
-                    }
-                    for deadline, activation in row["deadlines"]
-                ],
+                "enrollment_deadlines": [dict(d) for d in shared["enrollment_deadlines"]],
             }
             if row.get("market_group_id"):
                 item["market_group_id"] = row["market_group_id"]
@@ -344,69 +379,112 @@ class Generator:
         return stable_uuid("meter", self.seed, index)
 
     def build(self, index: int, core: Core | None = None) -> MeterState:
-        """The full meter `index` (details and enrollment)."""
+        """Meter `index`: identifiers and enrollment now, details (customer, site...) on first use."""
         core = core or self.core(index)
         rng = random.Random(self.seed * 1_000_003 + index)
-        region, utility = core.region, core.utility
-        commercial = rng.random() < 0.35
+        draw = rng.random
+        region = core.region
+        commercial = draw() < 0.35
         classification = "COMMERCIAL" if commercial else "RESIDENTIAL"
         if commercial:
-            load_types = rng.sample(
-                ["HVAC", "COLD_STORAGE", "PUMPING", "MANUFACTURING", "LIGHTING",
-                 "BUILDING_AUTOMATION", "BATTERY_STORAGE", "GENERATION"],
-                rng.randint(1, 3),
-            )  # fmt: skip
+            load_types = rng.sample(_COMMERCIAL_LOADS, 1 + int(draw() * 3))
         else:
-            load_types = rng.sample(
-                ["HVAC", "BATTERY_STORAGE", "EV_CHARGING", "WATER_HEATING"], rng.randint(1, 2)
-            )
-        meter_type = rng.choices(["UTILITY_METER", "SUBMETER", "DEVICE"], [70, 10, 20])[0]
-        city, state, postal = rng.choice(utility.cities)
+            load_types = rng.sample(_RESIDENTIAL_LOADS, 1 + int(draw() * 2))
+        roll = draw()
+        meter_type = "UTILITY_METER" if roll < 0.7 else "SUBMETER" if roll < 0.8 else "DEVICE"
+        reference = (
+            f"{region.code[:2]}-{core.utility.code}-{index:07d}" if core.has_reference else None
+        )
+        status = "NOT_PARTICIPATING" if core.archived else core.status
+        programs = self._program_rows(core, status, rng)
+        partner_actions, leap_actions = self._actions(core, programs, rng)
+        participation = self._participation(core, status, rng)
+        tags = rng.sample(catalog.TAGS, (0, 0, 1, 2)[int(draw() * 4)])
+        roll = draw()
+        created_by = "PARTNER" if roll < 0.6 else "UTILITY" if roll < 0.9 else "LEAP"
+        return MeterState(
+            index=index,
+            meter_id=self.meter_id(index),
+            partner_reference=reference,
+            region=region.code,
+            customer_classification=classification,
+            load_types=load_types,
+            meter_type=meter_type,
+            connection_references=[f"conn-{self.seed}-{index:07d}"] if draw() < 0.5 else [],
+            customer_group=catalog.CUSTOMER_GROUPS[int(draw() * len(catalog.CUSTOMER_GROUPS))],
+            tags=tags,
+            is_archived=core.archived,
+            created_by=created_by,
+            created_at=core.created_at,
+            updated_at=core.updated_at,
+            detail_source=(self, core),
+            global_status=status,
+            participation=participation,
+            programs=programs,
+            partner_actions=partner_actions,
+            leap_actions=leap_actions,
+        )
+
+    def details(self, state: MeterState, core: Core) -> dict[str, Any]:
+        """Customer, device, site, utility and ISO blocks of a meter (its own random stream)."""
+        index = state.index
+        rng = random.Random((self.seed << 40) ^ (index * 7919) ^ 0xD57A11)
+        draw = rng.random
+
+        # random.randint/choice are slow in bulk; these draw from the same stream, faster.
+        def pick_int(low: int, high: int) -> int:
+            return low + int(draw() * (high - low + 1))
+
+        def pick(options: Any) -> Any:
+            return options[int(draw() * len(options))]
+
+        region, utility = core.region, core.utility
+        commercial = state.customer_classification == "COMMERCIAL"
+        load_types = state.load_types
+        city, state, postal = pick(utility.cities)
         if rng.random() < 0.2:
-            postal = f"{postal}-{rng.randint(1000, 9999)}"
-        first, last = rng.choice(catalog.FIRST_NAMES), rng.choice(catalog.LAST_NAMES)
+            postal = f"{postal}-{pick_int(1000, 9999)}"
+        first, last = pick(catalog.FIRST_NAMES), pick(catalog.LAST_NAMES)
         ascii_last = (
             last.replace("'", "").replace("ü", "u").replace("á", "a").replace("é", "e").lower()
         )
         company = (
-            f"{rng.choice(catalog.COMPANY_WORDS[0])} {rng.choice(catalog.COMPANY_WORDS[1])}"
+            f"{pick(catalog.COMPANY_WORDS[0])} {pick(catalog.COMPANY_WORDS[1])}"
             if commercial
             else None
         )
         customer: dict[str, Any] = {
-            "street_1": f"{rng.randint(1, 9899)} {rng.choice(catalog.STREET_NAMES)}",
+            "street_1": f"{pick_int(1, 9899)} {pick(catalog.STREET_NAMES)}",
             "city": city,
             "postal_code": postal,
             "state_or_province_code": state,
             "country_code": "US",
             "end_customer_name": f"{first} {last}",
-            "end_customer_email": f"{first.lower()}.{ascii_last}{index}@{rng.choice(catalog.EMAIL_DOMAINS)}",
-            "end_customer_phone_number": f"+1-{rng.randint(201, 989)}-555-01{rng.randint(0, 99):02d}",
+            "end_customer_email": f"{first.lower()}.{ascii_last}{index}@{pick(catalog.EMAIL_DOMAINS)}",
+            "end_customer_phone_number": f"+1-{pick_int(201, 989)}-555-01{pick_int(0, 99):02d}",
         }
         if rng.random() < 0.25:
-            customer["street_2"] = rng.choice(["Suite 200", "Unit 4B", "Bldg 3", "Apt 12"])
+            customer["street_2"] = pick(["Suite 200", "Unit 4B", "Bldg 3", "Apt 12"])
         if commercial:
             customer["end_customer_company_name"] = company
-            customer["end_customer_title"] = rng.choice(catalog.TITLES)
+            customer["end_customer_title"] = pick(catalog.TITLES)
         if rng.random() < 0.6:
-            customer["partner_offering_name"] = rng.choice(
+            customer["partner_offering_name"] = pick(
                 ["Home Battery Rewards", "Smart Thermostat Savings", "Business Demand Response"]
             )
-            customer["partner_offering_date"] = (core.created_at - timedelta(days=rng.randint(1, 60))).strftime("%Y-%m-%d")  # fmt: skip
+            customer["partner_offering_date"] = (core.created_at - timedelta(days=pick_int(1, 60))).strftime("%Y-%m-%d")  # fmt: skip
         if region.code == "ISONE":
             customer["is_in_wholesale_capacity_market"] = rng.random() < 0.3
-            customer["dispatch_option"] = rng.choice(["DAILY", "TARGETED"])
+            customer["dispatch_option"] = pick(["DAILY", "TARGETED"])
         if rng.random() < 0.15:
             customer["billing"] = {
-                "street_1": f"PO Box {rng.randint(100, 9999)}",
+                "street_1": f"PO Box {pick_int(100, 9999)}",
                 "postal_code": postal[:5],
                 "city": city,
                 "state_or_province_code": state,
                 "country_code": "US",
             }
-        reference = None
         if core.has_reference:
-            reference = f"{region.code[:2]}-{utility.code}-{index:07d}"
             if rng.random() < 0.3:
                 customer["partner_customer_reference"] = f"cust-{self.seed}-{index:07d}"
         device = None
@@ -415,15 +493,15 @@ class Generator:
             if load not in catalog.DEVICES:
                 continue
             device_type, models = catalog.DEVICES[load]
-            maker, model = rng.choice(models)
+            maker, model = pick(models)
             item: dict[str, Any] = {
                 "device_type": device_type,
                 "model": model,
                 "manufacturer": maker,
-                "serial_number": f"{maker[:3].upper()}{rng.randint(10**8, 10**9 - 1)}",
+                "serial_number": f"{maker[:3].upper()}{pick_int(10**8, 10**9 - 1)}",
             }
             if device_type == "BATTERY":
-                power = round(rng.choice([5.0, 11.5, 13.5, 250.0 if commercial else 10.0]), 1)
+                power = round(pick([5.0, 11.5, 13.5, 250.0 if commercial else 10.0]), 1)
                 item.update(
                     power_capacity_kw=power,
                     energy_capacity_kwh=round(power * 2, 1),
@@ -431,17 +509,17 @@ class Generator:
                     battery_max_discharge_rate_kw=power,
                     battery_max_charge_rate_kw=power,
                     battery_max_state_of_charge_percentage=100,
-                    battery_min_state_of_charge_percentage=rng.choice([0, 10, 20]),
-                    installer=rng.choice(catalog.INSTALLERS),
+                    battery_min_state_of_charge_percentage=pick([0, 10, 20]),
+                    installer=pick(catalog.INSTALLERS),
                     is_connected_to_solar=rng.random() < 0.6,
                 )
             elif device_type == "EV_CHARGER":
-                item.update(power_capacity_kw=rng.choice([7.2, 11.5, 19.2]), voltage_level="EVSE_LEVEL_2")  # fmt: skip
+                item.update(power_capacity_kw=pick([7.2, 11.5, 19.2]), voltage_level="EVSE_LEVEL_2")  # fmt: skip
             elif device_type == "GENERATOR":
                 item.update(
-                    power_capacity_kw=float(rng.choice([150, 500, 800])),
-                    model_year=rng.randint(2005, 2024),
-                    fuel_type=rng.choice(["DIESEL", "NATURAL_GAS", "DUAL_FUEL"]),
+                    power_capacity_kw=float(pick([150, 500, 800])),
+                    model_year=pick_int(2005, 2024),
+                    fuel_type=pick(["DIESEL", "NATURAL_GAS", "DUAL_FUEL"]),
                 )
             site_devices.append(item)
             if device is None:
@@ -450,9 +528,9 @@ class Generator:
                     "device_serial_number": item["serial_number"],
                     "device_model": model,
                     "device_manufacturer": maker,
-                    "install_date": (
-                        core.created_at - timedelta(days=rng.randint(30, 900))
-                    ).strftime("%Y-%m-%d"),  # fmt: skip
+                    "install_date": (core.created_at - timedelta(days=pick_int(30, 900))).strftime(
+                        "%Y-%m-%d"
+                    ),  # fmt: skip
                 }
                 if device_type == "BATTERY":
                     device.update(
@@ -466,7 +544,7 @@ class Generator:
         site: dict[str, Any] | None = None
         if rng.random() < 0.9:
             site = {
-                "load_zone": rng.choice(utility.load_zones),
+                "load_zone": pick(utility.load_zones),
                 "number_of_devices": len(site_devices),
                 "on_site_fossil_generator": any(
                     d["device_type"] == "GENERATOR" for d in site_devices
@@ -476,15 +554,15 @@ class Generator:
             }
         utility_block = {
             "utility_name": utility.code,
-            "load_serving_entity": rng.choice(utility.load_serving_entities),
-            "electric_service_account_number": f"{rng.randint(10**9, 10**10 - 1)}",
-            "tariff": rng.choice(["E-19", "B-10", "TOU-GS-3", "SC9", "E-TOU-C", "GS-2", "R-1"]),
-            "voltage": rng.choice(["Secondary", "Primary", "Transmission"])
+            "load_serving_entity": pick(utility.load_serving_entities),
+            "electric_service_account_number": f"{pick_int(10**9, 10**10 - 1)}",
+            "tariff": pick(["E-19", "B-10", "TOU-GS-3", "SC9", "E-TOU-C", "GS-2", "R-1"]),
+            "voltage": pick(["Secondary", "Primary", "Transmission"])
             if commercial
             else "Secondary",
-            "utility_meter_serial_number": f"{utility.code[:2]}{rng.randint(10**7, 10**8 - 1)}",
-            "bill_service_agreement_number": f"{rng.randint(10**9, 10**10 - 1)}",
-            "bill_customer_account_number": f"{rng.randint(10**9, 10**10 - 1)}",
+            "utility_meter_serial_number": f"{utility.code[:2]}{pick_int(10**7, 10**8 - 1)}",
+            "bill_service_agreement_number": f"{pick_int(10**9, 10**10 - 1)}",
+            "bill_customer_account_number": f"{pick_int(10**9, 10**10 - 1)}",
         }
         details: dict[str, Any] = {
             "customer": customer,
@@ -495,47 +573,21 @@ class Generator:
         if region.code == "CAISO":
             details["caiso"] = {
                 "is_receiving_sgip_funding": rng.random() < 0.2,
-                "nem_type": rng.choice(["NEM2", "NEM3"]),
+                "nem_type": pick(["NEM2", "NEM3"]),
             }
         elif region.code == "ISONE":
             details["isone"] = {"in_connected_solutions": rng.random() < 0.5}
         elif region.code == "NYISO":
             nyiso: dict[str, Any] = {
-                "cbl_method": rng.choice(["AVERAGE_DAY", "WEATHER_ADJUSTED"]),
-                "company_type": rng.choice(["CORPORATION", "LIMITED_LIABILITY_COMPANY", "OTHER"]),
+                "cbl_method": pick(["AVERAGE_DAY", "WEATHER_ADJUSTED"]),
+                "company_type": pick(["CORPORATION", "LIMITED_LIABILITY_COMPANY", "OTHER"]),
             }
             if rng.random() < 0.5:
-                nyiso["existing_nyiso_resource_id"] = f"NY{rng.randint(100000, 999999)}"
-                nyiso["partner_nyiso_resource_name"] = f"VPP_{region.code}_{rng.randint(1, 40)}"
+                nyiso["existing_nyiso_resource_id"] = f"NY{pick_int(100000, 999999)}"
+                nyiso["partner_nyiso_resource_name"] = f"VPP_{region.code}_{pick_int(1, 40)}"
             details["nyiso"] = nyiso
 
-        status = "NOT_PARTICIPATING" if core.archived else core.status
-        programs = self._program_rows(core, status, rng)
-        partner_actions, leap_actions = self._actions(core, programs, rng)
-        participation = self._participation(core, status, rng)
-        tags = rng.sample(catalog.TAGS, rng.choice([0, 0, 1, 2]))
-        return MeterState(
-            index=index,
-            meter_id=self.meter_id(index),
-            partner_reference=reference,
-            region=region.code,
-            customer_classification=classification,
-            load_types=load_types,
-            meter_type=meter_type,
-            connection_references=[f"conn-{self.seed}-{index:07d}"] if rng.random() < 0.5 else [],
-            customer_group=rng.choice(catalog.CUSTOMER_GROUPS),
-            tags=tags,
-            is_archived=core.archived,
-            created_by=rng.choices(["PARTNER", "UTILITY", "LEAP"], [60, 30, 10])[0],
-            created_at=core.created_at,
-            updated_at=core.updated_at,
-            details=details,
-            global_status=status,
-            participation=participation,
-            programs=programs,
-            partner_actions=partner_actions,
-            leap_actions=leap_actions,
-        )
+        return details
 
     def _program_rows(self, core: Core, status: str, rng: random.Random) -> list[dict[str, Any]]:
         rows = []
@@ -553,8 +605,8 @@ class Generator:
                     "delivery_period": period.name,
                     "start": period.start,
                     "end": period.end,
+                    "period": period,
                     "enrollment_status": row_status,
-                    "deadlines": _deadlines(period),
                 }
                 if row_status == "ACTIVE":
                     group = self.group_for(core, program, period)
@@ -621,21 +673,11 @@ def action_row(row: dict[str, Any], code: str, action_type: str, text: str) -> d
     return {
         "program_identifier": row["program_identifier"],
         "delivery_period": row["delivery_period"],
-        "enrollment_deadline_date_time": iso(row["deadlines"][-1][0]),
+        "enrollment_deadline_date_time": row["period"].rendered["last_deadline"],
         "action_type": action_type,
         "action_description": text,
         "action_code": code,
     }
-
-
-def _deadlines(period: Period) -> list[tuple[datetime, datetime]]:
-    """Rolling (deadline, activation) pairs: activations on the 1st and 15th, deadline 2 days before."""
-    pairs = []
-    activation = period.start
-    while activation < period.end and len(pairs) < 2:
-        pairs.append((activation - timedelta(days=2), activation))
-        activation = activation + timedelta(days=14)
-    return pairs
 
 
 class Portfolio:

@@ -252,6 +252,7 @@ class Simulator:
 
             def build(index: int, meter_id: str) -> MeterState:
                 state = gen.build(template_index)
+                _ = state.details  # generate the template's details before the index changes
                 state.index, state.meter_id = index, meter_id
                 state.partner_reference = partner_reference or f"NEW-{self.seed}-{index:07d}"
                 state.created_at = state.updated_at = now

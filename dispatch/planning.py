@@ -1,0 +1,279 @@
+"""The plan: each meter's share of its timeslots, and which overlapping timeslot it follows.
+
+A meter-level timeslot gives its meter the whole `energy_kw`. A group-level timeslot is split over
+the `meter_ids` Leap listed, by the function named in settings.DISPATCH_GROUP_SPLIT (default
+`equal_share`: the same share for every member that can take part, that is every member we have and
+that is ACTIVE; if none can, every listed member). Members are flagged when they are not ACTIVE,
+not in our portfolio, or not in our copy of the group.
+
+When a meter's live, uncancelled timeslots overlap in time, it follows them in this order (its
+"rank"), best first, and never two that overlap:
+1. the lower `priority` number (1 is the highest);
+2. mandatory (`is_voluntary` false) before voluntary;
+3. the larger energy for this meter (its share; null, "as much as you can", counts as largest);
+4. the earlier `start_time`;
+5. the event id, only so that the order is total.
+Going down that list, a timeslot is followed unless it overlaps one already followed; then it is
+overruled by that one, which is a conflict (shown on the dispatch pages and in the feed).
+Integration-test timeslots are planned only among themselves; cancelled ones are never followed.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from dispatch.models import DispatchAllocation, DispatchTimeslot, Level
+from leapportal.timezones import trade_date
+from meters.models import GroupAssignment, Meter
+
+Flag = DispatchAllocation.Flag
+# Members with these flags cannot take a share of a group dispatch by default.
+NOT_ELIGIBLE = {Flag.NOT_ACTIVE, Flag.UNKNOWN_METER}
+
+
+@dataclass
+class Member:
+    """A meter addressed by a timeslot, with what we know about it."""
+
+    meter_uuid: uuid.UUID
+    meter: Meter | None
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def eligible(self) -> bool:
+        """Can take a share of a group dispatch."""
+        return not NOT_ELIGIBLE.intersection(self.flags)
+
+
+SplitRule = Callable[[DispatchTimeslot, list[Member]], dict[uuid.UUID, float | None]]
+
+
+def equal_share(timeslot: DispatchTimeslot, members: list[Member]) -> dict[uuid.UUID, float | None]:
+    """Split energy_kw equally over the eligible members (all of them if none is eligible)."""
+    takers = [m for m in members if m.eligible] or members
+    shares: dict[uuid.UUID, float | None] = {m.meter_uuid: 0.0 for m in members}
+    for m in takers:
+        energy = timeslot.energy_kw
+        shares[m.meter_uuid] = None if energy is None else round(energy / len(takers), 6)
+    return shares
+
+
+def split_rule() -> SplitRule:
+    """The configured group split function."""
+    return import_string(settings.DISPATCH_GROUP_SPLIT)
+
+
+def meter_is_active(meter: Meter) -> bool | None:
+    """True/False from the meter's global enrollment status; None when we do not know it."""
+    status = getattr(meter, "global_enrollment_status", None)
+    if not status:
+        return None
+    return status == "ACTIVE"
+
+
+def group_members_in_our_copy(timeslot: DispatchTimeslot) -> set[uuid.UUID] | None:
+    """The meters our copy of the group holds for the timeslot's start; None if we have no copy."""
+    group = timeslot.market_group
+    if group is None:
+        return None
+    # Our copy is kept per trade day in the market's time zone (meters.GroupAssignment).
+    day = trade_date(group.region or None, timeslot.start_time)
+    members = set(
+        GroupAssignment.objects.filter(market_group=group, trade_date=day).values_list(
+            "meter_id", flat=True
+        )
+    )
+    return members or None
+
+
+def members_of(timeslot: DispatchTimeslot, meters: dict[uuid.UUID, Meter]) -> list[Member]:
+    """The meters a timeslot addresses, flagged."""
+    if timeslot.level == Level.METER:
+        uuids = [timeslot.meter_uuid]
+        ours = None
+    else:
+        uuids = [uuid.UUID(m) for m in timeslot.group_meter_ids]
+        ours = group_members_in_our_copy(timeslot)
+    out = []
+    for meter_uuid in uuids:
+        meter = meters.get(meter_uuid)
+        flags = []
+        if meter is None:
+            flags.append(Flag.UNKNOWN_METER.value)
+        elif meter_is_active(meter) is False:
+            flags.append(Flag.NOT_ACTIVE.value)
+        if timeslot.level == Level.GROUP and (ours is None or meter_uuid not in ours):
+            flags.append(Flag.NOT_IN_GROUP.value)
+        out.append(Member(meter_uuid, meter, flags))
+    return out
+
+
+def _desired(timeslot: DispatchTimeslot, meters: dict[uuid.UUID, Meter]) -> dict[uuid.UUID, dict]:
+    """The allocation rows a timeslot should have: {meter_uuid: fields}."""
+    members = members_of(timeslot, meters)
+    if timeslot.level == Level.METER:
+        shares = {m.meter_uuid: timeslot.energy_kw for m in members}
+    else:
+        shares = split_rule()(timeslot, members)
+    return {
+        m.meter_uuid: {"meter": m.meter, "share_kw": shares.get(m.meter_uuid), "flags": m.flags}
+        for m in members
+    }
+
+
+def rank(alloc: DispatchAllocation) -> tuple[Any, ...]:
+    """Sort key of the module docstring's order (smaller is better)."""
+    ts = alloc.timeslot
+    energy = math.inf if alloc.share_kw is None else alloc.share_kw
+    return (ts.priority, ts.is_voluntary, -energy, ts.start_time, str(ts.event_id))
+
+
+def resolve(allocations: list[DispatchAllocation]) -> None:
+    """Set followed / overruled_by / reason on one meter's allocations (in memory)."""
+    partitions: dict[bool, list[DispatchAllocation]] = defaultdict(list)
+    for alloc in allocations:
+        if alloc.timeslot.cancelled:
+            alloc.followed, alloc.overruled_by, alloc.reason = False, None, "cancelled"
+        else:
+            partitions[alloc.timeslot.integration_test].append(alloc)
+    for group in partitions.values():
+        followed: list[DispatchAllocation] = []
+        for alloc in sorted(group, key=rank):
+            ts = alloc.timeslot
+            winner = next(
+                (
+                    f
+                    for f in followed
+                    if f.timeslot.start_time < ts.end_time and ts.start_time < f.timeslot.end_time
+                ),
+                None,
+            )
+            if winner is None:
+                alloc.followed, alloc.overruled_by, alloc.reason = True, None, ""
+                followed.append(alloc)
+            else:
+                alloc.followed, alloc.overruled_by = False, winner.timeslot
+                alloc.reason = _why(winner.timeslot, ts, winner, alloc)
+
+
+def _why(win: DispatchTimeslot, lose: DispatchTimeslot, wa: Any, la: Any) -> str:
+    """Which rule decided the conflict, in words."""
+    if win.priority != lose.priority:
+        return f"overlaps priority {win.priority} event (this one is priority {lose.priority})"
+    if win.is_voluntary != lose.is_voluntary:
+        return "overlaps a mandatory event of the same priority"
+    if wa.share_kw != la.share_kw:
+        return "overlaps an event of the same priority with more energy"
+    if win.start_time != lose.start_time:
+        return "overlaps an earlier event of the same priority and energy"
+    return "overlaps an identical-rank event (event id decides)"
+
+
+_PLAN_FIELDS = ("meter", "share_kw", "flags", "followed", "overruled_by", "reason")
+
+
+def _state(alloc: DispatchAllocation) -> tuple[Any, ...]:
+    """What a change of the plan is measured on."""
+    return (
+        alloc.meter_id,
+        alloc.share_kw,
+        sorted(alloc.flags),
+        alloc.followed,
+        alloc.overruled_by_id,
+        alloc.reason,
+    )
+
+
+def replan_timeslots(timeslot_ids: Iterable[int]) -> set[int]:
+    """Rebuild the allocations of these timeslots and re-resolve their meters.
+
+    Returns the ids of every timeslot whose plan changed (including ones merely overruled or
+    freed by the change). Call inside a transaction.
+    """
+    now = timezone.now()
+    timeslots = list(
+        DispatchTimeslot.objects.filter(pk__in=list(timeslot_ids)).select_related("market_group")
+    )
+    wanted: dict[int, dict[uuid.UUID, dict]] = {}
+    needed: set[uuid.UUID] = set()
+    for ts in timeslots:
+        needed |= (
+            {ts.meter_uuid}
+            if ts.level == Level.METER
+            else {uuid.UUID(m) for m in ts.group_meter_ids}
+        )
+    meters = Meter.objects.in_bulk(list(needed))
+    for ts in timeslots:
+        wanted[ts.pk] = _desired(ts, meters)
+
+    existing = defaultdict(dict)
+    for alloc in DispatchAllocation.objects.filter(timeslot_id__in=list(wanted)):
+        existing[alloc.timeslot_id][alloc.meter_uuid] = alloc
+    affected: set[uuid.UUID] = set()
+    changed: set[int] = set()
+    stale_ids = []
+    new_rows = []
+    for ts in timeslots:
+        have, want = existing[ts.pk], wanted[ts.pk]
+        affected |= set(have) | set(want)
+        for meter_uuid, alloc in have.items():
+            if meter_uuid not in want:
+                stale_ids.append(alloc.pk)
+                changed.add(ts.pk)
+        for meter_uuid, fields in want.items():
+            if meter_uuid not in have:
+                new_rows.append(
+                    DispatchAllocation(timeslot=ts, meter_uuid=meter_uuid, planned_at=now, **fields)
+                )
+                changed.add(ts.pk)
+    DispatchAllocation.objects.filter(pk__in=stale_ids).delete()
+    DispatchAllocation.objects.bulk_create(new_rows)
+
+    # Re-resolve every affected meter over all its allocations (its other timeslots included).
+    by_meter: dict[uuid.UUID, list[DispatchAllocation]] = defaultdict(list)
+    rows = DispatchAllocation.objects.filter(meter_uuid__in=list(affected)).select_related(
+        "timeslot"
+    )
+    for alloc in rows:
+        by_meter[alloc.meter_uuid].append(alloc)
+    to_save = []
+    for allocs in by_meter.values():
+        before = {a.pk: _state(a) for a in allocs}
+        for a in allocs:
+            fields = wanted.get(a.timeslot_id, {}).get(a.meter_uuid)
+            if fields is not None:
+                a.meter, a.share_kw, a.flags = fields["meter"], fields["share_kw"], fields["flags"]
+        resolve(allocs)
+        for a in allocs:
+            if _state(a) != before[a.pk]:
+                a.planned_at = now
+                to_save.append(a)
+                changed.add(a.timeslot_id)
+    DispatchAllocation.objects.bulk_update(to_save, [*_PLAN_FIELDS, "planned_at"])
+    return changed
+
+
+def replan_meters(meter_uuids: Iterable[uuid.UUID]) -> set[int]:
+    """Re-plan every timeslot that addresses these meters (e.g. after their status changed)."""
+    ids = set(
+        DispatchAllocation.objects.filter(meter_uuid__in=list(meter_uuids)).values_list(
+            "timeslot_id", flat=True
+        )
+    )
+    return replan_timeslots(ids) if ids else set()
+
+
+def conflicts() -> Any:
+    """Allocations overruled by another overlapping timeslot of the same meter (for the pages)."""
+    return DispatchAllocation.objects.filter(
+        followed=False, overruled_by__isnull=False
+    ).select_related("timeslot", "overruled_by", "meter")

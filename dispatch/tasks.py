@@ -1,0 +1,70 @@
+"""Celery tasks of the dispatch app: thin wrappers that take ids and call the domain modules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from dispatch import ingest, outbound, reconcile
+from dispatch.models import DispatchDelivery
+
+# A delivery still "received" this long after receipt lost its task (broker restart, crash).
+REQUEUE_AFTER = timedelta(minutes=2)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def process_delivery(self, delivery_id: int) -> str | None:
+    """Apply one stored notification; safe to run twice (the second run does nothing)."""
+    try:
+        delivery = ingest.process_delivery(delivery_id)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            ingest.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
+            raise
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+    return delivery.status if delivery else None
+
+
+@shared_task(acks_late=True)
+def reconcile_dispatches() -> dict | None:
+    """Every minute (beat): poll Leap's dispatch searches, then sweep what may have been lost."""
+    import leap
+
+    with leap.get_client() as client:
+        run = reconcile.reconcile(client, now=timezone.now())
+    requeue_stuck_deliveries()
+    for message_id in outbound.due_message_ids():
+        send_outbound.delay(message_id)
+    ingest.attach_parked()
+    return run.counts if run else None
+
+
+def requeue_stuck_deliveries() -> int:
+    """Queue again the deliveries whose processing task never ran."""
+    stuck = list(
+        DispatchDelivery.objects.filter(
+            status=DispatchDelivery.Status.RECEIVED,
+            received_at__lt=timezone.now() - REQUEUE_AFTER,
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in stuck:
+        process_delivery.delay(delivery_id)
+    return len(stuck)
+
+
+@shared_task(acks_late=True)
+def send_outbound(message_id: int) -> str:
+    """One signed delivery attempt of an outbound message; schedules its own retry."""
+    delay = outbound.send(message_id)
+    if delay is not None:
+        send_outbound.apply_async((message_id,), countdown=delay)
+        return f"retry in {delay}s"
+    return "done"
+
+
+@shared_task(acks_late=True)
+def attach_parked_events(meter_ids: list[str]) -> int:
+    """Link parked events to meters that have just arrived."""
+    return ingest.meter_arrived(meter_ids)

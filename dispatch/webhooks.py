@@ -1,0 +1,192 @@
+"""Receivers for Leap's dispatch notifications (meter level and group level).
+
+Leap counts an answer slower than 10 s as a failure and retries every minute for 50 minutes
+(DIGEST §6.1), so the receiver does the least that makes the notification safe: check the secret,
+read the body (bounded), check the wrapper's shape, store it in ONE insert, queue processing after
+commit, answer 202. Everything else happens in dispatch.tasks.process_delivery.
+
+Refusals:
+- no or wrong secret: 401, counted per day and level (WebhookAuthFailure), body not kept: it is
+  not Leap's, and keeping it would let anyone fill the database;
+- body over settings.DISPATCH_WEBHOOK_MAX_BYTES: 413, the first bytes kept as a rejected delivery;
+- invalid JSON or a wrapper of the wrong shape: 400 with the reason, kept as a rejected delivery.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from dispatch import tasks
+from dispatch.models import DispatchDelivery, Level, Source, WebhookAuthFailure
+
+# Never stored: whatever could authenticate someone.
+_SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+_LIST_KEY = {Level.METER: "meter_dispatches", Level.GROUP: "group_dispatches"}
+_RECIPIENT_KEY = {Level.METER: "meter_id", Level.GROUP: "market_group_id"}
+_EVENT_KEY = {Level.METER: "meter_event_id", Level.GROUP: "market_group_event_id"}
+
+
+def secret_matches(presented: str) -> bool:
+    """True if the presented secret is one of the accepted ones; constant time over all of them."""
+    candidate = presented.encode()
+    matched = False
+    for secret in settings.LEAP_DISPATCH_WEBHOOK_SECRETS:
+        # No short-circuit: the time taken does not tell which secret (if any) matched.
+        matched |= hmac.compare_digest(candidate, secret.encode())
+    return matched and bool(presented)
+
+
+def count_auth_failure(level: str, *, reason: str, remote_addr: str | None) -> None:
+    """Add one to today's refused-request counter for this level."""
+    now = timezone.now()
+    values = {"count": F("count") + 1, "last_at": now, "last_reason": reason}
+    values["last_remote_addr"] = remote_addr
+    counters = WebhookAuthFailure.objects.filter(day=now.date(), level=level)
+    if counters.update(**values):
+        return
+    try:
+        with transaction.atomic():
+            WebhookAuthFailure.objects.create(
+                day=now.date(),
+                level=level,
+                count=1,
+                last_at=now,
+                last_reason=reason,
+                last_remote_addr=remote_addr,
+            )
+    except IntegrityError:  # another request created today's row first
+        counters.update(**values)
+
+
+def shape_error(payload: Any, level: str) -> str | None:
+    """Why the payload is not Leap's notification wrapper for this level, or None if it is."""
+    if not isinstance(payload, dict):
+        return "the body must be a JSON object"
+    for flag in ("integration_test_notification", "communication_test"):
+        if flag in payload and not isinstance(payload[flag], bool):
+            return f"{flag} must be true or false"
+    key = _LIST_KEY[level]
+    if key not in payload:
+        other = _LIST_KEY[Level.GROUP if level == Level.METER else Level.METER]
+        hint = f" (this is the {level}-level receiver; {other} go to the other one)"
+        return f"{key} is missing" + (hint if other in payload else "")
+    items = payload[key]
+    if not isinstance(items, list):
+        return f"{key} must be a list"
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            return f"{key}[{i}] must be an object"
+        if not isinstance(item.get(_RECIPIENT_KEY[level]), str):
+            return f"{key}[{i}].{_RECIPIENT_KEY[level]} is missing"
+        slots = item.get("timeslots")
+        if not isinstance(slots, list):
+            return f"{key}[{i}].timeslots must be a list"
+        for j, slot in enumerate(slots):
+            if not isinstance(slot, dict) or not isinstance(slot.get(_EVENT_KEY[level]), str):
+                return f"{key}[{i}].timeslots[{j}].{_EVENT_KEY[level]} is missing"
+    return None
+
+
+def _stored_headers(request: HttpRequest) -> dict[str, str]:
+    """The request's headers without the shared secret or anything else that authenticates."""
+    drop = _SECRET_HEADERS | {settings.LEAP_WEBHOOK_HEADER.lower()}
+    return {k: v for k, v in request.headers.items() if k.lower() not in drop}
+
+
+def _read_bounded(request: HttpRequest, limit: int) -> tuple[bytes, bool]:
+    """Read at most limit bytes of the body; the flag says whether there was more."""
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    # read() on the request goes to the (Content-Length bounded) stream, not request.body, so an
+    # oversized body is never loaded whole.
+    body = request.read(limit + 1)
+    too_big = len(body) > limit or (declared.isdigit() and int(declared) > limit)
+    return body[:limit], too_big
+
+
+def _store(request: HttpRequest, level: str, body: bytes, **fields: Any) -> DispatchDelivery:
+    """The one INSERT of a delivery, with its headers and receipt time."""
+    return DispatchDelivery.objects.create(
+        source=Source.WEBHOOK,
+        level=level,
+        body=body,
+        body_sha256=DispatchDelivery.hash_body(body),
+        size=len(body),
+        headers=_stored_headers(request),
+        remote_addr=request.META.get("REMOTE_ADDR") or None,
+        **fields,
+    )
+
+
+def _reject(request: HttpRequest, level: str, body: bytes, status: int, error: str, **extra: Any):
+    """Keep a refused body for inspection and tell the sender why."""
+    delivery = _store(
+        request,
+        level,
+        body,
+        status=DispatchDelivery.Status.REJECTED,
+        error=error,
+        processed_at=timezone.now(),
+        **extra,
+    )
+    return JsonResponse({"error": error, "delivery_id": delivery.pk}, status=status)
+
+
+def receive(request: HttpRequest, level: str) -> JsonResponse:
+    """Authenticate, store and queue one notification for the given level."""
+    presented = request.headers.get(settings.LEAP_WEBHOOK_HEADER, "")
+    if not secret_matches(presented):
+        count_auth_failure(
+            level,
+            reason="wrong secret" if presented else "missing secret",
+            remote_addr=request.META.get("REMOTE_ADDR") or None,
+        )
+        return JsonResponse({"error": "missing or wrong webhook secret"}, status=401)
+
+    limit = settings.DISPATCH_WEBHOOK_MAX_BYTES
+    body, too_big = _read_bounded(request, limit)
+    if too_big:
+        error = f"body larger than {limit} bytes; the first {len(body)} bytes were kept"
+        return _reject(request, level, body, 413, error, truncated=True)
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return _reject(request, level, body, 400, f"invalid JSON: {exc}")
+    if error := shape_error(payload, level):
+        return _reject(request, level, body, 400, f"not a {level} dispatch notification: {error}")
+
+    delivery = _store(
+        request,
+        level,
+        body,
+        integration_test=bool(payload.get("integration_test_notification")),
+        communication_test=bool(payload.get("communication_test")),
+    )
+    tasks.process_delivery.delay_on_commit(delivery.pk)
+    return JsonResponse({"delivery_id": delivery.pk, "status": "received"}, status=202)
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def meter_webhook(request: HttpRequest) -> JsonResponse:
+    """Leap's meter-level dispatch notifications."""
+    return receive(request, Level.METER)
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def group_webhook(request: HttpRequest) -> JsonResponse:
+    """Leap's group-level dispatch notifications."""
+    return receive(request, Level.GROUP)

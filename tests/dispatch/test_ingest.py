@@ -1,0 +1,278 @@
+"""Processing notifications into timeslots: Leap's core event-processing cases (DIGEST §6.6)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from dispatch import ingest
+from dispatch.models import DispatchDelivery, DispatchTimeslot, DispatchTimeslotVersion
+from tests.dispatch.helpers import T0, group_notification, meter_notification, slot
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_event_is_stored_with_every_field(deliver, make_meter):
+    meter = make_meter()
+    event = uuid.uuid4()
+    deliver(
+        meter_notification(
+            (
+                meter.pk,
+                [
+                    slot(
+                        event,
+                        energy_kw=4.0,
+                        nomination_kw=4.0,
+                        priority=2,
+                        dispatch_event_types=["day-ahead", "capacity-test"],
+                        programs=["CCA"],
+                    )
+                ],
+            )
+        )
+    )
+
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert ts.level == "meter" and ts.meter == meter and ts.meter_uuid == meter.pk
+    assert ts.partner_reference == f"ref-{str(meter.pk)[:8]}"
+    assert (ts.start_time, ts.end_time) == (T0, T0 + timedelta(hours=1))
+    assert (ts.energy_kw, ts.nomination_kw, ts.priority) == (4.0, 4.0, 2)
+    assert ts.performance_compensation_cap == "up-to-site-load"
+    assert ts.is_voluntary is False and ts.cancelled is False
+    assert ts.dispatch_event_types == ["capacity-test", "day-ahead"]
+    assert ts.programs == ["CCA"]
+    assert ts.integration_test is False and ts.communication_test is False
+    assert ts.raw["meter_event_id"] == str(event)
+    assert ts.first_source == "webhook" and ts.version == 1
+    assert list(ts.versions.values_list("kind", flat=True)) == ["created"]
+    assert ts.versions.get().delivery == DispatchDelivery.objects.get()
+
+
+def test_several_timeslots_and_meters_in_one_notification_are_each_an_event(deliver, make_meter):
+    m1, m2, m3 = make_meter(), make_meter(), make_meter()
+    deliver(
+        meter_notification(
+            (
+                m1.pk,
+                [slot(), slot(start=T0 + timedelta(hours=2)), slot(start=T0 + timedelta(hours=4))],
+            ),
+            (m2.pk, [slot()]),
+            (m3.pk, [slot(), slot(start=T0 + timedelta(days=1))]),
+        )
+    )
+
+    assert DispatchTimeslot.objects.count() == 6
+    per_meter = {m.pk: m.dispatch_timeslots.count() for m in (m1, m2, m3)}
+    assert per_meter == {m1.pk: 3, m2.pk: 1, m3.pk: 2}
+    assert DispatchDelivery.objects.get().summary == {"created": 6}
+
+
+def test_an_exact_redelivery_changes_nothing(deliver, make_meter):
+    payload = meter_notification((make_meter().pk, [slot(), slot(start=T0 + timedelta(hours=3))]))
+    deliver(payload)
+    before = list(
+        DispatchTimeslot.objects.values("event_id", "version", "changed_at", "content_hash")
+    )
+
+    deliver(payload)
+
+    assert (
+        list(DispatchTimeslot.objects.values("event_id", "version", "changed_at", "content_hash"))
+        == before
+    )
+    assert DispatchTimeslotVersion.objects.count() == 2
+    assert list(DispatchDelivery.objects.order_by("pk").values_list("status", flat=True)) == [
+        "processed",
+        "duplicate",
+    ]
+
+
+def test_the_same_content_in_a_different_body_changes_nothing(deliver, make_meter):
+    meter, event = make_meter(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(event)])))
+    # Same event, same values, but sent along with another meter: a new body, same content.
+    deliver(meter_notification((meter.pk, [slot(event)]), (make_meter().pk, [slot()])))
+
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert ts.version == 1 and ts.versions.count() == 1
+    assert DispatchDelivery.objects.order_by("pk").last().summary == {"created": 1, "unchanged": 1}
+
+
+def test_a_kw_update_overwrites_and_records_a_version(deliver, make_meter):
+    meter, event = make_meter(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(event, energy_kw=8.0)])))
+    deliver(meter_notification((meter.pk, [slot(event, energy_kw=6.5)])))
+
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert ts.energy_kw == 6.5 and ts.version == 2
+    latest = ts.versions.order_by("-version").first()
+    assert latest.kind == "updated"
+    assert latest.changes == {"energy_kw": [8.0, 6.5]}
+    assert latest.delivery == DispatchDelivery.objects.order_by("pk").last()
+
+
+def test_a_window_update_moves_the_event(deliver, make_meter):
+    meter, event = make_meter(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(event)])))
+    later = T0 + timedelta(minutes=30)
+    deliver(meter_notification((meter.pk, [slot(event, start=later, hours=2)])))
+
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert (ts.start_time, ts.end_time) == (later, later + timedelta(hours=2))
+    change = ts.versions.get(version=2).changes
+    assert set(change) == {"start_time", "end_time"}
+    assert change["start_time"] == ["2026-12-01T17:00:00Z", "2026-12-01T17:30:00Z"]
+
+
+def test_a_cancellation_keeps_the_row_marked_cancelled(deliver, make_meter):
+    meter, event = make_meter(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(event)])))
+    deliver(meter_notification((meter.pk, [slot(event, cancelled=True)])))
+
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert ts.cancelled is True
+    assert ts.versions.get(version=2).kind == "cancelled"
+    assert not DispatchTimeslot.objects.active().exists()
+    assert DispatchTimeslot.objects.live().count() == 1
+
+
+def test_a_null_energy_means_as_much_as_the_meter_can(deliver, make_meter):
+    meter = make_meter()
+    deliver(
+        meter_notification(
+            (meter.pk, [slot(energy_kw=None, nomination_kw=None, programs=["ELRP"], priority=3)])
+        )
+    )
+
+    ts = DispatchTimeslot.objects.get()
+    assert ts.energy_kw is None and ts.nomination_kw is None
+    alloc = ts.allocations.get()
+    assert alloc.share_kw is None and alloc.followed
+
+
+def test_an_integration_test_notification_is_stored_marked_and_left_out_of_ops(deliver, make_meter):
+    meter = make_meter()
+    deliver(meter_notification((meter.pk, [slot()]), integration_test=True))
+
+    delivery = DispatchDelivery.objects.get()
+    assert delivery.integration_test and delivery.status == "processed"
+    ts = DispatchTimeslot.objects.get()
+    assert ts.integration_test
+    assert not DispatchTimeslot.objects.live().exists()
+    assert not DispatchTimeslot.objects.for_ops().exists()
+    assert DispatchTimeslot.objects.for_ops(include_tests=True).get() == ts
+
+
+def test_a_test_notification_never_overwrites_a_real_event(deliver, make_meter):
+    meter, event = make_meter(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(event, energy_kw=8.0)])))
+    deliver(meter_notification((meter.pk, [slot(event, energy_kw=1.0)]), integration_test=True))
+
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert ts.energy_kw == 8.0 and not ts.integration_test
+    last = DispatchDelivery.objects.order_by("pk").last()
+    assert last.summary["refused"] == 1 and "refused" in last.error
+
+
+def test_a_communication_test_flag_is_kept_on_the_timeslot(deliver, make_meter):
+    deliver(meter_notification((make_meter().pk, [slot()]), communication_test=True))
+
+    assert DispatchTimeslot.objects.get().communication_test is True
+
+
+def test_a_group_dispatch_keeps_its_group_members_and_references(deliver, make_meter):
+    from meters.models import MarketGroup
+
+    group = MarketGroup.objects.create(market_group_id=uuid.uuid4(), name="PGSB_1_PDRP68")
+    members = [make_meter().pk, make_meter().pk]
+    event = uuid.uuid4()
+    deliver(group_notification(group.pk, members, [slot(event, level="group")]), level="group")
+
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert ts.level == "group" and ts.market_group == group and ts.meter is None
+    assert ts.group_meter_ids == sorted(str(m) for m in members)
+    assert len(ts.group_partner_references) == 2
+    assert ts.raw["market_group_event_id"] == str(event)
+
+
+def test_an_older_notification_processed_after_a_newer_one_is_not_applied(make_meter):
+    """Out of order: deliveries are applied by receipt time, whatever order workers take them."""
+    from django.utils import timezone
+
+    meter, event = make_meter(), uuid.uuid4()
+    now = timezone.now()
+    older = _stored(meter_notification((meter.pk, [slot(event, energy_kw=5.0)])), now)
+    newer = _stored(
+        meter_notification((meter.pk, [slot(event, energy_kw=7.0)])), now + timedelta(seconds=5)
+    )
+
+    ingest.process_delivery(newer.pk)
+    ingest.process_delivery(older.pk)
+
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert ts.energy_kw == 7.0 and ts.version == 1
+    stale = ts.versions.get(kind="stale")
+    assert stale.changes == {"energy_kw": [7.0, 5.0]} and stale.delivery == older
+    older.refresh_from_db()
+    assert older.status == "processed" and older.summary == {"stale": 1}
+
+
+def test_an_older_body_redelivered_by_leap_after_a_newer_one_is_a_duplicate(deliver, make_meter):
+    """Leap retries a body it failed to deliver; if we had processed it, it changes nothing."""
+    meter, event = make_meter(), uuid.uuid4()
+    v1 = meter_notification((meter.pk, [slot(event, energy_kw=5.0)]))
+    deliver(v1)
+    deliver(meter_notification((meter.pk, [slot(event, energy_kw=7.0)])))
+    deliver(v1)
+
+    assert DispatchTimeslot.objects.get(event_id=event).energy_kw == 7.0
+    assert DispatchDelivery.objects.order_by("pk").last().status == "duplicate"
+
+
+def test_processing_twice_is_a_no_op(make_meter):
+    from django.utils import timezone
+
+    delivery = _stored(meter_notification((make_meter().pk, [slot()])), timezone.now())
+    ingest.process_delivery(delivery.pk)
+    ingest.process_delivery(delivery.pk)
+
+    assert DispatchTimeslotVersion.objects.count() == 1
+
+
+def test_a_timeslot_ending_before_it_starts_is_refused_with_a_reason(deliver, make_meter):
+    meter = make_meter()
+    good, bad = slot(), slot(start=T0, end=T0 - timedelta(hours=1))
+    deliver(meter_notification((meter.pk, [good, bad])))
+
+    delivery = DispatchDelivery.objects.get()
+    assert delivery.status == "processed" and delivery.summary["invalid"] == 1
+    assert "is not after start_time" in delivery.error
+    assert DispatchTimeslot.objects.count() == 1
+
+
+def test_a_notification_the_schema_refuses_is_marked_rejected_in_the_task(deliver):
+    bad = meter_notification((uuid.uuid4(), [slot(priority="high")]))
+    response = deliver(bad)
+
+    assert response.status_code == 202  # the wrapper's shape is fine; the schema is not
+    delivery = DispatchDelivery.objects.get()
+    assert delivery.status == "rejected"
+    assert "priority" in delivery.error
+    assert not DispatchTimeslot.objects.exists()
+
+
+def _stored(payload, received_at):
+    """A delivery as the receiver would have stored it, received at the given time."""
+    import json
+
+    body = json.dumps(payload).encode()
+    return DispatchDelivery.objects.create(
+        level="meter",
+        body=body,
+        body_sha256=DispatchDelivery.hash_body(body),
+        size=len(body),
+        received_at=received_at,
+    )

@@ -1,0 +1,168 @@
+"""Planning: which overlapping timeslot each meter follows, and how group dispatches are split."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+
+from dispatch.models import DispatchAllocation, DispatchTimeslot
+from tests.dispatch.helpers import T0, group_notification, meter_notification, slot
+
+pytestmark = pytest.mark.django_db
+
+
+def _plan(meter):
+    """{event_id: (followed, overruled_by event id or None)} for one meter."""
+    return {
+        a.timeslot.event_id: (a.followed, a.overruled_by.event_id if a.overruled_by else None)
+        for a in DispatchAllocation.objects.filter(meter_uuid=meter.pk).select_related(
+            "timeslot", "overruled_by"
+        )
+    }
+
+
+def test_overlapping_events_of_different_priority_the_lower_number_wins(deliver, make_meter):
+    meter = make_meter()
+    low, high = uuid.uuid4(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(low, priority=4, energy_kw=50.0)])))
+    deliver(
+        meter_notification((meter.pk, [slot(high, priority=1, start=T0 + timedelta(minutes=30))]))
+    )
+
+    assert _plan(meter) == {high: (True, None), low: (False, high)}
+    loser = DispatchAllocation.objects.get(timeslot__event_id=low)
+    assert loser.is_conflict and "priority 1" in loser.reason
+
+
+def test_events_that_do_not_overlap_are_all_followed(deliver, make_meter):
+    meter = make_meter()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    # Back to back: [17:00, 18:00) and [18:00, 19:00) do not overlap.
+    deliver(
+        meter_notification(
+            (meter.pk, [slot(a, priority=1), slot(b, priority=5, start=T0 + timedelta(hours=1))])
+        )
+    )
+
+    assert _plan(meter) == {a: (True, None), b: (True, None)}
+
+
+@pytest.mark.parametrize(
+    ("winner_fields", "loser_fields", "rule"),
+    [
+        ({"is_voluntary": False}, {"is_voluntary": True}, "mandatory"),
+        ({"energy_kw": 9.0}, {"energy_kw": 3.0}, "more energy"),
+        ({"energy_kw": None}, {"energy_kw": 99999.0}, "more energy"),  # null = as much as it can
+        ({"start": T0}, {"start": T0 + timedelta(minutes=15)}, "earlier"),
+    ],
+)
+def test_ties_on_priority_are_broken_in_the_documented_order(
+    deliver, make_meter, winner_fields, loser_fields, rule
+):
+    meter = make_meter()
+    win, lose = uuid.uuid4(), uuid.uuid4()
+    # The loser is delivered first, so arrival order cannot be what decides.
+    deliver(meter_notification((meter.pk, [slot(lose, priority=2, **loser_fields)])))
+    deliver(meter_notification((meter.pk, [slot(win, priority=2, **winner_fields)])))
+
+    assert _plan(meter) == {win: (True, None), lose: (False, win)}
+    assert rule in DispatchAllocation.objects.get(timeslot__event_id=lose).reason
+
+
+def test_a_cancelled_winner_frees_the_event_it_overruled(deliver, make_meter):
+    meter = make_meter()
+    high, low = uuid.uuid4(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(high, priority=1), slot(low, priority=3)])))
+    assert _plan(meter)[low] == (False, high)
+
+    deliver(meter_notification((meter.pk, [slot(high, priority=1, cancelled=True)])))
+
+    assert _plan(meter) == {high: (False, None), low: (True, None)}
+
+
+def test_a_group_dispatch_is_split_equally_over_its_active_members(deliver, make_meter):
+    from meters.models import MarketGroup
+
+    group = MarketGroup.objects.create(market_group_id=uuid.uuid4())
+    a, b = make_meter(), make_meter()
+    idle = make_meter(status="NOT_PARTICIPATING")
+    unknown = uuid.uuid4()
+    deliver(
+        group_notification(
+            group.pk, [a.pk, b.pk, idle.pk, unknown], [slot(level="group", energy_kw=10.0)]
+        ),
+        level="group",
+    )
+
+    shares = {x.meter_uuid: (x.share_kw, sorted(x.flags)) for x in DispatchAllocation.objects.all()}
+    assert shares[a.pk][0] == 5.0 and shares[b.pk][0] == 5.0
+    assert shares[idle.pk] == (0.0, ["not_active", "not_in_group"])
+    assert shares[unknown] == (0.0, ["not_in_group", "unknown_meter"])
+
+
+def test_members_not_in_our_copy_of_the_group_are_flagged(deliver, make_meter):
+    from leapportal.timezones import trade_date
+    from meters.models import GroupAssignment, MarketGroup
+
+    group = MarketGroup.objects.create(market_group_id=uuid.uuid4(), region="CAISO")
+    inside, outside = make_meter(), make_meter()
+    GroupAssignment.objects.create(
+        meter=inside, market_group=group, trade_date=trade_date("CAISO", T0), source="enrollment"
+    )
+    deliver(
+        group_notification(group.pk, [inside.pk, outside.pk], [slot(level="group")]), level="group"
+    )
+
+    flags = dict(DispatchAllocation.objects.values_list("meter_uuid", "flags"))
+    assert flags == {inside.pk: [], outside.pk: ["not_in_group"]}
+
+
+def by_weight(timeslot, members):
+    """A pluggable split for the test: the first member takes everything."""
+    return {m.meter_uuid: (timeslot.energy_kw if i == 0 else 0.0) for i, m in enumerate(members)}
+
+
+def test_the_group_split_rule_is_pluggable(deliver, make_meter):
+    from meters.models import MarketGroup
+
+    group = MarketGroup.objects.create(market_group_id=uuid.uuid4())
+    a, b = sorted([make_meter().pk, make_meter().pk], key=str)
+    with override_settings(DISPATCH_GROUP_SPLIT="tests.dispatch.test_planning.by_weight"):
+        deliver(
+            group_notification(group.pk, [a, b], [slot(level="group", energy_kw=12.0)]),
+            level="group",
+        )
+
+    assert dict(DispatchAllocation.objects.values_list("meter_uuid", "share_kw")) == {
+        a: 12.0,
+        b: 0.0,
+    }
+
+
+def test_a_group_event_and_a_meter_event_compete_for_the_same_meter(deliver, make_meter):
+    from meters.models import MarketGroup
+
+    group = MarketGroup.objects.create(market_group_id=uuid.uuid4())
+    meter, other = make_meter(), make_meter()
+    g, m = uuid.uuid4(), uuid.uuid4()
+    deliver(
+        group_notification(group.pk, [meter.pk, other.pk], [slot(g, level="group", priority=1)]),
+        level="group",
+    )
+    deliver(meter_notification((meter.pk, [slot(m, priority=3)])))
+
+    assert _plan(meter) == {g: (True, None), m: (False, g)}
+    assert _plan(other) == {g: (True, None)}
+
+
+def test_test_events_do_not_overrule_real_ones(deliver, make_meter):
+    meter = make_meter()
+    real, test = uuid.uuid4(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(real, priority=5)])))
+    deliver(meter_notification((meter.pk, [slot(test, priority=1)]), integration_test=True))
+
+    assert _plan(meter) == {real: (True, None), test: (True, None)}
+    assert DispatchTimeslot.objects.live().get().event_id == real
