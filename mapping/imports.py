@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from mapping import actions, portfolio
+from mapping import actions, bulk, portfolio
 from mapping.models import ImportRow, MappingImport, MeterMapping
 from mapping.validation import InvalidValue, clean_mapping, clean_meter_id, clean_reason
 from meters.models import Meter
@@ -354,24 +354,39 @@ def preview_upload(raw: bytes, *, filename: str, uploaded_by: Any) -> MappingImp
         upload.counts = plan.counts
         upload.plan_digest = plan.digest
         upload.save()
-        ImportRow.objects.bulk_create(_row_models(upload, plan.rows), batch_size=5000)
+        bulk.copy_rows(ImportRow, ROW_FIELDS, _row_values(upload.pk, plan.rows))
     return upload
 
 
-def _row_models(upload: MappingImport, rows: Iterable[PlannedRow]) -> Iterator[ImportRow]:
+ROW_FIELDS = (
+    "mapping_import",
+    "line",
+    "key",
+    "meter_id",
+    "partner_reference",
+    "customer_id",
+    "site_id",
+    "label",
+    "outcome",
+    "messages",
+    "before",
+)
+
+
+def _row_values(import_id: int, rows: Iterable[PlannedRow]) -> Iterator[tuple[Any, ...]]:
     for r in rows:
-        yield ImportRow(
-            mapping_import=upload,
-            line=r.line,
-            key=r.key,
-            meter_id=r.meter_id,
-            partner_reference=r.partner_reference[:256],
-            customer_id=r.customer_id[:256],
-            site_id=r.site_id[:256],
-            label=r.label[:400],
-            outcome=r.outcome,
-            messages=r.messages,
-            before=r.before,
+        yield (
+            import_id,
+            r.line,
+            r.key,
+            r.meter_id,
+            r.partner_reference[:256],
+            r.customer_id[:256],
+            r.site_id[:256],
+            r.label[:400],
+            r.outcome,
+            r.messages,
+            r.before,
         )
 
 
