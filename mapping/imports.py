@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import hashlib
 import io
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +121,7 @@ def read_rows(text: str) -> Iterator[tuple[int, list[str] | None, str]]:
 # --- planning ------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedRow:
     """The verdict for one line."""
 
@@ -163,7 +164,8 @@ class Plan:
         """Fingerprint of the verdict: apply refuses when re-planning gives a different one."""
         h = hashlib.sha256()
         for r in self.rows:
-            h.update(json.dumps([r.line, r.outcome, str(r.meter_id), r.after, r.before]).encode())
+            # repr is stable here: before/after dicts are always built in the same key order.
+            h.update(f"{r.line}|{r.outcome}|{r.meter_id}|{r.after!r}|{r.before!r}\n".encode())
         return h.hexdigest()
 
     def changes(self) -> list[tuple[uuid.UUID, dict[str, str] | None, dict[str, str]]]:
@@ -175,8 +177,29 @@ class Plan:
         ]
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector during bulk work.
+
+    Planning 100,000 lines allocates a few hundred thousand small objects and no cycles; the
+    collector's repeated full passes over them doubled the time (measured in the bench).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def make_plan(raw: bytes) -> Plan:
     """Dry-run a file against the current mapping and Leap's meters as last synced."""
+    with _no_gc():
+        return _make_plan(raw)
+
+
+def _make_plan(raw: bytes) -> Plan:
     records = list(read_rows(decode(raw)))
     meters = portfolio.load_all_meters()
     by_reference: dict[str, list[uuid.UUID]] = defaultdict(list)
@@ -350,7 +373,7 @@ def preview_upload(raw: bytes, *, filename: str, uploaded_by: Any) -> MappingImp
         upload.file_error = str(exc)
         upload.save()
         return upload
-    with transaction.atomic():
+    with _no_gc(), transaction.atomic():
         upload.counts = plan.counts
         upload.plan_digest = plan.digest
         upload.save()
@@ -417,9 +440,10 @@ def apply_import(import_id: int, *, actor: actions.Actor, reason: str) -> int:
                 f"({describe_drift(upload, plan)}). Nothing was applied; preview the file again."
             )
         now = timezone.now()
-        written = actions.record_import_changes(
-            upload, plan.changes(), reason=reason, actor=actor, now=now
-        )
+        with _no_gc():
+            written = actions.record_import_changes(
+                upload, plan.changes(), reason=reason, actor=actor, now=now
+            )
         upload.status = MappingImport.Status.APPLIED
         upload.applied_at = now
         upload.applied_by = actor if getattr(actor, "is_authenticated", False) else None
