@@ -223,25 +223,3 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         for pk in ids:
             tasks.send_outbound.delay_on_commit(pk)
         self.message_user(request, f"{len(ids)} messages queued.")
-
-
-@admin.register(models.FeedClient)
-class FeedClientAdmin(admin.ModelAdmin):
-    """Systems that pull the JSON feed; the token is shown once, when issued."""
-
-    list_display = ("name", "token_prefix", "active", "created_at", "last_used_at")
-    fields = ("name", "active", "token_prefix", "created_at", "last_used_at")
-    readonly_fields = ("token_prefix", "created_at", "last_used_at")
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """A new client gets a token, shown once in a message."""
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        token = models.FeedClient.new_token()
-        obj.token_sha256 = models.FeedClient.hash_token(token)
-        obj.token_prefix, obj.created_by = token[:8], request.user
-        super().save_model(request, obj, form, change)
-        self.message_user(
-            request, f"Token for {obj.name} (copy it now, it is not shown again): {token}"
-        )

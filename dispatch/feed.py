@@ -1,6 +1,8 @@
 """JSON feed of upcoming timeslots, for systems that pull rather than receive our webhooks.
 
-GET /dispatch/feed.json with `Authorization: Bearer <token>` (a FeedClient's token). Query:
+GET /dispatch/feed.json with `Authorization: Bearer <token>`: the per-system API tokens of the
+mapping app (mapping.ApiToken, issued and revoked in the admin), checked by its `token_required`
+decorator, so one token serves a system for both JSON APIs. Query:
 `from`, `to` (ISO 8601 with offset; default now .. now + 48 h, at most 31 days apart),
 `include_tests` (false), `include_cancelled` (true: a consumer must learn cancellations),
 `meter_id` (only timeslots addressing that meter). Each timeslot is the same effective state
@@ -9,19 +11,18 @@ the outbound webhook sends, plus `version` and `changed_at`.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import datetime, timedelta
 
-from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
 from dispatch.ingest import comparable
-from dispatch.models import DispatchAllocation, DispatchTimeslot, FeedClient
+from dispatch.models import DispatchAllocation, DispatchTimeslot
 from dispatch.outbound import effective_state
+from mapping.api import token_required
 
 MAX_WINDOW = timedelta(days=31)
 MAX_ITEMS = 2000
@@ -54,23 +55,10 @@ def _flag(request: HttpRequest, name: str, default: bool) -> bool:
     raise BadQuery(f"{name} must be true or false, got {raw!r}")
 
 
-def authenticate(request: HttpRequest) -> FeedClient | None:
-    """The feed client whose bearer token the request carries."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    digest = hashlib.sha256(token.strip().encode()).hexdigest()
-    # Looked up by hash: the comparison happens on a digest, which leaks nothing about the token.
-    return FeedClient.objects.filter(token_sha256=digest, active=True).first()
-
-
-@login_not_required
 @require_GET
+@token_required(write=False)
 def feed(request: HttpRequest) -> JsonResponse:
     """Upcoming timeslots with our plan for each, for the calling system."""
-    client = authenticate(request)
-    if client is None:
-        return JsonResponse({"error": "missing or unknown bearer token"}, status=401)
     now = timezone.now()
     try:
         start = _when(request, "from", now)
@@ -86,8 +74,6 @@ def feed(request: HttpRequest) -> JsonResponse:
     if end <= start or end - start > MAX_WINDOW:
         return JsonResponse({"error": "to must be after from, at most 31 days later"}, status=400)
 
-    if client.last_used_at is None or now - client.last_used_at > timedelta(minutes=1):
-        FeedClient.objects.filter(pk=client.pk).update(last_used_at=now)
     timeslots = DispatchTimeslot.objects.for_ops(include_tests=include_tests).overlapping(
         start, end
     )

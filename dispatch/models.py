@@ -13,7 +13,6 @@ import secrets
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -460,48 +459,3 @@ class OutboundAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message.webhook_id} {self.status_code or self.error[:40]}"
-
-
-class FeedClient(models.Model):
-    """A system that pulls the JSON feed of upcoming timeslots, with its own token.
-
-    Only the token's SHA-256 is stored; the token itself is shown once when it is issued.
-    """
-
-    name = models.CharField(max_length=100, unique=True)
-    token_sha256 = models.CharField(max_length=64, unique=True)
-    token_prefix = models.CharField(max_length=8, help_text="First characters, to recognise it")
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @staticmethod
-    def hash_token(token: str) -> str:
-        """How a token is stored and looked up."""
-        return hashlib.sha256(token.encode()).hexdigest()
-
-    @staticmethod
-    def new_token() -> str:
-        """A fresh random token."""
-        return "lpf_" + secrets.token_urlsafe(32)
-
-    @classmethod
-    def issue(cls, name: str, *, created_by: Any = None) -> tuple[FeedClient, str]:
-        """Create a client and return it with its token (the only time the token is visible)."""
-        token = cls.new_token()
-        client = cls.objects.create(
-            name=name,
-            token_sha256=cls.hash_token(token),
-            token_prefix=token[:8],
-            created_by=created_by,
-        )
-        return client, token

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dispatch.models import FeedClient
+from mapping.models import ApiToken
 from tests.dispatch.helpers import iso, meter_notification, slot
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def token(db):
-    _, token = FeedClient.issue("scheduler")
+    api_token = ApiToken(name="scheduler")
+    token = api_token.issue()
+    api_token.save()
     return token
 
 
@@ -55,8 +57,8 @@ def upcoming(deliver, make_meter):
 
 def test_the_feed_needs_a_valid_token(client, token, upcoming):
     assert get(client, None).status_code == 401
-    assert get(client, "lpf_wrong").status_code == 401
-    FeedClient.objects.update(active=False)
+    assert get(client, "lpt_wrong").status_code == 401
+    ApiToken.objects.update(revoked_at=timezone.now())
     assert get(client, token).status_code == 401
 
 
@@ -76,7 +78,7 @@ def test_the_feed_lists_upcoming_live_timeslots_with_the_plan(
     assert low["version"] == 1 and low["priority"] == 3
     cancelled = next(t for t in data["timeslots"] if t["event_id"] == str(upcoming["cancelled"]))
     assert cancelled["cancelled"] is True
-    assert FeedClient.objects.get().last_used_at is not None
+    assert ApiToken.objects.get().last_used_at is not None
 
 
 def test_the_feed_filters(client, token, upcoming):
