@@ -493,6 +493,20 @@ class LeapClient:
                 page.failures.append(error)
         return page
 
+    def _check_progress(self, path: str, token: str | None, next_token: str) -> None:
+        """Stop a search whose next token is the one just used: it would never end."""
+        if next_token == token:
+            error = LeapBadPayload(
+                f"Leap answered page token {token!r} with the same token: the search cannot "
+                "make progress",
+                raw={"next_page_token": next_token},
+                model="page",
+                method="POST",
+                path=path,
+            )
+            self.stats.record_error(error)
+            raise error
+
     @staticmethod
     def _flatten(pages: Iterator[Page[T]], on_bad: OnBad | None) -> Iterator[T]:
         for page in pages:
@@ -603,6 +617,7 @@ class LeapClient:
                 del parsed, data
                 if not next_token:
                     break
+                self._check_progress(path, token, next_token)
                 token = next_token
 
     # --- dispatch v2 ------------------------------------------------------------------------------
@@ -647,6 +662,7 @@ class LeapClient:
                 del parsed, data
                 if not next_token:
                     break
+                self._check_progress(path, token, next_token)
                 token = next_token
 
     @staticmethod

@@ -42,22 +42,16 @@ def _empty_to_none(value: Any) -> Any:
     return value
 
 
-def _to_utc(value: Any) -> Any:
-    """Parse-side normalisation of datetimes to aware UTC (naive means UTC at Leap)."""
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            return None
-    return value
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    """Aware UTC from whatever offset Leap used."""
-    if value is None:
-        return None
+def _as_utc(value: datetime) -> datetime:
+    """Aware UTC from whatever offset Leap used; a naive datetime is read as UTC."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _as_utc_or_none(value: datetime | None) -> datetime | None:
+    """_as_utc for optional datetimes."""
+    return None if value is None else _as_utc(value)
 
 
 def _none_to_list(value: Any) -> Any:
@@ -70,8 +64,10 @@ StrList = Annotated[list[str], BeforeValidator(_none_to_list)]
 UUIDList = Annotated[list[UUID], BeforeValidator(_none_to_list)]
 
 
-UtcDatetime = Annotated[datetime, BeforeValidator(_to_utc), AfterValidator(_as_utc)]
-OptDatetime = Annotated[datetime | None, BeforeValidator(_to_utc), AfterValidator(_as_utc)]
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+OptDatetime = Annotated[
+    datetime | None, BeforeValidator(_empty_to_none), AfterValidator(_as_utc_or_none)
+]
 OptDate = Annotated[date | None, BeforeValidator(_empty_to_none)]
 
 

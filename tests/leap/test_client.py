@@ -297,6 +297,15 @@ def test_flat_iterators_raise_on_a_bad_object_unless_given_on_bad(make_client):
     assert [r.raw for r in rejected] == [bad]
 
 
+def test_a_search_that_repeats_its_page_token_is_stopped(make_client):
+    same = {"meters": [meter(1)], "next_page_token": "again"}
+    handler = Recorder(httpx.Response(200, json=same), *[httpx.Response(200, json=same)] * 2)
+    client = make_client(handler)
+    with pytest.raises(LeapBadPayload, match="same token"):
+        list(client.iter_meter_pages())
+    assert len(handler.requests) == 2
+
+
 def test_a_malformed_page_envelope_fails_the_page(make_client):
     client = make_client(Recorder(httpx.Response(200, json={"meters": {"not": "a list"}})))
     with pytest.raises(LeapBadPayload, match="MeterDetailPage"):
