@@ -95,7 +95,7 @@ def get_client(**overrides: Any) -> LeapClient:
         "api_key": settings.LEAP_API_KEY,
         "timeout": settings.LEAP_TIMEOUT_SECONDS,
         "max_retries": settings.LEAP_MAX_RETRIES,
-        "max_total_wait": getattr(settings, "LEAP_MAX_RETRY_WAIT_SECONDS", 120.0),
+        "max_total_wait": settings.LEAP_MAX_RETRY_WAIT_SECONDS,
         "stats": _stats,
     }
     with _override_lock:

@@ -258,6 +258,9 @@ LEAP_BASE_URL = env_url(
 LEAP_OPENAPI_DIR = (BASE_DIR / env_str("LEAP_OPENAPI_DIR", "../shared/leap-api/openapi")).resolve()
 LEAP_TIMEOUT_SECONDS = env_float("LEAP_TIMEOUT_SECONDS", default=30.0, minimum=0.1)
 LEAP_MAX_RETRIES = env_int("LEAP_MAX_RETRIES", default=5, minimum=0)
+# Upper bound on the total backoff one Leap call may sleep through before it gives up; a longer
+# Retry-After is handed to the caller (a Celery task retries later) instead of blocking a worker.
+LEAP_MAX_RETRY_WAIT_SECONDS = env_float("LEAP_MAX_RETRY_WAIT_SECONDS", default=120.0, minimum=0)
 LEAP_SIMULATOR_SEED = env_int("LEAP_SIMULATOR_SEED", default=42)
 LEAP_SIMULATOR_METERS = env_int("LEAP_SIMULATOR_METERS", default=500, minimum=1)
 

@@ -5,8 +5,10 @@ Behaviour against a realistic Leap lives in test_client_simulator.py (the projec
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import weakref
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from uuid import UUID, uuid4
@@ -180,6 +182,26 @@ def test_search_pages_stream_one_request_at_a_time_following_tokens(make_client)
         {"exclude_archived": True, "page_size": 2, "page_token": "tok-2"},
         {"exclude_archived": True, "page_size": 2, "page_token": "tok-3"},
     ]
+
+
+def test_pages_already_consumed_are_not_kept_by_the_client(make_client):
+    def answer(request):
+        body = json.loads(request.content)
+        offset = int(body.get("page_token") or 0)
+        data = {"meters": [meter(offset + i + 1) for i in range(100)]}
+        if offset < 900:
+            data["next_page_token"] = str(offset + 100)
+        return httpx.Response(200, json=data)
+
+    client = make_client(Recorder(*[answer] * 10))
+    alive = []
+    for page in client.iter_meter_pages(page_size=100):
+        alive.append(weakref.ref(page[0]))
+        del page
+        gc.collect()
+        # Only the page in hand may be alive: constant memory however large the portfolio.
+        assert sum(ref() is not None for ref in alive) <= 1
+    assert len(alive) == 10
 
 
 def test_every_filter_is_sent_as_leap_names_it(make_client):
@@ -815,7 +837,9 @@ def test_get_client_builds_from_settings(settings):
     settings.LEAP_API_KEY = "live-key-1234567890"
     settings.LEAP_TIMEOUT_SECONDS = 7.5
     settings.LEAP_MAX_RETRIES = 2
+    settings.LEAP_MAX_RETRY_WAIT_SECONDS = 33.0
     with leap.get_client() as client:
+        assert client.max_total_wait == 33.0
         assert client.base_url == "https://api.leap.energy"
         assert client.max_retries == 2
         assert client._http.timeout.read == 7.5
