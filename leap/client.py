@@ -63,7 +63,8 @@ Level = Literal["meter", "group"]
 
 MAX_PAGE_SIZE = 500  # meters and enrollments search (DIGEST §2.2)
 MAX_DISPATCH_WINDOW = timedelta(days=31)  # dispatch search guard (DIGEST §6.5)
-PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 413, 415, 422})
+# Statuses that mean "try again later"; every other 4xx is a permanent refusal.
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 
 def _user_agent() -> str:
@@ -275,8 +276,9 @@ class LeapClient:
         """Send one request, retrying transient failures; return the decoded JSON (None if empty).
 
         `idempotent=False` (creates, tests that make Leap call us) retries only failures that
-        prove Leap did not act: a refused connection or a 429. `page_token` marks a request for a
-        page after the first, whose 400 means the token expired (LeapPageTokenExpired).
+        prove Leap did not act: a refused connection, 408, 425, 429 or 503. `page_token` marks a
+        request for a page after the first, whose 400 means the token expired
+        (LeapPageTokenExpired).
         `not_found_ok` returns None on 404 instead of raising LeapNotFound.
         """
         attempt = 0
@@ -286,9 +288,7 @@ class LeapClient:
             started = time.monotonic()
             retry_after: float | None = None
             try:
-                response = self._http.request(
-                    method, path, json=json_body if json_body is not None else None
-                )
+                response = self._http.request(method, path, json=json_body)
             except httpx.TransportError as exc:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 self.stats.record_request(None)
@@ -325,7 +325,7 @@ class LeapClient:
                             attempts=attempt,
                         )
                         retryable = idempotent
-                elif status == 429 or status >= 500:
+                elif status in TRANSIENT_STATUSES or status >= 500:
                     message, code = parse_error_body(response.text, status)
                     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                     failure = LeapUnavailable(
@@ -338,8 +338,8 @@ class LeapClient:
                         retry_after=retry_after,
                         attempts=attempt,
                     )
-                    # 429 and 503 mean the request was not processed.
-                    retryable = idempotent or status in (429, 503)
+                    # 408, 425, 429 and 503 mean the request was not processed.
+                    retryable = idempotent or status in (408, 425, 429, 503)
                 else:
                     if status == 404 and not_found_ok:
                         return None

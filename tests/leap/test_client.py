@@ -539,6 +539,16 @@ def test_exhausted_retries_raise_unavailable_with_the_last_cause(make_client, sl
     assert "timeout" in client.stats.last_error and client.stats.last_error_at is not None
 
 
+def test_request_timeout_and_too_early_are_transient(make_client, sleeps):
+    handler = Recorder(
+        httpx.Response(408, text="Request Timeout"),
+        httpx.Response(425, text="Too Early"),
+        httpx.Response(200, json={"webhooks": []}),
+    )
+    assert make_client(handler).list_webhooks() == []
+    assert len(sleeps) == 2
+
+
 def test_zero_retries_fails_on_the_first_transient_error(make_client, sleeps):
     handler = Recorder(httpx.Response(503, json={"code": "SERVICE_UNAVAILABLE", "message": "m"}))
     with pytest.raises(LeapUnavailable) as caught:
