@@ -11,6 +11,8 @@ urlpatterns: list = [
     path("webhooks/group", webhooks.group_webhook, name="webhook_group"),
     path("feed.json", feed.feed, name="feed"),
     # --- dashboard pages (dashboard engineer) ---
+    path("", views.timeline, name="timeline"),
+    path("events/<uuid:event_id>/", views.event_detail, name="event"),
     path("calendar/<str:token>.ics", views.ical_feed, name="ical"),
     # --- end dashboard pages ---
 ]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import timedelta
 
-from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpRequest, StreamingHttpResponse
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
 
+from dispatch import timeline as timeline_q
 from dispatch.models import DispatchTimeslot
 from leapportal import roles
-from ops import ical
+from leapportal.htmx import wants_fragment
+from ops import ical, timefmt
+from ops.listing import paginate
 from ops.models import CalendarToken
 
 ICAL_PAST = timedelta(days=7)
@@ -43,3 +50,55 @@ def ical_feed(request: HttpRequest, token: str) -> StreamingHttpResponse:
     response["Content-Disposition"] = 'inline; filename="leap-dispatches.ics"'
     response["Cache-Control"] = "private, max-age=300"
     return response
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def timeline(request: HttpRequest) -> HttpResponse:
+    """Upcoming dispatches by day or week, grouped by group, program or meter; or the past week."""
+    now = timezone.now()
+    mode = timefmt.display_mode(request)
+    query = timeline_q.parse(request.GET, mode=mode, now=now)
+    page = paginate(timeline_q.timeslots(query), request.GET)
+    context = {
+        "query": query,
+        "page": page,
+        "rows": timeline_q.layout(page.items, query),
+        "mode": mode,
+        "now": now,
+        "next_slot": timeline_q.next_start(now, include_tests=query.include_tests),
+        "regions": timeline_q.REGIONS,
+        "prev_date": query.shift(-query.span_days),
+        "next_date": query.shift(query.span_days),
+    }
+    template = "dispatch/timeline.html"
+    if wants_fragment(request):
+        template += "#dispatch-timeline"
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+def event_detail(request: HttpRequest, event_id: uuid.UUID) -> HttpResponse:
+    """One dispatch event: every field, its versions with what changed, the plan, the findings."""
+    slot = get_object_or_404(
+        DispatchTimeslot.objects.select_related(
+            "meter", "market_group", "first_delivery", "last_delivery"
+        ),
+        event_id=event_id,
+    )
+    mode = timefmt.display_mode(request)
+    slot.region = timeline_q.slot_region(slot)
+    context = {
+        "slot": slot,
+        "zone": timeline_q.row_zone(slot, mode),
+        "versions": slot.versions.select_related("delivery").order_by("-version", "-pk"),
+        "allocations": slot.allocations.select_related("meter", "overruled_by").order_by(
+            "meter_uuid"
+        ),
+        "findings": slot.findings.select_related("run").order_by("-found_at")[:20],
+        "raw": json.dumps(slot.raw, indent=2, sort_keys=True),
+        "now": timezone.now(),
+    }
+    return render(request, "dispatch/event_detail.html", context)

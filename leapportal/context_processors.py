@@ -8,8 +8,8 @@ from django.urls import NoReverseMatch, reverse
 
 # The main navigation: (label, url name). An entry whose URL does not exist (yet) is left out.
 NAVIGATION: list[tuple[str, str]] = [
-    ("Action required", "meters:actions"),
-    ("Groups", "meters:groups"),
+    ("Action required", "ops:actions"),
+    ("Groups", "ops:groups"),
     ("Dispatches", "dispatch:timeline"),
     ("Meters", "meters:list"),
     ("Mapping", "mapping:overview"),

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import secrets
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from io import StringIO
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command, get_commands
 from django.db import transaction
 
 from leapportal import roles
@@ -47,31 +54,86 @@ def ensure_demo_logins(password: str | None = None) -> list[Login]:
 
 @dataclass
 class SeedStep:
-    """One optional seeding step: a Celery task that another part of the project provides."""
+    """One optional seeding step: a Celery task, a management command or a function."""
 
     label: str
-    task: str  # dotted path "module.task_name"
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    target: str  # "module.task_name", a command name, or "module.function"
+    kind: str = "task"  # "task" | "command" | "function"
+    args: list[str] = field(default_factory=list)
 
-    def resolve(self) -> Callable[..., Any] | None:
-        """The task object, or None while its module does not exist yet."""
-        module_name, _, name = self.task.rpartition(".")
+    def resolve(self) -> Callable[[], Any] | None:
+        """A callable running the step, or None while that part of the project is missing."""
+        if self.kind == "command":
+            if self.target not in get_commands():
+                return None
+            return lambda: call_command(self.target, *self.args, stdout=StringIO())
+        module_name, _, name = self.target.rpartition(".")
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and module_name.startswith(exc.name):
                 return None  # that part of the project has not landed yet
             raise
-        return getattr(module, name, None)
+        found = getattr(module, name, None)
+        if found is None:
+            return None
+        if self.kind == "task":
+            return lambda: found.apply(throw=True).get()
+        return found
 
 
-# The same tasks beat runs, in the order a fresh installation needs them: meters, then dispatches.
+def _sim_admin(path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the simulator's /_sim/ admin API (not Leap's: only the simulator has it)."""
+    token = os.environ.get("LEAP_SIMULATOR_ADMIN_TOKEN", "")
+    request = urllib.request.Request(  # noqa: S310 - LEAP_BASE_URL is http(s), checked in settings
+        f"{settings.LEAP_BASE_URL}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - see above
+        return json.loads(response.read())
+
+
+def create_demo_dispatches() -> str:
+    """Have the simulator dispatch a few market groups (today and tomorrow), as Leap would."""
+    if not os.environ.get("LEAP_SIMULATOR_ADMIN_TOKEN"):
+        raise SkipStep("LEAP_SIMULATOR_ADMIN_TOKEN is not set (the demo sets it)")
+    groups = _sim_admin("/_sim/groups")["market_groups"][:3]
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    events = []
+    for offset_hours, group in zip((2, 5, 26), groups, strict=False):
+        start = now + timedelta(hours=offset_hours)
+        created = _sim_admin(
+            "/_sim/dispatches",
+            {
+                "market_group_id": group["market_group_id"],
+                "start_time": start.isoformat().replace("+00:00", "Z"),
+                "end_time": (start + timedelta(hours=2)).isoformat().replace("+00:00", "Z"),
+            },
+        )
+        events.extend(created["event_ids"])
+    return f"{len(events)} dispatch events for {len(groups)} market groups"
+
+
+class SkipStep(Exception):
+    """A step that cannot run here; the message says why."""
+
+
+# In the order a fresh installation needs them: our receivers registered, the meters synced, then
+# dispatches (made by the simulator, as Leap would) fetched by the reconcile poll.
 SEED_STEPS = [
-    SeedStep("full meter sync (details + enrollments)", "meters.tasks.scheduled_full_sync"),
     SeedStep(
-        "dispatch reconcile (meter and group dispatches)", "dispatch.tasks.reconcile_dispatches"
+        "dispatch webhook receivers registered with the simulator",
+        "register_dispatch_webhooks",
+        kind="command",
+        args=["--no-test"],  # our web server is not up yet to answer the test notification
     ),
-]
+    SeedStep("full meter sync (details + enrollments)", "meters.tasks.scheduled_full_sync"),
+    SeedStep("demo dispatches created in the simulator", "leapportal.demo.create_demo_dispatches",
+             kind="function"),
+    SeedStep("dispatch reconcile (meter and group dispatches)", "dispatch.tasks.reconcile_dispatches"),
+]  # fmt: skip
 SEEDED_APPS = ("meters", "dispatch", "ops", "mapping")
 
 
@@ -105,12 +167,16 @@ def seed_demo(steps: list[SeedStep] | None = None) -> SeedReport:
     celery_app.conf.task_always_eager = True
     try:
         for step in steps if steps is not None else SEED_STEPS:
-            task = step.resolve()
-            if task is None:
-                report.skipped.append(f"{step.label}: {step.task} is not in this checkout yet")
+            run = step.resolve()
+            if run is None:
+                report.skipped.append(f"{step.label}: {step.target} is not in this checkout yet")
                 continue
-            task.apply(kwargs=step.kwargs, throw=True)
-            report.ran.append(step.label)
+            try:
+                outcome = run()
+            except SkipStep as skip:
+                report.skipped.append(f"{step.label}: {skip}")
+                continue
+            report.ran.append(step.label if outcome is None else f"{step.label}: {outcome}")
     finally:
         celery_app.conf.task_always_eager = previous
     report.totals = table_counts()

@@ -435,6 +435,14 @@ DISPATCH_OUTBOUND_TIMEOUT_SECONDS = env_float(
     "DISPATCH_OUTBOUND_TIMEOUT_SECONDS", default=10.0, minimum=0.1
 )
 
+# --- dashboard -----------------------------------------------------------------------------------
+
+# Pages show a banner when the last good meter sync or dispatch reconcile is older than this.
+DASHBOARD_SYNC_STALE_MINUTES = env_int("DASHBOARD_SYNC_STALE_MINUTES", default=45, minimum=1)
+DASHBOARD_DISPATCH_STALE_MINUTES = env_int(
+    "DASHBOARD_DISPATCH_STALE_MINUTES", default=10, minimum=1
+)
+
 # --- logging -------------------------------------------------------------------------------------
 
 LOG_LEVEL = env_choice(

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from leapportal import roles
+from leapportal.heartbeat import last_worker_seen
+from ops import health, overview
 
 
 @require_GET
 @permission_required(roles.VIEW, raise_exception=True)
 def home(request: HttpRequest) -> HttpResponse:
-    """Landing page after login. The overview issue replaces its content."""
-    return render(request, "home.html")
+    """The overview ops open every morning: portfolio, actions, dispatches, groups, sync health."""
+    now = timezone.now()
+    context = {
+        "now": now,
+        "meters": overview.meters_by_status(),
+        "actions": overview.actions_by_urgency(now),
+        "dispatches": overview.upcoming_dispatches(now),
+        "changing_groups": overview.changing_groups(now),
+        "last_sync": health.last_good_sync(),
+        "webhooks": health.delivery_counts(now - timedelta(hours=24)),
+        "worker": last_worker_seen(),
+    }
+    return render(request, "home.html", context)
 
 
 @require_GET

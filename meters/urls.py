@@ -1,6 +1,16 @@
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from meters import views
 
 app_name = "meters"
-urlpatterns: list = []
+urlpatterns: list = [
+    # --- dashboard pages (dashboard engineer) ---
+    path("", views.meter_list, name="list"),
+    path("export.csv", views.meter_export, name="export"),
+    path("<uuid:meter_id>/", views.meter_detail, name="detail"),
+    path("sync/", views.sync_health, name="sync_health"),
+    path("sync/runs/<int:pk>/", views.sync_run, name="sync_run"),
+    # --- end dashboard pages ---
+]

@@ -70,7 +70,7 @@ class Page:
     items: list[Any]
     number: int
     per_page: int
-    count: int
+    count: int | None  # None: not counted
     count_capped: bool
     has_next: bool
     extra: dict[str, Any] = field(default_factory=dict)
@@ -93,7 +93,7 @@ class Page:
     @property
     def num_pages(self) -> int | None:
         """Number of pages, unless the count was capped."""
-        if self.count_capped:
+        if self.count_capped or self.count is None:
             return None
         return max(1, -(-self.count // self.per_page))
 
@@ -124,8 +124,13 @@ def paginate(
     *,
     per_page: int | None = None,
     cap: int = COUNT_CAP,
+    count: bool = True,
 ) -> Page:
-    """Page `queryset` by ?page= and ?per_page=, in exactly two queries (rows and capped count)."""
+    """Page `queryset` by ?page= and ?per_page=, in exactly two queries (rows and capped count).
+
+    With count=False (substring searches, whose count would scan the table a second time) the
+    pager shows the rows and a next link but no total.
+    """
     size = per_page or per_page_from(params)
     number = _positive_int(params.get("page"), 1)
     max_page = cap // size + 1
@@ -135,15 +140,16 @@ def paginate(
     has_next = len(rows) > size
     rows = rows[:size]
     if number == 1 and not has_next:
-        count = len(rows)  # the whole list fits on one page: no count query needed
+        total: int | None = len(rows)  # the whole list fits on one page: no count query needed
+    elif count:
+        total = queryset.order_by()[: cap + 1].count()
     else:
-        count = queryset.order_by()[: cap + 1].count()
-    capped = count > cap
+        total = None
     return Page(
         items=rows,
         number=number,
         per_page=size,
-        count=min(count, cap),
-        count_capped=capped,
+        count=min(total, cap) if total is not None else None,
+        count_capped=total is not None and total > cap,
         has_next=has_next and number < max_page,
     )

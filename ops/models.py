@@ -63,3 +63,56 @@ class CalendarToken(models.Model):
             },
         )
         return token
+
+
+class ActionWorkItem(models.Model):
+    """Our work on one Leap required action: who has it, where it stands, what was said.
+
+    Created on the first change; an action nobody touched yet is simply "new".
+    """
+
+    class State(models.TextChoices):
+        NEW = "new", "New"
+        CONTACTED = "contacted", "Contacted"
+        WAITING_CUSTOMER = "waiting_customer", "Waiting on customer"
+        WAITING_LEAP = "waiting_leap", "Waiting on Leap"
+        DONE = "done", "Done"
+
+    action = models.OneToOneField(
+        "meters.RequiredAction", on_delete=models.CASCADE, related_name="work_item"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_actions",
+    )
+    state = models.CharField(max_length=20, choices=State, default=State.NEW, db_index=True)
+    note = models.TextField(blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.action_id}: {self.state}"
+
+
+class ActionWorkItemChange(models.Model):
+    """One change to a work item: who, when, and each field's before and after."""
+
+    work_item = models.ForeignKey(ActionWorkItem, on_delete=models.CASCADE, related_name="history")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+    changes = models.JSONField(default=dict, help_text="{field: [before, after]}")
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["work_item", "changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.work_item_id} {sorted(self.changes)}"

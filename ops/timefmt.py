@@ -11,24 +11,11 @@ from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
+
+from leapportal.timezones import zone_for as zone_for_region
 
 UTC_ZONE = ZoneInfo("UTC")
-
-# Transmission region -> market zone. The meter-sync engineer owns the canonical map
-# (leapportal/timezones.py); this one stands in until it is on main.
-_REGION_ZONES = {
-    "CAISO": "America/Los_Angeles",
-    "ERCOT": "America/Chicago",
-    "NYISO": "America/New_York",
-    "ISONE": "America/New_York",
-    "PJM": "America/New_York",
-}
-
-
-def zone_for_region(region: str) -> ZoneInfo:
-    """The market zone of a transmission region (UTC for one we do not know)."""
-    return ZoneInfo(_REGION_ZONES.get(region, "UTC"))
 
 
 def display_mode(request: HttpRequest | None) -> str:
@@ -55,7 +42,7 @@ def zone_for(region: str | None, mode: str = "market") -> ZoneInfo:
     """The zone a row of this region is shown in, for the given display mode."""
     if mode == "utc" or not region:
         return UTC_ZONE
-    return zone_for_region(region)
+    return zone_for_region(region)  # the one region -> zone table (leapportal.timezones)
 
 
 def zone_label(zone: ZoneInfo, at: datetime | None = None) -> str:
@@ -67,7 +54,7 @@ def zone_label(zone: ZoneInfo, at: datetime | None = None) -> str:
 def format_dt(value: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> SafeString:
     """A <time> element: local time with the zone's abbreviation; UTC and IANA name in the title."""
     if value is None:
-        return format_html('<span class="muted">—</span>')
+        return mark_safe('<span class="muted">—</span>')  # noqa: S308 - a constant
     local = value.astimezone(zone)
     return format_html(
         '<time datetime="{}" title="{} ({})">{} <span class="tz">{}</span></time>',

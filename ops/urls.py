@@ -6,6 +6,13 @@ from ops import views
 
 app_name = "ops"
 urlpatterns = [
+    path("actions/", views.action_queue, name="actions"),
+    path("actions/export.csv", views.action_export, name="actions_export"),
+    path("actions/<int:pk>/", views.action_detail, name="action"),
+    path("actions/<int:pk>/work", views.action_work, name="action_work"),
+    path("groups/", views.group_list, name="groups"),
+    path("groups/<uuid:pk>/", views.group_detail, name="group"),
+    path("groups/<uuid:pk>/members.csv", views.group_members_export, name="group_export"),
     path("me/", views.preferences, name="preferences"),
     path("me/time-zone", views.set_time_zone, name="set_time_zone"),
     path("me/calendar-token", views.issue_calendar_token, name="issue_calendar_token"),

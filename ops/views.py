@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import redirect, render
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
-from ops.models import CalendarToken, UserPreference
+from leapportal.htmx import wants_fragment
+from meters.forms import REGIONS
+from meters.models import MarketGroup, ReasonCode, RequiredAction
+from ops import csvexport, groups, queue, timefmt, workflow
+from ops.listing import paginate, parse_sort
+from ops.models import ActionWorkItem, ActionWorkItemChange, CalendarToken, UserPreference
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -63,3 +75,308 @@ def _preferences_page(request: HttpRequest, *, feed_url: str | None) -> HttpResp
         "feed_url": feed_url,
     }
     return render(request, "ops/preferences.html", context)
+
+
+# --- the action queue ------------------------------------------------------------------------
+
+
+def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
+    now = timezone.now()
+    query = queue.parse(request.GET)
+    sort = parse_sort(request.GET.get("sort"), queue.ACTION_SORTS, default="deadline")
+    order = sort.order_by
+    if query.group_by_code:
+        order = ["code", *order]
+    page = paginate(queue.filtered(query, user=request.user, now=now).order_by(*order), request.GET)
+    queue.decorate(page.items, queue.reason_codes(page.items))
+    previous = None
+    for action in page.items:
+        action.new_group = query.group_by_code and action.code != previous
+        previous = action.code
+    return {
+        "query": query,
+        "sort": sort,
+        "page": page,
+        "now": now,
+        "states": queue.STATES,
+        "summary": queue.code_summary(query, now),
+        "lane_counts": {
+            side: queue.base_queryset(query, side=side).filter(resolved_at__isnull=True).count()
+            for side in queue.SIDES
+        },
+        "export_query": request.GET.urlencode(),
+        "can_work": request.user.has_perm(roles.WORK_QUEUE),
+        "workers": queue.workers() if request.user.has_perm(roles.WORK_QUEUE) else [],
+        "snooze_choices": queue.SNOOZE_CHOICES,
+        "urgencies": queue.URGENCIES,
+    }
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def action_queue(request: HttpRequest) -> HttpResponse:
+    """Open partner actions by deadline, with guidance, email and workflow; Leap's in a lane."""
+    template = "ops/action_queue.html"
+    if wants_fragment(request):
+        template += "#action-table"
+    return render(request, template, _queue_page_context(request))
+
+
+def _action_context(request: HttpRequest, action: RequiredAction) -> dict[str, Any]:
+    queue.decorate([action], queue.reason_codes([action]))
+    history = (
+        ActionWorkItemChange.objects.filter(work_item__action=action)
+        .select_related("changed_by")
+        .order_by("-changed_at", "-pk")[:20]
+    )
+    return {
+        "action": action,
+        "open": request.GET.get("closed") != "1",
+        "work_states": ActionWorkItem.State.choices,
+        "quick_states": [
+            (s, label) for s, label in ActionWorkItem.State.choices if s != ActionWorkItem.State.NEW
+        ],
+        "now": timezone.now(),
+        "history": history,
+        "states": queue.STATES,
+        "can_work": request.user.has_perm(roles.WORK_QUEUE),
+        "workers": queue.workers() if request.user.has_perm(roles.WORK_QUEUE) else [],
+        "snooze_choices": queue.SNOOZE_CHOICES,
+        "columns": 11,
+    }
+
+
+def _get_action(pk: int) -> RequiredAction:
+    return get_object_or_404(
+        RequiredAction.objects.select_related("meter", "work_item__assignee").defer(
+            "meter__details_raw", "meter__enrollment_raw"
+        ),
+        pk=pk,
+    )
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One action with its guidance, customer email and workflow (a page, or its row opened)."""
+    action = _get_action(pk)
+    template = (
+        "ops/partials/action_row.html" if wants_fragment(request) else "ops/action_detail.html"
+    )
+    return render(request, template, _action_context(request, action))
+
+
+class WorkForm(forms.Form):
+    """The workflow form: a quick button changes one thing; Save applies every field."""
+
+    quick = forms.ChoiceField(
+        required=False, choices=[("", ""), ("me", "Assign to me"), *ActionWorkItem.State.choices]
+    )
+    assignee = forms.CharField(required=False, max_length=150)
+    state = forms.ChoiceField(required=False, choices=[("", "—"), *ActionWorkItem.State.choices])
+    note = forms.CharField(required=False, max_length=4000)
+    snooze = forms.ChoiceField(required=False, choices=queue.SNOOZE_CHOICES)
+
+
+def _work_changes(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any] | str:
+    """The workflow changes a valid form asks for, or an error message."""
+    if data["quick"] == "me":
+        return {"assignee": request.user}
+    if data["quick"]:
+        return {"state": data["quick"]}
+    changes: dict[str, Any] = {}
+    if "assignee" in request.POST:
+        name = data["assignee"]
+        changes["assignee"] = None
+        if name:
+            worker = queue.workers().filter(username=name).first()
+            if worker is None:
+                return f"{name!r} cannot work the queue"
+            changes["assignee"] = worker
+    if data["state"]:
+        changes["state"] = data["state"]
+    if "note" in request.POST:
+        changes["note"] = data["note"]
+    if data["snooze"]:
+        changes["snoozed_until"] = queue.snooze_until(data["snooze"], timezone.now())
+    return changes
+
+
+@require_POST
+@permission_required(roles.WORK_QUEUE, raise_exception=True)
+def action_work(request: HttpRequest, pk: int) -> HttpResponse:
+    """Assign, move the state, note or snooze one action; answers with its refreshed row."""
+    action = _get_action(pk)
+    form = WorkForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(f"invalid work update: {form.errors.as_text()}")
+    changes = _work_changes(request, form.cleaned_data)
+    if isinstance(changes, str):
+        return HttpResponseBadRequest(changes)
+    _, changed = workflow.update_work_item(action, actor=request.user, **changes)
+    if changed:
+        messages.success(request, f"{action.code} on {action.meter}: {', '.join(changed)} updated")
+    if not wants_fragment(request):
+        return redirect(_safe_next(request, reverse("ops:action", args=[action.pk])))
+    action = _get_action(pk)
+    response = render(request, "ops/partials/action_row.html", _action_context(request, action))
+    response["HX-Trigger"] = "actionsChanged"
+    return response
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+def action_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The filtered queue as CSV for a mail merge: contact, address, action and the email text."""
+    now = timezone.now()
+    query = queue.parse(request.GET)
+    sort = parse_sort(request.GET.get("sort"), queue.ACTION_SORTS, default="deadline")
+    actions = queue.filtered(query, user=request.user, now=now).order_by(*sort.order_by)
+    codes = {c.code: c for c in ReasonCode.objects.all()}  # the catalogue is small
+    header = [
+        "end_customer_email", "end_customer_name", "end_customer_company_name", "partner_reference",
+        "meter_id", "street_1", "city", "state_or_province_code", "postal_code",
+        "transmission_region", "side", "code", "title", "action_type", "description",
+        "program_identifier", "delivery_period", "deadline", "first_seen_at", "resolved_at",
+        "work_state", "assignee", "email_subject", "email_body",
+    ]  # fmt: skip
+
+    def rows() -> Any:
+        for chunk in _chunks(actions.iterator(chunk_size=1000), 1000):
+            queue.decorate(chunk, codes)
+            for a in chunk:
+                m = a.meter
+                zone = timefmt.zone_for(m.transmission_region or None)
+                yield [
+                    m.end_customer_email, m.end_customer_name, m.end_customer_company_name,
+                    m.partner_reference, m.pk, m.street_1, m.city, m.state_or_province_code,
+                    m.postal_code, m.transmission_region, a.side, a.code,
+                    a.reason.title if a.reason else "", a.action_type, a.description,
+                    a.program_identifier, a.delivery_period,
+                    timefmt.iso_with_offset(a.deadline, zone),
+                    timefmt.iso_with_offset(a.first_seen_at, zone),
+                    timefmt.iso_with_offset(a.resolved_at, zone),
+                    a.work.state if a.work else "new",
+                    a.work.assignee.get_username() if a.work and a.work.assignee else "",
+                    a.email_subject, a.email_body,
+                ]  # fmt: skip
+
+    return csvexport.stream_csv("actions", header, rows())
+
+
+def _chunks(items: Any, size: int) -> Any:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- market groups ---------------------------------------------------------------------------
+
+GROUP_SORTS = {"name": ["name"], "region": ["region", "name"], "program": ["program_identifier"]}
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def group_list(request: HttpRequest) -> HttpResponse:
+    """Market groups: members today and the next two trade days, movers, readiness."""
+    now = timezone.now()
+    sort = parse_sort(request.GET.get("sort"), GROUP_SORTS, default="name")
+    region = request.GET.get("region", "")
+    q = (request.GET.get("q") or "").strip()[:100]
+    found = MarketGroup.objects.all()
+    if region:
+        found = found.filter(region=region)
+    if q:
+        found = found.filter(name__icontains=q)
+    page = paginate(found.order_by(*sort.order_by), request.GET)
+    page.items = groups.figures(page.items, now)
+    context = {"page": page, "sort": sort, "region": region, "q": q, "now": now,
+               "mapping": groups.mapping_installed(), "regions": REGIONS}  # fmt: skip
+    template = "ops/group_list.html"
+    if wants_fragment(request):
+        template += "#group-table"
+    return render(request, template, context)
+
+
+def _group_day(request: HttpRequest, group: MarketGroup) -> tuple[list[Any], int]:
+    days = groups.trade_days_for(group.region, timezone.now())
+    try:
+        index = min(max(int(request.GET.get("day", 0)), 0), groups.DAYS - 1)
+    except ValueError:
+        index = 0
+    return days, index
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    """One group's members on a trade day, movers highlighted, and who leaves that day."""
+    group = get_object_or_404(MarketGroup, pk=pk)
+    days, index = _group_day(request, group)
+    day = days[index]
+    page = paginate(
+        groups.members(group, day).order_by("meter__partner_reference", "meter_id"), request.GET
+    )
+    context = {
+        "group": group,
+        "fig": groups.figures([group], timezone.now())[0],
+        "days": days,
+        "index": index,
+        "day": day,
+        "page": page,
+        "leaving": list(groups.leaving(group, day).order_by("meter__partner_reference")[:200])
+        if index > 0
+        else [],
+        "mapping": groups.mapping_installed(),
+        "now": timezone.now(),
+    }
+    template = "ops/group_detail.html"
+    if wants_fragment(request):
+        template += "#group-members"
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+def group_members_export(request: HttpRequest, pk: Any) -> StreamingHttpResponse:
+    """A group's members on one trade day as CSV (streamed)."""
+    group = get_object_or_404(MarketGroup, pk=pk)
+    days, index = _group_day(request, group)
+    day = days[index]
+    mapped = groups.mapping_installed()
+    header = ["trade_date", "market_group_id", "market_group_name", "meter_id",
+              "partner_reference", "global_enrollment_status", "transmission_region",
+              "end_customer_name", "member_day_before", "member_day_after", "source"]  # fmt: skip
+    if mapped:
+        header += ["our_customer_id", "our_site_id"]
+
+    def rows() -> Any:
+        members = groups.members(group, day).order_by("meter__partner_reference", "meter_id")
+        for a in members.iterator(chunk_size=2000):
+            m = a.meter
+            row = [day.isoformat(), group.pk, group.name, m.pk, m.partner_reference,
+                   m.global_enrollment_status, m.transmission_region, m.end_customer_name,
+                   a.was_member, a.stays, a.source]  # fmt: skip
+            if mapped:
+                mapping = getattr(m, "mapping", None) if _has_mapping(m) else None
+                row += [mapping.customer_id if mapping else "", mapping.site_id if mapping else ""]
+            yield row
+
+    return csvexport.stream_csv(f"group-{group.name or group.pk}-{day.isoformat()}", header, rows())
+
+
+def _has_mapping(meter: Any) -> bool:
+    try:
+        meter.mapping  # noqa: B018 - the reverse one-to-one raises when there is none
+    except ObjectDoesNotExist:  # the mapping app's RelatedObjectDoesNotExist
+        return False
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
 from django.contrib.auth import authenticate
@@ -75,10 +76,14 @@ def test_seed_demo_runs_available_steps_and_says_which_are_missing():
         [
             SeedStep("heartbeat", "leapportal.tasks.record_worker_heartbeat"),
             SeedStep("not built yet", "nosuchapp.tasks.sync"),
+            SeedStep("no such command", "nosuchcommand", kind="command"),
         ]
     )
-    assert report.ran == ["heartbeat"]
-    assert report.skipped == ["not built yet: nosuchapp.tasks.sync is not in this checkout yet"]
+    assert report.ran == [f"heartbeat: {WorkerHeartbeat.objects.get().hostname}"]
+    assert report.skipped == [
+        "not built yet: nosuchapp.tasks.sync is not in this checkout yet",
+        "no such command: nosuchcommand is not in this checkout yet",
+    ]
     assert WorkerHeartbeat.objects.count() == 1
 
 
@@ -88,3 +93,31 @@ def test_seed_demo_refuses_a_real_leap(settings):
     settings.LEAP_SIMULATOR = False
     with pytest.raises(CommandError, match="only talks to the Leap simulator"):
         call_command("seed_demo")
+
+
+@pytest.mark.django_db(transaction=True)  # the steps enqueue on commit; eager runs them then
+def test_seed_demo_fills_the_database_through_a_simulator_served_over_http(settings, monkeypatch):
+    """What `make demo` does between starting the simulator and the web server."""
+    from leap.simulator import Simulator
+    from leap.simulator.server import SimulatorServer
+
+    sim = Simulator(seed=42, meters=30, admin_token="demo-admin-token-for-tests")
+    server = SimulatorServer(sim, "127.0.0.1", 0).serve_in_thread()
+    try:
+        settings.LEAP_SIMULATOR = True
+        settings.LEAP_BASE_URL = server.url
+        settings.LEAP_API_KEY = sim.api_key
+        monkeypatch.setenv("LEAP_SIMULATOR_ADMIN_TOKEN", sim.admin_token)
+
+        call_command("seed_demo", stdout=(out := StringIO()))
+    finally:
+        server.stop()
+
+    text = out.getvalue()
+    assert "seeded: demo dispatches created in the simulator: 3 dispatch events" in text
+    assert "seeded: dispatch reconcile" in text
+    assert "dispatch.DispatchTimeslot" in text  # the reconcile poll stored what Leap dispatched
+    from dispatch.models import DispatchTimeslot
+
+    assert DispatchTimeslot.objects.count() >= 3
+    assert sim.requests.count("POST /v2/dispatch/group/search") >= 1

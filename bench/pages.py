@@ -1,0 +1,302 @@
+"""Benchmark: dashboard pages over 100,000 meters and 50,000 timeslots in PostgreSQL.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench_pages \
+        .venv/bin/python bench/pages.py [--meters 100000] [--timeslots 50000] [--runs 40] [--reuse]
+
+Creates the database if needed, migrates, fills it with bulk inserts straight into the models
+(skipped with --reuse when the counts already match), then requests every dashboard page through
+Django's test client (the whole stack: middleware, permission checks, templates) and prints, per
+page: p50 and p95 in milliseconds, the number of queries and the response size. The target is
+p95 <= 150 ms. A script, not a test: run it by hand and copy the table into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapportal.settings")
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+REGIONS = ["CAISO"] * 5 + ["ERCOT"] * 2 + ["NYISO", "ISONE", "PJM"]
+STATUSES = ["ACTIVE"] * 6 + ["ELIGIBLE"] * 2 + ["PENDING", "INELIGIBLE", "NOT_PARTICIPATING"]
+CODES = [("AUTH_0001", "IS_AUTHORIZED"), ("SERV_0005", "NO_MISSING_FIELDS"),
+         ("MRKT_0002", "NOT_ENROLLED_IN_CONFLICTING_PROGRAM"), ("SERV_0002", "NO_MISSING_FIELDS")]  # fmt: skip
+LOAD = ["HVAC", "EV_CHARGING", "BATTERY_STORAGE", "PUMPING", "LIGHTING"]
+NAMES = ["Orchard", "Dairy", "Cold Storage", "Pump House", "Winery", "School", "Clinic", "Depot"]
+STREETS = ["Main St", "Oak Ave", "Canal Rd", "Mission Blvd", "Ranch Rd", "Harbor Way"]
+CITIES = ["Fresno", "Austin", "Albany", "Boston", "Newark", "Modesto", "Houston"]
+
+
+def setup_django() -> None:
+    """Create the database if needed and set Django up."""
+    import subprocess
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("set DATABASE_URL to a PostgreSQL database for the benchmark")
+    subprocess.run([sys.executable, str(REPO / "scripts" / "createdb.py"), url], check=True)
+    import django
+
+    django.setup()
+
+
+def fill(n_meters: int, n_slots: int) -> None:
+    """Bulk-insert the portfolio, actions, groups, enrollments, mappings and timeslots."""
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
+    from leapportal.timezones import trade_date
+    from meters.models import (
+        GroupAssignment,
+        MarketGroup,
+        Meter,
+        ProgramEnrollment,
+        RequiredAction,  # fmt: skip
+        SyncRun,
+    )
+
+    rnd = random.Random(42)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        tables = ["dispatch_dispatchtimeslotversion", "dispatch_dispatchallocation",
+                  "dispatch_reconcilefinding", "dispatch_dispatchtimeslot", "meters_groupassignment",
+                  "meters_programenrollment", "ops_actionworkitemchange", "ops_actionworkitem",
+                  "meters_requiredaction", "meters_meterchange", "meters_meterevent",
+                  "meters_participationpreference", "meters_syncrun", "meters_marketgroup"]  # fmt: skip
+        if apps.is_installed("mapping"):
+            tables.append("mapping_metermapping")
+        cursor.execute(f"TRUNCATE {', '.join(tables)}, meters_meter CASCADE")
+    groups = [
+        MarketGroup(
+            market_group_id=uuid.UUID(int=rnd.getrandbits(128)),
+            name=f"GRP_{i:03d}",
+            region=REGIONS[i % len(REGIONS)],
+            program_identifier="CCA",
+        )  # fmt: skip
+        for i in range(200)
+    ]
+    MarketGroup.objects.bulk_create(groups)
+    by_region: dict[str, list[MarketGroup]] = {}
+    for g in groups:
+        by_region.setdefault(g.region, []).append(g)
+
+    meter_ids = []
+    batch = 5000
+    for start in range(0, n_meters, batch):
+        meters, enrollments, actions, assignments = [], [], [], []
+        for i in range(start, min(start + batch, n_meters)):
+            mid = uuid.UUID(int=rnd.getrandbits(128))
+            meter_ids.append(mid)
+            region = REGIONS[i % len(REGIONS)]
+            status = rnd.choice(STATUSES)
+            open_actions = 1 if i % 10 == 0 else 0
+            deadline = now + timedelta(hours=rnd.randint(-72, 400)) if open_actions else None
+            meters.append(Meter(
+                meter_id=mid, partner_reference=f"site-{i:06d}", transmission_region=region,
+                global_enrollment_status=status, meter_type=rnd.choice(["UTILITY_METER", "SUBMETER"]),
+                load_types=[rnd.choice(LOAD)], end_customer_name=f"{rnd.choice(NAMES)} {i}",
+                end_customer_email=f"c{i}@example.com", street_1=f"{i} {rnd.choice(STREETS)}",
+                city=rnd.choice(CITIES), state_or_province_code="CA", postal_code="93701",
+                utility_name="PGE", electric_service_account_number=f"ACC{i:08d}",
+                is_archived=i % 97 == 0, missing_since=now if i % 211 == 0 else None,
+                action_required=bool(open_actions), open_partner_actions=open_actions,
+                next_action_deadline=deadline, leap_updated_at=now - timedelta(minutes=i % 5000),
+                details_raw={"meter_id": str(mid), "padding": "x" * 600},
+                enrollment_raw={"meter_id": str(mid), "program_enrollment": []},
+            ))  # fmt: skip
+            group = by_region[region][i % len(by_region[region])]
+            enrollments.append(ProgramEnrollment(
+                meter_id=mid, program_identifier="CCA", delivery_period="CAISO-CCA_2026",
+                delivery_period_start=now - timedelta(days=30), delivery_period_end=now + timedelta(days=60),
+                enrollment_status=status, market_group=group, market_group_name=group.name,
+            ))  # fmt: skip
+            if open_actions:
+                code, kind = CODES[i % len(CODES)]
+                actions.append(RequiredAction(meter_id=mid, side="partner", code=code,
+                                              action_type=kind, program_identifier="CCA",
+                                              delivery_period="CAISO-CCA_2026",
+                                              description="There are missing fields: Load Zone",
+                                              deadline=deadline))  # fmt: skip
+            if i % 25 == 0:
+                actions.append(RequiredAction(meter_id=mid, side="leap", code="LEAP_0001",
+                                              action_type="IS_ASSIGNED_TO_A_RESOURCE",
+                                              program_identifier="CCA", delivery_period="P",
+                                              deadline=now + timedelta(days=5)))  # fmt: skip
+            if status == "ACTIVE" or i % 3 == 0:
+                today = trade_date(region, now)
+                for day in range(3):
+                    moved = day > 0 and i % 500 == day  # a few movers
+                    g = by_region[region][(i + (1 if moved else 0)) % len(by_region[region])]
+                    assignments.append(GroupAssignment(meter_id=mid, market_group=g, source="enrollment",
+                                                       trade_date=today + timedelta(days=day)))  # fmt: skip
+        with transaction.atomic():
+            Meter.objects.bulk_create(meters)
+            ProgramEnrollment.objects.bulk_create(enrollments)
+            RequiredAction.objects.bulk_create(actions)
+            GroupAssignment.objects.bulk_create(assignments)
+    if apps.is_installed("mapping"):
+        mapping = apps.get_model("mapping", "MeterMapping")
+        for start in range(0, len(meter_ids), batch):
+            mapping.objects.bulk_create(
+                mapping(meter_id=mid, customer_id=f"CUST{j:07d}", site_id=f"SITE{j:07d}")
+                for j, mid in enumerate(meter_ids[start : start + batch], start=start)
+                if j % 5
+            )
+    slots, versions = [], []
+    for j in range(n_slots):
+        start_at = now + timedelta(minutes=rnd.randint(-30 * 24 * 60, 30 * 24 * 60))
+        group_level = j % 10 == 0
+        mid = meter_ids[rnd.randrange(len(meter_ids))]
+        g = groups[j % len(groups)]
+        slot = DispatchTimeslot(
+            event_id=uuid.UUID(int=rnd.getrandbits(128)), level="group" if group_level else "meter",
+            meter_id=None if group_level else mid, meter_uuid=None if group_level else mid,
+            market_group=g if group_level else None, market_group_uuid=g.pk if group_level else None,
+            group_meter_ids=[str(m) for m in meter_ids[j % 1000 : j % 1000 + 20]] if group_level else [],
+            start_time=start_at, end_time=start_at + timedelta(hours=rnd.choice([1, 2, 4])),
+            cancelled=j % 20 == 0, energy_kw=None if j % 13 == 0 else float(rnd.randint(5, 500)),
+            priority=rnd.randint(1, 10), is_voluntary=j % 3 == 0, programs=["ELRP"],
+            dispatch_event_types=["CAPACITY"], first_source="webhook", content_hash="x", version=2,
+            raw={"padding": "y" * 300},
+        )  # fmt: skip
+        slots.append(slot)
+        if len(slots) == batch:
+            DispatchTimeslot.objects.bulk_create(slots)
+            versions += [DispatchTimeslotVersion(timeslot=s, version=v, kind="updated", source="webhook",
+                                                 changes={"energy_kw": [10, 20]}) for s in slots for v in (1, 2)]  # fmt: skip
+            DispatchTimeslotVersion.objects.bulk_create(versions)
+            slots, versions = [], []
+    DispatchTimeslot.objects.bulk_create(slots)
+    DispatchTimeslotVersion.objects.bulk_create(
+        DispatchTimeslotVersion(timeslot=s, version=v, kind="updated", source="webhook",
+                                changes={"energy_kw": [10, 20]}) for s in slots for v in (1, 2))  # fmt: skip
+    SyncRun.objects.bulk_create(
+        SyncRun(kind="incremental", status="done", created=i, updated=i * 3, unchanged=n_meters,
+                started_at=now - timedelta(minutes=15 * i + 3), finished_at=now - timedelta(minutes=15 * i),
+                created_at=now - timedelta(minutes=15 * i + 3)) for i in range(1, 300))  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(
+        f"filled {n_meters:,} meters and {n_slots:,} timeslots in {time.perf_counter() - started:.0f} s"
+    )
+
+
+def measure(runs: int) -> list[tuple[str, float, float, int, int]]:
+    """Request every page `runs` times (after two warm-ups); return timing rows."""
+    from django.contrib.auth.models import Group, User
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from dispatch.models import DispatchTimeslot
+    from meters.models import MarketGroup, Meter, RequiredAction
+
+    user, _ = User.objects.get_or_create(username="bench-operator")
+    user.groups.add(Group.objects.get(name="operator"))
+    client = Client()
+    client.force_login(user)
+    meter = Meter.objects.filter(action_required=True).order_by("partner_reference")[500]
+    group = MarketGroup.objects.order_by("name").first()
+    slot = DispatchTimeslot.objects.filter(version=2).order_by("start_time").last()
+    action = RequiredAction.objects.filter(side="partner").order_by("deadline").first()
+    pages = [
+        ("overview", "/", {}),
+        ("meters", "/meters/", {}),
+        ("meters page 150", "/meters/", {"page": "150"}),
+        ("meters search", "/meters/", {"q": "orchard 12"}),
+        ("meters filtered+sorted", "/meters/", {"region": "CAISO", "status": "ACTIVE", "sort": "-updated"}),
+        ("meters action+load", "/meters/", {"action": "yes", "load_type": "HVAC", "sort": "deadline"}),
+        ("meters unmapped", "/meters/", {"mapped": "no"}),
+        ("meters by group", "/meters/", {"group": str(group.pk)}),
+        ("meters (htmx fragment)", "/meters/", {"region": "ERCOT", "_hx": "1"}),
+        ("meter detail", f"/meters/{meter.pk}/", {}),
+        ("actions", "/actions/", {}),
+        ("actions by code", "/actions/", {"group": "code"}),
+        ("actions leap lane", "/actions/", {"side": "leap"}),
+        ("action work panel", f"/actions/{action.pk}/", {"_hx": "1"}),
+        ("groups", "/groups/", {}),
+        ("group members", f"/groups/{group.pk}/", {"day": "1"}),
+        ("dispatch week", "/dispatch/", {}),
+        ("dispatch day by meter", "/dispatch/", {"view": "day", "by": "meter"}),
+        ("dispatch past week", "/dispatch/", {"view": "past"}),
+        ("dispatch event", f"/dispatch/events/{slot.event_id}/", {}),
+        ("sync health", "/meters/sync/", {}),
+    ]  # fmt: skip
+    results = []
+    for name, path, params in pages:
+        params = dict(params)
+        headers = {"HX-Request": "true"} if params.pop("_hx", None) else {}
+        timings = []
+        for i in range(runs + 2):
+            with CaptureQueriesContext(connection) as queries:
+                began = time.perf_counter()
+                response = client.get(path, params, headers=headers)
+                elapsed = (time.perf_counter() - began) * 1000
+            assert response.status_code == 200, (name, response.status_code)
+            if i >= 2:
+                timings.append(elapsed)
+        timings.sort()
+        p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
+        results.append((name, statistics.median(timings), p95, len(queries), len(response.content)))
+    return results
+
+
+def measure_export() -> tuple[float, int]:
+    """The whole meter CSV (every present meter), streamed: total seconds and rows."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    client = Client()
+    client.force_login(User.objects.get(username="bench-operator"))
+    began = time.perf_counter()
+    response = client.get("/meters/export.csv")
+    rows = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
+    return time.perf_counter() - began, rows
+
+
+def main() -> None:
+    """Fill (unless reusable), measure, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--meters", type=int, default=100_000)
+    parser.add_argument("--timeslots", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--reuse", action="store_true", help="keep existing data if counts match")
+    args = parser.parse_args()
+    setup_django()
+    from django.core.management import call_command
+
+    from dispatch.models import DispatchTimeslot
+    from meters.models import Meter
+
+    call_command("migrate", verbosity=0)
+    if not (args.reuse and Meter.objects.count() == args.meters
+            and DispatchTimeslot.objects.count() == args.timeslots):  # fmt: skip
+        fill(args.meters, args.timeslots)
+    results = measure(args.runs)
+    print(f"\n{args.meters:,} meters, {args.timeslots:,} timeslots, {args.runs} runs per page "
+          f"(Django test client, PostgreSQL, {os.cpu_count()} cores, shared machine)\n")  # fmt: skip
+    print("| page | p50 ms | p95 ms | queries | bytes |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, p50, p95, queries, size in results:
+        flag = "" if p95 <= 150 else " **over 150**"
+        print(f"| {name} | {p50:.1f} | {p95:.1f}{flag} | {queries} | {size:,} |")
+    seconds, rows = measure_export()
+    print(f"\nmeters CSV export (streamed, every present meter): {rows:,} rows in {seconds:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""GET filter forms of the meter pages; each knows how to apply itself to a queryset."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.apps import apps
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from meters.models import (
+    EnrollmentStatus,
+    GroupAssignment,
+    MarketGroup,
+    Meter,
+    ProgramEnrollment,
+)
+
+REGIONS = ["CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_PC"]
+METER_TYPES = ["UTILITY_METER", "SUBMETER", "DEVICE"]
+LOAD_TYPES = [
+    "HVAC", "EV_CHARGING", "BATTERY_STORAGE", "COLD_STORAGE", "PUMPING", "WATER_HEATING",
+    "BUILDING_AUTOMATION", "GENERATION", "MANUFACTURING", "LIGHTING", "OTHER",
+]  # fmt: skip
+# Leap's PublicProgram list (DIGEST §3.7); a constant, because a DISTINCT over every enrollment
+# row would cost more than the page it serves. Unknown programs still match when typed in the URL.
+PROGRAMS = [
+    "CAISO-CCA-SC_ONLY", "CCA", "CEC-DSGS-OPTION4", "CEC-DSGS", "CONED-CSRP", "CONED-DLRP", "DRAM",
+    "ELRP", "ENERGY-ONLY", "ERCOT-ERS", "EVERSOURCE-CS", "MA_DOER-CPS", "NATGRID-CS",
+    "NRG-REALTIME", "NRG-RED", "NYISO-SCR", "ONCOR-CLM", "PGE-ART", "PGE-CBP", "PJM-CAPACITY",
+    "PSEGLI-CSRP", "PSEGLI-DLRP", "RIE-CS", "UNITIL-CS", "PSE-RPO", "SRP-RPO", "TVA-RPO",
+    "CAISO-ELRP-A4", "CEC-DSGS-OPTION2", "ENERGYHUB-CS", "CT_GB-ESS",
+]  # fmt: skip
+
+
+def _choices(values: list[str], blank: str = "Any") -> list[tuple[str, str]]:
+    return [("", blank), *[(v, v) for v in values]]
+
+
+YES_NO = [("", "Any"), ("yes", "Yes"), ("no", "No")]
+PRESENCE = [
+    ("live", "Present, not archived"),
+    ("archived", "Archived"),
+    ("missing", "Missing (Leap no longer lists)"),
+    ("all", "All"),
+]
+
+
+class MeterFilterForm(forms.Form):
+    """Every filter of the meter list; the same form drives the CSV export."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    region = forms.ChoiceField(required=False, choices=_choices(REGIONS))
+    status = forms.ChoiceField(required=False, choices=_choices(list(EnrollmentStatus.values)))
+    program = forms.ChoiceField(required=False, choices=_choices(PROGRAMS))
+    group = forms.TypedChoiceField(required=False, coerce=uuid.UUID, empty_value=None)
+    meter_type = forms.ChoiceField(required=False, choices=_choices(METER_TYPES), label="Type")
+    load_type = forms.ChoiceField(required=False, choices=_choices(LOAD_TYPES), label="Load")
+    action = forms.ChoiceField(required=False, choices=YES_NO, label="Action required")
+    mapped = forms.ChoiceField(required=False, choices=YES_NO)
+    presence = forms.ChoiceField(required=False, choices=PRESENCE, label="Showing")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not mapping_installed():
+            del self.fields["mapped"]
+        # A few hundred groups at most: one small query; the select lets people pick by name.
+        groups = MarketGroup.objects.order_by("region", "name").values_list("pk", "name", "region")
+        self.fields["group"].choices = [("", "Any")] + [
+            (str(pk), f"{name or pk} ({region or '?'})") for pk, name, region in groups
+        ]
+
+    def apply(self, meters: QuerySet[Meter]) -> QuerySet[Meter]:
+        """Narrow `meters` by the cleaned filters (call after is_valid())."""
+        data = self.cleaned_data
+        presence = data.get("presence") or "live"
+        if presence == "live":
+            meters = meters.live()
+        elif presence == "archived":
+            meters = meters.archived()
+        elif presence == "missing":
+            meters = meters.missing()
+        if data.get("q"):
+            meters = search(meters, data["q"])
+        if data.get("region"):
+            meters = meters.in_region(data["region"])
+        if data.get("status"):
+            meters = meters.with_status(data["status"])
+        if data.get("program"):
+            meters = meters.filter(
+                Exists(
+                    ProgramEnrollment.objects.filter(
+                        meter=OuterRef("pk"), program_identifier=data["program"]
+                    )
+                )
+            )
+        if data.get("group"):
+            meters = meters.filter(
+                Exists(
+                    GroupAssignment.objects.filter(
+                        meter=OuterRef("pk"), market_group_id=data["group"]
+                    )
+                )
+                | Exists(
+                    ProgramEnrollment.objects.filter(
+                        meter=OuterRef("pk"), market_group_id=data["group"]
+                    )
+                )
+            )
+        if data.get("meter_type"):
+            meters = meters.filter(meter_type=data["meter_type"])
+        if data.get("load_type"):
+            meters = meters.filter(load_types__contains=[data["load_type"]])
+        if data.get("action"):
+            meters = meters.filter(action_required=data["action"] == "yes")
+        if data.get("mapped"):
+            meters = filter_mapped(meters, data["mapped"] == "yes")
+        return meters
+
+
+# Leap's identifiers and the customer's name, company and address, as people type them.
+SEARCH_FIELDS = (
+    "partner_reference",
+    "end_customer_name",
+    "end_customer_company_name",
+    "street_1",
+    "city",
+    "postal_code",
+)
+
+
+def mapping_installed() -> bool:
+    """Whether our customer/site mapping (the mapping app) is part of this project."""
+    return apps.is_installed("mapping")
+
+
+def search(meters: QuerySet[Meter], text: str) -> QuerySet[Meter]:
+    """Meter id, partner_reference, our customer or site id, customer name or address."""
+    text = text.strip()
+    if not text:
+        return meters
+    try:
+        return meters.filter(meter_id=uuid.UUID(text))  # a meter id is exact: no scan needed
+    except ValueError:
+        pass
+    match = Q()
+    for field in SEARCH_FIELDS:
+        match |= Q(**{f"{field}__icontains": text})
+    if mapping_installed():
+        # Our ids match exactly, through their own indexes (no join of the whole list).
+        mapping = apps.get_model("mapping", "MeterMapping")
+        ours = mapping.objects.filter(Q(customer_id=text) | Q(site_id=text)).values("meter_id")
+        match |= Q(meter_id__in=ours)
+    return meters.filter(match)
+
+
+def filter_mapped(meters: QuerySet[Meter], mapped: bool) -> QuerySet[Meter]:
+    """Meters with (or without) our customer/site mapping."""
+    return meters.filter(mapping__isnull=not mapped)

@@ -1,0 +1,291 @@
+"""Meter pages of the dashboard: the list (with its CSV), the meter, sync health.
+
+Views stay thin: forms filter, ops.listing sorts and pages, meters.actions starts syncs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.decorators import permission_required
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from dispatch.models import DispatchDelivery, DispatchTimeslot, ReconcileFinding, ReconcileRun
+from leapportal import roles
+from leapportal.heartbeat import worker_is_stale
+from leapportal.htmx import wants_fragment
+from leapportal.models import WorkerHeartbeat
+from leapportal.timezones import trade_date
+from meters.forms import MeterFilterForm, mapping_installed
+from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun, WebhookDelivery
+from ops import csvexport, health, timefmt
+from ops.listing import paginate, parse_sort
+
+METER_SORTS = {
+    "meter": ["partner_reference"],
+    "customer": ["end_customer_name"],
+    "region": ["transmission_region"],
+    "status": ["global_enrollment_status"],
+    "type": ["meter_type"],
+    "deadline": ["next_action_deadline"],
+    "updated": ["-leap_updated_at"],
+    "seen": ["-last_seen_at"],
+}
+# Large JSON columns no list needs.
+HEAVY = ("details_raw", "enrollment_raw")
+
+
+def filtered_meters(request: HttpRequest) -> tuple[MeterFilterForm, QuerySet[Meter]]:
+    """The meter list's form and queryset, exactly as the page and the CSV share them."""
+    form = MeterFilterForm(request.GET)
+    meters = Meter.objects.defer(*HEAVY)
+    if mapping_installed():
+        meters = meters.select_related("mapping")
+    meters = form.apply(meters) if form.is_valid() else meters.none()
+    return form, meters
+
+
+def groups_today(meters: list[Meter], now: Any) -> dict[uuid.UUID, list[GroupAssignment]]:
+    """Each meter's group(s) on today's trade date in its own market, in one query."""
+    if not meters:
+        return {}
+    today = {m.pk: trade_date(m.transmission_region, now) for m in meters}
+    found: dict[uuid.UUID, list[GroupAssignment]] = {}
+    rows = GroupAssignment.objects.filter(
+        meter_id__in=list(today), trade_date__in=set(today.values())
+    ).select_related("market_group")
+    for row in rows:
+        if row.trade_date == today[row.meter_id]:
+            found.setdefault(row.meter_id, []).append(row)
+    return found
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def meter_list(request: HttpRequest) -> HttpResponse:
+    """Search, filter and sort the portfolio; every filter lives in the URL."""
+    form, meters = filtered_meters(request)
+    sort = parse_sort(request.GET.get("sort"), METER_SORTS, default="meter")
+    # A substring search scans the table; counting its matches would scan it a second time.
+    searching = bool(form.is_valid() and form.cleaned_data.get("q"))
+    page = paginate(meters.order_by(*sort.order_by), request.GET, count=not searching)
+    now = timezone.now()
+    groups = groups_today(page.items, now)
+    for meter in page.items:
+        meter.groups_today = groups.get(meter.pk, [])
+    context = {
+        "form": form,
+        "page": page,
+        "sort": sort,
+        "now": now,
+        "mapping": mapping_installed(),
+        "export_query": request.GET.urlencode(),
+    }
+    template = "meters/meter_list.html"
+    if wants_fragment(request):
+        template += "#meter-table"
+    return render(request, template, context)
+
+
+EXPORT_FIELDS = [
+    "meter_id",
+    "partner_reference",
+    "transmission_region",
+    "global_enrollment_status",
+    "action_required",
+    "open_partner_actions",
+    "open_leap_actions",
+    "next_action_deadline",
+    "meter_type",
+    "load_types",
+    "customer_classification",
+    "customer_group",
+    "tags",
+    "end_customer_name",
+    "end_customer_company_name",
+    "end_customer_email",
+    "end_customer_phone_number",
+    "street_1",
+    "street_2",
+    "city",
+    "state_or_province_code",
+    "postal_code",
+    "utility_name",
+    "electric_service_account_number",
+    "load_zone",
+    "is_archived",
+    "missing_since",
+    "leap_created_at",
+    "leap_updated_at",
+    "last_seen_at",
+]
+EXPORT_TIMES = {"next_action_deadline", "missing_since", "leap_created_at", "leap_updated_at",
+                "last_seen_at"}  # fmt: skip
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+def meter_export(request: HttpRequest) -> StreamingHttpResponse:
+    """Exactly the filtered, sorted list as CSV, streamed; times with their market offset."""
+    _, meters = filtered_meters(request)
+    sort = parse_sort(request.GET.get("sort"), METER_SORTS, default="meter")
+    mapped = mapping_installed()
+    columns = list(EXPORT_FIELDS)
+    if mapped:
+        columns += ["mapping__customer_id", "mapping__site_id", "mapping__label"]
+    rows = meters.order_by(*sort.order_by).values_list(*columns)
+    region_at = EXPORT_FIELDS.index("transmission_region")
+    time_at = [i for i, name in enumerate(columns) if name in EXPORT_TIMES]
+
+    def lines() -> Any:
+        for row in rows.iterator(chunk_size=2000):
+            out = list(row)
+            zone = timefmt.zone_for(out[region_at] or None)
+            for i in time_at:
+                out[i] = timefmt.iso_with_offset(out[i], zone)
+            yield out
+
+    header = [c.replace("mapping__", "our_") for c in columns]
+    return csvexport.stream_csv("meters", header, lines())
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
+    """Everything we know about one meter, its history and its dispatches."""
+    meter = get_object_or_404(
+        Meter.objects.select_related("mapping") if mapping_installed() else Meter.objects,
+        pk=meter_id,
+    )
+    now = timezone.now()
+    actions = list(
+        meter.required_actions.select_related("work_item__assignee").order_by(
+            "resolved_at", "deadline", "code"
+        )
+    )
+    codes = {c.code: c for c in ReasonCode.objects.filter(code__in={a.code for a in actions})}
+    for action in actions:
+        action.reason = codes.get(action.code)
+    dispatches = (
+        DispatchTimeslot.objects.for_ops()
+        .filter(Q(meter=meter) | Q(level="group", group_meter_ids__contains=[str(meter.pk)]))
+        .filter(end_time__gt=now - timedelta(days=30))
+        .select_related("market_group")
+        .order_by("start_time")[:100]
+    )
+    skip = {"details_raw", "enrollment_raw", "details_hash", "enrollment_hash"}
+    fields = [
+        (f.verbose_name, getattr(meter, f.attname), f.get_internal_type())
+        for f in Meter._meta.concrete_fields
+        if f.name not in skip
+    ]
+    context = {
+        "meter": meter,
+        "now": now,
+        "fields": fields,
+        "enrollments": meter.program_enrollments.select_related("market_group").order_by(
+            "program_identifier", "delivery_period_start"
+        ),
+        "actions": actions,
+        "preferences": meter.participation_preferences.order_by("start_time"),
+        "assignments": meter.group_assignments.select_related("market_group").order_by(
+            "-trade_date"
+        )[:30],
+        "today": trade_date(meter.transmission_region, now),
+        "changes": meter.changes.order_by("-changed_at", "-pk")[:200],
+        "events": meter.events.order_by("-occurred_at")[:50],
+        "dispatches": dispatches,
+        "runs": [
+            with_percent(r)
+            for r in SyncRun.objects.filter(meter_id=meter.pk).order_by("-created_at")[:3]
+        ],
+        "details_raw": json.dumps(meter.details_raw, indent=2, sort_keys=True),
+        "enrollment_raw": json.dumps(meter.enrollment_raw, indent=2, sort_keys=True),
+        "mapping": mapping_installed(),
+    }
+    return render(request, "meters/meter_detail.html", context)
+
+
+# --- sync health -----------------------------------------------------------------------------
+
+RUN_SORTS = {"created": ["-created_at"], "kind": ["kind", "-created_at"], "status": ["status"]}
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+@vary_on_headers("HX-Request")
+def sync_health(request: HttpRequest) -> HttpResponse:
+    """Sync runs, next scheduled runs, webhook deliveries, reconcile findings, worker liveness."""
+    now = timezone.now()
+    runs = SyncRun.objects.select_related("requested_by")
+    kind = request.GET.get("kind", "")
+    if kind in SyncRun.Kind.values:
+        runs = runs.filter(kind=kind)
+    else:
+        kind = ""
+    sort = parse_sort(request.GET.get("sort"), RUN_SORTS, default="created")
+    page = paginate(runs.order_by(*sort.order_by), request.GET, per_page=25)
+    context = {
+        "now": now,
+        "page": page,
+        "sort": sort,
+        "kind": kind,
+        "kinds": SyncRun.Kind.choices,
+        "active": [
+            with_percent(run)
+            for run in SyncRun.objects.filter(
+                status__in=SyncRun.ACTIVE_STATUSES, kind__in=["full", "incremental"]
+            ).select_related("requested_by")
+        ],
+        "next_runs": health.next_runs(now),
+        "day": health.delivery_counts(now - timedelta(hours=24)),
+        "recent_deliveries": WebhookDelivery.objects.defer("body", "headers").order_by(
+            "-received_at"
+        )[:10],
+        "recent_dispatch_deliveries": DispatchDelivery.objects.defer("body", "headers").order_by(
+            "-received_at"
+        )[:10],
+        "reconcile": ReconcileRun.objects.order_by("-started_at").first(),
+        "findings": ReconcileFinding.objects.select_related("timeslot").order_by("-found_at")[:15],
+        "workers": WorkerHeartbeat.objects.order_by("-last_seen_at")[:5],
+        "worker_stale": worker_is_stale(now=now),
+        "warnings": health.stale_warnings(now),
+        "can_sync": request.user.has_perm(roles.START_SYNC),
+    }
+    template = "meters/sync_health.html"
+    if wants_fragment(request):
+        template += "#sync-runs"
+    return render(request, template, context)
+
+
+def with_percent(run: SyncRun) -> SyncRun:
+    """Attach the progress bar's percentage (Leap gives no totals; the run estimates one)."""
+    if not run.is_active:
+        run.percent = 100 if run.status in ("done", "held") else 0
+    elif run.progress_total:
+        run.percent = min(99, int(run.progress_done * 100 / run.progress_total))
+    else:
+        run.percent = 0
+    return run
+
+
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+def sync_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """The progress of one run; polled every second while active, then it stops itself."""
+    run = get_object_or_404(SyncRun.objects.select_related("requested_by"), pk=pk)
+    response = render(request, "meters/partials/sync_progress.html", {"run": with_percent(run)})
+    if not run.is_active:
+        # The re-rendered element carries no trigger, so polling stops; the runs table and the
+        # meter page refresh themselves once.
+        response["HX-Trigger"] = "syncFinished"
+    return response

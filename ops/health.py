@@ -1,0 +1,130 @@
+"""Is the data fresh, and is the machinery running? For the stale-data banner and sync health.
+
+Each check is one small indexed query, so the banner costs the same on every page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count
+from django_celery_beat.models import PeriodicTask
+
+from dispatch.models import DispatchDelivery, ReconcileRun, WebhookAuthFailure
+from leapportal.heartbeat import last_worker_seen
+from meters.models import SyncRun, WebhookDelivery
+from ops.urgency import humanize_delta
+
+
+@dataclass
+class StaleWarning:
+    """One reason the data may be older than it should be."""
+
+    key: str
+    message: str
+
+
+def sync_stale_after() -> timedelta:
+    """How old the last good meter sync may be before pages warn."""
+    return timedelta(minutes=settings.DASHBOARD_SYNC_STALE_MINUTES)
+
+
+def dispatch_stale_after() -> timedelta:
+    """How old the last good dispatch reconcile may be before pages warn."""
+    return timedelta(minutes=settings.DASHBOARD_DISPATCH_STALE_MINUTES)
+
+
+def last_good_sync() -> SyncRun | None:
+    """The latest finished full or incremental meter sync."""
+    return (
+        SyncRun.objects.filter(kind__in=["full", "incremental"], status__in=["done", "held"])
+        .exclude(finished_at=None)
+        .order_by("-finished_at")
+        .first()
+    )
+
+
+def stale_warnings(now: datetime) -> list[StaleWarning]:
+    """Why the pages' data may be stale right now (empty when all is fresh)."""
+    warnings = []
+    sync = last_good_sync()
+    if sync is None:
+        warnings.append(
+            StaleWarning("sync", "No meter sync has finished yet: meter data is missing.")
+        )
+    elif now - sync.finished_at > sync_stale_after():
+        age = humanize_delta(now - sync.finished_at)
+        warnings.append(
+            StaleWarning("sync", f"Meter data is {age} old: the last good sync finished {age} ago.")
+        )
+    reconcile = (
+        ReconcileRun.objects.filter(status="done")
+        .only("finished_at")
+        .order_by("-started_at")
+        .first()
+    )
+    if (
+        reconcile is not None
+        and reconcile.finished_at
+        and (now - reconcile.finished_at > dispatch_stale_after())
+    ):
+        age = humanize_delta(now - reconcile.finished_at)
+        warnings.append(
+            StaleWarning("dispatch", f"Dispatches were last reconciled with Leap {age} ago.")
+        )
+    beat = last_worker_seen()
+    worker_max = timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    if beat is None:
+        warnings.append(StaleWarning("worker", "No background worker has reported yet."))
+    elif now - beat.last_seen_at > worker_max:
+        age = humanize_delta(now - beat.last_seen_at)
+        warnings.append(StaleWarning("worker", f"No background worker seen for {age}."))
+    return warnings
+
+
+def next_runs(now: datetime) -> list[dict[str, Any]]:
+    """Enabled periodic tasks with the time each runs next (django-celery-beat's schedules)."""
+    tasks = PeriodicTask.objects.filter(enabled=True).select_related(
+        "interval", "crontab", "solar", "clocked"
+    )
+    rows = []
+    for task in tasks.order_by("name"):
+        try:
+            remaining = task.schedule.remaining_estimate(task.last_run_at or now)
+            next_at: datetime | None = now + remaining
+        except (AttributeError, ValueError, TypeError):  # a clocked one-off already run, etc.
+            next_at = None
+        rows.append({"task": task, "next_at": next_at, "last_run_at": task.last_run_at})
+    rows.sort(key=lambda r: (r["next_at"] is None, r["next_at"] or now))
+    return rows
+
+
+def delivery_counts(since: datetime) -> dict[str, Any]:
+    """Webhook deliveries received since `since`, by status, for meters and dispatch."""
+    meters = dict(
+        WebhookDelivery.objects.filter(received_at__gte=since)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    dispatch = dict(
+        DispatchDelivery.objects.filter(received_at__gte=since)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    refused = sum(
+        WebhookAuthFailure.objects.filter(last_at__gte=since).values_list("count", flat=True)
+    )
+    return {
+        "meters": meters,
+        "meters_total": sum(meters.values()),
+        "meters_rejected": meters.get("rejected", 0) + meters.get("unauthorized", 0),
+        "dispatch": dispatch,
+        "dispatch_total": sum(dispatch.values()),
+        "dispatch_rejected": dispatch.get("rejected", 0),
+        "dispatch_unauthorized": refused,
+    }

@@ -1,0 +1,77 @@
+"""The figures of the overview page, each in one aggregate query."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+
+from dispatch.models import DispatchTimeslot
+from meters.models import EnrollmentStatus, MarketGroup, Meter, RequiredAction
+from ops import groups
+from ops.urgency import SOON
+
+STATUS_ORDER = [s.value for s in EnrollmentStatus]
+
+
+def meters_by_status() -> dict[str, Any]:
+    """Present, non-archived meters per global enrollment status, plus archived and missing."""
+    figures = Meter.objects.aggregate(
+        live=Count("pk", filter=Q(missing_since__isnull=True, is_archived=False)),
+        archived=Count("pk", filter=Q(is_archived=True)),
+        missing=Count("pk", filter=Q(missing_since__isnull=False)),
+        action_required=Count(
+            "pk", filter=Q(action_required=True, missing_since__isnull=True, is_archived=False)
+        ),
+        **{
+            status: Count(
+                "pk",
+                filter=Q(
+                    global_enrollment_status=status, missing_since__isnull=True, is_archived=False
+                ),
+            )
+            for status in STATUS_ORDER
+        },
+    )
+    figures["statuses"] = [(s, figures[s]) for s in STATUS_ORDER]
+    return figures
+
+
+def actions_by_urgency(now: datetime) -> dict[str, int]:
+    """Open actions: partner ones by urgency, and Leap-side ones."""
+    open_ = RequiredAction.objects.filter(resolved_at__isnull=True)
+    partner = Q(side="partner")
+    return open_.aggregate(
+        overdue=Count("pk", filter=partner & Q(deadline__lte=now)),
+        soon=Count("pk", filter=partner & Q(deadline__gt=now, deadline__lte=now + SOON)),
+        later=Count("pk", filter=partner & Q(deadline__gt=now + SOON)),
+        no_deadline=Count("pk", filter=partner & Q(deadline__isnull=True)),
+        partner=Count("pk", filter=partner),
+        leap=Count("pk", filter=Q(side="leap")),
+    )
+
+
+def upcoming_dispatches(now: datetime, hours: int = 48, limit: int = 15) -> dict[str, Any]:
+    """Live dispatches starting within `hours`: how many, and the first `limit`."""
+    window = DispatchTimeslot.objects.live().filter(
+        start_time__gte=now, start_time__lt=now + timedelta(hours=hours)
+    )
+    counts = window.aggregate(
+        total=Count("pk", filter=Q(cancelled=False)),
+        cancelled=Count("pk", filter=Q(cancelled=True)),
+    )
+    slots = list(window.select_related("meter", "market_group").order_by("start_time")[:limit])
+    for slot in slots:
+        slot.region = (
+            slot.meter.transmission_region
+            if slot.meter
+            else (slot.market_group.region if slot.market_group else "")
+        )
+    return {**counts, "slots": slots, "hours": hours}
+
+
+def changing_groups(now: datetime) -> list[MarketGroup]:
+    """Groups that some meter joins or leaves on the next two trade days."""
+    ids = groups.group_ids_with_movers(now)
+    return list(MarketGroup.objects.filter(pk__in=ids).order_by("name")[:50])

@@ -1,0 +1,154 @@
+"""Groups (members per trade day, movers, readiness, CSV) and the dispatch timeline."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from dispatch.models import DispatchTimeslotVersion
+from leapportal.timezones import trade_date
+from meters.models import GroupAssignment, MeterEvent
+from tests.dashboard.factories import make_group, make_meter, make_timeslot
+
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def _assign(meter, group, day):
+    return GroupAssignment.objects.create(
+        meter=meter, market_group=group, trade_date=day, source="enrollment"
+    )
+
+
+@pytest.fixture
+def moving_group(db):
+    """A CAISO group of three meters today; one leaves tomorrow, another joins the day after."""
+    now = datetime.now(UTC)
+    today = trade_date("CAISO", now)
+    group = make_group("PGSB_1_PDRP68")
+    stay, leave, join = (make_meter(partner_reference=n) for n in ("stay-1", "leave-1", "join-1"))
+    not_active = make_meter(partner_reference="pending-1", global_enrollment_status="PENDING")
+    for day in range(3):
+        _assign(stay, group, today + timedelta(days=day))
+        _assign(not_active, group, today + timedelta(days=day))
+    _assign(leave, group, today)
+    _assign(join, group, today + timedelta(days=2))
+    # the sync's event for the nearest change (what the overview reads)
+    MeterEvent.objects.create(
+        meter=leave, kind="group_changing", source="poll",
+        deadline=datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=LA),
+        details={"trade_date": str(today + timedelta(days=1)), "from": [str(group.pk)], "to": []},
+    )  # fmt: skip
+    return group
+
+
+def test_groups_show_members_per_trade_day_movers_and_readiness(viewer_client, moving_group):
+    body = viewer_client.get("/groups/").content.decode()
+    row = body.split(f'id="group-{moving_group.pk}"')[1].split("</tr>")[0]
+    assert "is-highlight" in row.split(">")[0]
+    cells = [c.split(">", 1)[1].split("<")[0].strip() for c in row.split('class="num"')[1:4]]
+    assert cells == ["3", "2", "3"]
+    assert "−1" in row and "+1" in row
+    assert "not ready" in row  # a PENDING member
+
+
+def test_the_overview_lists_groups_changing_in_the_next_two_trade_days(viewer_client, moving_group):
+    section = viewer_client.get("/").content.decode().split('id="overview-groups"')[1]
+    assert "PGSB_1_PDRP68" in section.split("</section>")[0]
+
+
+def test_a_group_page_highlights_who_joins_and_leaves(viewer_client, moving_group):
+    tomorrow = viewer_client.get(f"/groups/{moving_group.pk}/", {"day": "1"}).content.decode()
+    assert "Leaving on" in tomorrow and "leave-1" in tomorrow.split('id="group-leaving"')[1]
+    after = viewer_client.get(f"/groups/{moving_group.pk}/", {"day": "2"}).content.decode()
+    assert "joins" in after.split('id="member-')[0] or "joins" in after
+    fragment = viewer_client.get(
+        f"/groups/{moving_group.pk}/", {"day": "2"}, headers={"HX-Request": "true"}
+    )
+    assert fragment.content.lstrip().startswith(b'<section id="group-members"')
+
+
+def test_group_members_csv(viewer_client, moving_group):
+    response = viewer_client.get(f"/groups/{moving_group.pk}/members.csv", {"day": "0"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert sorted(r[rows[0].index("partner_reference")] for r in rows[1:]) == [
+        "leave-1", "pending-1", "stay-1",
+    ]  # fmt: skip
+
+
+def test_the_timeline_shows_every_field_strikes_cancelled_and_counts_down(viewer_client):
+    meter = make_meter(partner_reference="pump-7")
+    start = datetime.now(UTC) + timedelta(hours=3)
+    make_timeslot(meter=meter, start_time=start, energy_kw=125.5, nomination_kw=100,
+                  priority=2, is_voluntary=True, performance_compensation_cap="up-to-nomination",
+                  dispatch_event_types=["CAPACITY"], programs=["ELRP"])  # fmt: skip
+    make_timeslot(meter=meter, start_time=start + timedelta(hours=2), cancelled=True)
+    body = viewer_client.get("/dispatch/", {"view": "week"}).content.decode()
+    assert "Next start in 2h 5" in body or "Next start in 3h" in body
+    for text in ("125.5", "100.0", "voluntary", "up-to-nomination", "CAPACITY", "ELRP", "pump-7"):
+        assert text in body
+    assert body.count("is-cancelled") == 1
+    hidden = viewer_client.get("/dispatch/", {"cancelled": "0"}).content.decode()
+    assert "is-cancelled" not in hidden
+
+
+def test_past_events_show_the_diff_of_their_versions(viewer_client):
+    slot = make_timeslot(start_time=datetime.now(UTC) - timedelta(hours=5), version=2)
+    DispatchTimeslotVersion.objects.create(
+        timeslot=slot, version=1, kind="created", source="webhook"
+    )
+    DispatchTimeslotVersion.objects.create(
+        timeslot=slot, version=2, kind="updated", source="webhook", changes={"energy_kw": [50, 80]}
+    )
+    body = viewer_client.get("/dispatch/", {"view": "past"}).content.decode()
+    assert "<del>50</del> → <ins>80</ins>" in body
+    detail = viewer_client.get(f"/dispatch/events/{slot.event_id}/").content.decode()
+    assert "energy_kw" in detail and "Raw JSON" in detail
+
+
+@pytest.mark.parametrize("count", [2, 20])
+def test_the_timeline_costs_the_same_queries_for_few_and_many_rows(
+    viewer_client, django_assert_num_queries, count
+):
+    group = make_group()
+    for i in range(count):
+        make_timeslot(start_time=datetime.now(UTC) + timedelta(hours=i + 1))
+        make_timeslot(level="group", market_group=group, market_group_uuid=group.pk,
+                      meter_uuid=None, start_time=datetime.now(UTC) + timedelta(hours=i + 1))  # fmt: skip
+    viewer_client.get("/dispatch/")
+    # 3 of them: the stale-data banner; plus the capped count once there is a second page
+    with django_assert_num_queries(12 if count > 10 else 11):
+        assert viewer_client.get("/dispatch/", {"per_page": "25"}).status_code == 200
+
+
+@time_machine.travel(datetime(2026, 3, 8, 6, 0, tzinfo=UTC), tick=False)
+def test_a_dst_day_in_los_angeles_is_23_hours_and_named(viewer_client):
+    """2026-03-08: clocks jump from 02:00 PST to 03:00 PDT."""
+    meter = make_meter(partner_reference="la-1")
+    make_timeslot(meter=meter, start_time=datetime(2026, 3, 8, 9, 30, tzinfo=UTC))  # 01:30 PST
+    make_timeslot(meter=meter, start_time=datetime(2026, 3, 8, 10, 30, tzinfo=UTC))  # 03:30 PDT
+    body = viewer_client.get(
+        "/dispatch/", {"view": "day", "date": "2026-03-08", "region": "CAISO"}
+    ).content.decode()
+    assert '2026-03-08 01:30 <span class="tz">PST</span>' in body
+    assert '2026-03-08 03:30 <span class="tz">PDT</span>' in body
+    assert '2026-03-08 00:00 <span class="tz">PST</span>' in body  # window start, local midnight
+
+
+@time_machine.travel(datetime(2026, 11, 1, 6, 0, tzinfo=UTC), tick=False)
+def test_the_repeated_hour_on_2026_11_01_is_shown_twice_with_its_zone(viewer_client):
+    meter = make_meter(partner_reference="la-1")
+    make_timeslot(meter=meter, start_time=datetime(2026, 11, 1, 8, 30, tzinfo=UTC))  # 01:30 PDT
+    make_timeslot(meter=meter, start_time=datetime(2026, 11, 1, 9, 30, tzinfo=UTC))  # 01:30 PST
+    body = viewer_client.get(
+        "/dispatch/", {"view": "day", "date": "2026-11-01", "region": "CAISO"}
+    ).content.decode()
+    assert '2026-11-01 01:30 <span class="tz">PDT</span>' in body
+    assert '2026-11-01 01:30 <span class="tz">PST</span>' in body
+    viewer_client.post("/me/time-zone", {"time_zone": "utc"})
+    utc = viewer_client.get("/dispatch/", {"view": "day", "date": "2026-11-01"}).content.decode()
+    assert '2026-11-01 08:30 <span class="tz">UTC</span>' in utc

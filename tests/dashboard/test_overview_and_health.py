@@ -1,0 +1,90 @@
+"""The overview, the stale-data banner and the sync-health page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dispatch.models import ReconcileRun
+from leapportal.heartbeat import record_heartbeat
+from meters.models import SyncRun
+from ops.health import stale_warnings
+from tests.dashboard.factories import make_action, make_meter, make_timeslot
+
+
+def _good_sync(minutes_ago: float) -> SyncRun:
+    finished = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return SyncRun.objects.create(
+        kind="incremental", status="done", started_at=finished - timedelta(seconds=40),
+        finished_at=finished, created=2, updated=5, unchanged=90,
+    )  # fmt: skip
+
+
+def test_the_overview_counts_statuses_actions_dispatches(viewer_client):
+    for status in ("ACTIVE", "ACTIVE", "PENDING"):
+        make_meter(global_enrollment_status=status)
+    overdue = make_meter(partner_reference="late-1")
+    make_action(overdue, deadline=datetime.now(UTC) - timedelta(hours=1))
+    make_action(overdue, side="leap", code="LEAP_0001")
+    make_meter(is_archived=True)
+    make_timeslot(start_time=datetime.now(UTC) + timedelta(hours=10), energy_kw=33)
+    make_timeslot(start_time=datetime.now(UTC) + timedelta(hours=60))  # beyond 48 h
+    body = viewer_client.get("/").content.decode()
+    meters = body.split('id="overview-meters"')[1].split("</section>")[0]
+    assert '>ACTIVE</span></a></td><td class="num">3<' in meters  # the late meter is ACTIVE too
+    assert '>PENDING</span></a></td><td class="num">1<' in meters
+    actions = body.split('id="overview-actions"')[1].split("</section>")[0]
+    assert (
+        'urgency--overdue">1<' in actions
+        and 'Waiting on Leap</a></td><td class="num">1<' in actions
+    )
+    dispatches = body.split('id="overview-dispatches"')[1].split("</section>")[0]
+    assert "1 scheduled" in dispatches and "33.0" in dispatches
+
+
+def test_the_banner_says_why_data_is_stale_and_goes_away_when_fresh(viewer_client):
+    now = datetime.now(UTC)
+    assert {w.key for w in stale_warnings(now)} == {"sync", "worker"}
+    _good_sync(minutes_ago=200)
+    record_heartbeat("w1@host", now=now - timedelta(minutes=30))
+    ReconcileRun.objects.create(
+        status="done", started_at=now - timedelta(hours=2), finished_at=now - timedelta(hours=2),
+        window_start=now, window_end=now,
+    )  # fmt: skip
+    body = viewer_client.get("/meters/").content.decode()
+    assert 'id="stale-banner"' in body and "3h 20m old" in body
+    assert "last reconciled with Leap 2h" in body and "No background worker seen for 30m" in body
+    _good_sync(minutes_ago=5)
+    record_heartbeat("w1@host", now=now)
+    ReconcileRun.objects.create(
+        status="done", started_at=now, finished_at=now, window_start=now, window_end=now
+    )
+    assert 'id="stale-banner"' not in viewer_client.get("/meters/").content.decode()
+
+
+def test_sync_health_shows_runs_schedules_deliveries_and_worker(viewer_client):
+    _good_sync(minutes_ago=3)
+    SyncRun.objects.create(kind="full", status="failed", error="LeapRejected 401: bad key",
+                           started_at=datetime.now(UTC), finished_at=datetime.now(UTC))  # fmt: skip
+    record_heartbeat("w1@host")
+    body = viewer_client.get("/meters/sync/").content.decode()
+    for text in ("LeapRejected 401: bad key", "meters-incremental-sync", "dispatch-reconcile",
+                 "w1@host", "Meter events", "Dispatch notifications"):  # fmt: skip
+        assert text in body
+    assert "Sync now" not in body  # viewers read only
+    fragment = viewer_client.get("/meters/sync/", {"kind": "full"}, headers={"HX-Request": "true"})
+    assert fragment.content.lstrip().startswith(b'<section class="card" id="sync-runs"')
+    assert b"bad key" in fragment.content and b">incremental<" not in fragment.content
+
+
+@pytest.mark.parametrize("count", [2, 30])
+def test_sync_health_costs_the_same_queries_for_few_and_many_runs(
+    viewer_client, django_assert_num_queries, count
+):
+    for i in range(count):
+        _good_sync(minutes_ago=10 + i)
+    viewer_client.get("/meters/sync/")
+    # many panels, a fixed number of queries each; the runs table adds its count past one page
+    with django_assert_num_queries(24 if count > 25 else 23):
+        assert viewer_client.get("/meters/sync/").status_code == 200
