@@ -218,13 +218,16 @@ class Api:
             early = self._fault_reply(fault, service)
             if early is not None:
                 return early
-        with self.sim.lock:
-            try:
+        try:
+            if handler in self.unlocked:
                 reply = handler(call)
-            except Invalid as exc:
-                reply = service.error(
-                    400, f"Invalid {exc.field}: {exc.problem}", {exc.field: exc.problem}
-                )
+            else:
+                with self.sim.lock:
+                    reply = handler(call)
+        except Invalid as exc:
+            reply = service.error(
+                400, f"Invalid {exc.field}: {exc.problem}", {exc.field: exc.problem}
+            )
         if fault is not None:
             reply = self._fault_after(fault, reply)
         return reply

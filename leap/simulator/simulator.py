@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -636,8 +637,6 @@ class Simulator:
         """One immediate POST (the test endpoints), outside the retry ladder."""
         sent = {h["name"].lower(): h["value"] for h in headers}
         sent["content-type"] = "application/json"
-        import json
-
         return send(self.deliver_to or http_send, url, sent, json.dumps(body).encode())
 
     # --- dispatches ------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ class Receiver:
                 outer.got.append(
                     (self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(body))
                 )
-                self.send_response(outer.status)
+                status = outer.on_post() if outer.on_post else outer.status
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -257,7 +258,13 @@ def test_a_receiver_may_call_the_api_back_while_a_webhook_is_delivered(served):
         )
         return 200 if answer.status_code == 200 else 500
 
-    box = Receiver(on_post=call_back)
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return call_back()
+
+    box = Receiver(on_post=counted)
     try:
         sim.register_webhook(f"{box.url}/hook")
         sim.set_global_status(target, "ACTIVE")
@@ -267,6 +274,6 @@ def test_a_receiver_may_call_the_api_back_while_a_webhook_is_delivered(served):
             f"{url}/_sim/advance", headers=admin, json={"minutes": 1, "changes": 0}, timeout=10
         )
         assert time.monotonic() - started < 3
-        assert sim.deliveries[0].state == "delivered"
+        assert sim.deliveries[0].state == "delivered" and calls == [1]
     finally:
         box.close()
