@@ -20,7 +20,6 @@ Integration-test timeslots are planned only among themselves; cancelled ones are
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from collections import defaultdict
@@ -29,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from dispatch.bulk import update_rows
 from dispatch.models import DispatchAllocation, DispatchTimeslot, Level
 from leapportal.timezones import trade_date
 from meters.models import GroupAssignment, Meter
@@ -266,41 +265,8 @@ def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
 
 
 def save_plans(allocs: list[DispatchAllocation]) -> None:
-    """Write the plan fields of these allocations in one statement.
-
-    On PostgreSQL one UPDATE ... FROM (VALUES ...): bulk_update's CASE expressions cost more CPU
-    in Django than the rest of a batch's planning. Elsewhere (the SQLite demo) bulk_update.
-    """
-    if not allocs:
-        return
-    if connection.vendor != "postgresql":
-        DispatchAllocation.objects.bulk_update(allocs, [*_PLAN_FIELDS, "planned_at"])
-        return
-    opts = DispatchAllocation._meta
-    cols = [opts.get_field(f).column for f in (*_PLAN_FIELDS, "planned_at")]
-    # Typed casts: VALUES columns are untyped text otherwise.
-    types = ("uuid", "double precision", "jsonb", "boolean", "bigint", "text", "timestamptz")
-    row = "(%s::bigint, " + ", ".join(f"%s::{t}" for t in types) + ")"
-    params: list[Any] = []
-    for a in allocs:
-        params += [
-            a.pk,
-            a.meter_id,
-            a.share_kw,
-            json.dumps(a.flags),
-            a.followed,
-            a.overruled_by_id,
-            a.reason,
-            a.planned_at,
-        ]
-    sets = ", ".join(f'"{c}" = v."{c}"' for c in cols)
-    names = ", ".join(f'"{c}"' for c in ["id", *cols])
-    values = ", ".join([row] * len(allocs))
-    # Identifiers come from the model's meta, every value is a parameter.
-    sql = f'UPDATE "{opts.db_table}" AS a SET {sets} FROM (VALUES {values}) AS v({names}) '  # noqa: S608
-    sql += "WHERE a.id = v.id"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    """Write the plan fields of these allocations in one statement (dispatch.bulk.update_rows)."""
+    update_rows(allocs, [*_PLAN_FIELDS, "planned_at"])
 
 
 _RESOLVE_FIELDS = (
