@@ -227,6 +227,9 @@ def main() -> None:
         "--naive", type=int, nargs="*", default=[], help="sizes to also run the naive baseline at"
     )
     args = parser.parse_args()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)  # a fresh benchmark database works as it is
     print(f"machine: {machine()}")
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
     print(f"command: python bench/sync.py {' '.join(sys.argv[1:])}\n")
