@@ -92,6 +92,10 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
     if not ids:
         return []
     endpoints = list(OutboundEndpoint.objects.filter(active=True))
+    if not endpoints:
+        # Nothing to hand on to. effective_hash records what was last handed on, so a later
+        # endpoint first hears of a timeslot at its next change (the feed has the full picture).
+        return []
     timeslots = DispatchTimeslot.objects.filter(pk__in=ids).prefetch_related(
         "allocations__overruled_by"
     )

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -193,16 +194,19 @@ def _state(alloc: DispatchAllocation) -> tuple[Any, ...]:
     )
 
 
-def replan_timeslots(timeslot_ids: Iterable[int]) -> set[int]:
-    """Rebuild the allocations of these timeslots and re-resolve their meters.
+def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
+    """Rebuild the allocations of these timeslots (ids or rows) and re-resolve their meters.
 
     Returns the ids of every timeslot whose plan changed (including ones merely overruled or
     freed by the change). Call inside a transaction.
     """
     now = timezone.now()
-    timeslots = list(
-        DispatchTimeslot.objects.filter(pk__in=list(timeslot_ids)).select_related("market_group")
-    )
+    given = list(timeslots)
+    rows = [t for t in given if isinstance(t, DispatchTimeslot)]
+    ids = [t for t in given if not isinstance(t, DispatchTimeslot)]
+    if ids:
+        rows += DispatchTimeslot.objects.filter(pk__in=ids).select_related("market_group")
+    timeslots = rows
     wanted: dict[int, dict[uuid.UUID, dict]] = {}
     needed: set[uuid.UUID] = set()
     for ts in timeslots:
@@ -238,12 +242,9 @@ def replan_timeslots(timeslot_ids: Iterable[int]) -> set[int]:
     DispatchAllocation.objects.filter(pk__in=stale_ids).delete()
     DispatchAllocation.objects.bulk_create(new_rows)
 
-    # Re-resolve every affected meter over all its allocations (its other timeslots included).
+    # Re-resolve the affected meters over the part of their plan the change can reach.
     by_meter: dict[uuid.UUID, list[DispatchAllocation]] = defaultdict(list)
-    rows = DispatchAllocation.objects.filter(meter_uuid__in=list(affected)).select_related(
-        "timeslot"
-    )
-    for alloc in rows:
+    for alloc in _reachable(affected, timeslots):
         by_meter[alloc.meter_uuid].append(alloc)
     to_save = []
     for allocs in by_meter.values():
@@ -258,8 +259,65 @@ def replan_timeslots(timeslot_ids: Iterable[int]) -> set[int]:
                 a.planned_at = now
                 to_save.append(a)
                 changed.add(a.timeslot_id)
-    DispatchAllocation.objects.bulk_update(to_save, [*_PLAN_FIELDS, "planned_at"])
+    if len(to_save) <= 4:  # the usual case: cheaper than bulk_update's CASE expressions
+        for a in to_save:
+            DispatchAllocation.objects.filter(pk=a.pk).update(
+                **{f: getattr(a, f) for f in _PLAN_FIELDS}, planned_at=a.planned_at
+            )
+    else:
+        DispatchAllocation.objects.bulk_update(to_save, [*_PLAN_FIELDS, "planned_at"])
     return changed
+
+
+_RESOLVE_FIELDS = (
+    "id",
+    "timeslot_id",
+    "meter_id",
+    "meter_uuid",
+    "share_kw",
+    "flags",
+    "followed",
+    "overruled_by_id",
+    "reason",
+    "planned_at",
+    *(
+        f"timeslot__{f}"
+        for f in (
+            "id",
+            "event_id",
+            "start_time",
+            "end_time",
+            "priority",
+            "is_voluntary",
+            "cancelled",
+            "integration_test",
+        )
+    ),
+)
+
+
+def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[DispatchAllocation]:
+    """The allocations of these meters whose plan the changed timeslots can affect.
+
+    Those overlapping a changed timeslot or overruled by one (it may have moved away), then,
+    repeatedly, those overlapping what was loaded: the loaded set is closed under overlap, so
+    resolving it alone gives the same answer as resolving the meters' whole history, which
+    grows without bound.
+    """
+    if not meters or not changed:
+        return []
+    lo = min(ts.start_time for ts in changed)
+    hi = max(ts.end_time for ts in changed)
+    base = DispatchAllocation.objects.filter(meter_uuid__in=list(meters)).select_related("timeslot")
+    overruled = Q(overruled_by_id__in=[ts.pk for ts in changed])
+    while True:
+        window = Q(timeslot__start_time__lt=hi, timeslot__end_time__gt=lo)
+        rows = list(base.filter(window | overruled).only(*_RESOLVE_FIELDS))
+        new_lo = min([lo, *(a.timeslot.start_time for a in rows)])
+        new_hi = max([hi, *(a.timeslot.end_time for a in rows)])
+        if (new_lo, new_hi) == (lo, hi):
+            return rows
+        lo, hi = new_lo, new_hi
 
 
 def replan_meters(meter_uuids: Iterable[uuid.UUID]) -> set[int]:

@@ -68,6 +68,7 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 
 def _user_agent() -> str:
+    """`leapportal/<version>`, the User-Agent Leap sees on every request."""
     try:
         from leapportal import __version__
     except ImportError:  # pragma: no cover - the package is always importable here
@@ -79,6 +80,7 @@ USER_AGENT = _user_agent()
 
 
 def _now() -> datetime:
+    """The current time, aware UTC."""
     return datetime.now(UTC)
 
 
@@ -174,10 +176,12 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
 
 
 def _chunks(values: list[Any], size: int) -> list[list[Any]]:
+    """`values` cut into lists of at most `size` (one empty list for no values)."""
     return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
 
 
 def _require_aware(name: str, value: datetime) -> datetime:
+    """`value` in UTC; a naive datetime is a programming error here (DTZ)."""
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None:
@@ -186,16 +190,19 @@ def _require_aware(name: str, value: datetime) -> datetime:
 
 
 def _iso(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, as Leap writes datetimes."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _check_level(level: str) -> Level:
+    """The dispatch level, or ValueError for anything but meter/group."""
     if level not in ("meter", "group"):
         raise ValueError(f"level must be 'meter' or 'group', got {level!r}")
     return level  # type: ignore[return-value]
 
 
 def _header_list(headers: dict[str, str] | None) -> list[dict[str, str]]:
+    """Leap's `[{name, value}]` header list from a mapping."""
     return [{"name": name, "value": value} for name, value in (headers or {}).items()]
 
 
@@ -248,12 +255,15 @@ class LeapClient:
         self._http.close()
 
     def __enter__(self) -> LeapClient:
+        """Use the client as a context manager; the pool closes on exit."""
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Close the connection pool."""
         self.close()
 
     def __repr__(self) -> str:
+        """The client and the host it talks to (never the key)."""
         return f"<LeapClient {self.base_url}>"
 
     # --- the chokepoint ---------------------------------------------------------------------------
@@ -418,6 +428,7 @@ class LeapClient:
         attempt: int,
         error: str | None = None,
     ) -> None:
+        """Log one HTTP attempt with method, path, status, duration and attempt number."""
         logger.info(
             "leap %s %s -> %s in %.0f ms (attempt %d)%s",
             method,
@@ -436,6 +447,7 @@ class LeapClient:
         )
 
     def _log_give_up(self, method: str, path: str, failure: LeapUnavailable) -> None:
+        """Log a transient failure the client stops retrying."""
         logger.error(
             "leap %s %s failed after %d attempt(s): %s",
             method,
@@ -448,6 +460,7 @@ class LeapClient:
     # --- parsing helpers --------------------------------------------------------------------------
 
     def _parse_one(self, model: type[T], data: Any, method: str, path: str) -> T:
+        """Validate a single object; LeapBadPayload (counted in stats) when it does not fit."""
         try:
             return model.model_validate(data)
         except ValidationError as exc:
@@ -475,6 +488,7 @@ class LeapClient:
         next_page_token: str | None,
         path: str,
     ) -> Page[T]:
+        """A Page of the objects that validate, with a LeapBadPayload for each that does not."""
         page: Page[T] = Page(number=number, next_page_token=next_page_token)
         for raw in items:
             try:
@@ -509,6 +523,7 @@ class LeapClient:
 
     @staticmethod
     def _flatten(pages: Iterator[Page[T]], on_bad: OnBad | None) -> Iterator[T]:
+        """The objects of every page; failures go to `on_bad`, or are raised without it."""
         for page in pages:
             yield from page
             for failure in page.failures:
@@ -597,6 +612,7 @@ class LeapClient:
         filters: MeterFilter | None,
         page_size: int,
     ) -> Iterator[Page[T]]:
+        """Page through a meters/enrollments search, once per split of the filter."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
         for body in self.split_filter(filters):
@@ -645,6 +661,7 @@ class LeapClient:
         end: datetime,
         filters: dict[str, Any],
     ) -> Iterator[Page[T]]:
+        """Page through a dispatch search, window by window of at most 31 days."""
         for window_start, window_end in self.dispatch_windows(start, end):
             token: str | None = None
             number = 0
@@ -671,6 +688,7 @@ class LeapClient:
         exclude_real_time_events: bool,
         exclude_voluntary_events: bool,
     ) -> dict[str, Any]:
+        """The dispatch search flags and id lists (unique, checked UUIDs)."""
         filters: dict[str, Any] = {
             "exclude_real_time_events": exclude_real_time_events,
             "exclude_voluntary_events": exclude_voluntary_events,
@@ -828,6 +846,7 @@ class LeapClient:
     def _webhook_body(
         receiver_url: str, event_types: Iterable[str], headers: dict[str, str] | None
     ) -> dict[str, Any]:
+        """The body of a webhook create/update, checked before it goes to Leap."""
         if not receiver_url.startswith(("https://", "http://")):
             raise ValueError(f"receiver_url must be an http(s) URL, got {receiver_url!r}")
         types = list(dict.fromkeys(event_types))

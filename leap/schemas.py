@@ -90,6 +90,7 @@ class RawModel(LeapModel):
     @model_validator(mode="wrap")
     @classmethod
     def _keep_raw(cls, data: Any, handler: Any) -> Any:
+        """Keep the dict Leap sent on the object after validating it."""
         obj = handler(data)
         if isinstance(data, dict):
             obj._raw = data
@@ -387,6 +388,7 @@ class DispatchTimeslot(LeapModel):
 
     @model_validator(mode="after")
     def _has_event_id(self) -> DispatchTimeslot:
+        """A timeslot without any event id cannot be stored or updated."""
         if self.meter_event_id is None and self.market_group_event_id is None:
             raise ValueError("a timeslot needs meter_event_id or market_group_event_id")
         return self
@@ -592,6 +594,7 @@ class MeterFilter(LeapModel):
     )
     @classmethod
     def _within_limit(cls, value: list[str] | None, info: Any) -> list[str] | None:
+        """Lists Leap caps (and the client does not split) must fit Leap's limit."""
         limit = cls.LIST_LIMITS[info.field_name]
         if value is not None and len(value) > limit:
             raise ValueError(f"Leap accepts at most {limit} {info.field_name}")

@@ -77,6 +77,7 @@ def load_yaml(path: Path) -> Any:
 
 @functools.cache
 def _load_cached(path: str) -> Any:
+    """Parse a spec file once per process."""
     return load_yaml(Path(path))
 
 

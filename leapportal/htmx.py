@@ -7,6 +7,8 @@ from django_htmx.middleware import HtmxDetails
 
 
 class HtmxHttpRequest(HttpRequest):
+    """HttpRequest with django-htmx's `htmx` attribute, for type hints in views."""
+
     htmx: HtmxDetails
 
 

@@ -14,6 +14,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 
 def _schedule_fields(schedule: Any) -> dict[str, Any]:
+    """The interval or crontab row (shared, created once) for a declared schedule."""
     if isinstance(schedule, int | float):
         interval, _ = IntervalSchedule.objects.get_or_create(
             every=int(schedule), period=IntervalSchedule.SECONDS

@@ -25,10 +25,12 @@ TESTING = "pytest" in sys.modules or os.environ.get("LEAPPORTAL_TESTING") == "tr
 
 
 def env_str(name: str, default: str = "") -> str:
+    """The variable as text, or the default when unset."""
     return os.environ.get(name, default)
 
 
 def env_bool(name: str, *, default: bool) -> bool:
+    """true/false (also 1/0, yes/no, on/off); anything else is an error."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -41,6 +43,7 @@ def env_bool(name: str, *, default: bool) -> bool:
 
 
 def env_int(name: str, *, default: int, minimum: int | None = None) -> int:
+    """A whole number, at least `minimum` when given."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -54,6 +57,7 @@ def env_int(name: str, *, default: int, minimum: int | None = None) -> int:
 
 
 def env_float(name: str, *, default: float, minimum: float | None = None) -> float:
+    """A number, at least `minimum` when given."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -67,6 +71,7 @@ def env_float(name: str, *, default: float, minimum: float | None = None) -> flo
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list (blank items dropped)."""
     raw = os.environ.get(name)
     if raw is None:
         return default
@@ -74,6 +79,7 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def env_choice(name: str, choices: tuple[str, ...], *, default: str) -> str:
+    """One of `choices`."""
     value = os.environ.get(name) or default
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
@@ -81,6 +87,7 @@ def env_choice(name: str, choices: tuple[str, ...], *, default: str) -> str:
 
 
 def env_url(name: str, *, default: str, schemes: tuple[str, ...]) -> str:
+    """A URL with one of `schemes` and a host."""
     value = os.environ.get(name) or default
     parsed = urlparse(value)
     if parsed.scheme not in schemes or not (parsed.netloc or parsed.scheme in {"memory"}):
@@ -411,6 +418,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 DISPATCH_WEBHOOK_MAX_BYTES = env_int(
     "DISPATCH_WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024, minimum=1024
 )
+# Under load a processing task takes up to this many waiting deliveries along (one transaction).
+DISPATCH_PROCESS_BATCH = env_int("DISPATCH_PROCESS_BATCH", default=20, minimum=1)
 # Reconcile polls Leap's dispatch searches over [now - lookback, now + ahead).
 DISPATCH_RECONCILE_LOOKBACK_HOURS = env_int(
     "DISPATCH_RECONCILE_LOOKBACK_HOURS", default=6, minimum=0

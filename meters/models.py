@@ -232,8 +232,9 @@ class ProgramEnrollment(models.Model):
     # "" when Leap leaves them out: they are part of the row's identity.
     program_identifier = models.CharField(max_length=64, blank=True)
     delivery_period = models.CharField(max_length=128, blank=True)
-    delivery_period_start = models.DateTimeField()
-    delivery_period_end = models.DateTimeField()
+    # Leap's spec requires both; a row without them is kept but never yields a group assignment.
+    delivery_period_start = models.DateTimeField(null=True, blank=True)
+    delivery_period_end = models.DateTimeField(null=True, blank=True)
     enrollment_status = models.CharField(max_length=32, db_index=True)
     # [{"enrollment_deadline_date_time": iso, "activation_date_time": iso}, ...] as Leap sends it
     enrollment_deadlines = models.JSONField(default=list, blank=True)
@@ -494,6 +495,30 @@ class MeterEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.meter_id}"
+
+
+class SyncFailure(models.Model):
+    """An object Leap sent that did not validate: kept for inspection, counted as a failed meter."""
+
+    class Stream(models.TextChoices):
+        DETAILS = "details"
+        ENROLLMENT = "enrollment"
+
+    sync_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.CASCADE, related_name="failures"
+    )
+    meter_id = models.UUIDField(null=True, blank=True, db_index=True)  # when it could be read
+    stream = models.CharField(max_length=16, choices=Stream.choices)
+    raw = models.JSONField(null=True, blank=True)
+    error = models.TextField()
+    errors = models.JSONField(default=list, blank=True)  # pydantic's list: loc, msg, type
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.stream} {self.meter_id or '?'}: {self.error[:80]}"
 
 
 # --- catalogue -----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from meters import views
+from meters import views, webhooks
 
 app_name = "meters"
 urlpatterns: list = [
@@ -13,4 +13,6 @@ urlpatterns: list = [
     path("sync/", views.sync_health, name="sync_health"),
     path("sync/runs/<int:pk>/", views.sync_run, name="sync_run"),
     # --- end dashboard pages ---
+    # Leap's webhook platform posts meter events here (authenticated by the secret header).
+    path("webhooks/leap", webhooks.receive, name="webhook"),
 ]

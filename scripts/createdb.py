@@ -10,6 +10,7 @@ from psycopg import sql
 
 
 def main(url: str) -> None:
+    """Connect to the server's `postgres` database and create the named one if missing."""
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "pgsql"}:
         return

@@ -83,7 +83,9 @@ stop_all() {
   local name pid i
   for ((i=${#ORDER[@]}-1; i>=0; i--)); do # in reverse: web first, simulator last
     name=${ORDER[$i]}; pid=${PIDS[$name]}
-    kill -TERM -- "-$pid" 2>/dev/null || true
+    # The leader only: gunicorn's master and the worker's main process stop their own children
+    # (a pool child hit directly would be reported as lost); the group is killed if they hang.
+    kill -TERM "$pid" 2>/dev/null || true
   done
   for _ in $(seq 1 100); do # up to 10 s for warm shutdowns (a task in progress finishes)
     local alive=false
@@ -131,7 +133,8 @@ if [ "${LEAP_SIMULATOR:-}" = true ]; then
     wait_for_port simulator "$SIM_PORT" 120
     say "Leap simulator: http://127.0.0.1:$SIM_PORT ($METERS meters, seed $SEED)"
     say "seeding demo data through the simulator"
-    if ! $PY manage.py seed_demo 2>&1 | tee -a "$LOG_DIR/seed.log"; then
+    # WARNING: one INFO line per Leap request would bury the summary.
+    if ! LOG_LEVEL=WARNING $PY manage.py seed_demo 2>&1 | tee -a "$LOG_DIR/seed.log"; then
       say "WARNING: seeding failed (above, and var/demo/seed.log); starting without demo data"
     fi
   else

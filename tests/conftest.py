@@ -103,6 +103,7 @@ def make_user(db, django_user_model):
     from django.contrib.auth.models import Group
 
     def make(role: str | None = None, username: str | None = None, **extra):
+        """Create the user, in the role's group when a role is given."""
         user = django_user_model.objects.create_user(
             username=username or f"{role or 'nobody'}-user", password="pw", **extra
         )
@@ -232,6 +233,7 @@ class CeleryWorker:
         raise RuntimeError(f"celery worker not ready after {timeout:.0f}s:\n{self.log_tail()}")
 
     def _is_ready(self) -> bool:
+        """Ready by the chosen check: a ping reply, or the "ready." line in the log."""
         if self.ready == "log":
             return f"{self.hostname} ready." in self.log_text()
         return self.ping()
@@ -312,6 +314,7 @@ class CeleryWorkers:
     """The session's worker(s) on the test queue: at most one runs at a time."""
 
     def __init__(self, base_env: dict[str, str], queue: str, log_dir: Path) -> None:
+        """Workers get base_env, consume `queue` and log into log_dir."""
         self.base_env = base_env
         self.queue = queue
         self.log_dir = log_dir

@@ -209,8 +209,9 @@ def test_an_older_notification_processed_after_a_newer_one_is_not_applied(make_m
         meter_notification((meter.pk, [slot(event, energy_kw=7.0)])), now + timedelta(seconds=5)
     )
 
-    ingest.process_delivery(newer.pk)
-    ingest.process_delivery(older.pk)
+    # Two workers, each with its own delivery (no batching), the newer one first.
+    ingest.process_delivery(newer.pk, batch_size=1)
+    ingest.process_delivery(older.pk, batch_size=1)
 
     ts = DispatchTimeslot.objects.get(event_id=event)
     assert ts.energy_kw == 7.0 and ts.version == 1
@@ -276,3 +277,59 @@ def _stored(payload, received_at):
         size=len(body),
         received_at=received_at,
     )
+
+
+def test_waiting_deliveries_are_applied_together_each_with_its_own_outcome(make_meter):
+    from django.utils import timezone
+
+    meter, event = make_meter(), uuid.uuid4()
+    now = timezone.now()
+    first = _stored(meter_notification((meter.pk, [slot(event, energy_kw=5.0)])), now)
+    update = _stored(
+        meter_notification((meter.pk, [slot(event, energy_kw=6.0)])), now + timedelta(seconds=1)
+    )
+    copy = _stored(
+        meter_notification((meter.pk, [slot(event, energy_kw=5.0)])), now + timedelta(seconds=2)
+    )
+    broken = _stored(
+        meter_notification((meter.pk, [slot(priority="high")])), now + timedelta(seconds=3)
+    )
+
+    ingest.process_delivery(update.pk)  # its task runs first; it takes the others along
+
+    for d in (first, update, copy, broken):
+        d.refresh_from_db()
+    assert (first.status, first.summary) == ("processed", {"created": 1})
+    assert (update.status, update.summary) == ("processed", {"updated": 1})
+    assert (copy.status, copy.duplicate_of) == ("duplicate", first)
+    assert broken.status == "rejected" and "priority" in broken.error
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert ts.energy_kw == 6.0 and ts.version == 2
+    assert list(ts.versions.order_by("version").values_list("delivery", flat=True)) == [
+        first.pk,
+        update.pk,
+    ]
+    # The other tasks find their deliveries done and do nothing.
+    assert ingest.process_delivery(first.pk).status == "processed"
+    assert DispatchTimeslotVersion.objects.count() == 2
+
+
+def test_a_failing_batch_falls_back_to_the_tasks_own_delivery(make_meter, monkeypatch):
+    from django.utils import timezone
+
+    meter = make_meter()
+    own = _stored(meter_notification((meter.pk, [slot()])), timezone.now())
+    _stored(meter_notification((meter.pk, [slot()])), timezone.now())
+    calls = []
+    real = ingest._process
+
+    def flaky(delivery_id, size):
+        calls.append(size)
+        if size > 1:
+            raise RuntimeError("a neighbour broke the batch")
+        return real(delivery_id, size)
+
+    monkeypatch.setattr(ingest, "_process", flaky)
+    assert ingest.process_delivery(own.pk).status == "processed"
+    assert calls == [20, 1]
+    assert DispatchDelivery.objects.filter(status="received").count() == 1

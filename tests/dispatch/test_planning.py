@@ -166,3 +166,48 @@ def test_test_events_do_not_overrule_real_ones(deliver, make_meter):
 
     assert _plan(meter) == {real: (True, None), test: (True, None)}
     assert DispatchTimeslot.objects.live().get().event_id == real
+
+
+def test_moving_a_winner_away_frees_the_event_it_overruled(deliver, make_meter):
+    meter = make_meter()
+    high, low, later = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    deliver(
+        meter_notification(
+            (
+                meter.pk,
+                [
+                    slot(high, priority=1),
+                    slot(low, priority=3),
+                    slot(later, priority=2, start=T0 + timedelta(hours=5)),
+                ],
+            )
+        )
+    )
+    assert _plan(meter)[low] == (False, high)
+
+    # The winner moves five hours later: it frees `low` and now overrules `later` instead.
+    deliver(meter_notification((meter.pk, [slot(high, priority=1, start=T0 + timedelta(hours=5))])))
+
+    assert _plan(meter) == {high: (True, None), low: (True, None), later: (False, high)}
+
+
+def test_a_chain_of_overlaps_is_resolved_as_a_whole(deliver, make_meter):
+    # a [17-19) p1 overrules b [18-20) p2, which therefore does not overrule c [19:30-21) p3.
+    meter = make_meter()
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    deliver(
+        meter_notification(
+            (
+                meter.pk,
+                [
+                    slot(b, priority=2, start=T0 + timedelta(hours=1), hours=2),
+                    slot(c, priority=3, start=T0 + timedelta(hours=2.5), hours=1.5),
+                ],
+            )
+        )
+    )
+    assert _plan(meter) == {b: (True, None), c: (False, b)}
+
+    deliver(meter_notification((meter.pk, [slot(a, priority=1, hours=2)])))
+
+    assert _plan(meter) == {a: (True, None), b: (False, a), c: (True, None)}

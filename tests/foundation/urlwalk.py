@@ -45,7 +45,10 @@ class UnfillablePattern(Exception):
 
 
 def _fill_route(route: str, converters: dict[str, Any]) -> str:
+    """A path for a route pattern: each <converter:name> replaced by a fitting sample."""
+
     def fill(match: re.Match[str]) -> str:
+        """The first sample the converter accepts and turns back into a value."""
         name = match.group("name")
         converter = converters[name]
         for sample in SAMPLES:
@@ -62,9 +65,11 @@ def _fill_route(route: str, converters: dict[str, Any]) -> str:
 
 
 def _fill_regex(regex: str) -> str:
+    """A path for a regex pattern: each named group replaced by a matching sample."""
     pattern = regex.removeprefix("^").removesuffix("$").removesuffix(r"\Z")
 
     def fill(match: re.Match[str]) -> str:
+        """An alternative of the group, or a sample, that the group matches in full."""
         body = match.group("body")
         options = [*body.split("|"), *map(str, SAMPLES)] if "|" in body else map(str, SAMPLES)
         for option in options:
@@ -79,6 +84,7 @@ def _fill_regex(regex: str) -> str:
 
 
 def _fill(pattern: Any) -> str:
+    """A concrete path for one route or regex pattern."""
     if isinstance(pattern, RoutePattern):
         return _fill_route(str(pattern), pattern.converters)
     if isinstance(pattern, RegexPattern):

@@ -13,6 +13,7 @@ from leapportal.demo import seed_demo
 
 
 def _answers(url: str) -> bool:
+    """True when something accepts TCP connections at the URL's host and port."""
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:

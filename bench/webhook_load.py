@@ -1,0 +1,414 @@
+"""Load test of the dispatch receivers: gunicorn + PostgreSQL + a real Celery worker.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench_dispatch \
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/6 \
+    python bench/webhook_load.py --notifications 10000 --concurrency 16
+
+Sends Leap-shaped meter notifications (1-5 meters, 1-3 timeslots each; 20% exact redeliveries,
+10% updates of earlier events, 5% cancellations, the rest new events) over loopback with a bounded
+pool of client threads, waits until the worker has processed everything, then reports from the
+database: acknowledged per second, acknowledgement p50/p99, receipt-to-visible p50/p95 (receipt
+to the commit of the processing), lost notifications (acknowledged but not stored or never
+processed: must be 0), duplicate timeslots (rows beyond the distinct event ids sent: must be 0)
+and final-state mismatches (an event whose stored values are not the last ones sent).
+
+The database is wiped of dispatch rows and meters first: its name must contain "bench".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SECRET = "bench-dispatch-secret-000000000001"
+TARGETS = {"ack_per_s": 300, "ack_p99_ms": 100, "visible_p95_s": 2.0}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--notifications", type=int, default=10_000)
+    p.add_argument("--concurrency", type=int, default=16, help="client threads")
+    p.add_argument("--meters", type=int, default=500)
+    p.add_argument("--gunicorn-workers", type=int, default=3)
+    p.add_argument("--gunicorn-threads", type=int, default=4)
+    p.add_argument("--celery-concurrency", type=int, default=2)
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--drain-timeout", type=float, default=1800.0)
+    return p.parse_args()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (nearest rank)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Plan:
+    """The notifications to send, decided up front from the seed."""
+
+    def __init__(self, n: int, meters: list[str], seed: int, gap: int) -> None:
+        self.rng = random.Random(seed)
+        self.meters = meters
+        self.bodies: list[bytes] = []
+        self.kinds: list[str] = []
+        self.events: dict[str, dict] = {}  # event id -> {"meter", "first": index}
+        self.event_list: list[str] = []
+        self.last_sent: dict[str, tuple[int, dict]] = {}  # event id -> (index, slot)
+        base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
+        self.base = base
+        for i in range(n):
+            roll = self.rng.random()
+            # Redeliveries, updates and cancels refer to notifications at least `gap` earlier, so
+            # that (with `gap` >= the client's concurrency) the earlier one was acknowledged first.
+            earlier = i - gap
+            if roll < 0.20 and earlier > 0:
+                j = self.rng.randrange(earlier)
+                self.bodies.append(self.bodies[j])
+                self.kinds.append("redelivery")
+                continue
+            if roll < 0.35 and earlier > 0:
+                kind = "update" if roll < 0.30 else "cancel"
+                body = self._change(i, earlier, cancel=kind == "cancel")
+                if body is not None:
+                    self.bodies.append(body)
+                    self.kinds.append(kind)
+                    continue
+            self.bodies.append(self._new(i))
+            self.kinds.append("new")
+
+    def _slot(self, event_id: str) -> dict:
+        start = self.base + timedelta(minutes=15 * self.rng.randrange(0, 4 * 40))
+        return {
+            "meter_event_id": event_id,
+            "start_time": iso(start),
+            "end_time": iso(start + timedelta(minutes=15 * self.rng.randint(2, 8))),
+            "cancelled": False,
+            "energy_kw": round(self.rng.uniform(1, 50), 2) if self.rng.random() > 0.1 else None,
+            "nomination_kw": 50.0,
+            "performance_compensation_cap": "up-to-site-load",
+            "priority": self.rng.randint(1, 5),
+            "is_voluntary": self.rng.random() < 0.3,
+            "dispatch_event_types": ["day-ahead"],
+            "programs": ["CCA"],
+        }
+
+    def _body(self, by_meter: dict[str, list[dict]]) -> bytes:
+        return json.dumps(
+            {
+                "integration_test_notification": False,
+                "communication_test": False,
+                "meter_dispatches": [
+                    {"meter_id": m, "partner_reference": f"ref-{m[:8]}", "timeslots": slots}
+                    for m, slots in by_meter.items()
+                ],
+            }
+        ).encode()
+
+    def _new(self, i: int) -> bytes:
+        by_meter: dict[str, list[dict]] = {}
+        for meter in self.rng.sample(self.meters, self.rng.randint(1, 5)):
+            slots = []
+            for _ in range(self.rng.randint(1, 3)):
+                event_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+                slot = self._slot(event_id)
+                self.events[event_id] = {"meter": meter, "first": i}
+                self.event_list.append(event_id)
+                self.last_sent[event_id] = (i, slot)
+                slots.append(slot)
+            by_meter[meter] = slots
+        return self._body(by_meter)
+
+    def _change(self, i: int, earlier: int, *, cancel: bool) -> bytes | None:
+        chosen: list[str] = []
+        for _ in range(20 * 3):  # random picks among the events sent early enough
+            if len(chosen) >= self.rng.randint(1, 3) or not self.event_list:
+                break
+            e = self.event_list[self.rng.randrange(len(self.event_list))]
+            if (
+                e not in chosen
+                and self.last_sent[e][0] < earlier
+                and not self.last_sent[e][1]["cancelled"]
+            ):
+                chosen.append(e)
+        if not chosen:
+            return None
+        by_meter: dict[str, list[dict]] = {}
+        for event_id in chosen:
+            slot = dict(self.last_sent[event_id][1])
+            if cancel:
+                slot["cancelled"] = True
+            elif self.rng.random() < 0.5:
+                slot["energy_kw"] = round(self.rng.uniform(1, 50), 2)
+            else:
+                start = datetime.fromisoformat(slot["start_time"]) + timedelta(minutes=15)
+                slot["start_time"] = iso(start)
+                slot["end_time"] = iso(start + timedelta(minutes=60))
+            self.last_sent[event_id] = (i, slot)
+            by_meter.setdefault(self.events[event_id]["meter"], []).append(slot)
+        return self._body(by_meter)
+
+
+def django_setup(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapportal.settings")
+    import django
+
+    django.setup()
+
+
+def prepare_database(n_meters: int) -> list[str]:
+    """Migrate, wipe dispatch rows and meters, create the meters; returns their ids."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cur:
+        cur.execute(
+            "TRUNCATE dispatch_dispatchdelivery, dispatch_dispatchtimeslot, "
+            "dispatch_dispatchtimeslotversion, dispatch_dispatchallocation, "
+            "dispatch_outboundmessage, dispatch_outboundattempt, dispatch_reconcilefinding, "
+            "dispatch_reconcilerun, dispatch_webhookauthfailure, meters_meter CASCADE"
+        )
+    from meters.models import Meter
+
+    rng = random.Random(0)
+    meters = [
+        Meter(
+            meter_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            global_enrollment_status="ACTIVE",
+        )
+        for _ in range(n_meters)
+    ]
+    Meter.objects.bulk_create(meters, batch_size=1000)
+    return [str(m.meter_id) for m in meters]
+
+
+def start_services(args: argparse.Namespace, env: dict[str, str], logdir: Path) -> list:
+    """gunicorn and a Celery worker, as subprocesses in their own process groups."""
+    procs = []
+    gunicorn = [
+        sys.executable, "-m", "gunicorn", "leapportal.wsgi:application",
+        "-b", f"127.0.0.1:{args.port}", "-w", str(args.gunicorn_workers),
+        "--worker-class", "gthread", "--threads", str(args.gunicorn_threads),
+        "--backlog", "2048", "--log-level", "warning",
+    ]  # fmt: skip
+    worker = [
+        sys.executable, "-m", "celery", "-A", "leapportal", "worker", "-Q", env["CELERY_QUEUE"],
+        "-c", str(args.celery_concurrency), "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h",
+    ]  # fmt: skip
+    for name, cmd in (("gunicorn", gunicorn), ("worker", worker)):
+        log = (logdir / f"{name}.log").open("wb")
+        procs.append(
+            subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{args.port}/healthz", timeout=2)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        raise SystemExit(f"gunicorn did not start; see {logdir}/gunicorn.log")
+    return procs
+
+
+def stop(procs: list) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def send_all(args: argparse.Namespace, plan: Plan) -> tuple[list, float]:
+    """POST every notification with `concurrency` threads; returns results and wall time."""
+    url = f"http://127.0.0.1:{args.port}/dispatch/webhooks/meter"
+    headers = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
+    local = threading.local()
+    results: list = [None] * len(plan.bodies)
+
+    def one(i: int) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(timeout=30)
+        started = time.perf_counter()
+        try:
+            response = client.post(url, content=plan.bodies[i], headers=headers)
+            status = response.status_code
+            delivery_id = response.json().get("delivery_id") if status == 202 else None
+        except httpx.HTTPError as exc:
+            status, delivery_id = f"error: {exc}", None
+        results[i] = (status, time.perf_counter() - started, delivery_id)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        # Submitted in order; at most `concurrency` in flight, so plan.gap keeps causality.
+        list(pool.map(one, range(len(plan.bodies))))
+    return results, time.perf_counter() - started
+
+
+def drain(timeout: float) -> float:
+    """Wait until no delivery is left unprocessed; returns the wait."""
+    from dispatch.models import DispatchDelivery
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if not DispatchDelivery.objects.filter(status="received").exists():
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def report(
+    args: argparse.Namespace, plan: Plan, results: list, wall: float, drained: float
+) -> dict:
+    from django.db.models import Count
+
+    from dispatch.models import DispatchDelivery, DispatchTimeslot
+
+    acked = [r for r in results if r[0] == 202]
+    latencies = [r[1] * 1000 for r in acked]
+    ids = {r[2] for r in acked}
+    rows = dict(DispatchDelivery.objects.filter(pk__in=ids).values_list("pk", "status"))
+    not_stored = len(ids - set(rows))
+    unprocessed = sum(1 for s in rows.values() if s not in ("processed", "duplicate"))
+    visible = [
+        (d.processed_at - d.received_at).total_seconds()
+        for d in DispatchDelivery.objects.filter(pk__in=ids).only("received_at", "processed_at")
+        if d.processed_at
+    ]
+    stored_events = DispatchTimeslot.objects.count()
+    dupes = (
+        DispatchTimeslot.objects.values("event_id").annotate(n=Count("pk")).filter(n__gt=1).count()
+    )
+    mismatches = 0
+    stored = {
+        str(t.event_id): t
+        for t in DispatchTimeslot.objects.only("event_id", "energy_kw", "cancelled", "start_time")
+    }
+    for event_id, (_, slot) in plan.last_sent.items():
+        t = stored.get(event_id)
+        if (
+            t is None
+            or t.cancelled != slot["cancelled"]
+            or t.energy_kw != slot["energy_kw"]
+            or iso(t.start_time) != slot["start_time"]
+        ):
+            mismatches += 1
+            if mismatches <= 3:
+                print(f"mismatch {event_id}: sent {slot} stored {t and t.__dict__}")
+    statuses = dict(
+        DispatchDelivery.objects.filter(pk__in=ids)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    out = {
+        "notifications sent": len(results),
+        "acknowledged (202)": len(acked),
+        "other answers": len(results) - len(acked),
+        "send wall time (s)": round(wall, 1),
+        "acknowledged/s": round(len(acked) / wall, 1),
+        "ack p50 (ms)": round(percentile(latencies, 50), 1),
+        "ack p99 (ms)": round(percentile(latencies, 99), 1),
+        "ack max (ms)": round(max(latencies), 1) if latencies else None,
+        "receipt-to-visible p50 (s)": round(percentile(visible, 50), 3),
+        "receipt-to-visible p95 (s)": round(percentile(visible, 95), 3),
+        "drain after last ack (s)": round(drained, 1),
+        "deliveries by status": statuses,
+        "lost": not_stored + unprocessed,
+        "distinct events sent": len(plan.last_sent),
+        "timeslot rows": stored_events,
+        "duplicate timeslots": dupes + max(0, stored_events - len(plan.last_sent)),
+        "final-state mismatches": mismatches,
+        "kinds": {k: plan.kinds.count(k) for k in ("new", "redelivery", "update", "cancel")},
+    }
+    return out
+
+
+def main() -> None:
+    args = parse_args()
+    db = os.environ.get("DATABASE_URL", "")
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if "bench" not in urlparse(db).path or not broker.startswith("redis://"):
+        raise SystemExit(
+            "set DATABASE_URL to a PostgreSQL database whose name contains 'bench' (it is wiped) "
+            "and CELERY_BROKER_URL to redis://..."
+        )
+    subprocess.run([sys.executable, "scripts/createdb.py", db], cwd=ROOT, check=True)
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + "k" * 60,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "LEAP_SIMULATOR": "true",
+        "LEAP_DISPATCH_WEBHOOK_SECRETS": SECRET,
+        "LOG_LEVEL": "WARNING",
+        "CELERY_QUEUE": f"bench-dispatch-{os.getpid()}",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DJANGO_SETTINGS_MODULE": "leapportal.settings",
+    }
+    django_setup(env)
+    meters = prepare_database(args.meters)
+    plan = Plan(args.notifications, meters, args.seed, gap=args.concurrency * 2)
+    logdir = Path(tempfile.mkdtemp(prefix="webhook-load-"))
+    procs = start_services(args, env, logdir)
+    try:
+        results, wall = send_all(args, plan)
+        drained = drain(args.drain_timeout)
+        out = report(args, plan, results, wall, drained)
+    finally:
+        stop(procs)
+    print(
+        "command: DATABASE_URL=... CELERY_BROKER_URL=... python bench/webhook_load.py "
+        + " ".join(sys.argv[1:])
+    )
+    print(f"logs: {logdir}")
+    print("| measure | value | target |")
+    print("| --- | --- | --- |")
+    target = {
+        "acknowledged/s": ">= 300",
+        "ack p99 (ms)": "<= 100",
+        "receipt-to-visible p95 (s)": "<= 2",
+        "lost": "0",
+        "duplicate timeslots": "0",
+        "final-state mismatches": "0",
+    }
+    for key, value in out.items():
+        print(f"| {key} | {value} | {target.get(key, '')} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,352 @@
+"""The meter sync engine: Leap's meter details and enrollments into our tables.
+
+Domain code: it takes a Leap client and a SyncRun, knows nothing of Celery. Pages are streamed
+(the next one is fetched while the current one is written) and each page is written in its own
+transaction together with the run's progress and heartbeat, so a run killed halfway leaves whole
+pages behind and the next run, which rewrites only what differs, ends in exactly the right state.
+
+- full: every meter (details, then enrollments); meters not seen are marked missing, unless more
+  than METERS_MISSING_HOLD_FRACTION of them would be: then the run ends `held` until approved.
+- incremental: meters modified or created since the previous good run's start minus an overlap.
+- meter / webhook: one meter (GET details + enrollments), or a list of meters (searched by id).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from leap import LeapBadPayload, LeapNotFound, LeapPageTokenExpired, MeterFilter
+from meters import groups
+from meters.models import ChangeSource, Meter, MeterEvent, SyncRun
+from meters.writer import Context, SeenSet, record_failures, write_details, write_enrollments
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PAGE_TOKEN_RESTARTS = 2  # an expired page token restarts the search; writes are idempotent
+
+
+class HoldError(Exception):
+    """A held run cannot be approved (wrong state)."""
+
+
+# --- streaming -----------------------------------------------------------------------------------
+
+
+def prefetch(pages: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Iterate `pages` in a background thread, `depth` ahead, so fetching overlaps writing.
+
+    Only the HTTP client runs in the thread; every database call stays in the caller's thread.
+    An exception in the fetcher is raised in the caller at the point it was reached.
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not put(("page", page)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed over to the caller's thread
+            put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="leap-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "page":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _page_size() -> int:
+    return min(500, settings.METERS_SYNC_PAGE_SIZE)
+
+
+def _stream(
+    ctx: Context,
+    pages: Callable[[], Iterable[Any]],
+    write: Callable[[Context, list[Any]], None],
+    stream: str,
+) -> None:
+    """Write every page of one search, each in a transaction with the run's heartbeat."""
+    restarts = 0
+    while True:
+        try:
+            for page in prefetch(pages()):
+                with transaction.atomic():
+                    write(ctx, list(page))
+                    record_failures(ctx, stream, getattr(page, "failures", []))
+                    _heartbeat(ctx)
+            return
+        except LeapPageTokenExpired:
+            restarts += 1
+            if restarts > PAGE_TOKEN_RESTARTS:
+                raise
+            logger.warning("page token expired during the %s search: restarting it", stream)
+
+
+def _heartbeat(ctx: Context) -> None:
+    if ctx.run is None or ctx.run.pk is None:
+        return
+    now = timezone.now()
+    SyncRun.objects.filter(pk=ctx.run.pk).update(
+        progress_done=ctx.processed, failed=ctx.failed, created=ctx.created, heartbeat_at=now
+    )
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+
+def _context(run: SyncRun, source: str) -> Context:
+    return Context(run=run, source=source, now=timezone.now())
+
+
+def _finish(ctx: Context, run: SyncRun, status: str, **fields: Any) -> SyncRun:
+    seen, changed = ctx.seen.counts() if ctx.seen else (ctx.processed, 0)
+    run.created = ctx.created
+    run.updated = max(changed - ctx.created, 0)
+    run.unchanged = max(seen - changed, 0)
+    run.failed = ctx.failed
+    run.progress_done = ctx.processed
+    run.status = status
+    run.finished_at = timezone.now()
+    run.heartbeat_at = run.finished_at
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.save()
+    if ctx.seen:
+        ctx.seen.drop()
+    return run
+
+
+def run_full(client: Any, run: SyncRun) -> SyncRun:
+    """Every meter, then the missing ones; see the module docstring."""
+    ctx = _context(run, ChangeSource.POLL)
+    present_before = Meter.objects.present().count()
+    ctx.initial = not Meter.objects.exists()
+    # Leap gives no totals: the portfolio we know, once per stream, is the estimate.
+    SyncRun.objects.filter(pk=run.pk).update(progress_total=2 * present_before or None)
+    ctx.seen = SeenSet(f"meters_seen_{run.pk}")
+    size = _page_size()
+    _stream(ctx, lambda: client.iter_meter_pages(None, size), write_details, "details")
+    _stream(ctx, lambda: client.iter_enrollment_pages(None, size), write_enrollments, "enrollment")
+    groups.refresh_horizon(ctx)
+
+    unseen = ctx.seen.unseen_present_meters()
+    limit = settings.METERS_MISSING_HOLD_FRACTION * present_before
+    if unseen and len(unseen) > limit:
+        logger.warning(
+            "full sync %s would mark %d of %d meters missing (limit %.0f): held for approval",
+            run.pk,
+            len(unseen),
+            present_before,
+            limit,
+        )
+        return _finish(
+            ctx,
+            run,
+            SyncRun.Status.HELD,
+            missing=len(unseen),
+            held_meter_ids=[str(m) for m in unseen],
+            error=(
+                f"{len(unseen)} of {present_before} meters were not seen (more than "
+                f"{settings.METERS_MISSING_HOLD_FRACTION:.0%}): not marked missing until an "
+                f"admin approves"
+            ),
+        )
+    marked = mark_missing(ctx, unseen, since=run.started_at or ctx.now)
+    return _finish(ctx, run, SyncRun.Status.DONE, missing=marked)
+
+
+def mark_missing(ctx: Context, meter_ids: list[uuid.UUID], *, since: datetime) -> int:
+    """Mark present meters missing (never delete), with history; returns how many were marked."""
+    marked = 0
+    for start in range(0, len(meter_ids), 1000):
+        chunk = meter_ids[start : start + 1000]
+        with transaction.atomic():
+            ids = list(
+                Meter.objects.select_for_update()
+                .filter(meter_id__in=chunk, missing_since__isnull=True, last_seen_at__lt=since)
+                .values_list("meter_id", flat=True)
+            )
+            Meter.objects.filter(meter_id__in=ids).update(missing_since=ctx.now)
+            for meter_id in ids:
+                ctx.change(meter_id, "missing_since", None, ctx.now)
+                ctx.event(meter_id, MeterEvent.Kind.WENT_MISSING)
+            ctx.flush()
+            marked += len(ids)
+    return marked
+
+
+def incremental_since(run: SyncRun) -> datetime | None:
+    """Start of the window: the previous good full/incremental run's start minus the overlap."""
+    previous = (
+        SyncRun.objects.filter(
+            kind__in=[SyncRun.Kind.FULL, SyncRun.Kind.INCREMENTAL],
+            status__in=[SyncRun.Status.DONE, SyncRun.Status.HELD],
+            started_at__isnull=False,
+        )
+        .exclude(pk=run.pk)
+        .order_by("-started_at")
+        .first()
+    )
+    if previous is None:
+        return None
+    return previous.started_at - timedelta(minutes=settings.METERS_INCREMENTAL_OVERLAP_MINUTES)
+
+
+def run_incremental(client: Any, run: SyncRun) -> SyncRun:
+    """Meters modified or created since the last good run (all of them, the first time)."""
+    ctx = _context(run, ChangeSource.POLL)
+    ctx.initial = not Meter.objects.exists()
+    since = incremental_since(run)
+    SyncRun.objects.filter(pk=run.pk).update(window_start=since)
+    run.window_start = since
+    ctx.seen = SeenSet(f"meters_seen_{run.pk}")
+    size = _page_size()
+    # Leap may not bump last_modified for enrollment-only changes (DIGEST §9 #17): the nightly
+    # full sync and the webhooks cover those; the created window catches new meters.
+    filters = (
+        [
+            MeterFilter(last_modified_date_time=since),
+            MeterFilter(created_after_date_time=since),
+        ]
+        if since
+        else [None]
+    )
+    for filter_ in filters:
+        _stream(ctx, lambda f=filter_: client.iter_meter_pages(f, size), write_details, "details")
+    for filter_ in filters:
+        _stream(
+            ctx,
+            lambda f=filter_: client.iter_enrollment_pages(f, size),
+            write_enrollments,
+            "enrollment",
+        )
+    groups.refresh_horizon(ctx)
+    return _finish(ctx, run, SyncRun.Status.DONE)
+
+
+def resync_meter(client: Any, run: SyncRun, meter_id: uuid.UUID, *, source: str) -> SyncRun:
+    """Fetch one meter's current details and enrollment and store them."""
+    ctx = _context(run, source)
+    ctx.seen = SeenSet(f"meters_seen_{run.pk}")
+    fetched: dict[str, Any] = {}
+    try:
+        for stream, fetch in (("details", client.get_meter), ("enrollment", client.get_enrollment)):
+            try:
+                fetched[stream] = fetch(meter_id)
+            except LeapBadPayload as failure:
+                with transaction.atomic():
+                    record_failures(ctx, stream, [failure])
+    except LeapNotFound:
+        # Leap no longer has it: one meter is never a mass disappearance, so no hold.
+        marked = mark_missing(ctx, [meter_id], since=ctx.now + timedelta(seconds=1))
+        return _finish(ctx, run, SyncRun.Status.DONE, missing=marked)
+    with transaction.atomic():
+        if "details" in fetched:
+            write_details(ctx, [fetched["details"]])
+        if "enrollment" in fetched:
+            write_enrollments(ctx, [fetched["enrollment"]])
+    return _finish(ctx, run, SyncRun.Status.DONE)
+
+
+def resync_meters(
+    client: Any, run: SyncRun, meter_ids: Iterable[uuid.UUID], *, source: str
+) -> SyncRun:
+    """Fetch a list of meters through the searches (the client splits long id lists)."""
+    ids = sorted(set(meter_ids))
+    ctx = _context(run, source)
+    ctx.seen = SeenSet(f"meters_seen_{run.pk}")
+    if ids:
+        filter_ = MeterFilter(meter_ids=ids)
+        size = _page_size()
+        _stream(ctx, lambda: client.iter_meter_pages(filter_, size), write_details, "details")
+        _stream(
+            ctx,
+            lambda: client.iter_enrollment_pages(filter_, size),
+            write_enrollments,
+            "enrollment",
+        )
+    return _finish(ctx, run, SyncRun.Status.DONE)
+
+
+def execute(client: Any, run: SyncRun) -> SyncRun:
+    """Run a claimed SyncRun by its kind."""
+    if run.kind == SyncRun.Kind.FULL:
+        return run_full(client, run)
+    if run.kind == SyncRun.Kind.INCREMENTAL:
+        return run_incremental(client, run)
+    if run.kind == SyncRun.Kind.METER and run.meter_id:
+        return resync_meter(client, run, run.meter_id, source=ChangeSource.RESYNC)
+    raise ValueError(f"sync run {run.pk} of kind {run.kind} cannot be executed on its own")
+
+
+# --- holds and stale runs ------------------------------------------------------------------------
+
+
+def approve_held(run: SyncRun, *, approved_by: Any = None) -> SyncRun:
+    """Apply a held run's missing part: mark those meters missing that no sync has seen since."""
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().get(pk=run.pk)
+        if run.status != SyncRun.Status.HELD:
+            raise HoldError(f"sync run {run.pk} is {run.status}, not held")
+        ctx = Context(run=run, source=ChangeSource.POLL, now=timezone.now())
+        ids = [uuid.UUID(m) for m in run.held_meter_ids]
+        # A meter a later sync wrote (last_seen_at after this run started) is not missing.
+        marked = mark_missing(ctx, ids, since=run.started_at or run.created_at)
+        run.status = SyncRun.Status.DONE
+        run.missing = marked
+        run.approved_by = approved_by if getattr(approved_by, "pk", None) else None
+        run.approved_at = ctx.now
+        run.error = f"held part approved: {marked} of {len(ids)} meters marked missing"
+        run.save()
+    return run
+
+
+def fail_stale_runs(now: datetime | None = None) -> int:
+    """Fail running runs whose heartbeat stopped (their worker died); returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.METERS_SYNC_STALE_SECONDS)
+    stale = SyncRun.objects.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff)
+    count = 0
+    for run in stale:
+        count += SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
+            status=SyncRun.Status.FAILED,
+            finished_at=now,
+            error=(
+                f"no heartbeat since {run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC: the worker "
+                f"died mid-run; a new run takes over (pages already written are kept)"
+            ),
+            attempts=F("attempts"),
+        )
+    return count

@@ -1,0 +1,697 @@
+"""Write one page of Leap meter details or enrollments: only what changed, in bulk.
+
+A page costs one SELECT when nothing changed (the stored content hashes). For the meters whose
+payload changed it loads their stored state, writes the new state with bulk upserts, records a
+MeterChange per changed field and a MeterEvent per transition. The caller wraps each page in a
+transaction, so a page is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from meters import groups
+from meters.models import (
+    ChangeSource,
+    EnrollmentStatus,
+    MarketGroup,
+    Meter,
+    MeterChange,
+    MeterEvent,
+    ParticipationPreference,
+    ProgramEnrollment,
+    ReasonCode,
+    RequiredAction,
+    SyncFailure,
+    SyncRun,
+)
+from meters.snapshot import (
+    AUDIT_COLUMNS,
+    DETAIL_COLUMNS,
+    ENROLLMENT_COLUMNS,
+    SHARED_COLUMNS,
+    EnrollmentSnapshot,
+    content_hash,
+    detail_columns,
+    enrollment_snapshot,
+    jsonable,
+)
+
+BOOKKEEPING = ["last_seen_at", "missing_since"]
+ENROLLMENT_METER_COLUMNS = (
+    ENROLLMENT_COLUMNS + list(SHARED_COLUMNS) + sorted(AUDIT_COLUMNS) + ["enrollment_raw"]
+)
+
+
+class SeenSet:
+    """The meters a run saw, and which of them it wrote: a temporary table, not process memory.
+
+    It lives as long as the database connection (one run, one connection), so memory stays flat
+    however large the portfolio, and it never leaves rows behind.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.table = connection.ops.quote_name(name)
+        self._prep = Meter._meta.pk.get_db_prep_value  # uuid as the backend stores it
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.table} "
+                f"(meter_id {Meter._meta.pk.db_type(connection)} PRIMARY KEY, changed boolean)"
+            )
+
+    def add(self, meter_ids: Iterable[uuid.UUID], changed: Iterable[uuid.UUID] = ()) -> None:
+        """Mark meters seen; `changed` ones also as written by this run."""
+        changed = set(changed)
+        rows = [(self._prep(m, connection), m in changed) for m in meter_ids]
+        if not rows:
+            return
+        with connection.cursor() as cursor:
+            # The table name is ours (built from a run id), never input: S608 does not apply.
+            sql = (
+                f"INSERT INTO {self.table} (meter_id, changed) VALUES (%s, %s) "  # noqa: S608
+                f"ON CONFLICT (meter_id) DO UPDATE SET changed = "
+                f"{self.table}.changed OR excluded.changed"
+            )
+            cursor.executemany(sql, rows)
+
+    def counts(self) -> tuple[int, int]:
+        """(meters seen, meters written)."""
+        with connection.cursor() as cursor:
+            counted = "COALESCE(SUM(CASE WHEN changed THEN 1 ELSE 0 END), 0)"
+            sql = f"SELECT COUNT(*), {counted} FROM {self.table}"  # noqa: S608
+            cursor.execute(sql)
+            seen, changed = cursor.fetchone()
+        return int(seen), int(changed)
+
+    def unseen_present_meters(self) -> list[uuid.UUID]:
+        """Present meters this run did not see (candidates for missing)."""
+        with connection.cursor() as cursor:
+            sql = (
+                f"SELECT m.meter_id FROM {Meter._meta.db_table} m "  # noqa: S608
+                f"WHERE m.missing_since IS NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {self.table} s WHERE s.meter_id = m.meter_id)"
+            )
+            cursor.execute(sql)
+            field_ = Meter._meta.pk
+            return [field_.to_python(row[0]) for row in cursor.fetchall()]
+
+    def drop(self) -> None:
+        """Remove the table (it would go with the connection anyway)."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+
+@dataclass
+class Context:
+    """What every page of one run shares."""
+
+    run: SyncRun | None
+    source: str = ChangeSource.POLL
+    now: datetime = field(default_factory=timezone.now)
+    seen: SeenSet | None = None
+    # The very first import writes no events: 100,000 "new meter" notices would bury real news.
+    initial: bool = False
+    created: int = 0
+    failed: int = 0
+    processed: int = 0
+    known_codes: set[str] = field(default_factory=set)
+    known_groups: dict[uuid.UUID, tuple[str, str, str]] = field(default_factory=dict)
+    changes: list[MeterChange] = field(default_factory=list)
+    events: list[MeterEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.known_codes = set(ReasonCode.objects.values_list("code", flat=True))
+
+    def change(self, meter_id: uuid.UUID, name: str, old: Any, new: Any) -> None:
+        """Queue a MeterChange row."""
+        self.changes.append(
+            MeterChange(
+                meter_id=meter_id,
+                field=name[:255],
+                old=jsonable(old),
+                new=jsonable(new),
+                changed_at=self.now,
+                source=self.source,
+                sync_run=self.run,
+            )
+        )
+
+    def event(
+        self,
+        meter_id: uuid.UUID,
+        kind: str,
+        *,
+        deadline: datetime | None = None,
+        details: dict[str, Any] | None = None,
+        dedupe_key: str | None = None,
+    ) -> None:
+        """Queue a MeterEvent row (none during the initial import)."""
+        if self.initial:
+            return
+        self.events.append(
+            MeterEvent(
+                meter_id=meter_id,
+                kind=kind,
+                occurred_at=self.now,
+                deadline=deadline,
+                details=jsonable(details or {}),
+                source=self.source,
+                sync_run=self.run,
+                dedupe_key=dedupe_key,
+            )
+        )
+
+    def flush(self) -> None:
+        """Write the queued history rows."""
+        if self.changes:
+            MeterChange.objects.bulk_create(self.changes, batch_size=2000)
+            self.changes = []
+        if self.events:
+            # Deduplicated events (group changes) may already exist: those are skipped.
+            MeterEvent.objects.bulk_create(self.events, batch_size=2000, ignore_conflicts=True)
+            self.events = []
+
+
+def _diff_columns(
+    ctx: Context, meter_id: uuid.UUID, old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    for name, value in new.items():
+        if name in old and old[name] != value:
+            ctx.change(meter_id, name, old[name], value)
+
+
+def _identity_events(
+    ctx: Context, meter_id: uuid.UUID, old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    """Transitions both payloads can reveal: partner_reference set by Leap, archived."""
+    if "partner_reference" in new and new["partner_reference"] != old.get("partner_reference"):
+        if new["partner_reference"]:
+            ctx.event(
+                meter_id,
+                MeterEvent.Kind.PARTNER_REFERENCE_SET,
+                details={"old": old.get("partner_reference"), "new": new["partner_reference"]},
+            )
+    if new.get("is_archived") and not old.get("is_archived"):
+        ctx.event(meter_id, MeterEvent.Kind.ARCHIVED)
+
+
+def _returned(ctx: Context, meter_id: uuid.UUID, missing_since: datetime) -> None:
+    ctx.change(meter_id, "missing_since", missing_since, None)
+    ctx.event(meter_id, MeterEvent.Kind.RETURNED, details={"missing_since": missing_since})
+
+
+def record_failures(ctx: Context, stream: str, failures: Iterable[Any]) -> int:
+    """Keep objects Leap sent that did not validate; they count as failed meters."""
+    rows = []
+    seen_ids = []
+    for failure in failures:
+        meter_id = None
+        try:
+            meter_id = uuid.UUID(str(failure.object_id)) if failure.object_id else None
+        except ValueError:
+            meter_id = None
+        if meter_id:
+            seen_ids.append(meter_id)  # Leap still has it: never mark it missing for this
+        raw = failure.raw if isinstance(failure.raw, dict | list) else {"value": repr(failure.raw)}
+        rows.append(
+            SyncFailure(
+                sync_run=ctx.run,
+                meter_id=meter_id,
+                stream=stream,
+                raw=raw,
+                error=str(failure),
+                errors=jsonable(getattr(failure, "errors", [])),
+                created_at=ctx.now,
+            )
+        )
+    if rows:
+        SyncFailure.objects.bulk_create(rows)
+        if ctx.seen:
+            ctx.seen.add(seen_ids)
+        ctx.failed += len(rows)
+    return len(rows)
+
+
+# --- meter details -------------------------------------------------------------------------------
+
+
+def write_details(ctx: Context, items: list[Any]) -> None:
+    """Store one page of leap.schemas.MeterDetail objects."""
+    by_id = {item.meter_id: item for item in items}
+    if not by_id:
+        return
+    ctx.processed += len(by_id)
+    hashes = {meter_id: content_hash(item.raw) for meter_id, item in by_id.items()}
+    stored = {
+        row[0]: row[1:]
+        for row in Meter.objects.filter(meter_id__in=list(by_id)).values_list(
+            "meter_id", "details_hash", "missing_since"
+        )
+    }
+    todo = [
+        meter_id
+        for meter_id in by_id
+        if meter_id not in stored
+        or stored[meter_id][0] != hashes[meter_id]
+        or stored[meter_id][1] is not None
+    ]
+    if ctx.seen:
+        ctx.seen.add(by_id, changed=todo)
+    if not todo:
+        return
+    previous = {
+        row["meter_id"]: row
+        for row in Meter.objects.filter(meter_id__in=[m for m in todo if m in stored]).values(
+            "meter_id", *DETAIL_COLUMNS
+        )
+    }
+    objects = []
+    for meter_id in todo:
+        columns = detail_columns(by_id[meter_id])
+        if meter_id in stored:
+            details_hash, missing_since = stored[meter_id]
+            old = previous[meter_id]
+            if details_hash:  # the first details of a meter are not a change of it
+                _diff_columns(ctx, meter_id, old, columns)
+                _identity_events(ctx, meter_id, old, columns)
+            if missing_since is not None:
+                _returned(ctx, meter_id, missing_since)
+        else:
+            ctx.created += 1
+            ctx.event(
+                meter_id,
+                MeterEvent.Kind.NEW_METER,
+                details={"partner_reference": columns.get("partner_reference")},
+            )
+        objects.append(
+            Meter(
+                meter_id=meter_id,
+                **columns,
+                details_raw=by_id[meter_id].raw,
+                details_hash=hashes[meter_id],
+                details_synced_at=ctx.now,
+                last_seen_at=ctx.now,
+                missing_since=None,
+                first_seen_at=ctx.now,
+            )
+        )
+    Meter.objects.bulk_create(
+        objects,
+        update_conflicts=True,
+        unique_fields=["meter_id"],
+        update_fields=DETAIL_COLUMNS
+        + ["details_raw", "details_hash", "details_synced_at"]
+        + BOOKKEEPING,
+    )
+    ctx.flush()
+
+
+# --- meter enrollments ---------------------------------------------------------------------------
+
+
+def _ensure_reason_codes(ctx: Context, snapshots: Iterable[EnrollmentSnapshot]) -> None:
+    """A code or action type never seen before gets a catalogue row marked as lacking guidance."""
+    new: dict[str, ReasonCode] = {}
+    for snap in snapshots:
+        for action in snap.actions.values():
+            for code, kind in (
+                (action.code, ReasonCode.Kind.ACTION_CODE),
+                (action.action_type, ReasonCode.Kind.ACTION_TYPE),
+            ):
+                if code and code not in ctx.known_codes and code not in new:
+                    new[code] = ReasonCode(
+                        code=code,
+                        kind=kind,
+                        who_acts=action.side if kind == ReasonCode.Kind.ACTION_CODE else "unknown",
+                        needs_guidance=True,
+                        example_description=action.description[:2000],
+                        first_seen_at=ctx.now,
+                    )
+    if new:
+        ReasonCode.objects.bulk_create(new.values(), ignore_conflicts=True)
+        ctx.known_codes |= set(new)
+
+
+def _ensure_groups(ctx: Context, region_of: dict[uuid.UUID, str], snaps: dict) -> None:
+    """Create or rename the market groups the enrollments name (before rows point at them)."""
+    wanted: dict[uuid.UUID, tuple[str, str, str]] = {}
+    for meter_id, snap in snaps.items():
+        for row in snap.programs.values():
+            if row.market_group_id:
+                wanted[row.market_group_id] = (
+                    row.market_group_name,
+                    region_of.get(meter_id, ""),
+                    row.program_identifier,
+                )
+    missing = [g for g in wanted if g not in ctx.known_groups]
+    if missing:
+        for group_id, name, region, program in MarketGroup.objects.filter(
+            market_group_id__in=missing
+        ).values_list("market_group_id", "name", "region", "program_identifier"):
+            ctx.known_groups[group_id] = (name, region, program)
+    stale = []
+    for group_id, (name, region, program) in wanted.items():
+        known = ctx.known_groups.get(group_id)
+        merged = (
+            name or (known[0] if known else ""),
+            region or (known[1] if known else ""),
+            program or (known[2] if known else ""),
+        )
+        if known != merged:
+            stale.append(
+                MarketGroup(
+                    market_group_id=group_id,
+                    name=merged[0],
+                    region=merged[1],
+                    program_identifier=merged[2],
+                    first_seen_at=ctx.now,
+                    updated_at=ctx.now,
+                )
+            )
+            ctx.known_groups[group_id] = merged
+    if stale:
+        MarketGroup.objects.bulk_create(
+            stale,
+            update_conflicts=True,
+            unique_fields=["market_group_id"],
+            update_fields=["name", "region", "program_identifier", "updated_at"],
+        )
+
+
+def _participation_key(rows: list[dict[str, Any]]) -> list[tuple]:
+    return [
+        (r["participation_preference"], r["start_time"], r["end_time"], r["reason"] or None)
+        for r in rows
+    ]
+
+
+def write_enrollments(ctx: Context, items: list[Any]) -> None:
+    """Store one page of leap.schemas.MeterEnrollment objects."""
+    by_id = {item.meter_id: item for item in items}
+    if not by_id:
+        return
+    ctx.processed += len(by_id)
+    hashes = {meter_id: content_hash(item.raw) for meter_id, item in by_id.items()}
+    stored = {
+        row[0]: row[1:]
+        for row in Meter.objects.filter(meter_id__in=list(by_id)).values_list(
+            "meter_id", "enrollment_hash", "missing_since"
+        )
+    }
+    todo = [
+        meter_id
+        for meter_id in by_id
+        if meter_id not in stored
+        or stored[meter_id][0] != hashes[meter_id]
+        or stored[meter_id][1] is not None
+    ]
+    if ctx.seen:
+        ctx.seen.add(by_id, changed=todo)
+    if not todo:
+        return
+
+    snaps = {meter_id: enrollment_snapshot(by_id[meter_id]) for meter_id in todo}
+    existing = [m for m in todo if m in stored]
+    previous = {
+        row["meter_id"]: row
+        for row in Meter.objects.filter(meter_id__in=existing).values(
+            "meter_id", *ENROLLMENT_METER_COLUMNS
+        )
+    }
+    old_programs: dict[uuid.UUID, dict[str, ProgramEnrollment]] = defaultdict(dict)
+    for row in ProgramEnrollment.objects.filter(meter_id__in=existing):
+        old_programs[row.meter_id][f"{row.program_identifier}/{row.delivery_period}"] = row
+    old_actions: dict[uuid.UUID, dict[tuple, RequiredAction]] = defaultdict(dict)
+    for action in RequiredAction.objects.filter(meter_id__in=existing):
+        old_actions[action.meter_id][
+            (action.side, action.code, action.program_identifier, action.delivery_period)
+        ] = action
+    old_participation: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+    for pref in ParticipationPreference.objects.filter(meter_id__in=existing).order_by(
+        "meter_id", "id"
+    ):
+        old_participation[pref.meter_id].append(
+            {
+                "participation_preference": pref.participation_preference,
+                "start_time": pref.start_time,
+                "end_time": pref.end_time,
+                "reason": pref.reason,
+            }
+        )
+
+    _ensure_reason_codes(ctx, snaps.values())
+    region_of = {
+        m: snaps[m].columns.get("transmission_region") or "" for m in todo
+    }  # enrollments always carry the region
+    _ensure_groups(ctx, region_of, snaps)
+
+    meters: list[Meter] = []
+    program_upserts: list[ProgramEnrollment] = []
+    program_deletes: list[int] = []
+    action_upserts: list[RequiredAction] = []
+    action_resolves: list[int] = []
+    participation_meters: list[uuid.UUID] = []
+    participation_rows: list[ParticipationPreference] = []
+
+    for meter_id in todo:
+        snap = snaps[meter_id]
+        is_new = meter_id not in stored
+        first_enrollment = is_new or not stored[meter_id][0]
+        old = previous.get(meter_id, {})
+        columns = dict(snap.columns)
+        # Fields this enrollment leaves out keep their stored values (see SHARED_COLUMNS).
+        for name in ENROLLMENT_METER_COLUMNS:
+            if name not in columns and name != "enrollment_raw":
+                columns[name] = old.get(name, Meter._meta.get_field(name).get_default())
+
+        if is_new:
+            ctx.created += 1
+            ctx.event(
+                meter_id,
+                MeterEvent.Kind.NEW_METER,
+                details={"partner_reference": columns.get("partner_reference")},
+            )
+        elif not first_enrollment:
+            _diff_columns(ctx, meter_id, old, snap.columns)
+            _identity_events(ctx, meter_id, old, snap.columns)
+        if not is_new and stored[meter_id][1] is not None:
+            _returned(ctx, meter_id, stored[meter_id][1])
+        if columns["global_enrollment_status"] == EnrollmentStatus.ACTIVE and (
+            first_enrollment or old.get("global_enrollment_status") != EnrollmentStatus.ACTIVE
+        ):
+            ctx.event(
+                meter_id,
+                MeterEvent.Kind.BECAME_ACTIVE,
+                details={"from": old.get("global_enrollment_status") or None},
+            )
+
+        # program x delivery period rows
+        before = old_programs.get(meter_id, {})
+        for key, row in snap.programs.items():
+            prior = before.get(key)
+            prior_tracked = _program_tracked(prior) if prior else None
+            if prior_tracked == row.tracked() and prior.market_group_name == row.market_group_name:
+                continue
+            if not first_enrollment:
+                _diff_program(ctx, meter_id, key, prior_tracked, row.tracked())
+            program_upserts.append(
+                ProgramEnrollment(
+                    meter_id=meter_id,
+                    program_identifier=row.program_identifier,
+                    delivery_period=row.delivery_period,
+                    delivery_period_start=row.delivery_period_start,
+                    delivery_period_end=row.delivery_period_end,
+                    enrollment_status=row.enrollment_status,
+                    enrollment_deadlines=row.enrollment_deadlines,
+                    next_deadline=row.next_deadline,
+                    market_group_id=row.market_group_id,
+                    market_group_name=row.market_group_name,
+                    first_seen_at=ctx.now,
+                    updated_at=ctx.now,
+                )
+            )
+        for key, prior in before.items():
+            if key not in snap.programs:
+                program_deletes.append(prior.pk)
+                ctx.change(meter_id, f"program.{key}", _program_tracked(prior), None)
+
+        # required actions
+        prior_actions = old_actions.get(meter_id, {})
+        for key, action in snap.actions.items():
+            prior = prior_actions.get(key)
+            opened = prior is None or prior.resolved_at is not None
+            if opened:
+                if not first_enrollment or prior is not None:
+                    ctx.change(meter_id, action.label, None, action.description)
+                if action.side == "partner":
+                    ctx.event(
+                        meter_id,
+                        MeterEvent.Kind.ACTION_OPENED,
+                        deadline=action.deadline,
+                        details={
+                            "code": action.code,
+                            "action_type": action.action_type,
+                            "program": action.program_identifier,
+                            "delivery_period": action.delivery_period,
+                            "description": action.description,
+                        },
+                    )
+            elif (prior.description, prior.deadline, prior.action_type) != (
+                action.description,
+                action.deadline,
+                action.action_type,
+            ):
+                ctx.change(
+                    meter_id,
+                    action.label,
+                    {"description": prior.description, "deadline": prior.deadline},
+                    {"description": action.description, "deadline": action.deadline},
+                )
+            action_upserts.append(
+                RequiredAction(
+                    meter_id=meter_id,
+                    side=action.side,
+                    program_identifier=action.program_identifier,
+                    delivery_period=action.delivery_period,
+                    action_type=action.action_type,
+                    code=action.code,
+                    description=action.description,
+                    deadline=action.deadline,
+                    first_seen_at=ctx.now,
+                    last_seen_at=ctx.now,
+                    resolved_at=None,
+                )
+            )
+        for key, prior in prior_actions.items():
+            if prior.resolved_at is None and key not in snap.actions:
+                action_resolves.append(prior.pk)
+                label = f"action.{prior.side}.{prior.code}.{prior.program_identifier}/{prior.delivery_period}"
+                ctx.change(meter_id, label, prior.description, None)
+                if prior.side == "partner":
+                    ctx.event(
+                        meter_id,
+                        MeterEvent.Kind.ACTION_RESOLVED,
+                        details={
+                            "code": prior.code,
+                            "action_type": prior.action_type,
+                            "program": prior.program_identifier,
+                            "delivery_period": prior.delivery_period,
+                            "open_since": prior.first_seen_at,
+                        },
+                    )
+
+        # participation windows: replaced as a whole when they differ
+        if _participation_key(snap.participation) != _participation_key(
+            old_participation.get(meter_id, [])
+        ):
+            if not first_enrollment:
+                ctx.change(
+                    meter_id,
+                    "participation_preferences",
+                    old_participation.get(meter_id, []),
+                    snap.participation,
+                )
+            participation_meters.append(meter_id)
+            participation_rows.extend(
+                ParticipationPreference(meter_id=meter_id, **row) for row in snap.participation
+            )
+
+        meters.append(
+            Meter(
+                meter_id=meter_id,
+                **columns | {"enrollment_raw": by_id[meter_id].raw},
+                enrollment_hash=hashes[meter_id],
+                enrollment_synced_at=ctx.now,
+                last_seen_at=ctx.now,
+                missing_since=None,
+                first_seen_at=ctx.now,
+            )
+        )
+
+    Meter.objects.bulk_create(
+        meters,
+        update_conflicts=True,
+        unique_fields=["meter_id"],
+        update_fields=ENROLLMENT_METER_COLUMNS
+        + ["enrollment_hash", "enrollment_synced_at"]
+        + BOOKKEEPING,
+    )
+    if program_deletes:
+        ProgramEnrollment.objects.filter(pk__in=program_deletes).delete()
+    if program_upserts:
+        ProgramEnrollment.objects.bulk_create(
+            program_upserts,
+            update_conflicts=True,
+            unique_fields=["meter", "program_identifier", "delivery_period"],
+            update_fields=[
+                "delivery_period_start",
+                "delivery_period_end",
+                "enrollment_status",
+                "enrollment_deadlines",
+                "next_deadline",
+                "market_group",
+                "market_group_name",
+                "updated_at",
+            ],
+        )
+    if action_resolves:
+        RequiredAction.objects.filter(pk__in=action_resolves).update(resolved_at=ctx.now)
+    if action_upserts:
+        RequiredAction.objects.bulk_create(
+            action_upserts,
+            update_conflicts=True,
+            unique_fields=["meter", "side", "code", "program_identifier", "delivery_period"],
+            update_fields=["action_type", "description", "deadline", "last_seen_at", "resolved_at"],
+        )
+    if participation_meters:
+        ParticipationPreference.objects.filter(meter_id__in=participation_meters).delete()
+        ParticipationPreference.objects.bulk_create(participation_rows)
+
+    groups.derive_from_enrollments(
+        ctx,
+        {
+            meter_id: (
+                region_of[meter_id],
+                [
+                    (row.delivery_period_start, row.delivery_period_end, row.market_group_id)
+                    for row in snaps[meter_id].programs.values()
+                ],
+            )
+            for meter_id in todo
+        },
+    )
+    ctx.flush()
+
+
+def _program_tracked(row: ProgramEnrollment) -> dict[str, Any]:
+    return {
+        "status": row.enrollment_status,
+        "market_group": str(row.market_group_id) if row.market_group_id else None,
+        "start": jsonable(row.delivery_period_start),
+        "end": jsonable(row.delivery_period_end),
+        "deadlines": row.enrollment_deadlines,
+    }
+
+
+def _diff_program(
+    ctx: Context,
+    meter_id: uuid.UUID,
+    key: str,
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+) -> None:
+    if old is None:
+        ctx.change(meter_id, f"program.{key}", None, new)
+        return
+    for name, value in new.items():
+        if old.get(name) != value:
+            ctx.change(meter_id, f"program.{key}.{name}", old.get(name), value)
