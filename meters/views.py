@@ -38,8 +38,8 @@ METER_SORTS = {
     "status": ["global_enrollment_status"],
     "type": ["meter_type"],
     "deadline": ["next_action_deadline"],
-    "updated": ["-leap_updated_at"],
-    "seen": ["-last_seen_at"],
+    "updated": ["leap_updated_at"],
+    "seen": ["last_seen_at"],
 }
 # Large JSON columns no list needs.
 HEAVY = ("details_raw", "enrollment_raw")
@@ -219,7 +219,7 @@ def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
 
 # --- sync health -----------------------------------------------------------------------------
 
-RUN_SORTS = {"created": ["-created_at"], "kind": ["kind", "-created_at"], "status": ["status"]}
+RUN_SORTS = {"created": ["created_at"], "kind": ["kind", "-created_at"], "status": ["status"]}
 
 
 @require_GET
@@ -234,7 +234,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         runs = runs.filter(kind=kind)
     else:
         kind = ""
-    sort = parse_sort(request.GET.get("sort"), RUN_SORTS, default="created")
+    sort = parse_sort(request.GET.get("sort"), RUN_SORTS, default="-created")
     page = paginate(runs.order_by(*sort.order_by), request.GET, per_page=25)
     context = {
         "now": now,
