@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
-from mapping import portfolio
+from mapping import bulk, portfolio
 from mapping.models import ApiToken, MappingChange, MappingImport, MeterMapping
 from mapping.validation import InvalidValue, clean_mapping, clean_reason
 
@@ -134,6 +134,20 @@ def clear_mapping(
         )
 
 
+AUDIT_FIELDS = (
+    "meter_id",
+    "at",
+    "actor_user",
+    "actor_token",
+    "actor_name",
+    "source",
+    "reason",
+    "before",
+    "after",
+    "mapping_import",
+)
+
+
 def record_import_changes(
     mapping_import: MappingImport,
     changes: list[tuple[uuid.UUID, dict[str, str] | None, dict[str, str]]],
@@ -144,36 +158,28 @@ def record_import_changes(
 ) -> int:
     """Write the mappings and audit rows of an applied import (caller holds the transaction)."""
     who = actor_fields(actor)
-    MeterMapping.objects.bulk_create(
-        [
-            MeterMapping(
-                meter_id=meter_id,
-                created_at=now,
-                updated_at=now,
-                updated_by=who["actor_name"],
-                **after,
-            )
-            for meter_id, _, after in changes
-        ],
-        batch_size=5000,
-        update_conflicts=True,
-        unique_fields=["meter"],
-        update_fields=["customer_id", "site_id", "label", "updated_at", "updated_by"],
+    user_id = who["actor_user"].pk if who["actor_user"] else None
+    token_id = who["actor_token"].pk if who["actor_token"] else None
+    bulk.upsert_mappings(
+        ((m, after) for m, _, after in changes), now=now, updated_by=who["actor_name"]
     )
-    MappingChange.objects.bulk_create(
-        [
-            MappingChange(
-                meter_id=meter_id,
-                at=now,
-                source=MappingChange.Source.CSV,
-                reason=reason,
-                before=before,
-                after=after,
-                mapping_import=mapping_import,
-                **who,
+    bulk.copy_rows(
+        MappingChange,
+        AUDIT_FIELDS,
+        (
+            (
+                m,
+                now,
+                user_id,
+                token_id,
+                who["actor_name"],
+                MappingChange.Source.CSV,
+                reason,
+                before,
+                after,
+                mapping_import.pk,
             )
-            for meter_id, before, after in changes
-        ],
-        batch_size=5000,
+            for m, before, after in changes
+        ),
     )
     return len(changes)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import hashlib
 import io
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from mapping import actions, portfolio
+from mapping import actions, bulk, portfolio
 from mapping.models import ImportRow, MappingImport, MeterMapping
 from mapping.validation import InvalidValue, clean_mapping, clean_meter_id, clean_reason
 from meters.models import Meter
@@ -120,7 +121,7 @@ def read_rows(text: str) -> Iterator[tuple[int, list[str] | None, str]]:
 # --- planning ------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedRow:
     """The verdict for one line."""
 
@@ -163,7 +164,8 @@ class Plan:
         """Fingerprint of the verdict: apply refuses when re-planning gives a different one."""
         h = hashlib.sha256()
         for r in self.rows:
-            h.update(json.dumps([r.line, r.outcome, str(r.meter_id), r.after, r.before]).encode())
+            # repr is stable here: before/after dicts are always built in the same key order.
+            h.update(f"{r.line}|{r.outcome}|{r.meter_id}|{r.after!r}|{r.before!r}\n".encode())
         return h.hexdigest()
 
     def changes(self) -> list[tuple[uuid.UUID, dict[str, str] | None, dict[str, str]]]:
@@ -175,8 +177,29 @@ class Plan:
         ]
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector during bulk work.
+
+    Planning 100,000 lines allocates a few hundred thousand small objects and no cycles; the
+    collector's repeated full passes over them doubled the time (measured in the bench).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def make_plan(raw: bytes) -> Plan:
     """Dry-run a file against the current mapping and Leap's meters as last synced."""
+    with _no_gc():
+        return _make_plan(raw)
+
+
+def _make_plan(raw: bytes) -> Plan:
     records = list(read_rows(decode(raw)))
     meters = portfolio.load_all_meters()
     by_reference: dict[str, list[uuid.UUID]] = defaultdict(list)
@@ -350,28 +373,43 @@ def preview_upload(raw: bytes, *, filename: str, uploaded_by: Any) -> MappingImp
         upload.file_error = str(exc)
         upload.save()
         return upload
-    with transaction.atomic():
+    with _no_gc(), transaction.atomic():
         upload.counts = plan.counts
         upload.plan_digest = plan.digest
         upload.save()
-        ImportRow.objects.bulk_create(_row_models(upload, plan.rows), batch_size=5000)
+        bulk.copy_rows(ImportRow, ROW_FIELDS, _row_values(upload.pk, plan.rows))
     return upload
 
 
-def _row_models(upload: MappingImport, rows: Iterable[PlannedRow]) -> Iterator[ImportRow]:
+ROW_FIELDS = (
+    "mapping_import",
+    "line",
+    "key",
+    "meter_id",
+    "partner_reference",
+    "customer_id",
+    "site_id",
+    "label",
+    "outcome",
+    "messages",
+    "before",
+)
+
+
+def _row_values(import_id: int, rows: Iterable[PlannedRow]) -> Iterator[tuple[Any, ...]]:
     for r in rows:
-        yield ImportRow(
-            mapping_import=upload,
-            line=r.line,
-            key=r.key,
-            meter_id=r.meter_id,
-            partner_reference=r.partner_reference[:256],
-            customer_id=r.customer_id[:256],
-            site_id=r.site_id[:256],
-            label=r.label[:400],
-            outcome=r.outcome,
-            messages=r.messages,
-            before=r.before,
+        yield (
+            import_id,
+            r.line,
+            r.key,
+            r.meter_id,
+            r.partner_reference[:256],
+            r.customer_id[:256],
+            r.site_id[:256],
+            r.label[:400],
+            r.outcome,
+            r.messages,
+            r.before,
         )
 
 
@@ -402,9 +440,10 @@ def apply_import(import_id: int, *, actor: actions.Actor, reason: str) -> int:
                 f"({describe_drift(upload, plan)}). Nothing was applied; preview the file again."
             )
         now = timezone.now()
-        written = actions.record_import_changes(
-            upload, plan.changes(), reason=reason, actor=actor, now=now
-        )
+        with _no_gc():
+            written = actions.record_import_changes(
+                upload, plan.changes(), reason=reason, actor=actor, now=now
+            )
         upload.status = MappingImport.Status.APPLIED
         upload.applied_at = now
         upload.applied_by = actor if getattr(actor, "is_authenticated", False) else None

@@ -79,16 +79,18 @@ def clean_mapping(
     """All three mapping fields at once; InvalidValue.errors names every field that is wrong."""
     result: dict[str, str] = {}
     errors: dict[str, str] = {}
-    checks = {
-        "customer_id": lambda: clean_identifier(customer_id, field="customer_id", required=True),
-        "site_id": lambda: clean_identifier(site_id, field="site_id", required=False),
-        "label": lambda: clean_label(label),
-    }
-    for name, check in checks.items():
-        try:
-            result[name] = check()
-        except InvalidValue as exc:
-            errors[name] = str(exc)
+    try:
+        result["customer_id"] = clean_identifier(customer_id, field="customer_id", required=True)
+    except InvalidValue as exc:
+        errors["customer_id"] = str(exc)
+    try:
+        result["site_id"] = clean_identifier(site_id, field="site_id", required=False)
+    except InvalidValue as exc:
+        errors["site_id"] = str(exc)
+    try:
+        result["label"] = clean_label(label)
+    except InvalidValue as exc:
+        errors["label"] = str(exc)
     if errors:
         raise InvalidValue("; ".join(errors.values()), errors=errors)
     return result

@@ -37,6 +37,11 @@ PAGE_SIZE = 50
 @vary_on_headers("HX-Request")
 def overview(request: HttpRequest) -> HttpResponse:
     """Every meter with Leap's reference, our mapping and its flags; filterable by flag."""
+    if wants_fragment(request) and request.GET.get("part") == "counts":
+        counts = _counts()  # the cards refresh themselves after an inline edit
+        cards = [(code, label, counts[code]) for code, label in flags.FILTERS.items()]
+        context = {"counts": counts, "cards": cards}
+        return render(request, "mapping/overview.html#mapping-counts", context)
     form = OverviewFilterForm(request.GET)
     flag = form.cleaned_data.get("flag", "") if form.is_valid() else ""
     if flag == "missing":

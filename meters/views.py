@@ -76,6 +76,11 @@ def groups_today(meters: list[Meter], now: Any) -> dict[uuid.UUID, list[GroupAss
 def meter_list(request: HttpRequest) -> HttpResponse:
     """Search, filter and sort the portfolio; every filter lives in the URL."""
     form, meters = filtered_meters(request)
+    if mapping_installed():
+        # mapping app: site occupancy for the inline mapping cell's flags, in the same query
+        from mapping.flags import annotate_meters
+
+        meters = annotate_meters(meters)
     sort = parse_sort(request.GET.get("sort"), METER_SORTS, default="meter")
     # A substring search scans the table; counting its matches would scan it a second time.
     searching = bool(form.is_valid() and form.cleaned_data.get("q"))

@@ -212,3 +212,42 @@ def test_the_audit_filters_and_exports(
 
 def test_mapping_is_in_the_navigation(viewer_client):
     assert b'href="/mapping/"' in viewer_client.get("/").content
+
+
+def test_the_meter_list_and_meter_page_carry_the_inline_mapping(
+    admin_client, admin_user, make_user, make_meter
+):
+    from django.test import Client
+
+    viewer = Client()
+    viewer.force_login(make_user("viewer"))
+    a, b = make_meter("ref-a"), make_meter("ref-b")
+    _map(a.pk, admin_user, "cust-a", "S1", "North")
+
+    listing = admin_client.get("/meters/").content.decode()
+    assert f'id="mapping-{a.pk}"' in listing and "North" in listing
+    assert f'hx-get="/mapping/meters/{a.pk}/edit"' in listing
+    assert f'id="mapping-{b.pk}"' in listing and 'data-flag="unmapped"' in listing
+    assert "/edit" not in viewer.get("/meters/").content.decode()
+
+    detail = admin_client.get(f"/meters/{a.pk}/").content.decode()
+    assert f'id="mapping-{a.pk}"' in detail and 'data-flag="mismatch"' in detail
+    assert f'href="/mapping/meters/{a.pk}/"' in detail
+
+
+def test_mapped_rows_add_no_queries_to_the_meter_list(viewer_client, admin_user, make_meter):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert viewer_client.get("/meters/", {"per_page": "25"}).status_code == 200
+        return len(ctx.captured_queries)
+
+    for i in range(3):
+        _map(make_meter(f"r{i}").pk, admin_user, f"c{i}", f"s{i}")
+    viewer_client.get("/meters/")
+    few = count()
+    for i in range(3, 20):
+        _map(make_meter(f"r{i}").pk, admin_user, f"c{i}", f"s{i}")
+    assert count() == few
