@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -80,6 +81,10 @@ def measure_floor(meters: int, seed: int, *, trace: bool = False) -> dict[str, A
     """Seconds, meters/s and client memory to read `meters` meters and their enrollments."""
     with SimulatorProcess(meters, seed) as server:
         client = LeapClient(server.url, DEFAULT_API_KEY, timeout=60, max_retries=3)
+        # Warm up (imports, pydantic's first validations, the connection) outside the measure,
+        # so the RSS growth is what paging costs, not what the first request costs.
+        next(iter(client.iter_enrollment_pages(page_size=10)))
+        next(iter(client.iter_meter_pages(page_size=10)))
         rss_base = rss_peak = _rss_bytes()
         if trace:
             tracemalloc.start()
@@ -140,7 +145,9 @@ def main() -> None:
         "--tracemalloc", action="store_true", help="also trace the Python heap (slower)"
     )
     args = parser.parse_args()
-    print(f"machine: {machine()}\n")
+    # A terminated bench still stops its simulator process (the with-block runs on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    print(f"machine: {machine()}; load average before: {os.getloadavg()[0]:.1f}\n")
     print(
         "| meters | seconds | meters/s | pages | client RSS growth (MB) | client heap peak (MB) |"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models as django_models
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -188,6 +189,7 @@ class OutboundEndpointAdmin(admin.ModelAdmin):
 
     list_display = ("name", "url", "active", "include_tests", "created_at")
     list_editable = ("active",)
+    formfield_overrides = {django_models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(models.OutboundMessage)

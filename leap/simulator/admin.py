@@ -299,8 +299,29 @@ def admin_routes(sim: Simulator) -> list[tuple[str, str, Callable[[Call], Reply]
             sim.retry_scale = number(data, "retry_scale", 1.0)
         return ok({"duplicate": sim.duplicate_deliveries, "out_of_order": sim.out_of_order, "retry_scale": sim.retry_scale})  # fmt: skip
 
+    def scenarios(call: Call) -> Reply:
+        from .scenarios import SCENARIOS
+
+        return ok(
+            {"scenarios": {name: (fn.__doc__ or "").strip() for name, fn in SCENARIOS.items()}}
+        )
+
+    def run_scenario(call: Call) -> Reply:
+        from .scenarios import SCENARIOS
+
+        name = call.params["name"]
+        if name not in SCENARIOS:
+            raise Invalid("name", f"unknown scenario; known: {', '.join(SCENARIOS)}")
+        try:
+            result = sim.run_scenario(name)
+        except (LookupError, ValueError) as exc:
+            raise Invalid("name", str(exc)) from None
+        return ok({"scenario": name, **result}, 201)
+
     return [
         ("GET", "/_sim/state", state),
+        ("GET", "/_sim/scenarios", scenarios),
+        ("POST", "/_sim/scenarios/{name}", run_scenario),
         ("POST", "/_sim/advance", advance),
         ("POST", "/_sim/meters", add_meters),
         ("POST", "/_sim/meters/{meter_id}/status", set_status),

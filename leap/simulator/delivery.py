@@ -45,6 +45,7 @@ class Delivery:
     event_type: str
     attempts: list[Attempt] = field(default_factory=list)
     state: str = "pending"  # pending, delivered, failed
+    in_flight: bool = False  # being sent right now (by another thread, perhaps)
 
     @property
     def content(self) -> bytes:
@@ -128,12 +129,12 @@ class Outbox:
 
     def next_due(self) -> datetime | None:
         """When the earliest pending delivery is due."""
-        due = [d.due for d in self.items if d.state == "pending"]
+        due = [d.due for d in self.items if d.state == "pending" and not d.in_flight]
         return min(due) if due else None
 
-    def attempt(self, delivery: Delivery, sender: Sender, now: datetime, scale: float) -> Outcome:
-        """Try one delivery now and move it along its ladder."""
-        outcome = send(sender, delivery.url, delivery.headers, delivery.content)
+    def record(self, delivery: Delivery, outcome: Outcome, now: datetime, scale: float) -> Outcome:
+        """Note one attempt's outcome and move the delivery along its ladder."""
+        delivery.in_flight = False
         delivery.attempts.append(Attempt(now, outcome.status, outcome.error, outcome.seconds))
         ok = outcome.error is None and outcome.status is not None and 200 <= outcome.status < 300
         if ok:

@@ -748,12 +748,9 @@ class Portfolio:
         meter_id = stable_uuid("added", self.seed, index)
         state = state_factory(index, meter_id)
         self.overlay[index] = state
-        if self._ids is not None:
-            self._ids[meter_id] = index
-        else:
-            self.index_of(meter_id)  # builds the map
-            assert self._ids is not None
-            self._ids[meter_id] = index
+        self.index_of(meter_id)  # builds the id map if no lookup has yet
+        assert self._ids is not None
+        self._ids[meter_id] = index
         return state
 
     def remove(self, meter_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -169,12 +170,16 @@ class Simulator:
                 start + timedelta(seconds=self._rng.random() * delta.total_seconds())
                 for _ in range(changes)
             )
-            made: list[dict[str, Any]] = []
-            while True:
+        made: list[dict[str, Any]] = []
+        # Step from one due moment to the next, so each retry happens at its own time; the lock
+        # is released around deliveries (see deliver_due).
+        while True:
+            with self.lock:
                 due = self.outbox.next_due()
                 nxt = moments[0] if moments else None
                 candidates = [t for t in (due, nxt) if t is not None and t <= target]
                 if not candidates:
+                    self._set_now(max(target, self.now))
                     break
                 moment = min(candidates)
                 self._set_now(max(moment, self.now))
@@ -183,10 +188,9 @@ class Simulator:
                     change = self._random_change()
                     if change:
                         made.append(change)
-                self.deliver_due()
-            self._set_now(target)
             self.deliver_due()
-            return made
+        self.deliver_due()
+        return made
 
     def _set_now(self, when: datetime) -> None:
         if self.realtime:
@@ -563,14 +567,66 @@ class Simulator:
     # --- deliveries ------------------------------------------------------------------------------
 
     def deliver_due(self) -> list[tuple[Delivery, Outcome]]:
-        """Send every delivery that is due now, once; failures move along their retry ladder."""
+        """Send every delivery that is due now, once; failures move along their retry ladder.
+
+        The POSTs happen outside the lock: a receiver that calls the API back while handling a
+        webhook (the portal with eager Celery does) must not wait on the simulator.
+        """
         with self.lock:
             now = self.now
-            due = [d for d in self.outbox.pending() if d.due <= now]
+            due = [d for d in self.outbox.pending() if d.due <= now and not d.in_flight]
             if self.out_of_order:
                 due.reverse()
+            for delivery in due:
+                delivery.in_flight = True
             sender = self.deliver_to or http_send
-            return [(d, self.outbox.attempt(d, sender, now, self.retry_scale)) for d in due]
+            scale = self.retry_scale
+        done = []
+        for delivery in due:
+            outcome = send(sender, delivery.url, delivery.headers, delivery.content)
+            with self.lock:
+                done.append((delivery, self.outbox.record(delivery, outcome, now, scale)))
+        return done
+
+    def redeliver_last(self) -> Delivery:
+        """Queue an exact copy of the last delivery (Leap retrying after a lost acknowledgement)."""
+        with self.lock:
+            if not self.outbox.items:
+                raise LookupError("nothing was delivered yet")
+            last = self.outbox.items[-1]
+            return self.outbox.add(
+                kind=last.kind,
+                url=last.url,
+                headers=dict(last.headers),
+                body=last.body,
+                due=self.now,
+                event_type=last.event_type,
+            )
+
+    def send_forged(self, event_ids: Iterable[str]) -> Delivery:
+        """Queue a notification for these events whose secret headers are wrong (not from Leap)."""
+        with self.lock:
+            events = [self.dispatches[str(e)] for e in event_ids]
+            hook = self.dispatch_webhooks.get(events[0].level)
+            if hook is None:
+                raise LookupError(f"no {events[0].level} dispatch webhook is registered")
+            headers = {h["name"].lower(): f"forged-{h['value'][::-1]}" for h in hook["headers"]}
+            headers["content-type"] = "application/json"
+            return self.outbox.add(
+                kind="dispatch",
+                url=hook["url"],
+                headers=headers,
+                body=self.notification(events),
+                due=self.now,
+                event_type="forged",
+            )
+
+    def run_scenario(self, name: str) -> dict[str, Any]:
+        """Run one scripted dispatch scenario (leap.simulator.scenarios.SCENARIOS)."""
+        from .scenarios import run
+
+        with self.lock:
+            return run(self, name)
 
     @property
     def deliveries(self) -> list[Delivery]:
@@ -581,8 +637,6 @@ class Simulator:
         """One immediate POST (the test endpoints), outside the retry ladder."""
         sent = {h["name"].lower(): h["value"] for h in headers}
         sent["content-type"] = "application/json"
-        import json
-
         return send(self.deliver_to or http_send, url, sent, json.dumps(body).encode())
 
     # --- dispatches ------------------------------------------------------------------------------

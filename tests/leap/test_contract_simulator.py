@@ -227,3 +227,38 @@ def test_schemathesis_finds_no_schema_failure_on_read_endpoints(spec, path, meth
     assert statuses and 500 not in statuses
     if "{meter_id}" in path or path.endswith("webhook") or path == "/v1.1/webhooks":
         assert 200 in statuses
+
+
+@pytest.mark.parametrize(
+    ("seed", "now", "device_names"),
+    [
+        (1, datetime(2026, 7, 1, 12, tzinfo=UTC), "lf"),
+        (2, datetime(2027, 1, 15, 6, tzinfo=UTC), "smet"),
+    ],
+)
+def test_a_whole_portfolio_validates_in_both_device_spellings(seed, now, device_names):
+    """Every meter and enrollment of a portfolio, not only the first page (rare branches too)."""
+    sim = Simulator(seed=seed, meters=300, now=now, device_names=device_names)
+    sim.add_meter(region="NYISO")
+    target = sim.meter_ids()[7]
+    sim.open_action(target, "XYZ_0042")
+    sim.set_participation(target, "DISENROLL", reason="Customer moved")
+    transport = ValidatingTransport(sim.transport())
+    client = httpx.Client(
+        base_url="https://api.staging.leap.energy",
+        transport=transport,
+        headers={"Authorization": f"Bearer {sim.api_key}"},
+    )
+    seen = 0
+    for path in ("/v2/meters/search", "/v2/meters/enrollments/search"):
+        token = None
+        while True:
+            data = client.post(
+                path, json={"page_size": 100, **({"page_token": token} if token else {})}
+            ).json()
+            seen += len(data["meters"])
+            token = data.get("next_page_token")
+            if not token:
+                break
+    assert seen == 2 * 301
+    assert transport.failures == []

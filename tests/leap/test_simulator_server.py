@@ -35,9 +35,10 @@ def served():
 class Receiver:
     """A tiny HTTP receiver recording what it is sent."""
 
-    def __init__(self, status: int = 200):
+    def __init__(self, status: int = 200, on_post=None):
         self.got: list[tuple[str, dict[str, str], dict]] = []
         self.status = status
+        self.on_post = on_post
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,7 +47,8 @@ class Receiver:
                 outer.got.append(
                     (self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(body))
                 )
-                self.send_response(outer.status)
+                status = outer.on_post() if outer.on_post else outer.status
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -193,6 +195,11 @@ def test_the_admin_api_needs_its_own_token_and_drives_the_simulator(served):
         f"{url}/_sim/advance", headers=admin, json={"minutes": 90, "changes": 2}
     ).json()
     assert len(moved["changes"]) == 2 and moved["now"].startswith("2026-11-24T09:30")
+    listed = httpx.get(f"{url}/_sim/scenarios", headers=admin).json()["scenarios"]
+    assert "null_energy" in listed and listed["null_energy"]
+    ran = httpx.post(f"{url}/_sim/scenarios/null_energy", headers=admin)
+    assert ran.status_code == 201 and ran.json()["event_ids"]
+    assert httpx.post(f"{url}/_sim/scenarios/nope", headers=admin).status_code == 400
     groups = httpx.get(f"{url}/_sim/groups", headers=admin).json()["market_groups"]
     assert groups and {"market_group_id", "program", "delivery_period"} <= set(groups[0])
 
@@ -236,3 +243,37 @@ def test_the_management_command_serves_until_stopped():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_receiver_may_call_the_api_back_while_a_webhook_is_delivered(served):
+    """The portal with eager Celery re-reads the meter inside its webhook view: no deadlock."""
+    sim, url = served
+    target = sim.meter_ids()[0]
+
+    def call_back():
+        answer = httpx.get(
+            f"{url}/v2/meters/{target}/enrollments",
+            headers={"Authorization": f"Bearer {sim.api_key}"},
+            timeout=3,
+        )
+        return 200 if answer.status_code == 200 else 500
+
+    calls = []
+
+    def counted():
+        calls.append(1)
+        return call_back()
+
+    box = Receiver(on_post=counted)
+    try:
+        sim.register_webhook(f"{box.url}/hook")
+        sim.set_global_status(target, "ACTIVE")
+        admin = {"Authorization": f"Bearer {sim.admin_token}"}
+        started = time.monotonic()
+        httpx.post(
+            f"{url}/_sim/advance", headers=admin, json={"minutes": 1, "changes": 0}, timeout=10
+        )
+        assert time.monotonic() - started < 3
+        assert sim.deliveries[0].state == "delivered" and calls == [1]
+    finally:
+        box.close()
