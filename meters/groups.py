@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Q
 
 from leapportal import timezones
+from meters.bulk import write_rows
 from meters.models import GroupAssignment, MarketGroup, Meter, MeterEvent, ProgramEnrollment
 
 if TYPE_CHECKING:
@@ -69,17 +70,16 @@ def derive_from_enrollments(
             source=GroupAssignment.Source.ENROLLMENT, updated_at=ctx.now
         )
     inserts = [
-        GroupAssignment(
-            meter_id=meter_id,
-            trade_date=day,
-            market_group_id=group_id,
-            source=GroupAssignment.Source.ENROLLMENT,
-            updated_at=ctx.now,
-        )
+        {
+            "meter_id": meter_id,
+            "trade_date": day,
+            "market_group_id": group_id,
+            "source": GroupAssignment.Source.ENROLLMENT,
+            "updated_at": ctx.now,
+        }
         for meter_id, day, group_id in desired - have
     ]
-    if inserts:
-        GroupAssignment.objects.bulk_create(inserts, ignore_conflicts=True)
+    write_rows(GroupAssignment, inserts, ignore_conflicts=True)
     if deletes or confirms or inserts:
         record_group_changes(ctx, list(meters))
 

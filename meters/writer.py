@@ -19,6 +19,7 @@ from django.db import connection
 from django.utils import timezone
 
 from meters import groups
+from meters.bulk import write_rows
 from meters.models import (
     ChangeSource,
     EnrollmentStatus,
@@ -46,6 +47,13 @@ from meters.snapshot import (
 )
 
 BOOKKEEPING = ["last_seen_at", "missing_since"]
+
+
+def meter_defaults() -> dict[str, Any]:
+    """Every Meter column with its default: a row COPY inserts must be complete."""
+    return {f.attname: f.get_default() for f in Meter._meta.concrete_fields if not f.primary_key}
+
+
 ENROLLMENT_METER_COLUMNS = (
     ENROLLMENT_COLUMNS + list(SHARED_COLUMNS) + sorted(AUDIT_COLUMNS) + ["enrollment_raw"]
 )
@@ -125,8 +133,8 @@ class Context:
     processed: int = 0
     known_codes: set[str] = field(default_factory=set)
     known_groups: dict[uuid.UUID, tuple[str, str, str]] = field(default_factory=dict)
-    changes: list[MeterChange] = field(default_factory=list)
-    events: list[MeterEvent] = field(default_factory=list)
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.known_codes = set(ReasonCode.objects.values_list("code", flat=True))
@@ -134,15 +142,15 @@ class Context:
     def change(self, meter_id: uuid.UUID, name: str, old: Any, new: Any) -> None:
         """Queue a MeterChange row."""
         self.changes.append(
-            MeterChange(
-                meter_id=meter_id,
-                field=name[:255],
-                old=jsonable(old),
-                new=jsonable(new),
-                changed_at=self.now,
-                source=self.source,
-                sync_run=self.run,
-            )
+            {
+                "meter_id": meter_id,
+                "field": name[:255],
+                "old": jsonable(old),
+                "new": jsonable(new),
+                "changed_at": self.now,
+                "source": self.source,
+                "sync_run_id": self.run.pk if self.run else None,
+            }
         )
 
     def event(
@@ -158,26 +166,26 @@ class Context:
         if self.initial:
             return
         self.events.append(
-            MeterEvent(
-                meter_id=meter_id,
-                kind=kind,
-                occurred_at=self.now,
-                deadline=deadline,
-                details=jsonable(details or {}),
-                source=self.source,
-                sync_run=self.run,
-                dedupe_key=dedupe_key,
-            )
+            {
+                "meter_id": meter_id,
+                "kind": kind,
+                "occurred_at": self.now,
+                "deadline": deadline,
+                "details": jsonable(details or {}),
+                "source": self.source,
+                "sync_run_id": self.run.pk if self.run else None,
+                "dedupe_key": dedupe_key,
+            }
         )
 
     def flush(self) -> None:
         """Write the queued history rows."""
         if self.changes:
-            MeterChange.objects.bulk_create(self.changes, batch_size=2000)
+            write_rows(MeterChange, self.changes)
             self.changes = []
         if self.events:
             # Deduplicated events (group changes) may already exist: those are skipped.
-            MeterEvent.objects.bulk_create(self.events, batch_size=2000, ignore_conflicts=True)
+            write_rows(MeterEvent, self.events, ignore_conflicts=True)
             self.events = []
 
 
@@ -275,6 +283,7 @@ def write_details(ctx: Context, items: list[Any]) -> None:
         )
     }
     objects = []
+    defaults = meter_defaults()
     for meter_id in todo:
         columns = detail_columns(by_id[meter_id])
         if meter_id in stored:
@@ -293,24 +302,23 @@ def write_details(ctx: Context, items: list[Any]) -> None:
                 details={"partner_reference": columns.get("partner_reference")},
             )
         objects.append(
-            Meter(
-                meter_id=meter_id,
-                **columns,
-                details_raw=by_id[meter_id].raw,
-                details_hash=hashes[meter_id],
-                details_synced_at=ctx.now,
-                last_seen_at=ctx.now,
-                missing_since=None,
-                first_seen_at=ctx.now,
-            )
+            defaults
+            | columns
+            | {
+                "meter_id": meter_id,
+                "details_raw": by_id[meter_id].raw,
+                "details_hash": hashes[meter_id],
+                "details_synced_at": ctx.now,
+                "last_seen_at": ctx.now,
+                "missing_since": None,
+                "first_seen_at": ctx.now,
+            }
         )
-    Meter.objects.bulk_create(
+    write_rows(
+        Meter,
         objects,
-        update_conflicts=True,
-        unique_fields=["meter_id"],
-        update_fields=DETAIL_COLUMNS
-        + ["details_raw", "details_hash", "details_synced_at"]
-        + BOOKKEEPING,
+        conflict=["meter_id"],
+        update=DETAIL_COLUMNS + ["details_raw", "details_hash", "details_synced_at"] + BOOKKEEPING,
     )
     ctx.flush()
 
@@ -454,13 +462,14 @@ def write_enrollments(ctx: Context, items: list[Any]) -> None:
     }  # enrollments always carry the region
     _ensure_groups(ctx, region_of, snaps)
 
-    meters: list[Meter] = []
-    program_upserts: list[ProgramEnrollment] = []
+    meters: list[dict[str, Any]] = []
+    program_upserts: list[dict[str, Any]] = []
     program_deletes: list[int] = []
-    action_upserts: list[RequiredAction] = []
+    action_upserts: list[dict[str, Any]] = []
     action_resolves: list[int] = []
     participation_meters: list[uuid.UUID] = []
-    participation_rows: list[ParticipationPreference] = []
+    participation_rows: list[dict[str, Any]] = []
+    defaults = meter_defaults()
 
     for meter_id in todo:
         snap = snaps[meter_id]
@@ -504,20 +513,20 @@ def write_enrollments(ctx: Context, items: list[Any]) -> None:
             if not first_enrollment:
                 _diff_program(ctx, meter_id, key, prior_tracked, row.tracked())
             program_upserts.append(
-                ProgramEnrollment(
-                    meter_id=meter_id,
-                    program_identifier=row.program_identifier,
-                    delivery_period=row.delivery_period,
-                    delivery_period_start=row.delivery_period_start,
-                    delivery_period_end=row.delivery_period_end,
-                    enrollment_status=row.enrollment_status,
-                    enrollment_deadlines=row.enrollment_deadlines,
-                    next_deadline=row.next_deadline,
-                    market_group_id=row.market_group_id,
-                    market_group_name=row.market_group_name,
-                    first_seen_at=ctx.now,
-                    updated_at=ctx.now,
-                )
+                {
+                    "meter_id": meter_id,
+                    "program_identifier": row.program_identifier,
+                    "delivery_period": row.delivery_period,
+                    "delivery_period_start": row.delivery_period_start,
+                    "delivery_period_end": row.delivery_period_end,
+                    "enrollment_status": row.enrollment_status,
+                    "enrollment_deadlines": row.enrollment_deadlines,
+                    "next_deadline": row.next_deadline,
+                    "market_group_id": row.market_group_id,
+                    "market_group_name": row.market_group_name,
+                    "first_seen_at": ctx.now,
+                    "updated_at": ctx.now,
+                }
             )
         for key, prior in before.items():
             if key not in snap.programs:
@@ -557,19 +566,19 @@ def write_enrollments(ctx: Context, items: list[Any]) -> None:
                     {"description": action.description, "deadline": action.deadline},
                 )
             action_upserts.append(
-                RequiredAction(
-                    meter_id=meter_id,
-                    side=action.side,
-                    program_identifier=action.program_identifier,
-                    delivery_period=action.delivery_period,
-                    action_type=action.action_type,
-                    code=action.code,
-                    description=action.description,
-                    deadline=action.deadline,
-                    first_seen_at=ctx.now,
-                    last_seen_at=ctx.now,
-                    resolved_at=None,
-                )
+                {
+                    "meter_id": meter_id,
+                    "side": action.side,
+                    "program_identifier": action.program_identifier,
+                    "delivery_period": action.delivery_period,
+                    "action_type": action.action_type,
+                    "code": action.code,
+                    "description": action.description,
+                    "deadline": action.deadline,
+                    "first_seen_at": ctx.now,
+                    "last_seen_at": ctx.now,
+                    "resolved_at": None,
+                }
             )
         for key, prior in prior_actions.items():
             if prior.resolved_at is None and key not in snap.actions:
@@ -601,60 +610,56 @@ def write_enrollments(ctx: Context, items: list[Any]) -> None:
                     snap.participation,
                 )
             participation_meters.append(meter_id)
-            participation_rows.extend(
-                ParticipationPreference(meter_id=meter_id, **row) for row in snap.participation
-            )
+            participation_rows.extend({"meter_id": meter_id, **row} for row in snap.participation)
 
         meters.append(
-            Meter(
-                meter_id=meter_id,
-                **columns | {"enrollment_raw": by_id[meter_id].raw},
-                enrollment_hash=hashes[meter_id],
-                enrollment_synced_at=ctx.now,
-                last_seen_at=ctx.now,
-                missing_since=None,
-                first_seen_at=ctx.now,
-            )
+            defaults
+            | columns
+            | {
+                "meter_id": meter_id,
+                "enrollment_raw": by_id[meter_id].raw,
+                "enrollment_hash": hashes[meter_id],
+                "enrollment_synced_at": ctx.now,
+                "last_seen_at": ctx.now,
+                "missing_since": None,
+                "first_seen_at": ctx.now,
+            }
         )
 
-    Meter.objects.bulk_create(
+    write_rows(
+        Meter,
         meters,
-        update_conflicts=True,
-        unique_fields=["meter_id"],
-        update_fields=ENROLLMENT_METER_COLUMNS
-        + ["enrollment_hash", "enrollment_synced_at"]
-        + BOOKKEEPING,
+        conflict=["meter_id"],
+        update=ENROLLMENT_METER_COLUMNS + ["enrollment_hash", "enrollment_synced_at"] + BOOKKEEPING,
     )
     if program_deletes:
         ProgramEnrollment.objects.filter(pk__in=program_deletes).delete()
-    if program_upserts:
-        ProgramEnrollment.objects.bulk_create(
-            program_upserts,
-            update_conflicts=True,
-            unique_fields=["meter", "program_identifier", "delivery_period"],
-            update_fields=[
-                "delivery_period_start",
-                "delivery_period_end",
-                "enrollment_status",
-                "enrollment_deadlines",
-                "next_deadline",
-                "market_group",
-                "market_group_name",
-                "updated_at",
-            ],
-        )
+    write_rows(
+        ProgramEnrollment,
+        program_upserts,
+        conflict=["meter_id", "program_identifier", "delivery_period"],
+        update=[
+            "delivery_period_start",
+            "delivery_period_end",
+            "enrollment_status",
+            "enrollment_deadlines",
+            "next_deadline",
+            "market_group_id",
+            "market_group_name",
+            "updated_at",
+        ],
+    )
     if action_resolves:
         RequiredAction.objects.filter(pk__in=action_resolves).update(resolved_at=ctx.now)
-    if action_upserts:
-        RequiredAction.objects.bulk_create(
-            action_upserts,
-            update_conflicts=True,
-            unique_fields=["meter", "side", "code", "program_identifier", "delivery_period"],
-            update_fields=["action_type", "description", "deadline", "last_seen_at", "resolved_at"],
-        )
+    write_rows(
+        RequiredAction,
+        action_upserts,
+        conflict=["meter_id", "side", "code", "program_identifier", "delivery_period"],
+        update=["action_type", "description", "deadline", "last_seen_at", "resolved_at"],
+    )
     if participation_meters:
         ParticipationPreference.objects.filter(meter_id__in=participation_meters).delete()
-        ParticipationPreference.objects.bulk_create(participation_rows)
+        write_rows(ParticipationPreference, participation_rows)
 
     groups.derive_from_enrollments(
         ctx,
