@@ -129,7 +129,7 @@ def meters(request: HttpRequest) -> JsonResponse:
     except EmptyPage:
         return error(404, f"page {number} does not exist (there are {paginator.num_pages})")
     results = [
-        meter_json(m, m.mapping if flags._has_mapping(m) else None, flags.flags_of_meter(m))
+        meter_json(m, m.mapping if flags.has_mapping(m) else None, flags.flags_of_meter(m))
         for m in page
     ]
     next_url = None
@@ -153,7 +153,7 @@ def meters(request: HttpRequest) -> JsonResponse:
 def _one(meter_id: uuid.UUID) -> dict[str, Any] | None:
     meter = flags.annotate_meters(Meter.objects.filter(pk=meter_id)).first()
     if meter is not None:
-        mapping = meter.mapping if flags._has_mapping(meter) else None
+        mapping = meter.mapping if flags.has_mapping(meter) else None
         return meter_json(meter, mapping, flags.flags_of_meter(meter))
     mapping = MeterMapping.objects.filter(pk=meter_id).first()
     if mapping is None:

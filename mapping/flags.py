@@ -114,7 +114,7 @@ def flags_for(
 
 def flags_of_meter(meter: Meter) -> list[Flag]:
     """Flags of a Meter, using annotate_meters' values when present (else one query each)."""
-    mapping = getattr(meter, "mapping", None) if _has_mapping(meter) else None
+    mapping = getattr(meter, "mapping", None) if has_mapping(meter) else None
     count = getattr(meter, "mapping_site_count", None)
     shared = getattr(meter, "mapping_site_shared", False)
     if mapping is not None and mapping.site_id and count is None:
@@ -123,7 +123,8 @@ def flags_of_meter(meter: Meter) -> list[Flag]:
     return flags_for(meter, mapping, site_count=count, site_shared=shared)
 
 
-def _has_mapping(meter: Any) -> bool:
+def has_mapping(meter: Any) -> bool:
+    """Whether the Meter has a MeterMapping (the reverse one-to-one raises when it has none)."""
     try:
         meter.mapping  # noqa: B018 - the reverse one-to-one raises when there is none
     except MeterMapping.DoesNotExist:

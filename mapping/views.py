@@ -60,7 +60,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         page = Paginator(meters_qs.order_by("meter_id"), PAGE_SIZE).get_page(
             request.GET.get("page")
         )
-        rows = [_row(m, m.mapping if flags._has_mapping(m) else None) for m in page]
+        rows = [_row(m, m.mapping if flags.has_mapping(m) else None) for m in page]
     counts = _counts() if not wants_fragment(request) else {}
     context = {
         "form": form,
@@ -109,7 +109,7 @@ def _counts() -> dict[str, int]:
 def _inline_context(request: HttpRequest, meter_id: uuid.UUID, **extra: Any) -> dict[str, Any]:
     meter = flags.annotate_meters(Meter.objects.filter(pk=meter_id)).first()
     if meter is not None:
-        mapping = meter.mapping if flags._has_mapping(meter) else None
+        mapping = meter.mapping if flags.has_mapping(meter) else None
         found = flags.flags_of_meter(meter)
     else:
         mapping = MeterMapping.objects.filter(pk=meter_id).first()

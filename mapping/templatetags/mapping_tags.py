@@ -25,7 +25,7 @@ def mapping_inline(context: dict[str, Any], meter: Meter) -> dict[str, Any]:
     return {
         "meter_id": meter.pk,
         "meter": meter,
-        "mapping": meter.mapping if flags._has_mapping(meter) else None,
+        "mapping": meter.mapping if flags.has_mapping(meter) else None,
         "flags": flags.flags_of_meter(meter),
         "can_edit": bool(user and user.has_perm(roles.EDIT_MAPPING)),
     }

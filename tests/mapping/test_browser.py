@@ -113,3 +113,36 @@ def test_an_admin_previews_and_applies_a_csv(
     assert MeterMapping.objects.count() == 3
     assert MappingImport.objects.get(status="applied").apply_reason == "initial load from CRM"
     assert set(MappingChange.objects.values_list("source", flat=True)) == {"csv"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_maps_a_meter_from_the_meter_list_and_the_meter_page(
+    live_server, page, make_user, make_meter, screenshot
+):
+    make_user("admin", username="ada")
+    meter = make_meter("pump-7")
+    log_in(page, live_server, "ada")
+
+    page.goto(f"{live_server.url}/meters/")
+    cell = page.locator(f"#mapping-{meter.pk}")
+    cell.get_by_role("link", name="Edit").click()
+    cell.locator("input[name=customer_id]").fill("pump-7")
+    cell.locator("input[name=reason]").fill("matches the refId")
+    cell.get_by_role("button", name="Save").click()
+    page.locator(f"#mapping-{meter.pk} [role=status]").wait_for()
+    assert "pump-7" in cell.inner_text() and "not mapped" not in cell.inner_text()
+    screenshot(page, "mapping-inline-in-meter-list")
+
+    page.goto(f"{live_server.url}/meters/{meter.pk}/")
+    cell = page.locator(f"#mapping-{meter.pk}")
+    cell.get_by_role("link", name="Edit").click()
+    cell.locator("input[name=site_id]").fill("PLANT-2")
+    cell.locator("input[name=reason]").fill("site from the survey")
+    cell.get_by_role("button", name="Save").click()
+    page.locator(f"#mapping-{meter.pk} [role=status]").wait_for()
+    assert "PLANT-2" in cell.inner_text()
+    screenshot(page, "mapping-inline-on-meter-page")
+    assert list(MappingChange.objects.order_by("at").values_list("reason", flat=True)) == [
+        "matches the refId",
+        "site from the survey",
+    ]
