@@ -205,3 +205,28 @@ def test_the_admin_login_form_admits_by_role_not_by_staff_flag(client, make_user
     assert refused.status_code == 200 and b"errornote" in refused.content
     admitted = client.post("/admin/login/?next=/admin/", {"username": "ada", "password": "pw"})
     assert admitted.status_code == 302 and admitted["Location"] == "/admin/"
+
+
+@pytest.mark.django_db
+def test_healthz_answers_plain_http_while_pages_redirect_to_https(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    probe = client.get("/healthz")
+    assert probe.status_code == 200 and probe.json() == {"status": "ok"}
+    page = client.get("/accounts/login/")
+    assert page.status_code == 301 and page["Location"].startswith("https://")
+    behind_proxy = client.get("/accounts/login/", headers={"X-Forwarded-Proto": "https"})
+    assert behind_proxy.status_code == 200
+
+
+@pytest.mark.django_db
+def test_healthz_says_503_when_the_database_is_unreachable(client, monkeypatch):
+    from django.db import OperationalError, connection
+
+    def broken_cursor(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", broken_cursor)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "database unavailable"}

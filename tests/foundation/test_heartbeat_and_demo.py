@@ -120,4 +120,8 @@ def test_seed_demo_fills_the_database_through_a_simulator_served_over_http(setti
     from dispatch.models import DispatchTimeslot
 
     assert DispatchTimeslot.objects.count() >= 3
+    from meters.models import Meter
+
+    assert "seeded: full meter sync" in text
+    assert Meter.objects.count() == 30  # every meter the simulator holds
     assert sim.requests.count("POST /v2/dispatch/group/search") >= 1
