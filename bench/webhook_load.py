@@ -46,7 +46,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--notifications", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=16, help="client threads")
     p.add_argument("--meters", type=int, default=500)
-    p.add_argument("--gunicorn-workers", type=int, default=3)
+    # 2 cores: one gunicorn process per core (threads cover the I/O waits), 2 worker processes.
+    p.add_argument("--gunicorn-workers", type=int, default=2)
     p.add_argument("--gunicorn-threads", type=int, default=4)
     p.add_argument("--celery-concurrency", type=int, default=2)
     p.add_argument("--port", type=int, default=8765)

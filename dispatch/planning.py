@@ -32,6 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from dispatch.bulk import update_rows
 from dispatch.models import DispatchAllocation, DispatchTimeslot, Level
 from leapportal.timezones import trade_date
 from meters.models import GroupAssignment, Meter
@@ -259,14 +260,13 @@ def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
                 a.planned_at = now
                 to_save.append(a)
                 changed.add(a.timeslot_id)
-    if len(to_save) <= 4:  # the usual case: cheaper than bulk_update's CASE expressions
-        for a in to_save:
-            DispatchAllocation.objects.filter(pk=a.pk).update(
-                **{f: getattr(a, f) for f in _PLAN_FIELDS}, planned_at=a.planned_at
-            )
-    else:
-        DispatchAllocation.objects.bulk_update(to_save, [*_PLAN_FIELDS, "planned_at"])
+    save_plans(to_save)
     return changed
+
+
+def save_plans(allocs: list[DispatchAllocation]) -> None:
+    """Write the plan fields of these allocations in one statement (dispatch.bulk.update_rows)."""
+    update_rows(allocs, [*_PLAN_FIELDS, "planned_at"])
 
 
 _RESOLVE_FIELDS = (

@@ -211,3 +211,49 @@ def test_a_chain_of_overlaps_is_resolved_as_a_whole(deliver, make_meter):
     deliver(meter_notification((meter.pk, [slot(a, priority=1, hours=2)])))
 
     assert _plan(meter) == {a: (True, None), b: (False, a), c: (True, None)}
+
+
+def test_save_plans_writes_every_plan_field_of_many_allocations_in_one_statement(
+    deliver, make_meter, django_assert_num_queries
+):
+    from datetime import UTC, datetime
+
+    from dispatch import planning
+
+    meters = [make_meter() for _ in range(6)]
+    events = [uuid.uuid4() for _ in meters]
+    deliver(meter_notification(*((m.pk, [slot(e)]) for m, e in zip(meters, events, strict=True))))
+    allocs = list(DispatchAllocation.objects.order_by("pk"))
+    assert len(allocs) == 6 and all(a.followed and a.meter_id for a in allocs)
+    untouched = allocs.pop()
+    winner = DispatchTimeslot.objects.get(event_id=events[0])
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    for i, a in enumerate(allocs):
+        a.meter = None
+        a.share_kw = None if i % 2 else 1.5 * i
+        a.flags = ["not_active", f"x{i}"]
+        a.followed = False
+        a.overruled_by = winner
+        a.reason = f"it's 'quoted' {i}"
+        a.planned_at = when
+
+    with django_assert_num_queries(1):
+        planning.save_plans(allocs)
+
+    for i, a in enumerate(allocs):
+        stored = DispatchAllocation.objects.get(pk=a.pk)
+        assert (stored.meter_id, stored.share_kw, stored.flags) == (
+            None,
+            None if i % 2 else 1.5 * i,
+            ["not_active", f"x{i}"],
+        )
+        assert (stored.followed, stored.overruled_by_id, stored.reason, stored.planned_at) == (
+            False,
+            winner.pk,
+            f"it's 'quoted' {i}",
+            when,
+        )
+    same = DispatchAllocation.objects.get(pk=untouched.pk)
+    assert (same.followed, same.meter_id, same.overruled_by_id) == (True, untouched.meter_id, None)
+    with django_assert_num_queries(0):
+        planning.save_plans([])

@@ -1,0 +1,127 @@
+"""CPU cost per dispatch notification, in one process (no HTTP, no other process's CPU counted).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench_dispatchperf \
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/9 \
+    python bench/dispatch_cpu.py --notifications 3000 [--profile receiver|process]
+
+The same Leap-shaped notifications as bench/webhook_load.py (same Plan and seed). Phase 1 POSTs
+every one through Django's full handler and middleware (django.test.Client) with the real enqueue
+to Redis on commit; phase 2 runs the processing task's body (ingest.process_delivery) until every
+delivery is handled. Each phase reports time.process_time() per notification: CPU of this process,
+so it is meaningful on a shared machine where wall clock is not. PostgreSQL's own CPU is not in it.
+
+The database is wiped of dispatch rows and meters first: its name must contain "bench".
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from webhook_load import SECRET, Plan, django_setup, prepare_database  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--notifications", type=int, default=3000)
+    p.add_argument("--meters", type=int, default=500)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--profile", choices=("receiver", "process"), default=None)
+    p.add_argument("--top", type=int, default=25, help="lines of the profile to print")
+    return p.parse_args()
+
+
+def measure(label: str, fn, n: int, profile: bool, top: int) -> float:
+    """Run fn() under process_time (and cProfile if asked); print and return ms CPU each."""
+    prof = cProfile.Profile(time.process_time) if profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if prof:
+        prof.enable()
+    fn()
+    if prof:
+        prof.disable()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    per = cpu / n * 1000
+    print(f"{label}: {n} notifications, {per:.2f} ms CPU each ({wall / n * 1000:.2f} ms wall)")
+    if prof:
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+    return per
+
+
+def main() -> None:
+    args = parse_args()
+    db = os.environ.get("DATABASE_URL", "")
+    if "bench" not in urlparse(db).path:
+        raise SystemExit("set DATABASE_URL to a database whose name contains 'bench' (it is wiped)")
+    import subprocess
+
+    subprocess.run([sys.executable, "scripts/createdb.py", db], cwd=ROOT, check=True)
+    queue = f"bench-dispatch-cpu-{os.getpid()}"
+    django_setup(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-" + "k" * 60,
+            "ALLOWED_HOSTS": "testserver,127.0.0.1",
+            "SECURE_SSL_REDIRECT": "false",
+            "LEAP_SIMULATOR": "true",
+            "LEAP_DISPATCH_WEBHOOK_SECRETS": SECRET,
+            "LOG_LEVEL": "WARNING",
+            "CELERY_QUEUE": queue,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+        }
+    )
+    from django.test import Client
+
+    from dispatch import ingest
+    from dispatch.models import DispatchDelivery
+    from leapportal.celery import app
+
+    meters = prepare_database(args.meters)
+    plan = Plan(args.notifications, meters, args.seed, gap=32)
+    client = Client()
+    ids: list[int] = []
+
+    def receive() -> None:
+        for body in plan.bodies:
+            response = client.post(
+                "/dispatch/webhooks/meter",
+                body,
+                content_type="application/json",
+                headers={"x-leapportal-secret": SECRET},
+            )
+            assert response.status_code == 202, response.content
+            ids.append(response.json()["delivery_id"])
+
+    def process() -> None:
+        for delivery_id in ids:
+            ingest.process_delivery(delivery_id)
+
+    n = len(plan.bodies)
+    try:
+        measure("receiver", receive, n, args.profile == "receiver", args.top)
+        measure("processing", process, n, args.profile == "process", args.top)
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)
+    left = DispatchDelivery.objects.filter(status="received").count()
+    statuses = dict(
+        DispatchDelivery.objects.values_list("status")
+        .annotate(n=__import__("django.db.models", fromlist=["Count"]).Count("pk"))
+        .values_list("status", "n")
+    )
+    print(f"deliveries by status: {statuses}; left unprocessed: {left}")
+
+
+if __name__ == "__main__":
+    main()
