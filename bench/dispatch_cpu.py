@@ -19,6 +19,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -64,8 +65,6 @@ def main() -> None:
     db = os.environ.get("DATABASE_URL", "")
     if "bench" not in urlparse(db).path:
         raise SystemExit("set DATABASE_URL to a database whose name contains 'bench' (it is wiped)")
-    import subprocess
-
     subprocess.run([sys.executable, "scripts/createdb.py", db], cwd=ROOT, check=True)
     queue = f"bench-dispatch-cpu-{os.getpid()}"
     django_setup(
@@ -81,6 +80,7 @@ def main() -> None:
             "CELERY_TASK_ALWAYS_EAGER": "false",
         }
     )
+    from django.db.models import Count
     from django.test import Client
 
     from dispatch import ingest
@@ -117,7 +117,7 @@ def main() -> None:
     left = DispatchDelivery.objects.filter(status="received").count()
     statuses = dict(
         DispatchDelivery.objects.values_list("status")
-        .annotate(n=__import__("django.db.models", fromlist=["Count"]).Count("pk"))
+        .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
     print(f"deliveries by status: {statuses}; left unprocessed: {left}")
