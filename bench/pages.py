@@ -195,7 +195,7 @@ def fill(n_meters: int, n_slots: int) -> None:
     )
 
 
-def measure(runs: int) -> list[tuple[str, float, float, int, int]]:
+def measure(runs: int) -> list[tuple[str, float, float, float, int, int]]:
     """Request every page `runs` times (after two warm-ups); return timing rows."""
     from django.contrib.auth.models import Group, User
     from django.db import connection
@@ -240,7 +240,7 @@ def measure(runs: int) -> list[tuple[str, float, float, int, int]]:
     for name, path, params in pages:
         params = dict(params)
         headers = {"HX-Request": "true"} if params.pop("_hx", None) else {}
-        timings = []
+        timings, sql_ms = [], []
         for i in range(runs + 2):
             with CaptureQueriesContext(connection) as queries:
                 began = time.perf_counter()
@@ -249,9 +249,13 @@ def measure(runs: int) -> list[tuple[str, float, float, int, int]]:
             assert response.status_code == 200, (name, response.status_code)
             if i >= 2:
                 timings.append(elapsed)
+                sql_ms.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
         timings.sort()
         p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
-        results.append((name, statistics.median(timings), p95, len(queries), len(response.content)))
+        results.append(
+            (name, statistics.median(timings), p95, statistics.median(sql_ms), len(queries),
+             len(response.content))
+        )  # fmt: skip
     return results
 
 
@@ -289,11 +293,11 @@ def main() -> None:
     results = measure(args.runs)
     print(f"\n{args.meters:,} meters, {args.timeslots:,} timeslots, {args.runs} runs per page "
           f"(Django test client, PostgreSQL, {os.cpu_count()} cores, shared machine)\n")  # fmt: skip
-    print("| page | p50 ms | p95 ms | queries | bytes |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for name, p50, p95, queries, size in results:
+    print("| page | p50 ms | p95 ms | SQL p50 ms | queries | bytes |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, p50, p95, sql, queries, size in results:
         flag = "" if p95 <= 150 else " **over 150**"
-        print(f"| {name} | {p50:.1f} | {p95:.1f}{flag} | {queries} | {size:,} |")
+        print(f"| {name} | {p50:.1f} | {p95:.1f}{flag} | {sql:.1f} | {queries} | {size:,} |")
     seconds, rows = measure_export()
     print(f"\nmeters CSV export (streamed, every present meter): {rows:,} rows in {seconds:.1f} s")
 

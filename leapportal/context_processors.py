@@ -26,7 +26,11 @@ def portal(request: HttpRequest) -> dict[str, Any]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        items.append({"label": label, "url": url, "active": current.startswith(url)})
+        items.append({"label": label, "url": url, "active": False})
+    # Only the longest matching entry is current (/meters/sync/ is Sync health, not Meters).
+    matching = [item for item in items if current.startswith(item["url"])]
+    if matching:
+        max(matching, key=lambda item: len(item["url"]))["active"] = True
     return {
         "LEAP_ENVIRONMENT": settings.LEAP_ENVIRONMENT,
         "LEAP_SIMULATOR": settings.LEAP_SIMULATOR,

@@ -10,7 +10,9 @@ urlpatterns: list = [
     path("", views.meter_list, name="list"),
     path("export.csv", views.meter_export, name="export"),
     path("<uuid:meter_id>/", views.meter_detail, name="detail"),
+    path("<uuid:meter_id>/resync", views.resync, name="resync"),
     path("sync/", views.sync_health, name="sync_health"),
+    path("sync/now", views.sync_now, name="sync_now"),
     path("sync/runs/<int:pk>/", views.sync_run, name="sync_run"),
     # --- end dashboard pages ---
     # Leap's webhook platform posts meter events here (authenticated by the secret header).

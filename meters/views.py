@@ -10,12 +10,13 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from dispatch.models import DispatchDelivery, DispatchTimeslot, ReconcileFinding, ReconcileRun
@@ -24,6 +25,7 @@ from leapportal.heartbeat import worker_is_stale
 from leapportal.htmx import wants_fragment
 from leapportal.models import WorkerHeartbeat
 from leapportal.timezones import trade_date
+from meters import actions
 from meters.forms import MeterFilterForm, mapping_installed
 from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun, WebhookDelivery
 from ops import csvexport, health, timefmt
@@ -36,8 +38,8 @@ METER_SORTS = {
     "status": ["global_enrollment_status"],
     "type": ["meter_type"],
     "deadline": ["next_action_deadline"],
-    "updated": ["-leap_updated_at"],
-    "seen": ["-last_seen_at"],
+    "updated": ["leap_updated_at"],
+    "seen": ["last_seen_at"],
 }
 # Large JSON columns no list needs.
 HEAVY = ("details_raw", "enrollment_raw")
@@ -222,7 +224,7 @@ def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
 
 # --- sync health -----------------------------------------------------------------------------
 
-RUN_SORTS = {"created": ["-created_at"], "kind": ["kind", "-created_at"], "status": ["status"]}
+RUN_SORTS = {"created": ["created_at"], "kind": ["kind", "-created_at"], "status": ["status"]}
 
 
 @require_GET
@@ -237,7 +239,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         runs = runs.filter(kind=kind)
     else:
         kind = ""
-    sort = parse_sort(request.GET.get("sort"), RUN_SORTS, default="created")
+    sort = parse_sort(request.GET.get("sort"), RUN_SORTS, default="-created")
     page = paginate(runs.order_by(*sort.order_by), request.GET, per_page=25)
     context = {
         "now": now,
@@ -281,6 +283,32 @@ def with_percent(run: SyncRun) -> SyncRun:
     else:
         run.percent = 0
     return run
+
+
+@require_POST
+@permission_required(roles.START_SYNC, raise_exception=True)
+def sync_now(request: HttpRequest) -> HttpResponse:
+    """Start a full or incremental sync (or show the one already running) with its progress."""
+    kind = request.POST.get("kind", "incremental")
+    if kind not in ("full", "incremental"):
+        return HttpResponseBadRequest("kind must be 'full' or 'incremental'")
+    run = actions.request_sync(kind, requested_by=request.user)
+    if not wants_fragment(request):
+        messages.info(request, f"{run.get_kind_display()} sync #{run.pk} is {run.status}.")
+        return redirect("meters:sync_health")
+    return render(request, "meters/partials/sync_progress.html", {"run": with_percent(run)})
+
+
+@require_POST
+@permission_required(roles.START_SYNC, raise_exception=True)
+def resync(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
+    """Resync one meter from Leap now."""
+    meter = get_object_or_404(Meter.objects.only("pk"), pk=meter_id)
+    run = actions.request_sync("meter", requested_by=request.user, meter_id=meter.pk)
+    if not wants_fragment(request):
+        messages.info(request, f"Resync of this meter is {run.status}.")
+        return redirect("meters:detail", meter_id=meter.pk)
+    return render(request, "meters/partials/sync_progress.html", {"run": with_percent(run)})
 
 
 @require_GET

@@ -26,7 +26,7 @@ URGENCIES = ("overdue", "soon", "later", "none")
 SNOOZED = ("hide", "show", "only")
 ACTION_SORTS = {
     "deadline": ["deadline"],
-    "first_seen": ["-first_seen_at"],
+    "first_seen": ["first_seen_at"],
     "code": ["code", "deadline"],
     "meter": ["meter__partner_reference"],
     "region": ["meter__transmission_region", "deadline"],

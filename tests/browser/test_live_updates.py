@@ -42,3 +42,38 @@ def test_a_new_dispatch_appears_after_the_simulator_sends_one(
     row.wait_for(timeout=15_000)
     assert "sim-meter-1" in row.inner_text() and "in 2h" in row.inner_text()
     screenshot(page, "dashboard-dispatch-appeared")
+
+
+@pytest.mark.worker
+def test_start_a_sync_and_watch_the_progress_finish(
+    live_server, page, make_user, login, screenshot, celery_workers, celery_eager_off
+):
+    """The sync runs in a real Celery worker against the simulator served over HTTP, slowed
+    down a little per page, while the browser polls the progress bar until the run is done."""
+    from leap.simulator import Simulator
+    from leap.simulator.server import SimulatorServer
+    from meters.models import Meter, SyncRun
+
+    sim = Simulator(seed=11, meters=120)
+    sim.faults.add("slow", times=4, delay=0.8)  # each of the first pages takes a moment
+    with SimulatorServer(sim).serve_in_thread() as server:
+        celery_workers.get(extra_env={"LEAP_BASE_URL": server.url, "LEAP_SIMULATOR": "true",
+                                      "METERS_SYNC_PAGE_SIZE": "30"})  # fmt: skip
+        celery_workers.purge()
+        make_user("operator", username="olga")
+        login(page, "olga")
+        page.click("nav.mainnav >> text=Sync health")
+        page.click("#sync-now")
+        progress = page.locator("#sync-started .sync-progress")
+        progress.wait_for()
+        assert progress.get_attribute("hx-trigger") == "every 1s"  # polling while active
+        screenshot(page, "dashboard-sync-running")
+        page.wait_for_selector("#sync-started .sync-progress .badge--done", timeout=90_000)
+        # Finished: the re-rendered element has no trigger, so polling stopped by itself.
+        assert progress.get_attribute("hx-trigger") is None
+        assert "100%" in progress.locator(".progress > span").get_attribute("style")
+        page.wait_for_selector("#sync-runs >> text=done")  # the runs table refreshed once
+        screenshot(page, "dashboard-sync-done")
+    run = SyncRun.objects.get()
+    assert run.status == "done" and run.requested_by.username == "olga"
+    assert Meter.objects.count() == 120

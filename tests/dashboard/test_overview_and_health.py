@@ -88,3 +88,54 @@ def test_sync_health_costs_the_same_queries_for_few_and_many_runs(
     # many panels, a fixed number of queries each; the runs table adds its count past one page
     with django_assert_num_queries(24 if count > 25 else 23):
         assert viewer_client.get("/meters/sync/").status_code == 200
+
+
+def test_an_operator_starts_a_sync_and_its_progress_stops_polling_when_done(
+    operator_client, leap_sim, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # eager Celery runs it on commit
+        response = operator_client.post(
+            "/meters/sync/now", {"kind": "incremental"}, headers={"HX-Request": "true"}
+        )
+    assert response.status_code == 200
+    run = SyncRun.objects.get()
+    assert run.requested_by.username == "operator-user" and run.kind == "incremental"
+    assert f'id="sync-progress-{run.pk}"' in response.content.decode()
+    run.refresh_from_db()
+    assert run.status == "done", run.error
+    poll = operator_client.get(f"/meters/sync/runs/{run.pk}/")
+    assert "hx-trigger" not in poll.content.decode()  # finished: the element stops polling
+    assert poll["HX-Trigger"] == "syncFinished" and 'style="width: 100%"' in poll.content.decode()
+    # asking again while nothing runs starts a new run; a bad kind is refused
+    assert operator_client.post("/meters/sync/now", {"kind": "everything"}).status_code == 400
+
+
+def test_a_running_sync_keeps_polling(operator_client):
+    run = SyncRun.objects.create(kind="full", status="running", progress_done=30,
+                                 progress_total=120, started_at=datetime.now(UTC))  # fmt: skip
+    body = operator_client.get(f"/meters/sync/runs/{run.pk}/").content.decode()
+    assert 'hx-trigger="every 1s"' in body and 'style="width: 25%"' in body
+
+
+def test_viewers_cannot_start_syncs(viewer_client):
+    meter = make_meter()
+    assert viewer_client.post("/meters/sync/now", {"kind": "full"}).status_code == 403
+    assert viewer_client.post(f"/meters/{meter.pk}/resync").status_code == 403
+    assert not SyncRun.objects.exists()
+
+
+def test_resync_now_from_the_meter_page(
+    operator_client, leap_sim, django_capture_on_commit_callbacks
+):
+    meter_id = leap_sim.meter_ids(1)[0]
+    meter = make_meter(meter_id=meter_id, partner_reference="stale-name")
+    assert 'id="resync-now"' in operator_client.get(f"/meters/{meter.pk}/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(f"/meters/{meter.pk}/resync")
+    assert response.status_code == 302 and response["Location"] == f"/meters/{meter.pk}/"
+    run = SyncRun.objects.get(kind="meter")
+    assert str(run.meter_id) == meter_id and run.requested_by.username == "operator-user"
+    run.refresh_from_db()
+    assert run.status == "done", run.error
+    meter.refresh_from_db()
+    assert meter.partner_reference == leap_sim.meter(meter_id).partner_reference
