@@ -203,6 +203,16 @@ class Meter(models.Model):
                 fields=["transmission_region", "global_enrollment_status"],
                 name="meter_region_status",
             ),
+            # The meter list's "region + status, latest Leap update first" view: read in index
+            # order (the list sorts NULLS LAST with meter_id as the tiebreak) instead of sorting
+            # every matching row (169 ms p95 at 100k meters without it, bench/pages.py).
+            models.Index(
+                "transmission_region",
+                "global_enrollment_status",
+                models.F("leap_updated_at").desc(nulls_last=True),
+                models.F("meter_id").desc(),
+                name="meter_region_status_updated",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -337,7 +347,13 @@ class GroupAssignment(models.Model):
                 fields=["meter", "trade_date", "market_group"], name="group_assignment_identity"
             )
         ]
-        indexes = [models.Index(fields=["trade_date", "market_group"], name="group_by_day")]
+        indexes = [
+            models.Index(fields=["trade_date", "market_group"], name="group_by_day"),
+            # "members of group G on day D" (meter list filter, groups page) from the index alone.
+            models.Index(
+                fields=["market_group", "trade_date", "meter"], name="group_members_by_day"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.meter_id} in {self.market_group_id} on {self.trade_date}"
