@@ -252,17 +252,23 @@ def record_failures(ctx: Context, stream: str, failures: Iterable[Any]) -> int:
 # --- meter details -------------------------------------------------------------------------------
 
 
-def write_details(ctx: Context, items: list[Any]) -> None:
-    """Store one page of leap.schemas.MeterDetail objects."""
+def _changed_meters(
+    ctx: Context, items: list[Any], hash_field: str
+) -> tuple[dict[Any, Any], dict[Any, str], dict[Any, tuple], list[Any]]:
+    """Index one page by meter id and pick the meters to write: new, changed, or back from missing.
+
+    Every meter of the page counts as processed and as seen by the run; only the returned `todo`
+    list is written. `stored` maps a known meter to (stored hash, missing_since).
+    """
     by_id = {item.meter_id: item for item in items}
     if not by_id:
-        return
+        return by_id, {}, {}, []
     ctx.processed += len(by_id)
     hashes = {meter_id: content_hash(item.raw) for meter_id, item in by_id.items()}
     stored = {
         row[0]: row[1:]
         for row in Meter.objects.filter(meter_id__in=list(by_id)).values_list(
-            "meter_id", "details_hash", "missing_since"
+            "meter_id", hash_field, "missing_since"
         )
     }
     todo = [
@@ -274,6 +280,12 @@ def write_details(ctx: Context, items: list[Any]) -> None:
     ]
     if ctx.seen:
         ctx.seen.add(by_id, changed=todo)
+    return by_id, hashes, stored, todo
+
+
+def write_details(ctx: Context, items: list[Any]) -> None:
+    """Store one page of leap.schemas.MeterDetail objects."""
+    by_id, hashes, stored, todo = _changed_meters(ctx, items, "details_hash")
     if not todo:
         return
     previous = {
@@ -404,26 +416,7 @@ def _participation_key(rows: list[dict[str, Any]]) -> list[tuple]:
 
 def write_enrollments(ctx: Context, items: list[Any]) -> None:
     """Store one page of leap.schemas.MeterEnrollment objects."""
-    by_id = {item.meter_id: item for item in items}
-    if not by_id:
-        return
-    ctx.processed += len(by_id)
-    hashes = {meter_id: content_hash(item.raw) for meter_id, item in by_id.items()}
-    stored = {
-        row[0]: row[1:]
-        for row in Meter.objects.filter(meter_id__in=list(by_id)).values_list(
-            "meter_id", "enrollment_hash", "missing_since"
-        )
-    }
-    todo = [
-        meter_id
-        for meter_id in by_id
-        if meter_id not in stored
-        or stored[meter_id][0] != hashes[meter_id]
-        or stored[meter_id][1] is not None
-    ]
-    if ctx.seen:
-        ctx.seen.add(by_id, changed=todo)
+    by_id, hashes, stored, todo = _changed_meters(ctx, items, "enrollment_hash")
     if not todo:
         return
 
