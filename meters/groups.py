@@ -14,10 +14,11 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import Q
 
 from leapportal import timezones
-from meters.bulk import write_rows
+from meters.bulk import select, write_rows
 from meters.models import GroupAssignment, MarketGroup, Meter, MeterEvent, ProgramEnrollment
 
 if TYPE_CHECKING:
@@ -39,18 +40,23 @@ def derive_from_enrollments(
         return
     desired: set[tuple[uuid.UUID, date, uuid.UUID]] = set()
     horizon: dict[uuid.UUID, list[date]] = {}
+    region_days: dict[str, list[tuple[date, datetime]]] = {}  # a page has a handful of regions
     for meter_id, (region, windows) in meters.items():
-        days = timezones.trade_days(region, ctx.now)
-        horizon[meter_id] = days
-        for day in days:
-            day_start, _ = timezones.trade_day_bounds(region, day)
+        days = region_days.get(region)
+        if days is None:
+            days = region_days[region] = [
+                (day, timezones.trade_day_bounds(region, day)[0])
+                for day in timezones.trade_days(region, ctx.now)
+            ]
+        horizon[meter_id] = [day for day, _ in days]
+        for day, day_start in days:
             for start, end, group_id in windows:
                 if group_id and _covers(start, end, day_start):
                     desired.add((meter_id, day, group_id))
-    first_day = min(days[0] for days in horizon.values())
-    existing = GroupAssignment.objects.filter(
-        meter_id__in=list(meters), trade_date__gte=first_day
-    ).values_list("pk", "meter_id", "trade_date", "market_group_id", "source")
+    first_day = min(days[0][0] for days in region_days.values())
+    existing = _assignments(
+        list(meters), first_day, ["id", "meter_id", "trade_date", "market_group_id", "source"]
+    )
     have: set[tuple[uuid.UUID, date, uuid.UUID]] = set()
     deletes, confirms = [], []
     for pk, meter_id, day, group_id, source in existing:
@@ -80,27 +86,52 @@ def derive_from_enrollments(
         for meter_id, day, group_id in desired - have
     ]
     write_rows(GroupAssignment, inserts, ignore_conflicts=True)
-    if deletes or confirms or inserts:
+    # The first import writes no events (Context.event), so there is nothing to work out.
+    if (deletes or confirms or inserts) and not ctx.initial:
         record_group_changes(ctx, list(meters))
 
 
-def record_group_changes(ctx: Context, meter_ids: list[uuid.UUID]) -> None:
+def _assignments(meter_ids: list[uuid.UUID], first_day: date, fields: list[str]) -> list[tuple]:
+    """`fields` of these meters' assignments from `first_day` on."""
+    if connection.vendor != "postgresql":
+        return list(
+            GroupAssignment.objects.filter(
+                meter_id__in=meter_ids, trade_date__gte=first_day
+            ).values_list(*fields)
+        )
+    by_attname = {f.attname: f.column for f in GroupAssignment._meta.concrete_fields}
+    columns = ", ".join(by_attname[f] for f in fields)
+    # Names are ours (model metadata), never input.
+    sql = (
+        f"SELECT {columns} FROM {GroupAssignment._meta.db_table} "  # noqa: S608
+        f"WHERE meter_id = ANY(%b) AND trade_date >= %b"
+    )
+    return select(sql, [meter_ids, first_day])
+
+
+def record_group_changes(
+    ctx: Context, meter_ids: list[uuid.UUID], *, regions: dict[uuid.UUID, str] | None = None
+) -> None:
     """A group_changing event for each meter whose group set on a coming day differs from today's.
 
     Deduplicated on (meter, day, new groups): deriving the same future again writes nothing.
+    `regions` (meter -> transmission region) saves reading them when the caller knows them.
     """
-    regions = dict(
-        Meter.objects.filter(meter_id__in=meter_ids).values_list("meter_id", "transmission_region")
-    )
+    if regions is None:
+        regions = dict(
+            Meter.objects.filter(meter_id__in=meter_ids).values_list(
+                "meter_id", "transmission_region"
+            )
+        )
     by_day: dict[uuid.UUID, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
     first_day = min(
         (timezones.trade_date(region, ctx.now) for region in regions.values()), default=None
     )
     if first_day is None:
         return
-    for meter_id, day, group_id in GroupAssignment.objects.filter(
-        meter_id__in=meter_ids, trade_date__gte=first_day
-    ).values_list("meter_id", "trade_date", "market_group_id"):
+    for meter_id, day, group_id in _assignments(
+        meter_ids, first_day, ["meter_id", "trade_date", "market_group_id"]
+    ):
         by_day[meter_id][day].add(str(group_id))
     for meter_id, region in regions.items():
         today, *coming = timezones.trade_days(region, ctx.now)

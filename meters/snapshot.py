@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import models
 
+from meters.bulk import JsonText
 from meters.models import Meter, ProgramEnrollment, RequiredAction
 
 # Columns filled from meter details.
@@ -103,10 +104,23 @@ def clean_str(value: Any, limit: int | None) -> str | None:
     return text[:limit] if limit else text
 
 
+def canonical_json(raw: Any) -> JsonText:
+    """A JSON object as text with sorted keys: what its content hash is taken of.
+
+    The sync hashes this text and stores the same text (COPY sends it as is), so a payload is
+    serialised once, not once for the hash and again for the database.
+    """
+    return JsonText(json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def text_hash(text: str) -> str:
+    """The content hash of canonical JSON text."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def content_hash(raw: Any) -> str:
     """A stable hash of a JSON object (key order does not matter)."""
-    data = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.blake2b(data.encode(), digest_size=16).hexdigest()
+    return text_hash(canonical_json(raw))
 
 
 def jsonable(value: Any) -> Any:

@@ -22,14 +22,23 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from leap import LeapBadPayload, LeapNotFound, LeapPageTokenExpired, MeterFilter
 from meters import groups
 from meters.models import ChangeSource, Meter, MeterEvent, SyncRun
-from meters.writer import Context, SeenSet, record_failures, write_details, write_enrollments
+from meters.writer import (
+    Apply,
+    Context,
+    SeenSet,
+    plan_details,
+    plan_enrollments,
+    record_failures,
+    write_details,
+    write_enrollments,
+)
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,27 +100,143 @@ def _page_size() -> int:
     return min(500, settings.METERS_SYNC_PAGE_SIZE)
 
 
+# Pages are written by a second thread on its own connection while the next page is planned
+# (bench/sync.py: the database's half of a page then overlaps the Python half). Off where that
+# cannot work: not on PostgreSQL, or inside a caller's transaction (a second connection would not
+# see its rows).
+PIPELINE = True
+PIPELINE_DEPTH = 2
+
+
+class PageWriter:
+    """Writes planned pages in order, each in its own transaction with the run's heartbeat.
+
+    Inline (`threaded=False`) the caller's thread writes each page as soon as it is submitted.
+    Threaded, a writer thread with its own database connection does, up to `PIPELINE_DEPTH`
+    pages behind the planner. The caller checks `overlaps` before planning a page: a page whose
+    meters are still being written must be planned on what those writes leave (`drain` first).
+    An error in the writer is raised in the caller at its next submit or drain; the pages after
+    it are not written.
+    """
+
+    def __init__(self, ctx: Context, *, threaded: bool) -> None:
+        self.ctx = ctx
+        self.threaded = threaded
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._in_flight: list[frozenset] = []
+        if threaded:
+            self._pages: queue.Queue[Any] = queue.Queue(maxsize=PIPELINE_DEPTH)
+            self._thread = threading.Thread(target=self._run, name="meter-sync-writer", daemon=True)
+            self._thread.start()
+
+    def submit(self, apply: Apply | None, meter_ids: frozenset) -> None:
+        """Write one planned page (after the ones before it)."""
+        self._raise()
+        if not self.threaded:
+            self._write(self.ctx, apply)
+            return
+        with self._lock:
+            self._in_flight.append(meter_ids)
+        self._pages.put((apply, meter_ids))
+
+    def overlaps(self, meter_ids: frozenset) -> bool:
+        """Whether a page still being written holds one of these meters."""
+        with self._lock:
+            return any(meter_ids & ids for ids in self._in_flight)
+
+    def drain(self) -> None:
+        """Wait until every submitted page is written; raise the writer's error, if any."""
+        if self.threaded:
+            self._pages.join()
+        self._raise()
+
+    def close(self) -> None:
+        """Write what was submitted, then stop the thread."""
+        if self.threaded and self._thread.is_alive():
+            self._pages.join()
+            self._pages.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _write(self, ctx: Context, apply: Apply | None) -> None:
+        # Inline, the caller's page transaction is already open: no savepoint inside it.
+        with transaction.atomic(savepoint=False):
+            if apply:
+                apply(ctx)
+            _heartbeat(self.ctx)
+
+    def _run(self) -> None:
+        wctx = self.ctx.fork()
+        try:
+            while True:
+                item = self._pages.get()
+                try:
+                    if item is None:
+                        return
+                    apply, meter_ids = item
+                    if self.error is None:
+                        try:
+                            self._write(wctx, apply)
+                        except BaseException as exc:  # handed over to the planner's thread
+                            logger.exception("writing a page of the meter sync failed")
+                            self.error = exc
+                    with self._lock:
+                        self._in_flight.remove(meter_ids)
+                finally:
+                    self._pages.task_done()
+        finally:
+            connection.close()  # this thread's own connection
+
+
+def _threaded() -> bool:
+    return PIPELINE and connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
 def _stream(
     ctx: Context,
     pages: Callable[[], Iterable[Any]],
-    write: Callable[[Context, list[Any]], None],
+    plan: Callable[[Context, list[Any]], Apply | None],
     stream: str,
 ) -> None:
-    """Write every page of one search, each in a transaction with the run's heartbeat."""
+    """Plan and write every page of one search; each page is written whole or not at all.
+
+    Inline, a page's planning and writing share its transaction (as `write_details` does).
+    Threaded, planning runs outside any transaction (it reads, and creates the market groups and
+    reason codes the page names, which stay if its write fails) and the page writer commits the
+    rows. Either way the stream is completely written when this returns.
+    """
     restarts = 0
     while True:
+        writer = PageWriter(ctx, threaded=_threaded())
         try:
             for page in prefetch(pages()):
-                with transaction.atomic():
-                    write(ctx, list(page))
-                    record_failures(ctx, stream, getattr(page, "failures", []))
-                    _heartbeat(ctx)
+                items = list(page)
+                failures = getattr(page, "failures", [])
+                if not writer.threaded:
+                    with transaction.atomic():
+                        apply = plan(ctx, items)
+                        record_failures(ctx, stream, failures)
+                        writer.submit(apply, frozenset())
+                    continue
+                meter_ids = frozenset(item.meter_id for item in items)
+                if writer.overlaps(meter_ids):
+                    writer.drain()  # Leap repeated a meter: plan it on what was written
+                apply = plan(ctx, items)
+                record_failures(ctx, stream, failures)
+                writer.submit(apply, meter_ids)
+            writer.drain()
             return
         except LeapPageTokenExpired:
             restarts += 1
             if restarts > PAGE_TOKEN_RESTARTS:
                 raise
             logger.warning("page token expired during the %s search: restarting it", stream)
+        finally:
+            writer.close()
 
 
 def _heartbeat(ctx: Context) -> None:
@@ -157,8 +282,8 @@ def run_full(client: Any, run: SyncRun) -> SyncRun:
     SyncRun.objects.filter(pk=run.pk).update(progress_total=2 * present_before or None)
     ctx.seen = SeenSet(f"meters_seen_{run.pk}")
     size = _page_size()
-    _stream(ctx, lambda: client.iter_meter_pages(None, size), write_details, "details")
-    _stream(ctx, lambda: client.iter_enrollment_pages(None, size), write_enrollments, "enrollment")
+    _stream(ctx, lambda: client.iter_meter_pages(None, size), plan_details, "details")
+    _stream(ctx, lambda: client.iter_enrollment_pages(None, size), plan_enrollments, "enrollment")
     groups.refresh_horizon(ctx)
 
     unseen = ctx.seen.unseen_present_meters()
@@ -244,12 +369,12 @@ def run_incremental(client: Any, run: SyncRun) -> SyncRun:
         else [None]
     )
     for filter_ in filters:
-        _stream(ctx, lambda f=filter_: client.iter_meter_pages(f, size), write_details, "details")
+        _stream(ctx, lambda f=filter_: client.iter_meter_pages(f, size), plan_details, "details")
     for filter_ in filters:
         _stream(
             ctx,
             lambda f=filter_: client.iter_enrollment_pages(f, size),
-            write_enrollments,
+            plan_enrollments,
             "enrollment",
         )
     groups.refresh_horizon(ctx)
@@ -290,11 +415,11 @@ def resync_meters(
     if ids:
         filter_ = MeterFilter(meter_ids=ids)
         size = _page_size()
-        _stream(ctx, lambda: client.iter_meter_pages(filter_, size), write_details, "details")
+        _stream(ctx, lambda: client.iter_meter_pages(filter_, size), plan_details, "details")
         _stream(
             ctx,
             lambda: client.iter_enrollment_pages(filter_, size),
-            write_enrollments,
+            plan_enrollments,
             "enrollment",
         )
     return _finish(ctx, run, SyncRun.Status.DONE)

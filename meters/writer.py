@@ -8,9 +8,10 @@ transaction, so a page is written whole or not at all.
 
 from __future__ import annotations
 
+import copy
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import defaultdict, namedtuple
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from meters import groups
-from meters.bulk import write_rows
+from meters.bulk import rows_for, write_rows
 from meters.models import (
     ChangeSource,
     EnrollmentStatus,
@@ -40,10 +41,11 @@ from meters.snapshot import (
     ENROLLMENT_COLUMNS,
     SHARED_COLUMNS,
     EnrollmentSnapshot,
-    content_hash,
+    canonical_json,
     detail_columns,
     enrollment_snapshot,
     jsonable,
+    text_hash,
 )
 
 BOOKKEEPING = ["last_seen_at", "missing_since"]
@@ -54,16 +56,44 @@ def meter_defaults() -> dict[str, Any]:
     return {f.attname: f.get_default() for f in Meter._meta.concrete_fields if not f.primary_key}
 
 
-ENROLLMENT_METER_COLUMNS = (
-    ENROLLMENT_COLUMNS + list(SHARED_COLUMNS) + sorted(AUDIT_COLUMNS) + ["enrollment_raw"]
-)
+# What the enrollment writer reads back of a meter's stored programs and actions ("id" is the pk).
+PROGRAM_FIELDS = [
+    "id",
+    "meter_id",
+    "program_identifier",
+    "delivery_period",
+    "delivery_period_start",
+    "delivery_period_end",
+    "enrollment_status",
+    "enrollment_deadlines",
+    "market_group_id",
+    "market_group_name",
+]
+ACTION_FIELDS = [
+    "id",
+    "meter_id",
+    "side",
+    "code",
+    "program_identifier",
+    "delivery_period",
+    "action_type",
+    "description",
+    "deadline",
+    "first_seen_at",
+    "resolved_at",
+]
+StoredProgram = namedtuple("StoredProgram", ["pk", *PROGRAM_FIELDS[1:]])  # noqa: PYI024
+StoredAction = namedtuple("StoredAction", ["pk", *ACTION_FIELDS[1:]])  # noqa: PYI024
+
+ENROLLMENT_METER_COLUMNS = ENROLLMENT_COLUMNS + list(SHARED_COLUMNS) + sorted(AUDIT_COLUMNS)
 
 
 class SeenSet:
     """The meters a run saw, and which of them it wrote: a temporary table, not process memory.
 
     It lives as long as the database connection (one run, one connection), so memory stays flat
-    however large the portfolio, and it never leaves rows behind.
+    however large the portfolio, and it never leaves rows behind. A meter is added once per
+    stream that saw it (no upsert: a page's ids go in by one COPY); the counts are distinct.
     """
 
     def __init__(self, name: str) -> None:
@@ -73,29 +103,34 @@ class SeenSet:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {self.table} "
-                f"(meter_id {Meter._meta.pk.db_type(connection)} PRIMARY KEY, changed boolean)"
+                f"(meter_id {Meter._meta.pk.db_type(connection)} NOT NULL, changed boolean NOT NULL)"
             )
+            index = connection.ops.quote_name(f"{name}_meter")
+            cursor.execute(f"CREATE INDEX {index} ON {self.table} (meter_id)")
 
     def add(self, meter_ids: Iterable[uuid.UUID], changed: Iterable[uuid.UUID] = ()) -> None:
         """Mark meters seen; `changed` ones also as written by this run."""
         changed = set(changed)
-        rows = [(self._prep(m, connection), m in changed) for m in meter_ids]
-        if not rows:
+        meter_ids = list(meter_ids)
+        if not meter_ids:
             return
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # UUIDs and booleans need no escaping in COPY's text format.
+                data = "".join(f"{m}\t{'t' if m in changed else 'f'}\n" for m in meter_ids)
+                with cursor.copy(f"COPY {self.table} (meter_id, changed) FROM STDIN") as copy:
+                    copy.write(data)
+                return
+            rows = [(self._prep(m, connection), m in changed) for m in meter_ids]
             # The table name is ours (built from a run id), never input: S608 does not apply.
-            sql = (
-                f"INSERT INTO {self.table} (meter_id, changed) VALUES (%s, %s) "  # noqa: S608
-                f"ON CONFLICT (meter_id) DO UPDATE SET changed = "
-                f"{self.table}.changed OR excluded.changed"
-            )
+            sql = f"INSERT INTO {self.table} (meter_id, changed) VALUES (%s, %s)"  # noqa: S608
             cursor.executemany(sql, rows)
 
     def counts(self) -> tuple[int, int]:
         """(meters seen, meters written)."""
         with connection.cursor() as cursor:
-            counted = "COALESCE(SUM(CASE WHEN changed THEN 1 ELSE 0 END), 0)"
-            sql = f"SELECT COUNT(*), {counted} FROM {self.table}"  # noqa: S608
+            counted = "COUNT(DISTINCT CASE WHEN changed THEN meter_id END)"
+            sql = f"SELECT COUNT(DISTINCT meter_id), {counted} FROM {self.table}"  # noqa: S608
             cursor.execute(sql)
             seen, changed = cursor.fetchone()
         return int(seen), int(changed)
@@ -178,6 +213,23 @@ class Context:
             }
         )
 
+    def take_history(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The queued history rows, handed over (the queues start empty again)."""
+        history = (self.changes, self.events)
+        self.changes, self.events = [], []
+        return history
+
+    def add_history(self, history: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
+        """Queue history rows taken from another context (a planned page's)."""
+        self.changes.extend(history[0])
+        self.events.extend(history[1])
+
+    def fork(self) -> Context:
+        """A context sharing this run's settings with its own history queues (another thread's)."""
+        forked = copy.copy(self)
+        forked.changes, forked.events = [], []
+        return forked
+
     def flush(self) -> None:
         """Write the queued history rows."""
         if self.changes:
@@ -187,6 +239,12 @@ class Context:
             # Deduplicated events (group changes) may already exist: those are skipped.
             write_rows(MeterEvent, self.events, ignore_conflicts=True)
             self.events = []
+
+
+# What planning a page returns: called with a context (the run's own, or a fork of it in the
+# thread that writes pages), it writes the page's rows and history. The caller holds the
+# transaction.
+Apply = Callable[[Context], None]
 
 
 def _diff_columns(
@@ -254,22 +312,22 @@ def record_failures(ctx: Context, stream: str, failures: Iterable[Any]) -> int:
 
 def _changed_meters(
     ctx: Context, items: list[Any], hash_field: str
-) -> tuple[dict[Any, Any], dict[Any, str], dict[Any, tuple], list[Any]]:
+) -> tuple[dict[Any, Any], dict[Any, str], dict[Any, tuple], list[Any], dict[Any, str]]:
     """Index one page by meter id and pick the meters to write: new, changed, or back from missing.
 
     Every meter of the page counts as processed and as seen by the run; only the returned `todo`
-    list is written. `stored` maps a known meter to (stored hash, missing_since).
+    list is written. `stored` maps a known meter to (stored hash, missing_since); `texts` holds
+    each payload's canonical JSON (hashed, and stored as the raw column).
     """
     by_id = {item.meter_id: item for item in items}
     if not by_id:
-        return by_id, {}, {}, []
+        return by_id, {}, {}, [], {}
     ctx.processed += len(by_id)
-    hashes = {meter_id: content_hash(item.raw) for meter_id, item in by_id.items()}
+    texts = {meter_id: canonical_json(item.raw) for meter_id, item in by_id.items()}
+    hashes = {meter_id: text_hash(text) for meter_id, text in texts.items()}
     stored = {
         row[0]: row[1:]
-        for row in Meter.objects.filter(meter_id__in=list(by_id)).values_list(
-            "meter_id", hash_field, "missing_since"
-        )
+        for row in rows_for(Meter, ["meter_id", hash_field, "missing_since"], "meter_id", by_id)
     }
     todo = [
         meter_id
@@ -280,19 +338,29 @@ def _changed_meters(
     ]
     if ctx.seen:
         ctx.seen.add(by_id, changed=todo)
-    return by_id, hashes, stored, todo
+    return by_id, hashes, stored, todo, texts
 
 
 def write_details(ctx: Context, items: list[Any]) -> None:
     """Store one page of leap.schemas.MeterDetail objects."""
-    by_id, hashes, stored, todo = _changed_meters(ctx, items, "details_hash")
+    apply = plan_details(ctx, items)
+    if apply:
+        apply(ctx)
+
+
+def plan_details(ctx: Context, items: list[Any]) -> Apply | None:
+    """Read and compare one page of details; returns what writes it (None: nothing to write).
+
+    Planning reads the stored state and counts the page on `ctx`; the returned call writes the
+    rows and the page's history with the context it is given (see `Apply`).
+    """
+    by_id, hashes, stored, todo, texts = _changed_meters(ctx, items, "details_hash")
     if not todo:
-        return
+        return None
+    names = ["meter_id", *DETAIL_COLUMNS]
     previous = {
-        row["meter_id"]: row
-        for row in Meter.objects.filter(meter_id__in=[m for m in todo if m in stored]).values(
-            "meter_id", *DETAIL_COLUMNS
-        )
+        row[0]: dict(zip(names, row, strict=True))
+        for row in rows_for(Meter, names, "meter_id", [m for m in todo if m in stored])
     }
     objects = []
     defaults = meter_defaults()
@@ -318,7 +386,7 @@ def write_details(ctx: Context, items: list[Any]) -> None:
             | columns
             | {
                 "meter_id": meter_id,
-                "details_raw": by_id[meter_id].raw,
+                "details_raw": texts[meter_id],
                 "details_hash": hashes[meter_id],
                 "details_synced_at": ctx.now,
                 "last_seen_at": ctx.now,
@@ -326,13 +394,21 @@ def write_details(ctx: Context, items: list[Any]) -> None:
                 "first_seen_at": ctx.now,
             }
         )
-    write_rows(
-        Meter,
-        objects,
-        conflict=["meter_id"],
-        update=DETAIL_COLUMNS + ["details_raw", "details_hash", "details_synced_at"] + BOOKKEEPING,
-    )
-    ctx.flush()
+    history = ctx.take_history()
+
+    def apply(wctx: Context) -> None:
+        write_rows(
+            Meter,
+            objects,
+            conflict=["meter_id"],
+            update=DETAIL_COLUMNS
+            + ["details_raw", "details_hash", "details_synced_at"]
+            + BOOKKEEPING,
+        )
+        wctx.add_history(history)
+        wctx.flush()
+
+    return apply
 
 
 # --- meter enrollments ---------------------------------------------------------------------------
@@ -416,36 +492,56 @@ def _participation_key(rows: list[dict[str, Any]]) -> list[tuple]:
 
 def write_enrollments(ctx: Context, items: list[Any]) -> None:
     """Store one page of leap.schemas.MeterEnrollment objects."""
-    by_id, hashes, stored, todo = _changed_meters(ctx, items, "enrollment_hash")
+    apply = plan_enrollments(ctx, items)
+    if apply:
+        apply(ctx)
+
+
+def plan_enrollments(ctx: Context, items: list[Any]) -> Apply | None:
+    """Read and compare one page of enrollments; returns what writes it (see `plan_details`).
+
+    Market groups and reason codes the page names are created while planning (rows written
+    later point at them).
+    """
+    by_id, hashes, stored, todo, texts = _changed_meters(ctx, items, "enrollment_hash")
     if not todo:
-        return
+        return None
 
     snaps = {meter_id: enrollment_snapshot(by_id[meter_id]) for meter_id in todo}
     existing = [m for m in todo if m in stored]
+    # Program, action and participation rows are written here only, together with the meter's
+    # enrollment hash: a meter without one has none to read back (on a first import, none do).
+    enrolled = [m for m in existing if stored[m][0]]
+    names = ["meter_id", *ENROLLMENT_METER_COLUMNS]
     previous = {
-        row["meter_id"]: row
-        for row in Meter.objects.filter(meter_id__in=existing).values(
-            "meter_id", *ENROLLMENT_METER_COLUMNS
-        )
+        row[0]: dict(zip(names, row, strict=True))
+        for row in rows_for(Meter, names, "meter_id", existing)
     }
-    old_programs: dict[uuid.UUID, dict[str, ProgramEnrollment]] = defaultdict(dict)
-    for row in ProgramEnrollment.objects.filter(meter_id__in=existing):
+    old_programs: dict[uuid.UUID, dict[str, StoredProgram]] = defaultdict(dict)
+    for row in map(
+        StoredProgram._make, rows_for(ProgramEnrollment, PROGRAM_FIELDS, "meter_id", enrolled)
+    ):
         old_programs[row.meter_id][f"{row.program_identifier}/{row.delivery_period}"] = row
-    old_actions: dict[uuid.UUID, dict[tuple, RequiredAction]] = defaultdict(dict)
-    for action in RequiredAction.objects.filter(meter_id__in=existing):
+    old_actions: dict[uuid.UUID, dict[tuple, StoredAction]] = defaultdict(dict)
+    for action in map(
+        StoredAction._make, rows_for(RequiredAction, ACTION_FIELDS, "meter_id", enrolled)
+    ):
         old_actions[action.meter_id][
             (action.side, action.code, action.program_identifier, action.delivery_period)
         ] = action
     old_participation: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-    for pref in ParticipationPreference.objects.filter(meter_id__in=existing).order_by(
-        "meter_id", "id"
+    for meter_id, preference, start, end, reason in rows_for(
+        ParticipationPreference,
+        ["meter_id", "participation_preference", "start_time", "end_time", "reason"],
+        "meter_id",
+        enrolled,
     ):
-        old_participation[pref.meter_id].append(
+        old_participation[meter_id].append(
             {
-                "participation_preference": pref.participation_preference,
-                "start_time": pref.start_time,
-                "end_time": pref.end_time,
-                "reason": pref.reason,
+                "participation_preference": preference,
+                "start_time": start,
+                "end_time": end,
+                "reason": reason,
             }
         )
 
@@ -472,7 +568,7 @@ def write_enrollments(ctx: Context, items: list[Any]) -> None:
         columns = dict(snap.columns)
         # Fields this enrollment leaves out keep their stored values (see SHARED_COLUMNS).
         for name in ENROLLMENT_METER_COLUMNS:
-            if name not in columns and name != "enrollment_raw":
+            if name not in columns:
                 columns[name] = old.get(name, Meter._meta.get_field(name).get_default())
 
         if is_new:
@@ -610,7 +706,7 @@ def write_enrollments(ctx: Context, items: list[Any]) -> None:
             | columns
             | {
                 "meter_id": meter_id,
-                "enrollment_raw": by_id[meter_id].raw,
+                "enrollment_raw": texts[meter_id],
                 "enrollment_hash": hashes[meter_id],
                 "enrollment_synced_at": ctx.now,
                 "last_seen_at": ctx.now,
@@ -619,58 +715,65 @@ def write_enrollments(ctx: Context, items: list[Any]) -> None:
             }
         )
 
-    write_rows(
-        Meter,
-        meters,
-        conflict=["meter_id"],
-        update=ENROLLMENT_METER_COLUMNS + ["enrollment_hash", "enrollment_synced_at"] + BOOKKEEPING,
-    )
-    if program_deletes:
-        ProgramEnrollment.objects.filter(pk__in=program_deletes).delete()
-    write_rows(
-        ProgramEnrollment,
-        program_upserts,
-        conflict=["meter_id", "program_identifier", "delivery_period"],
-        update=[
-            "delivery_period_start",
-            "delivery_period_end",
-            "enrollment_status",
-            "enrollment_deadlines",
-            "next_deadline",
-            "market_group_id",
-            "market_group_name",
-            "updated_at",
-        ],
-    )
-    if action_resolves:
-        RequiredAction.objects.filter(pk__in=action_resolves).update(resolved_at=ctx.now)
-    write_rows(
-        RequiredAction,
-        action_upserts,
-        conflict=["meter_id", "side", "code", "program_identifier", "delivery_period"],
-        update=["action_type", "description", "deadline", "last_seen_at", "resolved_at"],
-    )
-    if participation_meters:
-        ParticipationPreference.objects.filter(meter_id__in=participation_meters).delete()
+    history = ctx.take_history()
+    windows = {
+        meter_id: (
+            region_of[meter_id],
+            [
+                (row.delivery_period_start, row.delivery_period_end, row.market_group_id)
+                for row in snaps[meter_id].programs.values()
+            ],
+        )
+        for meter_id in todo
+    }
+
+    def apply(wctx: Context) -> None:
+        wctx.add_history(history)
+        write_rows(
+            Meter,
+            meters,
+            conflict=["meter_id"],
+            update=ENROLLMENT_METER_COLUMNS
+            + ["enrollment_raw", "enrollment_hash", "enrollment_synced_at"]
+            + BOOKKEEPING,
+        )
+        if program_deletes:
+            ProgramEnrollment.objects.filter(pk__in=program_deletes).delete()
+        write_rows(
+            ProgramEnrollment,
+            program_upserts,
+            conflict=["meter_id", "program_identifier", "delivery_period"],
+            update=[
+                "delivery_period_start",
+                "delivery_period_end",
+                "enrollment_status",
+                "enrollment_deadlines",
+                "next_deadline",
+                "market_group_id",
+                "market_group_name",
+                "updated_at",
+            ],
+        )
+        if action_resolves:
+            RequiredAction.objects.filter(pk__in=action_resolves).update(resolved_at=wctx.now)
+        write_rows(
+            RequiredAction,
+            action_upserts,
+            conflict=["meter_id", "side", "code", "program_identifier", "delivery_period"],
+            update=["action_type", "description", "deadline", "last_seen_at", "resolved_at"],
+        )
+        replaced = [m for m in participation_meters if m in old_participation]
+        if replaced:
+            ParticipationPreference.objects.filter(meter_id__in=replaced).delete()
         write_rows(ParticipationPreference, participation_rows)
 
-    groups.derive_from_enrollments(
-        ctx,
-        {
-            meter_id: (
-                region_of[meter_id],
-                [
-                    (row.delivery_period_start, row.delivery_period_end, row.market_group_id)
-                    for row in snaps[meter_id].programs.values()
-                ],
-            )
-            for meter_id in todo
-        },
-    )
-    ctx.flush()
+        groups.derive_from_enrollments(wctx, windows)
+        wctx.flush()
+
+    return apply
 
 
-def _program_tracked(row: ProgramEnrollment) -> dict[str, Any]:
+def _program_tracked(row: StoredProgram) -> dict[str, Any]:
     return {
         "status": row.enrollment_status,
         "market_group": str(row.market_group_id) if row.market_group_id else None,
