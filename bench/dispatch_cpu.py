@@ -5,9 +5,9 @@
     python bench/dispatch_cpu.py --notifications 3000 [--profile receiver|process]
 
 The same Leap-shaped notifications as bench/webhook_load.py (same Plan and seed). Phase 1 POSTs
-every one through Django's full handler and middleware (django.test.Client) with the real enqueue
-to Redis on commit; phase 2 runs the processing task's body (ingest.process_delivery) until every
-delivery is handled. Each phase reports time.process_time() per notification: CPU of this process,
+every one through Django's full handler and middleware (django.test.Client) with the real wake-up
+on commit (dispatch.wakeup: one publish, then the pending flag); phase 2 runs the drain task's
+body (ingest.process_waiting, batches of DISPATCH_PROCESS_BATCH) until every delivery is handled. Each phase reports time.process_time() per notification: CPU of this process,
 so it is meaningful on a shared machine where wall clock is not. PostgreSQL's own CPU is not in it.
 
 The database is wiped of dispatch rows and meters first: its name must contain "bench".
@@ -83,7 +83,7 @@ def main() -> None:
     from django.db.models import Count
     from django.test import Client
 
-    from dispatch import ingest
+    from dispatch import ingest, wakeup
     from dispatch.models import DispatchDelivery
     from leapportal.celery import app
 
@@ -104,8 +104,11 @@ def main() -> None:
             ids.append(response.json()["delivery_id"])
 
     def process() -> None:
-        for delivery_id in ids:
-            ingest.process_delivery(delivery_id)
+        # What the drain task does (dispatch.tasks.drain_deliveries), with the real flag.
+        done, failed = ingest.process_waiting(
+            keep_pending=wakeup.keep_pending, clear_pending=wakeup.clear_pending
+        )
+        assert done == len(ids) and not failed, (done, failed)
 
     n = len(plan.bodies)
     try:
@@ -114,6 +117,7 @@ def main() -> None:
     finally:
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge(queue)
+        wakeup.forget()
     left = DispatchDelivery.objects.filter(status="received").count()
     statuses = dict(
         DispatchDelivery.objects.values_list("status")

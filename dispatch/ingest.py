@@ -25,7 +25,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -560,63 +560,115 @@ def process_delivery(delivery_id: int, *, batch_size: int | None = None) -> Disp
 
 def _process(delivery_id: int, size: int) -> DispatchDelivery | None:
     """process_delivery's work, in one transaction."""
-    from leap.schemas import DispatchNotification
-
     with transaction.atomic():
         own = DispatchDelivery.objects.select_for_update().filter(pk=delivery_id).first()
         if own is None or own.status != DispatchDelivery.Status.RECEIVED:
             return own
         batch = [own]
         if size > 1:
-            batch += (
-                DispatchDelivery.objects.select_for_update(skip_locked=True)
-                .filter(status=DispatchDelivery.Status.RECEIVED)
-                .exclude(pk=own.pk)
-                .order_by("received_at", "pk")[: size - 1]
-            )
-        batch.sort(key=lambda d: (d.received_at, d.pk))
-        # Deduplicated at processing, not at receipt: every body Leap sent is stored, but a body
-        # already processed (an exact redelivery, or an older notification retried late) is not
-        # applied again.
-        processed = dict(
-            DispatchDelivery.objects.filter(
-                body_sha256__in={d.body_sha256 for d in batch},
-                status=DispatchDelivery.Status.PROCESSED,
-            )
-            .order_by("-received_at", "-pk")
-            .values_list("body_sha256", "pk")
-        )
-        now = timezone.now()
-        incoming: list[Incoming] = []
-        applied: list[DispatchDelivery] = []
-        for delivery in batch:
-            delivery.attempts += 1
-            delivery.processed_at = now
-            if delivery.body_sha256 in processed:
-                delivery.status = DispatchDelivery.Status.DUPLICATE
-                delivery.duplicate_of_id = processed[delivery.body_sha256]
-                continue
-            try:
-                notification = DispatchNotification.model_validate_json(bytes(delivery.body))
-            except ValidationError as exc:
-                delivery.status = DispatchDelivery.Status.REJECTED
-                delivery.error = f"not a valid dispatch notification: {_short(exc)}"
-                continue
-            processed[delivery.body_sha256] = delivery.pk  # a later copy in the batch: duplicate
-            for inc in incoming_from_notification(notification):
-                inc.delivery = delivery
-                inc.received_at = delivery.received_at
-                inc.source = delivery.source
-                incoming.append(inc)
-            applied.append(delivery)
-        result = apply_all(incoming, source=own.source, received_at=own.received_at)
-        for delivery in applied:
-            mine = result.for_delivery(delivery)
-            delivery.status = DispatchDelivery.Status.PROCESSED
-            delivery.summary = mine.summary()
-            delivery.error = "; ".join(mine.errors)
-        update_rows(batch, [*_OUTCOME_FIELDS, "summary", "duplicate_of"])
+            batch += _waiting(size - 1, exclude=[own.pk])
+        _apply_deliveries(batch)
         return own
+
+
+def _waiting(limit: int, *, exclude: Iterable[int] = ()) -> list[DispatchDelivery]:
+    """Up to `limit` waiting deliveries, oldest first, locked; skips those another worker holds."""
+    waiting = DispatchDelivery.objects.select_for_update(skip_locked=True).filter(
+        status=DispatchDelivery.Status.RECEIVED
+    )
+    if exclude:
+        waiting = waiting.exclude(pk__in=list(exclude))
+    return list(waiting.order_by("received_at", "pk")[:limit])
+
+
+def process_waiting(
+    *,
+    batch_size: int | None = None,
+    keep_pending: Callable[[], None] = lambda: None,
+    clear_pending: Callable[[], None] = lambda: None,
+) -> tuple[int, list[int]]:
+    """Process every waiting delivery, a batch per transaction, until a look finds none.
+
+    The drain task's body (dispatch.wakeup explains the flag): `keep_pending` is called before each
+    batch, `clear_pending` once the waiting deliveries seem gone, and then one more look is taken;
+    only a look after the clearing that finds nothing ends the drain. A batch that fails is not
+    retried here: its deliveries are returned (with the count processed) for the caller to hand
+    to process_delivery, which retries one delivery at a time with backoff.
+    """
+    size = batch_size or settings.DISPATCH_PROCESS_BATCH
+    done = 0
+    failed: list[int] = []
+    cleared = False
+    while True:
+        if not cleared:
+            keep_pending()
+        batch: list[DispatchDelivery] = []
+        try:
+            with transaction.atomic():
+                batch = _waiting(size, exclude=failed)
+                if batch:
+                    _apply_deliveries(batch)
+        except Exception:
+            log.exception("batch of %d deliveries failed; handing them on one by one", len(batch))
+            failed += [d.pk for d in batch]
+            continue
+        done += len(batch)
+        if batch:
+            cleared = False
+        elif cleared:
+            return done, failed
+        else:
+            clear_pending()
+            cleared = True
+
+
+def _apply_deliveries(batch: list[DispatchDelivery]) -> None:
+    """Apply these locked, waiting deliveries in the caller's transaction, each keeping its outcome."""
+    from leap.schemas import DispatchNotification
+
+    batch.sort(key=lambda d: (d.received_at, d.pk))
+    # Deduplicated at processing, not at receipt: every body Leap sent is stored, but a body
+    # already processed (an exact redelivery, or an older notification retried late) is not
+    # applied again.
+    processed = dict(
+        DispatchDelivery.objects.filter(
+            body_sha256__in={d.body_sha256 for d in batch},
+            status=DispatchDelivery.Status.PROCESSED,
+        )
+        .order_by("-received_at", "-pk")
+        .values_list("body_sha256", "pk")
+    )
+    now = timezone.now()
+    incoming: list[Incoming] = []
+    applied: list[DispatchDelivery] = []
+    for delivery in batch:
+        delivery.attempts += 1
+        delivery.processed_at = now
+        if delivery.body_sha256 in processed:
+            delivery.status = DispatchDelivery.Status.DUPLICATE
+            delivery.duplicate_of_id = processed[delivery.body_sha256]
+            continue
+        try:
+            notification = DispatchNotification.model_validate_json(bytes(delivery.body))
+        except ValidationError as exc:
+            delivery.status = DispatchDelivery.Status.REJECTED
+            delivery.error = f"not a valid dispatch notification: {_short(exc)}"
+            continue
+        processed[delivery.body_sha256] = delivery.pk  # a later copy in the batch: duplicate
+        for inc in incoming_from_notification(notification):
+            inc.delivery = delivery
+            inc.received_at = delivery.received_at
+            inc.source = delivery.source
+            incoming.append(inc)
+        applied.append(delivery)
+    first = batch[0]
+    result = apply_all(incoming, source=first.source, received_at=first.received_at)
+    for delivery in applied:
+        mine = result.for_delivery(delivery)
+        delivery.status = DispatchDelivery.Status.PROCESSED
+        delivery.summary = mine.summary()
+        delivery.error = "; ".join(mine.errors)
+    update_rows(batch, [*_OUTCOME_FIELDS, "summary", "duplicate_of"])
 
 
 def mark_failed(delivery_id: int, error: str) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from dispatch import ingest, outbound, reconcile
+from dispatch import ingest, outbound, reconcile, wakeup
 from dispatch.models import DispatchDelivery
 
 # A delivery still "received" this long after receipt lost its task (broker restart, crash).
@@ -25,6 +25,17 @@ def process_delivery(self, delivery_id: int) -> str | None:
             raise
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
     return delivery.status if delivery else None
+
+
+@shared_task(acks_late=True)
+def drain_deliveries() -> int:
+    """Process waiting deliveries in batches until none is left (queued by dispatch.wakeup)."""
+    done, failed = ingest.process_waiting(
+        keep_pending=wakeup.keep_pending, clear_pending=wakeup.clear_pending
+    )
+    for delivery_id in failed:  # one at a time, with process_delivery's retries and backoff
+        process_delivery.delay(delivery_id)
+    return done
 
 
 @shared_task(acks_late=True)

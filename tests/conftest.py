@@ -339,10 +339,13 @@ class CeleryWorkers:
 
     def purge(self) -> int:
         """Drop every message waiting on the test queue; return how many."""
+        from dispatch import wakeup
         from leapportal.celery import app
 
         with app.connection_for_write() as conn:
-            return conn.default_channel.queue_purge(self.queue) or 0
+            purged = conn.default_channel.queue_purge(self.queue) or 0
+        wakeup.forget()  # a drain flag whose task was just purged would silence the receivers
+        return purged
 
     def stop(self) -> None:
         """Stop the running worker, if any."""
