@@ -1,15 +1,123 @@
-"""One-statement updates of many rows, cheaper in CPU than Django's bulk_update."""
+"""Writes of many rows in one statement, cheaper in CPU than Django's bulk_create / bulk_update.
+
+Django 5.2's bulk_create on PostgreSQL sends each column as an array (UNNEST), and psycopg's
+client-side binding escapes every element of those arrays in Python: for the timeslots, their
+versions and allocations (JSON columns) that was a fifth of a notification's processing CPU.
+COPY streams the rows instead (as meters/writer.py and mapping/bulk.py do).
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Model
+from psycopg import sql
 
 
-def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> None:
+def _columns(model: type[Model]) -> list[models.Field]:
+    """The concrete columns a COPY writes: all but the auto primary key."""
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def _row(obj: Model, fields: list[models.Field], is_json: list[bool]) -> list[Any]:
+    """The attribute values as COPY takes them: JSON columns as JSON text, the rest as they are."""
+    return [
+        json.dumps(getattr(obj, f.attname)) if j else getattr(obj, f.attname)
+        for f, j in zip(fields, is_json, strict=True)
+    ]
+
+
+def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> list[Model]:
+    """Insert these unsaved rows of one model; returns the rows inserted, with their pks set.
+
+    Without `conflict_key`: COPY straight into the table, every row inserted (pks left unset:
+    the callers never need them). With it (a unique column): COPY into a temporary table, then
+    one INSERT .. SELECT .. ON CONFLICT (conflict_key) DO NOTHING RETURNING the pk, so a row that
+    another transaction inserted meanwhile is left out instead of failing the statement; the
+    caller treats those as existing. Must run inside a transaction. Other databases (the SQLite
+    demo): bulk_create, row by row in savepoints when there is a conflict key.
+    """
+    if not objs:
+        return []
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        return _insert_rows_generic(model, objs, conflict_key)
+    fields = _columns(model)
+    is_json = [isinstance(f, models.JSONField) for f in fields]
+    cols = sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
+    table = sql.Identifier(model._meta.db_table)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: COPY is not in the DB-API
+        if conflict_key is None:
+            with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)) as copy:
+                for obj in objs:
+                    copy.write_row(_row(obj, fields, is_json))
+            return list(objs)
+        staging = sql.Identifier(f"{model._meta.db_table}_staging")
+        # Once per connection; emptied at every commit. Same column types as the table.
+        raw.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS "
+                "AS SELECT {} FROM {} WITH NO DATA"
+            ).format(staging, cols, table)
+        )
+        raw.execute(sql.SQL("DELETE FROM {}").format(staging))
+        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, cols)) as copy:
+            for obj in objs:
+                copy.write_row(_row(obj, fields, is_json))
+        key = model._meta.get_field(conflict_key)
+        pk = model._meta.pk
+        raw.execute(
+            sql.SQL(
+                "INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} "
+                "ON CONFLICT ({key}) DO NOTHING RETURNING {pk}, {key}"
+            ).format(
+                table=table,
+                cols=cols,
+                staging=staging,
+                key=sql.Identifier(key.column),
+                pk=sql.Identifier(pk.column),
+            )
+        )
+        ids = {key.to_python(k): i for i, k in raw.fetchall()}
+    inserted = []
+    for obj in objs:
+        obj_key = getattr(obj, key.attname)
+        if obj_key in ids:
+            obj.pk = ids[obj_key]
+            obj._state.adding, obj._state.db = False, connection.alias
+            inserted.append(obj)
+    return inserted
+
+
+def _insert_rows_generic(
+    model: type[Model], objs: Sequence[Model], conflict_key: str | None
+) -> list[Model]:
+    """insert_rows elsewhere than PostgreSQL."""
+    from django.db import IntegrityError, transaction
+
+    if conflict_key is None:
+        return model._default_manager.bulk_create(objs)
+    inserted = []
+    for obj in objs:
+        try:
+            with transaction.atomic():
+                obj.save(force_insert=True)
+            inserted.append(obj)
+        except IntegrityError:
+            continue
+    return inserted
+
+
+def update_rows(
+    objs: Sequence[Any], fields: Sequence[str], *, model: type[Model] | None = None
+) -> None:
     """Save these fields of these (saved) rows of one model in a single UPDATE.
+
+    `objs` may be stand-ins with the model's attribute names when `model` is given.
 
     On PostgreSQL, UPDATE ... FROM (VALUES ...) with typed casts: bulk_update builds a CASE
     expression per field and row, which costs more Django CPU than the rest of processing a
@@ -17,9 +125,15 @@ def update_rows(objs: Sequence[Model], fields: Sequence[str]) -> None:
     """
     if not objs:
         return
-    model = type(objs[0])
+    model = model or type(objs[0])
     if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, list(fields))
+        if isinstance(objs[0], model):
+            model._default_manager.bulk_update(objs, list(fields))
+            return
+        attnames = [model._meta.get_field(name).attname for name in fields]
+        for obj in objs:  # stand-ins: one UPDATE each (the demo's volumes are small)
+            values = {a: getattr(obj, a) for a in attnames}
+            model._default_manager.filter(pk=obj.pk).update(**values)
         return
     opts = model._meta
     pk = opts.pk

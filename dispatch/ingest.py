@@ -31,11 +31,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from dispatch.bulk import update_rows
+from dispatch.bulk import insert_rows, update_rows
 from dispatch.models import (
     DispatchDelivery,
     DispatchTimeslot,
@@ -260,6 +260,7 @@ class _Batch:
     groups: dict[uuid.UUID, MarketGroup]
     versions: list[DispatchTimeslotVersion] = field(default_factory=list)
     seen_only: list[int] = field(default_factory=list)
+    updated: dict[int, DispatchTimeslot] = field(default_factory=dict)
 
     def recipient(self, inc: Incoming) -> dict[str, Any]:
         """The FKs of the recipient, when we have it."""
@@ -303,6 +304,8 @@ def _apply_existing(ts: DispatchTimeslot, inc: Incoming, batch: _Batch) -> str:
             DispatchTimeslot.objects.filter(pk=ts.pk).update(
                 last_seen_at=batch.ctx["now"], **missing
             )
+            for name, value in missing.items():  # so a batched write of ts keeps them
+                setattr(ts, name, value)
         else:
             batch.seen_only.append(ts.pk)
         return "unchanged"
@@ -330,29 +333,18 @@ def _apply_existing(ts: DispatchTimeslot, inc: Incoming, batch: _Batch) -> str:
     ts.changed_at = ts.last_seen_at = batch.ctx["now"]
     ts.applied_received_at = inc.received_at
     ts.last_delivery = inc.delivery
-    ts.save()
+    batch.updated[ts.pk] = ts  # written together, after the last sighting of the batch
     batch.versions.append(_version(ts, kind, inc, batch.ctx, changes=changes, snapshot=new))
     return kind
 
 
 def _create_all(new: list[Incoming], batch: _Batch) -> dict[uuid.UUID, DispatchTimeslot]:
-    """Insert first sightings in one statement; on a race with another worker, one by one."""
-    rows = [_new_timeslot(inc, batch) for inc in new]
+    """Insert first sightings in one statement; one another worker inserted meanwhile is left out.
+
+    The caller applies those left out as sightings of an existing event.
+    """
     origin = {inc.event_id: inc for inc in new}
-    try:
-        with transaction.atomic():
-            created = DispatchTimeslot.objects.bulk_create(rows)
-    except IntegrityError:
-        # Another worker inserted one of these events since we looked: lock what exists now and
-        # create only the rest, each in its own savepoint.
-        created = []
-        for row in rows:
-            try:
-                with transaction.atomic():
-                    row.save(force_insert=True)
-                created.append(row)
-            except IntegrityError:
-                continue
+    created = insert_rows([_new_timeslot(inc, batch) for inc in new], conflict_key="event_id")
     for ts in created:
         batch.versions.append(
             _version(
@@ -370,6 +362,23 @@ def _snapshot_of(ts: DispatchTimeslot) -> dict[str, Any]:
     """The compared fields of a stored timeslot, as JSON."""
     return {name: comparable(getattr(ts, name)) for name in COMPARED_FIELDS}
 
+
+# What applying a newer sighting rewrites (_apply_existing); pk, event id and firsts stay.
+_UPDATED_FIELDS = [
+    *SLOT_FIELDS,
+    *METER_RECIPIENT_FIELDS,
+    *GROUP_RECIPIENT_FIELDS,
+    "integration_test",
+    "meter",
+    "market_group",
+    "raw",
+    "content_hash",
+    "version",
+    "changed_at",
+    "last_seen_at",
+    "applied_received_at",
+    "last_delivery",
+]
 
 _REFUSED = "event {}: refused (a test may not overwrite a real event, and an event keeps its level)"
 
@@ -445,7 +454,8 @@ def apply_all(
             result.note(inc, outcome, _REFUSED.format(inc.event_id) if refused else None)
             if not refused and outcome not in ("unchanged", DispatchTimeslotVersion.Kind.STALE):
                 result.changed.append(ts)
-        DispatchTimeslotVersion.objects.bulk_create(batch.versions)
+        update_rows(list(batch.updated.values()), _UPDATED_FIELDS)
+        insert_rows(batch.versions)
         if batch.seen_only:
             DispatchTimeslot.objects.filter(pk__in=batch.seen_only).update(last_seen_at=now)
         for inc in valid:

@@ -32,7 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from dispatch.bulk import update_rows
+from dispatch.bulk import insert_rows, update_rows
 from dispatch.models import DispatchAllocation, DispatchTimeslot, Level
 from leapportal.timezones import trade_date
 from meters.models import GroupAssignment, Meter
@@ -240,8 +240,9 @@ def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
                     DispatchAllocation(timeslot=ts, meter_uuid=meter_uuid, planned_at=now, **fields)
                 )
                 changed.add(ts.pk)
-    DispatchAllocation.objects.filter(pk__in=stale_ids).delete()
-    DispatchAllocation.objects.bulk_create(new_rows)
+    if stale_ids:
+        DispatchAllocation.objects.filter(pk__in=stale_ids).delete()
+    insert_rows(new_rows)
 
     # Re-resolve the affected meters over the part of their plan the change can reach.
     by_meter: dict[uuid.UUID, list[DispatchAllocation]] = defaultdict(list)
@@ -264,59 +265,116 @@ def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
     return changed
 
 
-def save_plans(allocs: list[DispatchAllocation]) -> None:
+def save_plans(allocs: list[Any]) -> None:
     """Write the plan fields of these allocations in one statement (dispatch.bulk.update_rows)."""
-    update_rows(allocs, [*_PLAN_FIELDS, "planned_at"])
+    update_rows(allocs, [*_PLAN_FIELDS, "planned_at"], model=DispatchAllocation)
 
 
-_RESOLVE_FIELDS = (
-    "id",
-    "timeslot_id",
-    "meter_id",
-    "meter_uuid",
-    "share_kw",
-    "flags",
-    "followed",
-    "overruled_by_id",
-    "reason",
-    "planned_at",
-    *(
-        f"timeslot__{f}"
-        for f in (
-            "id",
-            "event_id",
-            "start_time",
-            "end_time",
-            "priority",
-            "is_voluntary",
-            "cancelled",
-            "integration_test",
-        )
-    ),
-)
+class _Slot:
+    """What resolve() reads of a timeslot, loaded as plain values."""
+
+    __slots__ = (
+        "pk",
+        "event_id",
+        "start_time",
+        "end_time",
+        "priority",
+        "is_voluntary",
+        "cancelled",
+        "integration_test",
+    )
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
 
 
-def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[DispatchAllocation]:
+class _Plan:
+    """A DispatchAllocation as resolve() and save_plans() use it, without a model instance.
+
+    Re-planning loads every allocation of the affected meters that the change can reach, often
+    hundreds per notification; building model instances (with their timeslots) for them was the
+    largest cost of processing after the inserts.
+    """
+
+    __slots__ = (
+        "id",
+        "timeslot_id",
+        "meter_id",
+        "meter_uuid",
+        "share_kw",
+        "flags",
+        "followed",
+        "overruled_by_id",
+        "reason",
+        "planned_at",
+        "timeslot",
+    )
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    @property
+    def meter(self) -> Any:
+        return self.meter_id
+
+    @meter.setter
+    def meter(self, meter: Meter | None) -> None:
+        self.meter_id = None if meter is None else meter.pk
+
+    @property
+    def overruled_by(self) -> _Slot | None:
+        raise AttributeError("set-only on a stand-in: read overruled_by_id")
+
+    @overruled_by.setter
+    def overruled_by(self, timeslot: _Slot | None) -> None:
+        self.overruled_by_id = None if timeslot is None else timeslot.pk
+
+
+_PLAN_COLUMNS = _Plan.__slots__[:-1]
+_SLOT_COLUMNS = tuple(f"timeslot__{name}" for name in ("id", *_Slot.__slots__[1:]))
+
+
+def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[_Plan]:
     """The allocations of these meters whose plan the changed timeslots can affect.
 
     Those overlapping a changed timeslot or overruled by one (it may have moved away), then,
     repeatedly, those overlapping what was loaded: the loaded set is closed under overlap, so
     resolving it alone gives the same answer as resolving the meters' whole history, which
-    grows without bound.
+    grows without bound. Each round loads only what the widened window adds.
     """
     if not meters or not changed:
         return []
     lo = min(ts.start_time for ts in changed)
     hi = max(ts.end_time for ts in changed)
-    base = DispatchAllocation.objects.filter(meter_uuid__in=list(meters)).select_related("timeslot")
-    overruled = Q(overruled_by_id__in=[ts.pk for ts in changed])
+    base = DispatchAllocation.objects.filter(meter_uuid__in=list(meters))
+    wanted = Q(timeslot__start_time__lt=hi, timeslot__end_time__gt=lo) | Q(
+        overruled_by_id__in=[ts.pk for ts in changed]
+    )
+    loaded: dict[int, _Plan] = {}
+    slots: dict[int, _Slot] = {}
     while True:
-        window = Q(timeslot__start_time__lt=hi, timeslot__end_time__gt=lo)
-        rows = list(base.filter(window | overruled).only(*_RESOLVE_FIELDS))
-        new_lo = min([lo, *(a.timeslot.start_time for a in rows)])
-        new_hi = max([hi, *(a.timeslot.end_time for a in rows)])
+        for row in base.filter(wanted).values_list(*_PLAN_COLUMNS, *_SLOT_COLUMNS):
+            plan_values, slot_values = row[: len(_PLAN_COLUMNS)], row[len(_PLAN_COLUMNS) :]
+            if plan_values[0] in loaded:
+                continue
+            slot = slots.get(slot_values[0]) or slots.setdefault(
+                slot_values[0], _Slot(*slot_values)
+            )
+            loaded[plan_values[0]] = _Plan(*plan_values, slot)
+        new_lo = min([lo, *(s.start_time for s in slots.values())])
+        new_hi = max([hi, *(s.end_time for s in slots.values())])
         if (new_lo, new_hi) == (lo, hi):
-            return rows
+            return list(loaded.values())
+        # Only what overlaps the widened window and did not overlap the last one.
+        wanted = Q(timeslot__start_time__lt=new_hi, timeslot__end_time__gt=new_lo) & ~Q(
+            timeslot__start_time__lt=hi, timeslot__end_time__gt=lo
+        )
         lo, hi = new_lo, new_hi
 
 
