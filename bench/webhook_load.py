@@ -6,7 +6,7 @@
 
 Sends Leap-shaped meter notifications (1-5 meters, 1-3 timeslots each; 20% exact redeliveries,
 10% updates of earlier events, 5% cancellations, the rest new events) over loopback with a bounded
-pool of client threads, waits until the worker has processed everything, then reports from the
+pool of client threads, as fast as they can or paced at --rate per second, waits until the worker has processed everything, then reports from the
 database: acknowledged per second, acknowledgement p50/p99, receipt-to-visible p50/p95 (receipt
 to the commit of the processing), lost notifications (acknowledged but not stored or never
 processed: must be 0), duplicate timeslots (rows beyond the distinct event ids sent: must be 0)
@@ -45,7 +45,22 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--notifications", type=int, default=10_000)
     p.add_argument("--concurrency", type=int, default=16, help="client threads")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="send at this many notifications/s (open loop; latency counted from when each was\n"
+        "due, so a slow answer that delays later sends counts against them); 0: as fast as the\n"
+        "client threads can",
+    )
     p.add_argument("--meters", type=int, default=500)
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=200,
+        help="untimed notifications without timeslots sent first, so that every gunicorn thread\n"
+        "has imported the views and opened its database connection and the worker has run once",
+    )
     # 2 cores: one gunicorn process per core (threads cover the I/O waits), 2 worker processes.
     p.add_argument("--gunicorn-workers", type=int, default=2)
     p.add_argument("--gunicorn-threads", type=int, default=4)
@@ -264,6 +279,11 @@ def send_all(args: argparse.Namespace, plan: Plan) -> tuple[list, float]:
         if client is None:
             client = local.client = httpx.Client(timeout=30)
         started = time.perf_counter()
+        if args.rate:
+            due = t0 + i / args.rate
+            if due > started:
+                time.sleep(due - started)
+            started = due
         try:
             response = client.post(url, content=plan.bodies[i], headers=headers)
             status = response.status_code
@@ -272,8 +292,18 @@ def send_all(args: argparse.Namespace, plan: Plan) -> tuple[list, float]:
             status, delivery_id = f"error: {exc}", None
         results[i] = (status, time.perf_counter() - started, delivery_id)
 
-    started = time.perf_counter()
+    warm = json.dumps({"integration_test_notification": False, "meter_dispatches": []}).encode()
+
+    def warm_one(_: int) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(timeout=30)
+        client.post(url, content=warm, headers=headers).raise_for_status()
+
     with ThreadPoolExecutor(args.concurrency) as pool:
+        list(pool.map(warm_one, range(args.warmup)))
+        drain(60)
+        started = t0 = time.perf_counter()
         # Submitted in order; at most `concurrency` in flight, so plan.gap keeps causality.
         list(pool.map(one, range(len(plan.bodies))))
     return results, time.perf_counter() - started
@@ -390,6 +420,8 @@ def main() -> None:
         results, wall = send_all(args, plan)
         drained = drain(args.drain_timeout)
         out = report(args, plan, results, wall, drained)
+        # Per notification, in sending order: (status, seconds to the answer, delivery id).
+        (logdir / "results.json").write_text(json.dumps(results))
     finally:
         stop(procs)
     print(

@@ -416,7 +416,10 @@ def apply_all(
     with transaction.atomic():
         batch = _Batch(
             ctx={"now": now, "run": run},
-            meters=Meter.objects.in_bulk(list(meter_ids)) if meter_ids else {},
+            # Only what planning reads: a meter has some 60 columns, JSON among them.
+            meters=Meter.objects.only("global_enrollment_status").in_bulk(list(meter_ids))
+            if meter_ids
+            else {},
             groups=MarketGroup.objects.in_bulk(list(group_ids)) if group_ids else {},
         )
         # Lock in a fixed order so two workers on overlapping notifications cannot deadlock.

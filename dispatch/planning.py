@@ -216,7 +216,8 @@ def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
             if ts.level == Level.METER
             else {uuid.UUID(m) for m in ts.group_meter_ids}
         )
-    meters = Meter.objects.in_bulk(list(needed))
+    # Only the status (meter_is_active): a meter has some 60 columns, JSON among them.
+    meters = Meter.objects.only("global_enrollment_status").in_bulk(list(needed))
     for ts in timeslots:
         wanted[ts.pk] = _desired(ts, meters)
 

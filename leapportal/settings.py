@@ -420,8 +420,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 DISPATCH_WEBHOOK_MAX_BYTES = env_int(
     "DISPATCH_WEBHOOK_MAX_BYTES", default=2 * 1024 * 1024, minimum=1024
 )
-# Under load a processing task takes up to this many waiting deliveries along (one transaction).
-DISPATCH_PROCESS_BATCH = env_int("DISPATCH_PROCESS_BATCH", default=20, minimum=1)
+# Under load the drain applies up to this many waiting deliveries in one transaction; larger
+# batches spread each transaction's fixed cost (bench/dispatch_cpu.py: 20 -> 100 saves ~30% CPU).
+DISPATCH_PROCESS_BATCH = env_int("DISPATCH_PROCESS_BATCH", default=100, minimum=1)
 # Reconcile polls Leap's dispatch searches over [now - lookback, now + ahead).
 DISPATCH_RECONCILE_LOOKBACK_HOURS = env_int(
     "DISPATCH_RECONCILE_LOOKBACK_HOURS", default=6, minimum=0

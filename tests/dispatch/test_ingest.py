@@ -314,7 +314,7 @@ def test_waiting_deliveries_are_applied_together_each_with_its_own_outcome(make_
     assert DispatchTimeslotVersion.objects.count() == 2
 
 
-def test_a_failing_batch_falls_back_to_the_tasks_own_delivery(make_meter, monkeypatch):
+def test_a_failing_batch_falls_back_to_the_tasks_own_delivery(make_meter, monkeypatch, settings):
     from django.utils import timezone
 
     meter = make_meter()
@@ -331,5 +331,5 @@ def test_a_failing_batch_falls_back_to_the_tasks_own_delivery(make_meter, monkey
 
     monkeypatch.setattr(ingest, "_process", flaky)
     assert ingest.process_delivery(own.pk).status == "processed"
-    assert calls == [20, 1]
+    assert calls == [settings.DISPATCH_PROCESS_BATCH, 1]
     assert DispatchDelivery.objects.filter(status="received").count() == 1
