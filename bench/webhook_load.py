@@ -256,6 +256,36 @@ def start_services(args: argparse.Namespace, env: dict[str, str], logdir: Path) 
     return procs
 
 
+def cpu_seconds(root_pids: list[int]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of these process trees and of all postgres processes.
+
+    Read from /proc (Linux); PostgreSQL's figure includes any other database work on the machine.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # ppid is field 4, utime 14, stime 15 (1-based, man proc); fields[] starts at field 3.
+        stats[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+
+    def tree(pid: int) -> float:
+        return stats.get(pid, (0, "", 0.0))[2] + sum(tree(c) for c in children.get(pid, []))
+
+    out = {f"pid {pid}": tree(pid) for pid in root_pids}
+    out["postgres"] = sum(cpu for _, name, cpu in stats.values() if name.startswith("postgres"))
+    return out
+
+
 def stop(procs: list) -> None:
     for proc in procs:
         if proc.poll() is None:
@@ -267,8 +297,11 @@ def stop(procs: list) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def send_all(args: argparse.Namespace, plan: Plan) -> tuple[list, float]:
-    """POST every notification with `concurrency` threads; returns results and wall time."""
+def send_all(args: argparse.Namespace, plan: Plan, roots: list[int]) -> tuple[list, float, tuple]:
+    """POST every notification with `concurrency` threads after the warm-up.
+
+    Returns the results, the wall time and the CPU counters taken when the timed part began.
+    """
     url = f"http://127.0.0.1:{args.port}/dispatch/webhooks/meter"
     headers = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
     local = threading.local()
@@ -303,10 +336,11 @@ def send_all(args: argparse.Namespace, plan: Plan) -> tuple[list, float]:
     with ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(warm_one, range(args.warmup)))
         drain(60)
+        counters = cpu_seconds(roots), time.process_time()
         started = t0 = time.perf_counter()
         # Submitted in order; at most `concurrency` in flight, so plan.gap keeps causality.
         list(pool.map(one, range(len(plan.bodies))))
-    return results, time.perf_counter() - started
+    return results, time.perf_counter() - started, counters
 
 
 def drain(timeout: float) -> float:
@@ -417,9 +451,16 @@ def main() -> None:
     logdir = Path(tempfile.mkdtemp(prefix="webhook-load-"))
     procs = start_services(args, env, logdir)
     try:
-        results, wall = send_all(args, plan)
+        roots = [p.pid for p in procs]
+        results, wall, (before, client_before) = send_all(args, plan, roots)
         drained = drain(args.drain_timeout)
+        after, client_after = cpu_seconds(roots), time.process_time()
         out = report(args, plan, results, wall, drained)
+        names = dict(zip([f"pid {pid}" for pid in roots], ("gunicorn", "worker"), strict=True))
+        names["postgres"] = "postgres (all)"
+        cpu = {names[k]: (after[k] - before[k]) / len(plan.bodies) * 1000 for k in before}
+        cpu["load generator"] = (client_after - client_before) / len(plan.bodies) * 1000
+        out["CPU ms per notification"] = {k: round(v, 2) for k, v in cpu.items()}
         # Per notification, in sending order: (status, seconds to the answer, delivery id).
         (logdir / "results.json").write_text(json.dumps(results))
     finally:

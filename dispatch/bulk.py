@@ -8,11 +8,12 @@ COPY streams the rows instead (as meters/writer.py and mapping/bulk.py do).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Model
 from psycopg import sql
 
@@ -37,7 +38,7 @@ def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> li
     the callers never need them). With it (a unique column): COPY into a temporary table, then
     one INSERT .. SELECT .. ON CONFLICT (conflict_key) DO NOTHING RETURNING the pk, so a row that
     another transaction inserted meanwhile is left out instead of failing the statement; the
-    caller treats those as existing. Must run inside a transaction. Other databases (the SQLite
+    caller treats those as existing. Other databases (the SQLite
     demo): bulk_create, row by row in savepoints when there is a conflict key.
     """
     if not objs:
@@ -49,7 +50,7 @@ def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> li
     is_json = [isinstance(f, models.JSONField) for f in fields]
     cols = sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
     table = sql.Identifier(model._meta.db_table)
-    with connection.cursor() as cursor:
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg's own cursor: COPY is not in the DB-API
         if conflict_key is None:
             with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)) as copy:
@@ -97,7 +98,7 @@ def _insert_rows_generic(
     model: type[Model], objs: Sequence[Model], conflict_key: str | None
 ) -> list[Model]:
     """insert_rows elsewhere than PostgreSQL."""
-    from django.db import IntegrityError, transaction
+    from django.db import IntegrityError
 
     if conflict_key is None:
         return model._default_manager.bulk_create(objs)
@@ -119,9 +120,10 @@ def update_rows(
 
     `objs` may be stand-ins with the model's attribute names when `model` is given.
 
-    On PostgreSQL, UPDATE ... FROM (VALUES ...) with typed casts: bulk_update builds a CASE
-    expression per field and row, which costs more Django CPU than the rest of processing a
-    batch of notifications. Elsewhere (the SQLite demo) it falls back to bulk_update.
+    On PostgreSQL, COPY into a temporary staging table and one UPDATE .. FROM it: bulk_update
+    builds a CASE expression per field and row, and even an UPDATE .. FROM (VALUES ..) spent
+    more CPU converting its parameters (psycopg's client-side binding, a new query text for
+    every row count) than the rest of planning. Elsewhere (the SQLite demo) bulk_update.
     """
     if not objs:
         return
@@ -135,28 +137,36 @@ def update_rows(
             values = {a: getattr(obj, a) for a in attnames}
             model._default_manager.filter(pk=obj.pk).update(**values)
         return
-    opts = model._meta
-    pk = opts.pk
-    targets = [opts.get_field(name) for name in fields]
+    pk = model._meta.pk
+    targets = [model._meta.get_field(name) for name in fields]
     cols = [pk, *targets]
-    # Untyped VALUES columns would be text: cast each one to its column's type.
-    row = (
-        "("
-        + ", ".join(
-            f"%s::{f.rel_db_type(connection) if f is pk else f.db_type(connection)}" for f in cols
+    is_json = [isinstance(f, models.JSONField) for f in cols]
+    table = sql.Identifier(model._meta.db_table)
+    # One staging table per model and set of fields, kept by the connection, emptied at commit.
+    tag = hashlib.sha256(" ".join(f.column for f in cols).encode()).hexdigest()[:8]
+    staging = sql.Identifier(f"{model._meta.db_table}_upd_{tag}")
+    names = sql.SQL(", ").join(sql.Identifier(f.column) for f in cols)
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: COPY is not in the DB-API
+        raw.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS "
+                "AS SELECT {} FROM {} WITH NO DATA"
+            ).format(staging, names, table)
         )
-        + ")"
-    )
-    params: list = []
-    for obj in objs:
-        for f in cols:
-            params.append(f.get_db_prep_save(getattr(obj, f.attname), connection))
-    q = connection.ops.quote_name
-    sets = ", ".join(f"{q(f.column)} = v.{q(f.column)}" for f in targets)
-    names = ", ".join(q(f.column) for f in cols)
-    values = ", ".join([row] * len(objs))
-    # Identifiers come from the model's meta; every value is a parameter.
-    sql = f"UPDATE {q(opts.db_table)} AS t SET {sets} FROM (VALUES {values}) AS v({names}) "  # noqa: S608
-    sql += f"WHERE t.{q(pk.column)} = v.{q(pk.column)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        raw.execute(sql.SQL("DELETE FROM {}").format(staging))
+        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, names)) as copy:
+            for obj in objs:
+                copy.write_row(_row(obj, cols, is_json))
+        raw.execute(
+            sql.SQL("UPDATE {} AS t SET {} FROM {} AS v WHERE t.{} = v.{}").format(
+                table,
+                sql.SQL(", ").join(
+                    sql.SQL("{} = v.{}").format(sql.Identifier(f.column), sql.Identifier(f.column))
+                    for f in targets
+                ),
+                staging,
+                sql.Identifier(pk.column),
+                sql.Identifier(pk.column),
+            )
+        )

@@ -81,10 +81,23 @@ class Incoming:
     received_at: datetime | None = None
     source: str | None = None
 
+    # Computed once (values are not changed after flattening): hash and versions both use it.
+    _snapshot: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _hash: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        """The compared fields as JSON."""
+        if self._snapshot is None:
+            self._snapshot = _snapshot(self.values)
+        return self._snapshot
+
     @property
     def content_hash(self) -> str:
         """Hash of the compared fields: equal hashes mean nothing changed."""
-        return content_hash(self.values)
+        if self._hash is None:
+            self._hash = _hash_snapshot(self.snapshot)
+        return self._hash
 
 
 @dataclass
@@ -133,8 +146,11 @@ def comparable(value: Any) -> Any:
 
 def content_hash(values: dict[str, Any]) -> str:
     """SHA-256 over the compared fields."""
-    data = {name: comparable(values.get(name)) for name in COMPARED_FIELDS}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return _hash_snapshot(_snapshot(values))
+
+
+def _hash_snapshot(snapshot: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
 
 
 def _slot_values(slot: Any) -> dict[str, Any]:
@@ -311,7 +327,7 @@ def _apply_existing(ts: DispatchTimeslot, inc: Incoming, batch: _Batch) -> str:
         return "unchanged"
 
     old = {name: comparable(getattr(ts, name)) for name in COMPARED_FIELDS}
-    new = _snapshot(inc.values)
+    new = inc.snapshot
     changes = {name: [old[name], new[name]] for name in COMPARED_FIELDS if old[name] != new[name]}
     Kind = DispatchTimeslotVersion.Kind
     if inc.received_at < ts.applied_received_at:
@@ -352,15 +368,10 @@ def _create_all(new: list[Incoming], batch: _Batch) -> dict[uuid.UUID, DispatchT
                 DispatchTimeslotVersion.Kind.CREATED,
                 origin[ts.event_id],
                 batch.ctx,
-                snapshot=_snapshot_of(ts),
+                snapshot=origin[ts.event_id].snapshot,  # ts was built from these values
             )
         )
     return {ts.event_id: ts for ts in created}
-
-
-def _snapshot_of(ts: DispatchTimeslot) -> dict[str, Any]:
-    """The compared fields of a stored timeslot, as JSON."""
-    return {name: comparable(getattr(ts, name)) for name in COMPARED_FIELDS}
 
 
 # What applying a newer sighting rewrites (_apply_existing); pk, event id and firsts stay.

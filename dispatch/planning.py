@@ -20,15 +20,18 @@ Integration-test timeslots are planned only among themselves; cancelled ones are
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -272,7 +275,7 @@ def save_plans(allocs: list[Any]) -> None:
 
 
 class _Slot:
-    """What resolve() reads of a timeslot, loaded as plain values."""
+    """What resolve() reads of a timeslot, loaded as plain values (times as epoch seconds)."""
 
     __slots__ = (
         "pk",
@@ -337,8 +340,28 @@ class _Plan:
         self.overruled_by_id = None if timeslot is None else timeslot.pk
 
 
-_PLAN_COLUMNS = _Plan.__slots__[:-1]
-_SLOT_COLUMNS = tuple(f"timeslot__{name}" for name in ("id", *_Slot.__slots__[1:]))
+# One round of _reachable: the allocations of some meters with what resolve() reads of their
+# timeslots. Raw SQL, and times as epoch seconds: Django's timestamptz loader (Python, per value)
+# and its per-row converters were most of re-planning's CPU when meters have long histories.
+_REACHABLE_SQL = """
+SELECT a.id, a.timeslot_id, a.meter_id, a.meter_uuid, a.share_kw, a.flags::text, a.followed,
+       a.overruled_by_id, a.reason, t.event_id::text,
+       extract(epoch FROM t.start_time)::float8, extract(epoch FROM t.end_time)::float8,
+       t.priority, t.is_voluntary, t.cancelled, t.integration_test
+FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
+WHERE a.meter_uuid = ANY(%s) AND {where}
+"""
+_OVERLAPS = "(t.start_time < %s AND t.end_time > %s)"
+
+
+@cache
+def _flags(text: str) -> list[str]:
+    """A flags column's JSON (a handful of distinct values), parsed once. Never mutated."""
+    return json.loads(text)
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[_Plan]:
@@ -347,36 +370,40 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
     Those overlapping a changed timeslot or overruled by one (it may have moved away), then,
     repeatedly, those overlapping what was loaded: the loaded set is closed under overlap, so
     resolving it alone gives the same answer as resolving the meters' whole history, which
-    grows without bound. Each round loads only what the widened window adds.
+    grows without bound. Each round loads only what the widened window adds. Times in the
+    stand-ins are epoch seconds (resolve() only compares them).
     """
     if not meters or not changed:
         return []
-    lo = min(ts.start_time for ts in changed)
-    hi = max(ts.end_time for ts in changed)
-    base = DispatchAllocation.objects.filter(meter_uuid__in=list(meters))
-    wanted = Q(timeslot__start_time__lt=hi, timeslot__end_time__gt=lo) | Q(
-        overruled_by_id__in=[ts.pk for ts in changed]
-    )
+    lo = min(ts.start_time for ts in changed).timestamp()
+    hi = max(ts.end_time for ts in changed).timestamp()
+    meter_ids = list(meters)
+    tables = {
+        "allocations": DispatchAllocation._meta.db_table,
+        "timeslots": DispatchTimeslot._meta.db_table,
+    }
+    query = _REACHABLE_SQL.format(where=f"({_OVERLAPS} OR a.overruled_by_id = ANY(%s))", **tables)
+    params: list[Any] = [meter_ids, _utc(hi), _utc(lo), [ts.pk for ts in changed]]
     loaded: dict[int, _Plan] = {}
     slots: dict[int, _Slot] = {}
-    while True:
-        for row in base.filter(wanted).values_list(*_PLAN_COLUMNS, *_SLOT_COLUMNS):
-            plan_values, slot_values = row[: len(_PLAN_COLUMNS)], row[len(_PLAN_COLUMNS) :]
-            if plan_values[0] in loaded:
-                continue
-            slot = slots.get(slot_values[0]) or slots.setdefault(
-                slot_values[0], _Slot(*slot_values)
-            )
-            loaded[plan_values[0]] = _Plan(*plan_values, slot)
-        new_lo = min([lo, *(s.start_time for s in slots.values())])
-        new_hi = max([hi, *(s.end_time for s in slots.values())])
-        if (new_lo, new_hi) == (lo, hi):
-            return list(loaded.values())
-        # Only what overlaps the widened window and did not overlap the last one.
-        wanted = Q(timeslot__start_time__lt=new_hi, timeslot__end_time__gt=new_lo) & ~Q(
-            timeslot__start_time__lt=hi, timeslot__end_time__gt=lo
-        )
-        lo, hi = new_lo, new_hi
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(query, params)
+            for row in cursor.fetchall():
+                if row[0] in loaded:
+                    continue
+                slot = slots.get(row[1])
+                if slot is None:
+                    slot = slots[row[1]] = _Slot(row[1], *row[9:])
+                loaded[row[0]] = _Plan(*row[:5], _flags(row[5]), *row[6:9], None, slot)
+            new_lo = min([lo, *(s.start_time for s in slots.values())])
+            new_hi = max([hi, *(s.end_time for s in slots.values())])
+            if (new_lo, new_hi) == (lo, hi):
+                return list(loaded.values())
+            # Only what overlaps the widened window and did not overlap the last one.
+            query = _REACHABLE_SQL.format(where=f"{_OVERLAPS} AND NOT {_OVERLAPS}", **tables)
+            params = [meter_ids, _utc(new_hi), _utc(new_lo), _utc(hi), _utc(lo)]
+            lo, hi = new_lo, new_hi
 
 
 def replan_meters(meter_uuids: Iterable[uuid.UUID]) -> set[int]:
