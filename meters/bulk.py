@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
-from django.db import connection, models
+from django.db import connection, models, transaction
 from psycopg.types.json import Jsonb
 
 
@@ -103,12 +103,7 @@ def write_rows(
 
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     columns = list(rows[0])
-    db_columns = [by_attname[c].column for c in columns]
-    json_columns = [i for i, c in enumerate(columns) if isinstance(by_attname[c], models.JSONField)]
-    table = model._meta.db_table
-    digest = hashlib.blake2b(",".join(db_columns).encode(), digest_size=4).hexdigest()
-    staging = _quote(f"_stage_{table}_{digest}")
-    column_list = ", ".join(_quote(c) for c in db_columns)
+    column_list = ", ".join(_quote(by_attname[c].column) for c in columns)
     if update:
         assignments = ", ".join(
             f"{_quote(by_attname[c].column)} = EXCLUDED.{_quote(by_attname[c].column)}"
@@ -120,24 +115,83 @@ def write_rows(
         on_conflict = "ON CONFLICT DO NOTHING"
     else:
         on_conflict = ""
-    # Names are ours (model metadata), never input.
-    create = (
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS "  # noqa: S608
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        staging = _stage(cursor, model, columns, rows)
+        # Names are ours (model metadata), never input.
+        cursor.execute(
+            f"INSERT INTO {_quote(model._meta.db_table)} ({column_list}) "  # noqa: S608
+            f"SELECT {column_list} FROM {staging} {on_conflict}"
+        )
+        written = cursor.rowcount
+        cursor.execute(f"DELETE FROM {staging}")  # noqa: S608
+        return written
+
+
+def update_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: str) -> int:
+    """Update existing rows found by `key` with the other columns of `rows` (same keys each).
+
+    Narrower than an upsert: only the columns given travel and are set, so a page that changes
+    one stream's columns of existing meters sends those, not every column of the table.
+    Returns the rows updated.
+    """
+    if not rows:
+        return 0
+    columns = list(rows[0])
+    if connection.vendor != "postgresql":
+        fields = {f.attname: f.name for f in model._meta.concrete_fields}
+        objects = [
+            model(**{k: json.loads(v) if isinstance(v, JsonText) else v for k, v in row.items()})
+            for row in rows
+        ]
+        model.objects.bulk_update(
+            objects, [fields.get(c, c) for c in columns if c != key], batch_size=500
+        )
+        return len(rows)
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    table = _quote(model._meta.db_table)
+    assignments = ", ".join(
+        f"{_quote(by_attname[c].column)} = s.{_quote(by_attname[c].column)}"
+        for c in columns
+        if c != key
+    )
+    match = f"t.{_quote(by_attname[key].column)} = s.{_quote(by_attname[key].column)}"
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        staging = _stage(cursor, model, columns, rows)
+        # Names are ours (model metadata), never input.
+        cursor.execute(
+            f"UPDATE {table} AS t SET {assignments} FROM {staging} AS s WHERE {match}"  # noqa: S608
+        )
+        written = cursor.rowcount
+        cursor.execute(f"DELETE FROM {staging}")  # noqa: S608
+        return written
+
+
+def _stage(cursor: Any, model: type[models.Model], columns: list[str], rows: list[dict]) -> str:
+    """COPY `rows` into this connection's staging table for these columns; returns its name.
+
+    One temporary table per (table, column list) and session: its rows go at every commit
+    (ON COMMIT DELETE ROWS empties it in place; the TRUNCATE per page this replaced made a new
+    file each time) and the caller deletes them after use within its transaction. It is not
+    remembered in Python: a table created in a transaction that rolled back is gone again, so
+    `IF NOT EXISTS` asks the session each time (a catalogue lookup).
+    """
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    db_columns = [by_attname[c].column for c in columns]
+    json_columns = [i for i, c in enumerate(columns) if isinstance(by_attname[c], models.JSONField)]
+    table = model._meta.db_table
+    digest = hashlib.blake2b(",".join(db_columns).encode(), digest_size=4).hexdigest()
+    name = f"_stage_{table}_{digest}"
+    staging = _quote(name)
+    column_list = ", ".join(_quote(c) for c in db_columns)
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "  # noqa: S608
         f"SELECT {column_list} FROM {_quote(table)} WITH NO DATA"
     )
-    insert = (
-        f"INSERT INTO {_quote(table)} ({column_list}) "  # noqa: S608
-        f"SELECT {column_list} FROM {staging} {on_conflict}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(create)
-        cursor.execute(f"TRUNCATE {staging}")
-        with cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:
-            for row in rows:
-                values = [row[c] for c in columns]
-                for i in json_columns:
-                    if values[i] is not None and not isinstance(values[i], JsonText):
-                        values[i] = Jsonb(values[i])
-                copy.write_row(values)
-        cursor.execute(insert)
-        return cursor.rowcount
+    with cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:
+        for row in rows:
+            values = [row[c] for c in columns]
+            for i in json_columns:
+                if values[i] is not None and not isinstance(values[i], JsonText):
+                    values[i] = Jsonb(values[i])
+            copy.write_row(values)
+    return staging

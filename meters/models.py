@@ -123,20 +123,20 @@ class Meter(models.Model):
     """One Leap meter, keyed by Leap's meter_id: details and enrollment, flattened and raw."""
 
     meter_id = models.UUIDField(primary_key=True)
-    partner_reference = models.CharField(max_length=256, null=True, blank=True, db_index=True)
+    partner_reference = models.CharField(max_length=256, null=True, blank=True)
 
     # identifiers and classification (meter details and enrollments both carry these)
-    transmission_region = models.CharField(max_length=16, blank=True, db_index=True)
+    transmission_region = models.CharField(max_length=16, blank=True)
     customer_classification = models.CharField(max_length=16, null=True, blank=True)
     meter_type = models.CharField(max_length=32, null=True, blank=True)
     load_types = models.JSONField(default=list, blank=True)
     connection_references = models.JSONField(default=list, blank=True)
-    customer_group = models.CharField(max_length=128, null=True, blank=True, db_index=True)
+    customer_group = models.CharField(max_length=128, null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     is_archived = models.BooleanField(default=False, db_index=True)
 
     # utility
-    utility_name = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    utility_name = models.CharField(max_length=64, null=True, blank=True)
     load_serving_entity = models.CharField(max_length=128, null=True, blank=True)
     electric_service_account_number = models.CharField(max_length=128, null=True, blank=True)
     tariff = models.CharField(max_length=128, null=True, blank=True)
@@ -173,7 +173,7 @@ class Meter(models.Model):
     leap_updated_at = models.DateTimeField(null=True, blank=True)
 
     # enrollment
-    global_enrollment_status = models.CharField(max_length=32, blank=True, db_index=True)
+    global_enrollment_status = models.CharField(max_length=32, blank=True)
     action_required = models.BooleanField(default=False, db_index=True)  # open partner actions
     open_partner_actions = models.IntegerField(default=0)
     open_leap_actions = models.IntegerField(default=0)
@@ -198,11 +198,19 @@ class Meter(models.Model):
     objects = MeterQuerySet.as_manager()
 
     class Meta:
+        # Every index is paid for on each of the sync's two writes of a meter (details, then
+        # enrollment). db_index=True on a CharField also made a varchar_pattern_ops copy for
+        # LIKE 'prefix%', which no query here runs: these plain indexes replace them (meters
+        # 0006), and the region has none of its own (meter_region_status starts with it).
         indexes = [
             models.Index(
                 fields=["transmission_region", "global_enrollment_status"],
                 name="meter_region_status",
             ),
+            models.Index(fields=["global_enrollment_status"], name="meter_status"),
+            models.Index(fields=["partner_reference"], name="meter_partner_reference"),
+            models.Index(fields=["customer_group"], name="meter_customer_group"),
+            models.Index(fields=["utility_name"], name="meter_utility_name"),
             # meter_region_status_updated (region, status, leap_updated_at DESC NULLS LAST,
             # meter_id DESC) exists on PostgreSQL only: SQLite refuses NULLS LAST in an index.
             # See migration 0005.
@@ -231,14 +239,17 @@ class Meter(models.Model):
 class ProgramEnrollment(models.Model):
     """One program x delivery period row of a meter's enrollment."""
 
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="program_enrollments")
+    # No index of its own: program_enrollment_identity starts with the meter (also below).
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, related_name="program_enrollments", db_index=False
+    )
     # "" when Leap leaves them out: they are part of the row's identity.
     program_identifier = models.CharField(max_length=64, blank=True)
     delivery_period = models.CharField(max_length=128, blank=True)
     # Leap's spec requires both; a row without them is kept but never yields a group assignment.
     delivery_period_start = models.DateTimeField(null=True, blank=True)
     delivery_period_end = models.DateTimeField(null=True, blank=True)
-    enrollment_status = models.CharField(max_length=32, db_index=True)
+    enrollment_status = models.CharField(max_length=32)
     # [{"enrollment_deadline_date_time": iso, "activation_date_time": iso}, ...] as Leap sends it
     enrollment_deadlines = models.JSONField(default=list, blank=True)
     next_deadline = models.DateTimeField(null=True, blank=True)
@@ -259,7 +270,8 @@ class ProgramEnrollment(models.Model):
         indexes = [
             models.Index(
                 fields=["delivery_period_start", "delivery_period_end"], name="enrollment_window"
-            )
+            ),
+            models.Index(fields=["enrollment_status"], name="enrollment_status"),
         ]
 
     def __str__(self) -> str:
@@ -269,12 +281,14 @@ class ProgramEnrollment(models.Model):
 class RequiredAction(models.Model):
     """A status reason: something the partner or Leap must do before the meter can participate."""
 
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="required_actions")
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, related_name="required_actions", db_index=False
+    )
     side = models.CharField(max_length=8, choices=Side.choices)
     program_identifier = models.CharField(max_length=64, blank=True)
     delivery_period = models.CharField(max_length=128, blank=True)
-    action_type = models.CharField(max_length=64, db_index=True)
-    code = models.CharField(max_length=64, db_index=True)
+    action_type = models.CharField(max_length=64)
+    code = models.CharField(max_length=64)
     description = models.TextField(blank=True)
     deadline = models.DateTimeField(null=True, blank=True, db_index=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
@@ -288,8 +302,12 @@ class RequiredAction(models.Model):
                 name="required_action_identity",
             )
         ]
+        # The meter's own index is the identity's prefix; plain indexes, not db_index (which
+        # added LIKE-pattern copies no query uses), for the action type and code filters.
         indexes = [
             models.Index(fields=["side", "resolved_at"], name="required_action_open"),
+            models.Index(fields=["action_type"], name="required_action_type"),
+            models.Index(fields=["code"], name="required_action_code"),
         ]
 
     def __str__(self) -> str:
@@ -326,10 +344,12 @@ class GroupAssignment(models.Model):
         ENROLLMENT = "enrollment"  # derived from program_enrollment rows
         WEBHOOK = "webhook"  # from a meter.enrollment.group.updated event
 
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="group_assignments")
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, related_name="group_assignments", db_index=False
+    )
     trade_date = models.DateField()  # in the market's time zone (leapportal.timezones)
     market_group = models.ForeignKey(
-        MarketGroup, on_delete=models.CASCADE, related_name="assignments"
+        MarketGroup, on_delete=models.CASCADE, related_name="assignments", db_index=False
     )
     source = models.CharField(max_length=16, choices=Source.choices)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -447,7 +467,9 @@ class SyncRun(models.Model):
 class MeterChange(models.Model):
     """One field of one meter that changed: from, to, when, and through which path."""
 
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="changes")
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, related_name="changes", db_index=False
+    )
     # a column name, or a dotted path into the enrollment ("program.CCA/CAISO-CCA_2024_OCT.status")
     field = models.CharField(max_length=255)
     old = models.JSONField(null=True, blank=True)
@@ -482,7 +504,9 @@ class MeterEvent(models.Model):
         RETURNED = "returned"
         ARCHIVED = "archived"
 
-    meter = models.ForeignKey(Meter, on_delete=models.CASCADE, related_name="events")
+    meter = models.ForeignKey(
+        Meter, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     occurred_at = models.DateTimeField(default=timezone.now)
     # action_opened: the action's deadline; group_changing: start of the trade day that changes

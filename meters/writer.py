@@ -20,7 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from meters import groups
-from meters.bulk import rows_for, write_rows
+from meters.bulk import rows_for, update_rows, write_rows
 from meters.models import (
     ChangeSource,
     EnrollmentStatus,
@@ -362,7 +362,10 @@ def plan_details(ctx: Context, items: list[Any]) -> Apply | None:
         row[0]: dict(zip(names, row, strict=True))
         for row in rows_for(Meter, names, "meter_id", [m for m in todo if m in stored])
     }
-    objects = []
+    # Meters we have get their detail columns updated; new ones are inserted whole (an upsert:
+    # a webhook's resync may insert the same meter meanwhile).
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
     defaults = meter_defaults()
     for meter_id in todo:
         columns = detail_columns(by_id[meter_id])
@@ -381,25 +384,26 @@ def plan_details(ctx: Context, items: list[Any]) -> Apply | None:
                 MeterEvent.Kind.NEW_METER,
                 details={"partner_reference": columns.get("partner_reference")},
             )
-        objects.append(
-            defaults
-            | columns
-            | {
-                "meter_id": meter_id,
-                "details_raw": texts[meter_id],
-                "details_hash": hashes[meter_id],
-                "details_synced_at": ctx.now,
-                "last_seen_at": ctx.now,
-                "missing_since": None,
-                "first_seen_at": ctx.now,
-            }
-        )
+        row = {
+            "meter_id": meter_id,
+            **columns,
+            "details_raw": texts[meter_id],
+            "details_hash": hashes[meter_id],
+            "details_synced_at": ctx.now,
+            "last_seen_at": ctx.now,
+            "missing_since": None,
+        }
+        if meter_id in stored:
+            updates.append(row)
+        else:
+            inserts.append(defaults | row | {"first_seen_at": ctx.now})
     history = ctx.take_history()
 
     def apply(wctx: Context) -> None:
+        update_rows(Meter, updates, key="meter_id")
         write_rows(
             Meter,
-            objects,
+            inserts,
             conflict=["meter_id"],
             update=DETAIL_COLUMNS
             + ["details_raw", "details_hash", "details_synced_at"]
@@ -551,7 +555,8 @@ def plan_enrollments(ctx: Context, items: list[Any]) -> Apply | None:
     }  # enrollments always carry the region
     _ensure_groups(ctx, region_of, snaps)
 
-    meters: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []  # meters we have: their enrollment columns
+    inserts: list[dict[str, Any]] = []  # meters new to us: whole rows (upserted)
     program_upserts: list[dict[str, Any]] = []
     program_deletes: list[int] = []
     action_upserts: list[dict[str, Any]] = []
@@ -701,19 +706,19 @@ def plan_enrollments(ctx: Context, items: list[Any]) -> Apply | None:
             participation_meters.append(meter_id)
             participation_rows.extend({"meter_id": meter_id, **row} for row in snap.participation)
 
-        meters.append(
-            defaults
-            | columns
-            | {
-                "meter_id": meter_id,
-                "enrollment_raw": texts[meter_id],
-                "enrollment_hash": hashes[meter_id],
-                "enrollment_synced_at": ctx.now,
-                "last_seen_at": ctx.now,
-                "missing_since": None,
-                "first_seen_at": ctx.now,
-            }
-        )
+        row = {
+            "meter_id": meter_id,
+            **{name: columns[name] for name in ENROLLMENT_METER_COLUMNS},
+            "enrollment_raw": texts[meter_id],
+            "enrollment_hash": hashes[meter_id],
+            "enrollment_synced_at": ctx.now,
+            "last_seen_at": ctx.now,
+            "missing_since": None,
+        }
+        if is_new:
+            inserts.append(defaults | columns | row | {"first_seen_at": ctx.now})
+        else:
+            updates.append(row)
 
     history = ctx.take_history()
     windows = {
@@ -729,9 +734,10 @@ def plan_enrollments(ctx: Context, items: list[Any]) -> Apply | None:
 
     def apply(wctx: Context) -> None:
         wctx.add_history(history)
+        update_rows(Meter, updates, key="meter_id")
         write_rows(
             Meter,
-            meters,
+            inserts,
             conflict=["meter_id"],
             update=ENROLLMENT_METER_COLUMNS
             + ["enrollment_raw", "enrollment_hash", "enrollment_synced_at"]
