@@ -12,8 +12,9 @@ For each portfolio size, in one run:
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench DEBUG=true \
         python bench/sync.py --meters 10000 100000 --naive 10000
 
-Rows written are counted by wrapping every SQL statement (INSERT/UPDATE/DELETE rowcounts per
-table); the run's own SyncRun row and its temporary seen-set table are listed apart.
+Rows written are counted by wrapping every SQL statement on every connection (INSERT/UPDATE/
+DELETE rowcounts per table; pages are written by a second thread); the run's own SyncRun row,
+its temporary seen-set table and the emptying of the COPY staging tables are listed apart.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ settings.DEBUG = False
 
 import httpx  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.backends.signals import connection_created  # noqa: E402
 
 from bench.leap_floor import SimulatorProcess, machine, measure_floor  # noqa: E402
 from leap.client import LeapClient  # noqa: E402
@@ -104,19 +106,32 @@ class RssSampler:
 
 @contextmanager
 def count_writes() -> Any:
-    """Rows inserted/updated/deleted per table while the block runs."""
+    """Rows inserted/updated/deleted per table while the block runs, on every connection.
+
+    The sync writes pages from a second thread with its own connection (meters.sync.PageWriter):
+    connections opened during the block get the same wrapper (connection_created).
+    """
     written: Counter[str] = Counter()
+    lock = threading.Lock()
 
     def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         result = execute(sql, params, many, context)
         match = WRITE.match(sql)
         if match:
             rows = context["cursor"].rowcount
-            written[match.group(2)] += max(rows, 0)
+            with lock:
+                written[match.group(2)] += max(rows, 0)
         return result
 
-    with connection.execute_wrapper(wrapper):
-        yield written
+    def attach(sender: Any, connection: Any, **kwargs: Any) -> None:
+        connection.execute_wrappers.append(wrapper)
+
+    connection_created.connect(attach)
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield written
+    finally:
+        connection_created.disconnect(attach)
 
 
 def empty_tables() -> None:
@@ -134,7 +149,11 @@ def timed_run(client: LeapClient, kind: str) -> dict[str, Any]:
         started = time.perf_counter()
         run = sync.execute(client, run)
         seconds = time.perf_counter() - started
-    bookkeeping = {t: n for t, n in written.items() if t == "meters_syncrun" or "seen" in t}
+    bookkeeping = {
+        t: n
+        for t, n in written.items()
+        if t == "meters_syncrun" or "seen" in t or t.startswith("_stage_")
+    }
     portfolio = {t: n for t, n in written.items() if t not in bookkeeping}
     return {
         "kind": kind,

@@ -8,7 +8,6 @@ keeps Leap's full text), so an over-long value from Leap can never fail a whole 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,7 +15,7 @@ from typing import Any
 
 from django.db import models
 
-from meters.bulk import JsonText
+from meters.bulk import JsonText, dumps
 from meters.models import Meter, ProgramEnrollment, RequiredAction
 
 # Columns filled from meter details.
@@ -110,7 +109,7 @@ def canonical_json(raw: Any) -> JsonText:
     The sync hashes this text and stores the same text (COPY sends it as is), so a payload is
     serialised once, not once for the hash and again for the database.
     """
-    return JsonText(json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str))
+    return dumps(raw, sort_keys=True)
 
 
 def text_hash(text: str) -> str:
