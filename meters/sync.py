@@ -53,47 +53,60 @@ class HoldError(Exception):
 # --- streaming -----------------------------------------------------------------------------------
 
 
-def prefetch(pages: Iterable[T], depth: int = 2) -> Iterator[T]:
+class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it replaced
     """Iterate `pages` in a background thread, `depth` ahead, so fetching overlaps writing.
 
-    Only the HTTP client runs in the thread; every database call stays in the caller's thread.
-    An exception in the fetcher is raised in the caller at the point it was reached.
+    The thread starts at once: a stream created before the one being written is fetched
+    meanwhile (the incremental sync starts all its searches together). Only the HTTP client runs
+    in the thread; every database call stays in the caller's thread. An exception in the
+    fetcher is raised in the caller at the point it was reached. `close()` stops the thread.
     """
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
 
-    def put(item: tuple[str, Any]) -> bool:
-        while not stop.is_set():
+    def __init__(self, pages: Iterable[T], depth: int = 2) -> None:
+        self._slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+        self._pages = pages
+        self._thread = threading.Thread(target=self._produce, name="leap-prefetch", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
             try:
-                slots.put(item, timeout=0.2)
+                self._slots.put(item, timeout=0.2)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self) -> None:
         try:
-            for page in pages:
-                if not put(("page", page)):
+            for page in self._pages:
+                if not self._put(("page", page)):
                     return
-            put(("end", None))
+            self._put(("end", None))
         except BaseException as exc:  # handed over to the caller's thread
-            put(("error", exc))
+            self._put(("error", exc))
 
-    thread = threading.Thread(target=produce, name="leap-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "page":
-                yield value
-            elif kind == "end":
-                return
-            else:
-                raise value
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    def __iter__(self) -> prefetch[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        kind, value = self._slots.get()
+        if kind == "page":
+            return value
+        self.close()
+        if kind == "end":
+            raise StopIteration
+        raise value
+
+    def close(self) -> None:
+        """Stop fetching (pages not yet taken are dropped)."""
+        self._done = True
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def _page_size() -> int:
@@ -201,6 +214,8 @@ def _stream(
     pages: Callable[[], Iterable[Any]],
     plan: Callable[[Context, list[Any]], Apply | None],
     stream: str,
+    *,
+    started: prefetch | None = None,
 ) -> None:
     """Plan and write every page of one search; each page is written whole or not at all.
 
@@ -212,8 +227,10 @@ def _stream(
     restarts = 0
     while True:
         writer = PageWriter(ctx, threaded=_threaded())
+        fetched = started or prefetch(pages())
+        started = None  # a restart searches again
         try:
-            for page in prefetch(pages()):
+            for page in fetched:
                 items = list(page)
                 failures = getattr(page, "failures", [])
                 if not writer.threaded:
@@ -236,6 +253,7 @@ def _stream(
                 raise
             logger.warning("page token expired during the %s search: restarting it", stream)
         finally:
+            fetched.close()
             writer.close()
 
 
@@ -368,15 +386,22 @@ def run_incremental(client: Any, run: SyncRun) -> SyncRun:
         if since
         else [None]
     )
-    for filter_ in filters:
-        _stream(ctx, lambda f=filter_: client.iter_meter_pages(f, size), plan_details, "details")
-    for filter_ in filters:
-        _stream(
-            ctx,
-            lambda f=filter_: client.iter_enrollment_pages(f, size),
-            plan_enrollments,
-            "enrollment",
-        )
+    searches: list[tuple[Callable[[], Iterable[Any]], Any, str]] = [
+        (lambda f=filter_: client.iter_meter_pages(f, size), plan_details, "details")
+        for filter_ in filters
+    ] + [
+        (lambda f=filter_: client.iter_enrollment_pages(f, size), plan_enrollments, "enrollment")
+        for filter_ in filters
+    ]
+    # A few pages each: every search starts now, so Leap answers the later ones while the
+    # earlier ones are written (details are still written before enrollments).
+    started = [prefetch(pages()) for pages, _, _ in searches]
+    try:
+        for (pages, plan, stream), fetched in zip(searches, started, strict=True):
+            _stream(ctx, pages, plan, stream, started=fetched)
+    finally:
+        for fetched in started:
+            fetched.close()
     groups.refresh_horizon(ctx)
     return _finish(ctx, run, SyncRun.Status.DONE)
 
