@@ -178,6 +178,14 @@ class PageWriter:
     def _write(self, ctx: Context, apply: Apply | None) -> None:
         # Inline, the caller's page transaction is already open: no savepoint inside it.
         with transaction.atomic(savepoint=False):
+            if apply and self.threaded:
+                # A page's commit need not wait for its WAL flush. The run's final commit is
+                # synchronous and flushes the WAL of every page before it, so a run that says
+                # done has all its pages on disk; a server crash mid-run loses at most the last
+                # pages of a run that then fails, and the next run writes them again (the pages
+                # and their history are derived from Leap's state and the stored one).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
             if apply:
                 apply(ctx)
             _heartbeat(self.ctx)
