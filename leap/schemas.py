@@ -93,13 +93,15 @@ class RawModel(LeapModel):
         """Keep the dict Leap sent on the object after validating it."""
         obj = handler(data)
         if isinstance(data, dict):
-            obj._raw = data
+            # The private-attribute dict directly: pydantic's __setattr__/__getattr__ for a
+            # private name showed in the sync's profile (every object, read several times).
+            obj.__pydantic_private__["_raw"] = data
         return obj
 
     @property
     def raw(self) -> dict[str, Any]:
         """The dict exactly as Leap sent it (not a copy: do not mutate)."""
-        return self._raw
+        return self.__pydantic_private__["_raw"]
 
     @classmethod
     def parse(cls, raw: Any) -> Any:

@@ -41,6 +41,7 @@ def derive_from_enrollments(
     desired: set[tuple[uuid.UUID, date, uuid.UUID]] = set()
     horizon: dict[uuid.UUID, list[date]] = {}
     region_days: dict[str, list[tuple[date, datetime]]] = {}  # a page has a handful of regions
+    region_dates: dict[str, list[date]] = {}
     for meter_id, (region, windows) in meters.items():
         days = region_days.get(region)
         if days is None:
@@ -48,7 +49,8 @@ def derive_from_enrollments(
                 (day, timezones.trade_day_bounds(region, day)[0])
                 for day in timezones.trade_days(region, ctx.now)
             ]
-        horizon[meter_id] = [day for day, _ in days]
+            region_dates[region] = [day for day, _ in days]
+        horizon[meter_id] = region_dates[region]
         for day, day_start in days:
             for start, end, group_id in windows:
                 if group_id and _covers(start, end, day_start):

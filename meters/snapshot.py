@@ -8,6 +8,7 @@ keeps Leap's full text), so an over-long value from Leap can never fail a whole 
 from __future__ import annotations
 
 import hashlib
+import operator
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -271,6 +272,9 @@ class EnrollmentSnapshot:
     participation: list[dict[str, Any]] = field(default_factory=list)
 
 
+_deadline_of = operator.attrgetter("enrollment_deadline_date_time")
+
+
 def enrollment_snapshot(enrollment: Any) -> EnrollmentSnapshot:
     """Columns and child rows from a leap.schemas.MeterEnrollment."""
     raw = enrollment.raw if isinstance(getattr(enrollment, "raw", None), dict) else {}
@@ -283,17 +287,14 @@ def enrollment_snapshot(enrollment: Any) -> EnrollmentSnapshot:
 
     programs: dict[str, ProgramRow] = {}
     for item in enrollment.program_enrollment:
-        deadlines = sorted(
-            (
-                {
-                    "enrollment_deadline_date_time": d.enrollment_deadline_date_time.isoformat(),
-                    "activation_date_time": d.activation_date_time.isoformat(),
-                }
-                for d in item.enrollment_deadlines
-            ),
-            key=lambda d: d["enrollment_deadline_date_time"],
-        )
-        upcoming = [d.enrollment_deadline_date_time for d in item.enrollment_deadlines]
+        ordered = sorted(item.enrollment_deadlines, key=_deadline_of)  # stable, earliest first
+        deadlines = [
+            {
+                "enrollment_deadline_date_time": d.enrollment_deadline_date_time.isoformat(),
+                "activation_date_time": d.activation_date_time.isoformat(),
+            }
+            for d in ordered
+        ]
         row = ProgramRow(
             program_identifier=clean_str(item.program_identifier or "", 64) or "",
             delivery_period=clean_str(item.delivery_period or "", 128) or "",
@@ -301,7 +302,7 @@ def enrollment_snapshot(enrollment: Any) -> EnrollmentSnapshot:
             delivery_period_end=item.delivery_period_end_date_time,
             enrollment_status=clean_str(item.enrollment_status, 32) or "",
             enrollment_deadlines=deadlines,
-            next_deadline=min(upcoming) if upcoming else None,
+            next_deadline=ordered[0].enrollment_deadline_date_time if ordered else None,
             market_group_id=item.market_group_id,
             market_group_name=clean_str(item.market_group_name or "", 256) or "",
         )
