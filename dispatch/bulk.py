@@ -57,7 +57,9 @@ def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> li
                 for obj in objs:
                     copy.write_row(_row(obj, fields, is_json))
             return list(objs)
-        staging = sql.Identifier(f"{model._meta.db_table}_staging")
+        # Named after its columns: a connection that outlives a migration never reuses an old one.
+        tag = hashlib.sha256(" ".join(f.column for f in fields).encode()).hexdigest()[:8]
+        staging = sql.Identifier(f"{model._meta.db_table}_new_{tag}")
         # Once per connection; emptied at every commit. Same column types as the table.
         raw.execute(
             sql.SQL(

@@ -23,12 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -605,21 +606,33 @@ def _waiting(limit: int, *, exclude: Iterable[int] = ()) -> list[DispatchDeliver
     return list(waiting.order_by("received_at", "pk")[:limit])
 
 
+class Drained(NamedTuple):
+    """What one drain did: deliveries handled, those whose batch failed, and whether it ended."""
+
+    done: int
+    failed: list[int]
+    finished: bool  # False: stopped at max_seconds with the flag still set; drain again
+
+
 def process_waiting(
     *,
     batch_size: int | None = None,
     keep_pending: Callable[[], None] = lambda: None,
     clear_pending: Callable[[], None] = lambda: None,
-) -> tuple[int, list[int]]:
+    max_seconds: float | None = None,
+) -> Drained:
     """Process every waiting delivery, a batch per transaction, until a look finds none.
 
     The drain task's body (dispatch.wakeup explains the flag): `keep_pending` is called before each
     batch, `clear_pending` once the waiting deliveries seem gone, and then one more look is taken;
     only a look after the clearing that finds nothing ends the drain. A batch that fails is not
-    retried here: its deliveries are returned (with the count processed) for the caller to hand
-    to process_delivery, which retries one delivery at a time with backoff.
+    retried here: its deliveries are returned for the caller to hand to process_delivery, which
+    retries one delivery at a time with backoff. After `max_seconds` (under sustained load a
+    drain would otherwise never end, and run into the task time limit) it stops between batches
+    without clearing the flag, and the caller must start another drain.
     """
     size = batch_size or settings.DISPATCH_PROCESS_BATCH
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     done = 0
     failed: list[int] = []
     cleared = False
@@ -639,8 +652,11 @@ def process_waiting(
         done += len(batch)
         if batch:
             cleared = False
+            if deadline is not None and time.monotonic() >= deadline:
+                keep_pending()  # receivers keep relying on the next drain
+                return Drained(done, failed, finished=False)
         elif cleared:
-            return done, failed
+            return Drained(done, failed, finished=True)
         else:
             clear_pending()
             cleared = True

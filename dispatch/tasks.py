@@ -27,15 +27,24 @@ def process_delivery(self, delivery_id: int) -> str | None:
     return delivery.status if delivery else None
 
 
+# A drain hands over to a fresh task after this long: under sustained load it would otherwise
+# never end and run into CELERY_TASK_SOFT_TIME_LIMIT.
+DRAIN_SECONDS = 60
+
+
 @shared_task(acks_late=True)
 def drain_deliveries() -> int:
     """Process waiting deliveries in batches until none is left (queued by dispatch.wakeup)."""
-    done, failed = ingest.process_waiting(
-        keep_pending=wakeup.keep_pending, clear_pending=wakeup.clear_pending
+    drained = ingest.process_waiting(
+        keep_pending=wakeup.keep_pending,
+        clear_pending=wakeup.clear_pending,
+        max_seconds=DRAIN_SECONDS,
     )
-    for delivery_id in failed:  # one at a time, with process_delivery's retries and backoff
+    for delivery_id in drained.failed:  # one at a time, with process_delivery's retries/backoff
         process_delivery.delay(delivery_id)
-    return done
+    if not drained.finished:  # the flag is still set: receivers count on this next drain
+        drain_deliveries.delay()
+    return drained.done
 
 
 @shared_task(acks_late=True)

@@ -134,9 +134,9 @@ def test_a_drain_in_batches_gives_exactly_the_state_of_one_by_one_processing(mak
     expected = _state(one_by_one)
     _wipe()
     batched = _store_all(bodies)
-    done, failed = ingest.process_waiting(batch_size=25)
+    drained = ingest.process_waiting(batch_size=25)
 
-    assert (done, failed) == (len(bodies), [])
+    assert drained == (len(bodies), [], True)
     assert _state(batched) == expected
     slots, versions, allocations, outcomes = expected
     # The mix really covered every case.
@@ -159,11 +159,11 @@ def test_the_drain_clears_the_flag_before_its_last_look(make_meter):
                 _store_all([json.dumps(meter_notification((meter.pk, [slot()]))).encode()])[0]
             )
 
-    done, failed = ingest.process_waiting(
+    drained = ingest.process_waiting(
         keep_pending=lambda: calls.append("keep"), clear_pending=clear_pending
     )
 
-    assert (done, failed) == (2, [])
+    assert drained == (2, [], True)
     for d in (first, late[0]):
         d.refresh_from_db()
         assert d.status == "processed"
@@ -184,12 +184,48 @@ def test_a_failing_batch_is_handed_on_and_the_rest_drained(make_meter, monkeypat
         return real(batch)
 
     monkeypatch.setattr(ingest, "_apply_deliveries", flaky)
-    done, failed = ingest.process_waiting(batch_size=1)
+    drained = ingest.process_waiting(batch_size=1)
 
-    assert (done, failed) == (1, [bad.pk])
+    assert drained == (1, [bad.pk], True)
     good.refresh_from_db()
     bad.refresh_from_db()
     assert (good.status, bad.status) == ("processed", "received")  # for process_delivery's retries
+
+
+def test_a_long_drain_stops_between_batches_and_hands_over_with_the_flag_set(make_meter):
+    meter = make_meter()
+    first, second = _store_all(
+        [json.dumps(meter_notification((meter.pk, [slot()]))).encode() for _ in range(2)]
+    )
+    calls: list[str] = []
+
+    drained = ingest.process_waiting(
+        batch_size=1,
+        keep_pending=lambda: calls.append("keep"),
+        clear_pending=lambda: calls.append("clear"),
+        max_seconds=0,
+    )
+
+    assert drained == (1, [], False)
+    assert calls == ["keep", "keep"]  # never cleared: receivers rely on the next drain
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("processed", "received")
+
+
+def test_the_drain_task_starts_the_next_drain_when_it_stops_early(
+    make_meter, monkeypatch, settings
+):
+    from dispatch import tasks
+
+    meter = make_meter()
+    _store_all([json.dumps(meter_notification((meter.pk, [slot()]))).encode() for _ in range(3)])
+    monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0)
+    settings.DISPATCH_PROCESS_BATCH = 1
+
+    tasks.drain_deliveries.apply()  # eager: each hand-over runs at once
+
+    assert not DispatchDelivery.objects.filter(status="received").exists()
 
 
 @pytest.fixture
