@@ -87,6 +87,8 @@ StoredAction = namedtuple("StoredAction", ["pk", *ACTION_FIELDS[1:]])  # noqa: P
 
 ENROLLMENT_METER_COLUMNS = ENROLLMENT_COLUMNS + list(SHARED_COLUMNS) + sorted(AUDIT_COLUMNS)
 
+_ENROLLMENT_NAMES = frozenset(ENROLLMENT_METER_COLUMNS)
+
 
 class SeenSet:
     """The meters a run saw, and which of them it wrote: a temporary table, not process memory.
@@ -516,10 +518,18 @@ def plan_enrollments(ctx: Context, items: list[Any]) -> Apply | None:
     # Program, action and participation rows are written here only, together with the meter's
     # enrollment hash: a meter without one has none to read back (on a first import, none do).
     enrolled = [m for m in existing if stored[m][0]]
+    # The stored columns serve the history (diffs, transitions) and fill the columns an
+    # enrollment leaves out. A first import records no history and has no enrollments stored:
+    # only a meter whose enrollment leaves a column out needs them read back.
+    wanted = [
+        m
+        for m in existing
+        if not ctx.initial or stored[m][0] or not snaps[m].columns.keys() >= _ENROLLMENT_NAMES
+    ]
     names = ["meter_id", *ENROLLMENT_METER_COLUMNS]
     previous = {
         row[0]: dict(zip(names, row, strict=True))
-        for row in rows_for(Meter, names, "meter_id", existing)
+        for row in rows_for(Meter, names, "meter_id", wanted)
     }
     old_programs: dict[uuid.UUID, dict[str, StoredProgram]] = defaultdict(dict)
     for row in map(

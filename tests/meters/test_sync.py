@@ -291,3 +291,31 @@ def test_unknown_fields_are_kept_raw_and_change_nothing_else(leap_sim, run_sync)
         "nyiso",
         "audit",
     }
+
+
+@pytest.mark.leap_sim(meters=20, changes_per_hour=0)
+def test_a_column_the_enrollment_leaves_out_keeps_what_the_details_said(
+    leap_sim, run_sync, monkeypatch
+):
+    """On the first import too: the enrollment's missing fields are read back, not blanked."""
+    from leap.client import LeapClient
+
+    original = LeapClient.iter_enrollment_pages
+
+    def without_reference(self, *args, **kwargs):
+        for page in original(self, *args, **kwargs):
+            for enrollment in page:
+                enrollment.raw.pop("partner_reference", None)
+                enrollment.raw.pop("customer_group", None)
+            yield page
+
+    monkeypatch.setattr(LeapClient, "iter_enrollment_pages", without_reference)
+    run = run_sync("full")
+
+    assert run.status == SyncRun.Status.DONE, run.error
+    for meter_id in leap_sim.meter_ids()[:10]:
+        detail, _ = leap_state(leap_sim, meter_id)
+        meter = Meter.objects.get(pk=meter_id)
+        assert meter.partner_reference == detail.get("partner_reference")
+        assert meter.customer_group == (detail.get("customer_group") or None)  # "" is none
+    assert Meter.objects.exclude(partner_reference=None).exists()
