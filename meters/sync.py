@@ -119,17 +119,22 @@ def _page_size() -> int:
 # see its rows).
 PIPELINE = True
 PIPELINE_DEPTH = 2
+# Writer threads, each on its own connection: one page's SQL takes longer than planning one
+# (bench/sync.py, py-spy with --idle: the planner waited on a single writer a quarter of the
+# time, and that writer waited on PostgreSQL more than half of it).
+PIPELINE_WRITERS = 2
 
 
 class PageWriter:
     """Writes planned pages in order, each in its own transaction with the run's heartbeat.
 
     Inline (`threaded=False`) the caller's thread writes each page as soon as it is submitted.
-    Threaded, a writer thread with its own database connection does, up to `PIPELINE_DEPTH`
-    pages behind the planner. The caller checks `overlaps` before planning a page: a page whose
-    meters are still being written must be planned on what those writes leave (`drain` first).
-    An error in the writer is raised in the caller at its next submit or drain; the pages after
-    it are not written.
+    Threaded, `PIPELINE_WRITERS` writer threads, each with its own database connection, take
+    pages from a queue `PIPELINE_DEPTH` deep, so pages in flight may commit in any order. The
+    caller checks `overlaps` before planning a page: a page whose meters are still being written
+    must be planned on what those writes leave (`drain` first), and two pages in flight never
+    share a meter. An error in a writer is raised in the caller at its next submit or drain;
+    pages already in flight may still commit, no page submitted after is written.
     """
 
     def __init__(self, ctx: Context, *, threaded: bool) -> None:
@@ -138,10 +143,15 @@ class PageWriter:
         self.error: BaseException | None = None
         self._lock = threading.Lock()
         self._in_flight: list[frozenset] = []
+        self._threads: list[threading.Thread] = []
         if threaded:
             self._pages: queue.Queue[Any] = queue.Queue(maxsize=PIPELINE_DEPTH)
-            self._thread = threading.Thread(target=self._run, name="meter-sync-writer", daemon=True)
-            self._thread.start()
+            for n in range(PIPELINE_WRITERS):
+                thread = threading.Thread(
+                    target=self._run, name=f"meter-sync-writer-{n}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def submit(self, apply: Apply | None, meter_ids: frozenset) -> None:
         """Write one planned page (after the ones before it)."""
@@ -165,11 +175,14 @@ class PageWriter:
         self._raise()
 
     def close(self) -> None:
-        """Write what was submitted, then stop the thread."""
-        if self.threaded and self._thread.is_alive():
+        """Write what was submitted, then stop the threads."""
+        alive = [thread for thread in self._threads if thread.is_alive()]
+        if alive:
             self._pages.join()
-            self._pages.put(None)
-            self._thread.join()
+            for _ in alive:
+                self._pages.put(None)
+            for thread in alive:
+                thread.join()
 
     def _raise(self) -> None:
         if self.error is not None:
