@@ -152,6 +152,28 @@ class Page(list[T], Generic[T]):
         self.next_page_token = next_page_token
 
 
+class RawPage(Generic[T]):
+    """A page fetched but not validated yet (`lazy=True` searches): `validate()` gives the Page.
+
+    Lets a caller validate one page while the next is being fetched: the search asks Leap for
+    the next page as soon as it is iterated again, without waiting for this page's objects to be
+    validated. The objects are the dicts Leap sent.
+    """
+
+    def __init__(self, client: LeapClient, model: type[T], items: list[Any], **page: Any) -> None:
+        self._client = client
+        self._model = model
+        self._items = items
+        self._page = page
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def validate(self) -> Page[T]:
+        """Validate every object (each invalid one becomes a LeapBadPayload in `failures`)."""
+        return self._client._page(self._model, self._items, **self._page)
+
+
 OnBad = Callable[[LeapBadPayload], None]
 
 
@@ -544,11 +566,18 @@ class LeapClient:
         return self._parse_one(MeterEnrollment, self._send("GET", path), "GET", path)
 
     def iter_meter_pages(
-        self, filters: MeterFilter | None = None, page_size: int = MAX_PAGE_SIZE
+        self,
+        filters: MeterFilter | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        *,
+        lazy: bool = False,
     ) -> Iterator[Page[MeterDetail]]:
-        """Stream `POST /v2/meters/search` page by page (constant memory)."""
+        """Stream `POST /v2/meters/search` page by page (constant memory).
+
+        With `lazy`, pages come as RawPage, validated by the caller (`validate()`).
+        """
         return self._iter_search(
-            "/v2/meters/search", MeterDetailPage, MeterDetail, filters, page_size
+            "/v2/meters/search", MeterDetailPage, MeterDetail, filters, page_size, lazy=lazy
         )
 
     def iter_meters(
@@ -562,15 +591,23 @@ class LeapClient:
         return self._flatten(self.iter_meter_pages(filters, page_size), on_bad)
 
     def iter_enrollment_pages(
-        self, filters: MeterFilter | None = None, page_size: int = MAX_PAGE_SIZE
+        self,
+        filters: MeterFilter | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+        *,
+        lazy: bool = False,
     ) -> Iterator[Page[MeterEnrollment]]:
-        """Stream `POST /v2/meters/enrollments/search` page by page (constant memory)."""
+        """Stream `POST /v2/meters/enrollments/search` page by page (constant memory).
+
+        With `lazy`, pages come as RawPage, validated by the caller (`validate()`).
+        """
         return self._iter_search(
             "/v2/meters/enrollments/search",
             MeterEnrollmentPage,
             MeterEnrollment,
             filters,
             page_size,
+            lazy=lazy,
         )
 
     def iter_enrollments(
@@ -611,6 +648,8 @@ class LeapClient:
         model: type[T],
         filters: MeterFilter | None,
         page_size: int,
+        *,
+        lazy: bool = False,
     ) -> Iterator[Page[T]]:
         """Page through a meters/enrollments search, once per split of the filter."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -626,9 +665,19 @@ class LeapClient:
                 data = self._send("POST", path, json_body=request, page_token=token)
                 parsed = self._envelope(envelope, data, "POST", path)
                 next_token = parsed.next_page_token or None
-                yield self._page(
-                    model, parsed.meters, number=number, next_page_token=next_token, path=path
-                )
+                if lazy:
+                    yield RawPage(  # type: ignore[misc]
+                        self,
+                        model,
+                        parsed.meters,
+                        number=number,
+                        next_page_token=next_token,
+                        path=path,
+                    )
+                else:
+                    yield self._page(
+                        model, parsed.meters, number=number, next_page_token=next_token, path=path
+                    )
                 # Let the page (and its raw dicts) go before the next request: constant memory.
                 del parsed, data
                 if not next_token:

@@ -54,39 +54,63 @@ class HoldError(Exception):
 
 
 class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it replaced
-    """Iterate `pages` in a background thread, `depth` ahead, so fetching overlaps writing.
+    """Iterate `pages` in background threads, `depth` ahead, so fetching overlaps writing.
 
-    The thread starts at once: a stream created before the one being written is fetched
-    meanwhile (the incremental sync starts all its searches together). Only the HTTP client runs
-    in the thread; every database call stays in the caller's thread. An exception in the
-    fetcher is raised in the caller at the point it was reached. `close()` stops the thread.
+    Two threads: one fetches (the HTTP client), one validates. A search made with `lazy=True`
+    yields RawPage objects: the fetcher then asks Leap for the next page while the validator
+    checks this one (Leap builds a page while we validate the last; the floor of bench/
+    leap_floor.py does one after the other). Other pages pass through as they are.
+
+    The threads start at once: a stream created before the one being written is fetched
+    meanwhile (the incremental sync starts all its searches together). No database call runs in
+    them. An exception in either is raised in the caller at the point it was reached. `close()`
+    stops them.
     """
 
     def __init__(self, pages: Iterable[T], depth: int = 2) -> None:
+        self._raw: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
         self._slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._done = False
         self._pages = pages
-        self._thread = threading.Thread(target=self._produce, name="leap-prefetch", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._fetch, name="leap-prefetch", daemon=True),
+            threading.Thread(target=self._validate, name="leap-validate", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def _put(self, item: tuple[str, Any]) -> bool:
+    def _put(self, into: queue.Queue, item: tuple[str, Any]) -> bool:
         while not self._stop.is_set():
             try:
-                self._slots.put(item, timeout=0.2)
+                into.put(item, timeout=0.2)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def _produce(self) -> None:
+    def _fetch(self) -> None:
         try:
             for page in self._pages:
-                if not self._put(("page", page)):
+                if not self._put(self._raw, ("page", page)):
                     return
-            self._put(("end", None))
+            self._put(self._raw, ("end", None))
         except BaseException as exc:  # handed over to the caller's thread
-            self._put(("error", exc))
+            self._put(self._raw, ("error", exc))
+
+    def _validate(self) -> None:
+        while not self._stop.is_set():
+            try:
+                kind, value = self._raw.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if kind == "page" and hasattr(value, "validate"):
+                try:
+                    value = value.validate()
+                except BaseException as exc:  # handed over to the caller's thread
+                    kind, value = "error", exc
+            if not self._put(self._slots, (kind, value)) or kind != "page":
+                return
 
     def __iter__(self) -> prefetch[T]:
         return self
@@ -106,7 +130,8 @@ class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it
         """Stop fetching (pages not yet taken are dropped)."""
         self._done = True
         self._stop.set()
-        self._thread.join(timeout=5)
+        for thread in self._threads:
+            thread.join(timeout=5)
 
 
 def _page_size() -> int:
@@ -321,8 +346,13 @@ def run_full(client: Any, run: SyncRun) -> SyncRun:
     SyncRun.objects.filter(pk=run.pk).update(progress_total=2 * present_before or None)
     ctx.seen = SeenSet(f"meters_seen_{run.pk}")
     size = _page_size()
-    _stream(ctx, lambda: client.iter_meter_pages(None, size), plan_details, "details")
-    _stream(ctx, lambda: client.iter_enrollment_pages(None, size), plan_enrollments, "enrollment")
+    _stream(ctx, lambda: client.iter_meter_pages(None, size, lazy=True), plan_details, "details")
+    _stream(
+        ctx,
+        lambda: client.iter_enrollment_pages(None, size, lazy=True),
+        plan_enrollments,
+        "enrollment",
+    )
     groups.refresh_horizon(ctx)
 
     unseen = ctx.seen.unseen_present_meters()
@@ -408,10 +438,14 @@ def run_incremental(client: Any, run: SyncRun) -> SyncRun:
         else [None]
     )
     searches: list[tuple[Callable[[], Iterable[Any]], Any, str]] = [
-        (lambda f=filter_: client.iter_meter_pages(f, size), plan_details, "details")
+        (lambda f=filter_: client.iter_meter_pages(f, size, lazy=True), plan_details, "details")
         for filter_ in filters
     ] + [
-        (lambda f=filter_: client.iter_enrollment_pages(f, size), plan_enrollments, "enrollment")
+        (
+            lambda f=filter_: client.iter_enrollment_pages(f, size, lazy=True),
+            plan_enrollments,
+            "enrollment",
+        )
         for filter_ in filters
     ]
     # A few pages each: every search starts now, so Leap answers the later ones while the
@@ -461,10 +495,12 @@ def resync_meters(
     if ids:
         filter_ = MeterFilter(meter_ids=ids)
         size = _page_size()
-        _stream(ctx, lambda: client.iter_meter_pages(filter_, size), plan_details, "details")
+        _stream(
+            ctx, lambda: client.iter_meter_pages(filter_, size, lazy=True), plan_details, "details"
+        )
         _stream(
             ctx,
-            lambda: client.iter_enrollment_pages(filter_, size),
+            lambda: client.iter_enrollment_pages(filter_, size, lazy=True),
             plan_enrollments,
             "enrollment",
         )

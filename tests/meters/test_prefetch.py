@@ -50,5 +50,22 @@ def test_close_stops_a_fetcher_that_is_ahead():
     stream = prefetch(pages(), depth=2)
     assert next(stream) == [0]
     stream.close()
-    assert not stream._thread.is_alive()
-    assert len(produced) < 10  # it stayed at most `depth` pages ahead, then stopped
+    assert not any(thread.is_alive() for thread in stream._threads)
+    assert len(produced) < 10  # it stayed a few pages ahead (queues of 1 and `depth`), then stopped
+
+
+@pytest.mark.leap_sim(meters=25, changes_per_hour=0)
+def test_lazy_search_pages_are_validated_in_the_prefetcher_like_eager_ones(leap_sim):
+    import leap
+    from leap.client import Page, RawPage
+
+    with leap.get_client() as client:
+        eager = list(client.iter_enrollment_pages(None, 10))
+        raw = list(client.iter_enrollment_pages(None, 10, lazy=True))
+        prefetched = list(prefetch(client.iter_enrollment_pages(None, 10, lazy=True)))
+
+    assert all(isinstance(page, RawPage) for page in raw)
+    assert [len(page) for page in raw] == [10, 10, 5]
+    assert all(isinstance(page, Page) for page in prefetched)
+    assert [[e.raw for e in page] for page in prefetched] == [[e.raw for e in p] for p in eager]
+    assert [p.next_page_token is None for p in prefetched] == [False, False, True]
