@@ -59,7 +59,8 @@ class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it
     Two threads: one fetches (the HTTP client), one validates. A search made with `lazy=True`
     yields RawPage objects: the fetcher then asks Leap for the next page while the validator
     checks this one (Leap builds a page while we validate the last; the floor of bench/
-    leap_floor.py does one after the other). Other pages pass through as they are.
+    leap_floor.py does one after the other). The full sync's long searches use it; the
+    incremental's and a webhook's few pages pass through as they are.
 
     The threads start at once: a stream created before the one being written is fetched
     meanwhile (the incremental sync starts all its searches together). No database call runs in
@@ -438,11 +439,11 @@ def run_incremental(client: Any, run: SyncRun) -> SyncRun:
         else [None]
     )
     searches: list[tuple[Callable[[], Iterable[Any]], Any, str]] = [
-        (lambda f=filter_: client.iter_meter_pages(f, size, lazy=True), plan_details, "details")
+        (lambda f=filter_: client.iter_meter_pages(f, size), plan_details, "details")
         for filter_ in filters
     ] + [
         (
-            lambda f=filter_: client.iter_enrollment_pages(f, size, lazy=True),
+            lambda f=filter_: client.iter_enrollment_pages(f, size),
             plan_enrollments,
             "enrollment",
         )
@@ -495,12 +496,10 @@ def resync_meters(
     if ids:
         filter_ = MeterFilter(meter_ids=ids)
         size = _page_size()
-        _stream(
-            ctx, lambda: client.iter_meter_pages(filter_, size, lazy=True), plan_details, "details"
-        )
+        _stream(ctx, lambda: client.iter_meter_pages(filter_, size), plan_details, "details")
         _stream(
             ctx,
-            lambda: client.iter_enrollment_pages(filter_, size, lazy=True),
+            lambda: client.iter_enrollment_pages(filter_, size),
             plan_enrollments,
             "enrollment",
         )
