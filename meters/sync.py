@@ -63,12 +63,17 @@ class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it
     incremental's and a webhook's few pages pass through as they are.
 
     The threads start at once: a stream created before the one being written is fetched
-    meanwhile (the incremental sync starts all its searches together). No database call runs in
+    meanwhile (the incremental sync chains its searches with `after`: each is fetched once the
+    one before has been read to its end). No database call runs in
     them. An exception in either is raised in the caller at the point it was reached. `close()`
     stops them.
     """
 
-    def __init__(self, pages: Iterable[T], depth: int = 2) -> None:
+    def __init__(
+        self, pages: Iterable[T], depth: int = 2, *, after: prefetch | None = None
+    ) -> None:
+        self.fetched = threading.Event()  # the fetcher has read the whole search (or failed)
+        self._after = after
         self._raw: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
         self._slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -92,12 +97,18 @@ class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it
 
     def _fetch(self) -> None:
         try:
+            # Chained after another search: Leap is asked for one search at a time.
+            while self._after is not None and not self._after.fetched.wait(0.2):
+                if self._stop.is_set():
+                    return
             for page in self._pages:
                 if not self._put(self._raw, ("page", page)):
                     return
             self._put(self._raw, ("end", None))
         except BaseException as exc:  # handed over to the caller's thread
             self._put(self._raw, ("error", exc))
+        finally:
+            self.fetched.set()
 
     def _validate(self) -> None:
         while not self._stop.is_set():
@@ -449,9 +460,12 @@ def run_incremental(client: Any, run: SyncRun) -> SyncRun:
         )
         for filter_ in filters
     ]
-    # A few pages each: every search starts now, so Leap answers the later ones while the
-    # earlier ones are written (details are still written before enrollments).
-    started = [prefetch(pages()) for pages, _, _ in searches]
+    # A few pages each: each search is asked for as soon as Leap has answered the one before,
+    # so the later ones arrive while the earlier ones are written (details are still written
+    # before enrollments). Asked all at once, Leap answered each of them later.
+    started: list[prefetch] = []
+    for pages, _, _ in searches:
+        started.append(prefetch(pages(), after=started[-1] if started else None))
     try:
         for (pages, plan, stream), fetched in zip(searches, started, strict=True):
             _stream(ctx, pages, plan, stream, started=fetched)

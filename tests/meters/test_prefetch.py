@@ -69,3 +69,28 @@ def test_lazy_search_pages_are_validated_in_the_prefetcher_like_eager_ones(leap_
     assert all(isinstance(page, Page) for page in prefetched)
     assert [[e.raw for e in page] for page in prefetched] == [[e.raw for e in p] for p in eager]
     assert [p.next_page_token is None for p in prefetched] == [False, False, True]
+
+
+def test_a_chained_search_is_fetched_once_the_one_before_is_read():
+    order = []
+    release = threading.Event()
+
+    def first():
+        order.append("first starts")
+        yield [1]
+        release.wait(5)
+        order.append("first ends")
+
+    def second():
+        order.append("second starts")
+        yield [2]
+
+    one = prefetch(first())
+    two = prefetch(second(), after=one)
+    assert next(one) == [1]
+    assert "second starts" not in order  # waits for the first search to be read to its end
+    release.set()
+    assert next(two) == [2]
+    assert order == ["first starts", "first ends", "second starts"]
+    assert list(one) == []
+    two.close()
