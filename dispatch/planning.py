@@ -32,6 +32,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -378,32 +379,94 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
     lo = min(ts.start_time for ts in changed).timestamp()
     hi = max(ts.end_time for ts in changed).timestamp()
     meter_ids = list(meters)
+    fetch = _fetch_sql if connection.vendor == "postgresql" else _fetch_orm
+    rows = fetch(meter_ids, hi, lo, overruled_by=[ts.pk for ts in changed])
+    loaded: dict[int, _Plan] = {}
+    slots: dict[int, _Slot] = {}
+    while True:
+        for row in rows:
+            if row[0] in loaded:
+                continue
+            slot = slots.get(row[1])
+            if slot is None:
+                slot = slots[row[1]] = _Slot(row[1], *row[9:])
+            loaded[row[0]] = _Plan(*row[:9], None, slot)
+        new_lo = min([lo, *(s.start_time for s in slots.values())])
+        new_hi = max([hi, *(s.end_time for s in slots.values())])
+        if (new_lo, new_hi) == (lo, hi):
+            return list(loaded.values())
+        # Only what overlaps the widened window and did not overlap the last one.
+        rows = fetch(meter_ids, new_hi, new_lo, outside=(hi, lo))
+        lo, hi = new_lo, new_hi
+
+
+# A row of one round: id, timeslot_id, meter_id, meter_uuid, share_kw, flags (parsed), followed,
+# overruled_by_id, reason, then the timeslot's event_id (text), start and end (epoch seconds),
+# priority, is_voluntary, cancelled, integration_test.
+_ROW = tuple[Any, ...]
+
+
+def _fetch_sql(
+    meter_ids: list[uuid.UUID],
+    hi: float,
+    lo: float,
+    *,
+    overruled_by: list[int] | None = None,
+    outside: tuple[float, float] | None = None,
+) -> list[_ROW]:
+    """One round of _reachable on PostgreSQL: raw SQL, times as epoch seconds."""
     tables = {
         "allocations": DispatchAllocation._meta.db_table,
         "timeslots": DispatchTimeslot._meta.db_table,
     }
-    query = _REACHABLE_SQL.format(where=f"({_OVERLAPS} OR a.overruled_by_id = ANY(%s))", **tables)
-    params: list[Any] = [meter_ids, _utc(hi), _utc(lo), [ts.pk for ts in changed]]
-    loaded: dict[int, _Plan] = {}
-    slots: dict[int, _Slot] = {}
+    if outside is None:
+        where = f"({_OVERLAPS} OR a.overruled_by_id = ANY(%s))"
+        params: list[Any] = [meter_ids, _utc(hi), _utc(lo), overruled_by or []]
+    else:
+        where = f"{_OVERLAPS} AND NOT {_OVERLAPS}"
+        params = [meter_ids, _utc(hi), _utc(lo), _utc(outside[0]), _utc(outside[1])]
     with connection.cursor() as cursor:
-        while True:
-            cursor.execute(query, params)
-            for row in cursor.fetchall():
-                if row[0] in loaded:
-                    continue
-                slot = slots.get(row[1])
-                if slot is None:
-                    slot = slots[row[1]] = _Slot(row[1], *row[9:])
-                loaded[row[0]] = _Plan(*row[:5], _flags(row[5]), *row[6:9], None, slot)
-            new_lo = min([lo, *(s.start_time for s in slots.values())])
-            new_hi = max([hi, *(s.end_time for s in slots.values())])
-            if (new_lo, new_hi) == (lo, hi):
-                return list(loaded.values())
-            # Only what overlaps the widened window and did not overlap the last one.
-            query = _REACHABLE_SQL.format(where=f"{_OVERLAPS} AND NOT {_OVERLAPS}", **tables)
-            params = [meter_ids, _utc(new_hi), _utc(new_lo), _utc(hi), _utc(lo)]
-            lo, hi = new_lo, new_hi
+        cursor.execute(_REACHABLE_SQL.format(where=where, **tables), params)
+        return [(*row[:5], _flags(row[5]), *row[6:]) for row in cursor.fetchall()]
+
+
+def _fetch_orm(
+    meter_ids: list[uuid.UUID],
+    hi: float,
+    lo: float,
+    *,
+    overruled_by: list[int] | None = None,
+    outside: tuple[float, float] | None = None,
+) -> list[_ROW]:
+    """The same round through the ORM, for other databases (the SQLite demo)."""
+    overlaps = Q(timeslot__start_time__lt=_utc(hi), timeslot__end_time__gt=_utc(lo))
+    if outside is None:
+        where = overlaps | Q(overruled_by_id__in=overruled_by or [])
+    else:
+        where = overlaps & ~Q(
+            timeslot__start_time__lt=_utc(outside[0]), timeslot__end_time__gt=_utc(outside[1])
+        )
+    rows = DispatchAllocation.objects.filter(where, meter_uuid__in=meter_ids).values_list(
+        "id",
+        "timeslot_id",
+        "meter_id",
+        "meter_uuid",
+        "share_kw",
+        "flags",
+        "followed",
+        "overruled_by_id",
+        "reason",
+        "timeslot__event_id",
+        "timeslot__start_time",
+        "timeslot__end_time",
+        "timeslot__priority",
+        "timeslot__is_voluntary",
+        "timeslot__cancelled",
+        "timeslot__integration_test",
+    )
+    return [
+        (*row[:9], str(row[9]), row[10].timestamp(), row[11].timestamp(), *row[12:]) for row in rows
+    ]
 
 
 def replan_meters(meter_uuids: Iterable[uuid.UUID]) -> set[int]:

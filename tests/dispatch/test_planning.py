@@ -256,3 +256,36 @@ def test_save_plans_writes_every_plan_field_of_many_allocations(
     assert (same.followed, same.meter_id, same.overruled_by_id) == (True, untouched.meter_id, None)
     with django_assert_num_queries(0):
         planning.save_plans([])
+
+
+def test_the_portable_reachable_read_gives_what_the_postgresql_one_gives(
+    deliver, make_meter, monkeypatch
+):
+    """_reachable reads by raw SQL on PostgreSQL and through the ORM elsewhere (the SQLite demo)."""
+    from dispatch import planning
+
+    meters = [make_meter(), make_meter()]
+    events = [uuid.uuid4() for _ in range(4)]
+    deliver(
+        meter_notification(
+            (meters[0].pk, [slot(events[0], priority=3), slot(events[1], priority=1)]),
+            (meters[1].pk, [slot(events[2], start=T0 + timedelta(minutes=45))]),
+        )
+    )
+    deliver(meter_notification((meters[1].pk, [slot(events[3], start=T0 + timedelta(hours=2))])))
+    changed = list(DispatchTimeslot.objects.filter(event_id__in=events[:3]))
+    ids = {m.pk for m in meters}
+
+    def shape(plans):
+        return sorted(
+            (p.id, p.timeslot_id, p.meter_uuid, p.flags, p.followed, p.overruled_by_id,
+             str(p.timeslot.event_id), round(p.timeslot.start_time, 3), p.timeslot.priority)
+            for p in plans
+        )  # fmt: skip
+
+    by_sql = shape(planning._reachable(ids, changed))
+    monkeypatch.setattr(planning, "_fetch_sql", planning._fetch_orm)
+    by_orm = shape(planning._reachable(ids, changed))
+
+    assert by_sql == by_orm
+    assert len(by_sql) == 3  # the fourth timeslot overlaps none of the changed ones
