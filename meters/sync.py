@@ -170,14 +170,17 @@ class PageWriter:
     pages from a queue `PIPELINE_DEPTH` deep, so pages in flight may commit in any order. The
     caller checks `overlaps` before planning a page: a page whose meters are still being written
     must be planned on what those writes leave (`drain` first), and two pages in flight never
-    share a meter. An error in a writer is raised in the caller at its next submit or drain;
-    pages already in flight may still commit, no page submitted after is written.
+    share a meter. An error in a writer is raised in the caller at its next submit or drain.
+    Every page submitted before the failed one is still written; a later page is written only if
+    the other writer had already started it.
     """
 
     def __init__(self, ctx: Context, *, threaded: bool) -> None:
         self.ctx = ctx
         self.threaded = threaded
         self.error: BaseException | None = None
+        self._failed_at: int | None = None  # submission number of the page that failed
+        self._submitted = 0
         self._lock = threading.Lock()
         self._in_flight: list[frozenset] = []
         self._threads: list[threading.Thread] = []
@@ -198,7 +201,9 @@ class PageWriter:
             return
         with self._lock:
             self._in_flight.append(meter_ids)
-        self._pages.put((apply, meter_ids))
+            self._submitted += 1
+            number = self._submitted
+        self._pages.put((apply, meter_ids, number))
 
     def overlaps(self, meter_ids: frozenset) -> bool:
         """Whether a page still being written holds one of these meters."""
@@ -248,13 +253,18 @@ class PageWriter:
                 try:
                     if item is None:
                         return
-                    apply, meter_ids = item
-                    if self.error is None:
+                    apply, meter_ids, number = item
+                    with self._lock:
+                        wanted = self._failed_at is None or number < self._failed_at
+                    if wanted:
                         try:
                             self._write(wctx, apply)
                         except BaseException as exc:  # handed over to the planner's thread
                             logger.exception("writing a page of the meter sync failed")
-                            self.error = exc
+                            with self._lock:
+                                if self._failed_at is None or number < self._failed_at:
+                                    self._failed_at = number
+                                    self.error = exc
                     with self._lock:
                         self._in_flight.remove(meter_ids)
                 finally:
