@@ -3,12 +3,12 @@
 Django 5.2's bulk_create on PostgreSQL sends each column as an array (UNNEST), and psycopg's
 client-side binding escapes every element of those arrays in Python: for the timeslots, their
 versions and allocations (JSON columns) that was a fifth of a notification's processing CPU.
-COPY streams the rows instead (as meters/writer.py and mapping/bulk.py do).
+COPY streams the rows instead, through the staging tables of meters.bulk.stage_rows (one
+implementation for both apps; mapping/bulk.py keeps its own).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +16,8 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.db.models import Model
 from psycopg import sql
+
+from meters.bulk import JsonText, stage_rows
 
 
 def _columns(model: type[Model]) -> list[models.Field]:
@@ -26,7 +28,7 @@ def _columns(model: type[Model]) -> list[models.Field]:
 def _row(obj: Model, fields: list[models.Field], is_json: list[bool]) -> list[Any]:
     """The attribute values as COPY takes them: JSON columns as JSON text, the rest as they are."""
     return [
-        json.dumps(getattr(obj, f.attname)) if j else getattr(obj, f.attname)
+        JsonText(json.dumps(getattr(obj, f.attname))) if j else getattr(obj, f.attname)
         for f, j in zip(fields, is_json, strict=True)
     ]
 
@@ -57,20 +59,15 @@ def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> li
                 for obj in objs:
                     copy.write_row(_row(obj, fields, is_json))
             return list(objs)
-        # Named after its columns: a connection that outlives a migration never reuses an old one.
-        tag = hashlib.sha256(" ".join(f.column for f in fields).encode()).hexdigest()[:8]
-        staging = sql.Identifier(f"{model._meta.db_table}_new_{tag}")
-        # Once per connection; emptied at every commit. Same column types as the table.
-        raw.execute(
-            sql.SQL(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS "
-                "AS SELECT {} FROM {} WITH NO DATA"
-            ).format(staging, cols, table)
+        # The meters sync's staging tables (one per column list and session, emptied at commit).
+        staging = sql.SQL(
+            stage_rows(
+                cursor,
+                model,
+                [f.attname for f in fields],
+                (_row(obj, fields, is_json) for obj in objs),
+            )
         )
-        raw.execute(sql.SQL("DELETE FROM {}").format(staging))
-        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, cols)) as copy:
-            for obj in objs:
-                copy.write_row(_row(obj, fields, is_json))
         key = model._meta.get_field(conflict_key)
         pk = model._meta.pk
         raw.execute(
@@ -144,22 +141,14 @@ def update_rows(
     cols = [pk, *targets]
     is_json = [isinstance(f, models.JSONField) for f in cols]
     table = sql.Identifier(model._meta.db_table)
-    # One staging table per model and set of fields, kept by the connection, emptied at commit.
-    tag = hashlib.sha256(" ".join(f.column for f in cols).encode()).hexdigest()[:8]
-    staging = sql.Identifier(f"{model._meta.db_table}_upd_{tag}")
-    names = sql.SQL(", ").join(sql.Identifier(f.column) for f in cols)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg's own cursor: COPY is not in the DB-API
-        raw.execute(
-            sql.SQL(
-                "CREATE TEMPORARY TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS "
-                "AS SELECT {} FROM {} WITH NO DATA"
-            ).format(staging, names, table)
+        raw = cursor.cursor  # psycopg's own cursor, for the composed UPDATE
+        # The meters sync's staging tables (one per column list and session, emptied at commit).
+        staging = sql.SQL(
+            stage_rows(
+                cursor, model, [f.attname for f in cols], (_row(obj, cols, is_json) for obj in objs)
+            )
         )
-        raw.execute(sql.SQL("DELETE FROM {}").format(staging))
-        with raw.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(staging, names)) as copy:
-            for obj in objs:
-                copy.write_row(_row(obj, cols, is_json))
         raw.execute(
             sql.SQL("UPDATE {} AS t SET {} FROM {} AS v WHERE t.{} = v.{}").format(
                 table,

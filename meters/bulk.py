@@ -139,9 +139,7 @@ def write_rows(
             f"INSERT INTO {_quote(model._meta.db_table)} ({column_list}) "  # noqa: S608
             f"SELECT {column_list} FROM {staging} {on_conflict}"
         )
-        written = cursor.rowcount
-        cursor.execute(f"DELETE FROM {staging}")  # noqa: S608
-        return written
+        return cursor.rowcount
 
 
 def update_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: str) -> int:
@@ -178,37 +176,45 @@ def update_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
         cursor.execute(
             f"UPDATE {table} AS t SET {assignments} FROM {staging} AS s WHERE {match}"  # noqa: S608
         )
-        written = cursor.rowcount
-        cursor.execute(f"DELETE FROM {staging}")  # noqa: S608
-        return written
+        return cursor.rowcount
 
 
 def _stage(cursor: Any, model: type[models.Model], columns: list[str], rows: list[dict]) -> str:
-    """COPY `rows` into this connection's staging table for these columns; returns its name.
+    """COPY dict `rows` into this connection's staging table for these columns; its name."""
+    return stage_rows(cursor, model, columns, ([row[c] for c in columns] for row in rows))
 
-    One temporary table per (table, column list) and session: its rows go at every commit
-    (ON COMMIT DELETE ROWS empties it in place; the TRUNCATE per page this replaced made a new
-    file each time) and the caller deletes them after use within its transaction. It is not
-    remembered in Python: a table created in a transaction that rolled back is gone again, so
-    `IF NOT EXISTS` asks the session each time (a catalogue lookup).
+
+def stage_rows(
+    cursor: Any, model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> str:
+    """COPY `rows` (values in `columns` order, by attname) into a staging table; its quoted name.
+
+    One temporary table per (table, column list) and session, shaped like the model's table:
+    its rows go at every commit (ON COMMIT DELETE ROWS empties it in place; a TRUNCATE per page
+    made a new file each time), and it is emptied here before use within a transaction. It is
+    not remembered in Python: a table created in a transaction that rolled back is gone again,
+    so `IF NOT EXISTS` asks the session each time (a catalogue lookup). JSON columns take
+    JsonText as it is and anything else through `dumps`. The caller holds the transaction and
+    runs the INSERT or UPDATE from the table (meters/writer.py, dispatch/bulk.py).
     """
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     db_columns = [by_attname[c].column for c in columns]
     json_columns = [i for i, c in enumerate(columns) if isinstance(by_attname[c], models.JSONField)]
     table = model._meta.db_table
     digest = hashlib.blake2b(",".join(db_columns).encode(), digest_size=4).hexdigest()
-    name = f"_stage_{table}_{digest}"
-    staging = _quote(name)
+    staging = _quote(f"_stage_{table}_{digest}")
     column_list = ", ".join(_quote(c) for c in db_columns)
     cursor.execute(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "  # noqa: S608
         f"SELECT {column_list} FROM {_quote(table)} WITH NO DATA"
     )
+    cursor.execute(f"DELETE FROM {staging}")  # noqa: S608 - rows of an earlier use in this transaction
     with cursor.copy(f"COPY {staging} ({column_list}) FROM STDIN") as copy:
-        for row in rows:
-            values = [row[c] for c in columns]
-            for i in json_columns:
-                if values[i] is not None and not isinstance(values[i], JsonText):
-                    values[i] = dumps(values[i])
+        for values in rows:
+            if json_columns:
+                values = list(values)
+                for i in json_columns:
+                    if values[i] is not None and not isinstance(values[i], JsonText):
+                        values[i] = dumps(values[i])
             copy.write_row(values)
     return staging
