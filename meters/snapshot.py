@@ -19,17 +19,8 @@ from django.db import models
 from meters.bulk import JsonText, dumps
 from meters.models import Meter, ProgramEnrollment, RequiredAction
 
-# Columns filled from meter details.
-DETAIL_COLUMNS = [
-    "partner_reference",
-    "transmission_region",
-    "customer_classification",
-    "meter_type",
-    "load_types",
-    "connection_references",
-    "customer_group",
-    "tags",
-    "is_archived",
+# Fields of a meter's details, by the object that carries them (the column has the same name).
+UTILITY_FIELDS = (
     "utility_name",
     "load_serving_entity",
     "electric_service_account_number",
@@ -38,6 +29,8 @@ DETAIL_COLUMNS = [
     "utility_meter_serial_number",
     "bill_service_agreement_number",
     "bill_customer_account_number",
+)
+CUSTOMER_FIELDS = (
     "end_customer_name",
     "end_customer_title",
     "end_customer_email",
@@ -50,6 +43,20 @@ DETAIL_COLUMNS = [
     "postal_code",
     "state_or_province_code",
     "country_code",
+)
+# Columns filled from meter details.
+DETAIL_COLUMNS = [
+    "partner_reference",
+    "transmission_region",
+    "customer_classification",
+    "meter_type",
+    "load_types",
+    "connection_references",
+    "customer_group",
+    "tags",
+    "is_archived",
+    *UTILITY_FIELDS,
+    *CUSTOMER_FIELDS,
     "load_zone",
     "number_of_devices",
     "device_type",
@@ -174,31 +181,9 @@ def detail_columns(detail: Any) -> dict[str, Any]:
     utility = detail.utility
     site = detail.site
     device = detail.device
-    for name in (
-        "end_customer_name",
-        "end_customer_title",
-        "end_customer_email",
-        "end_customer_phone_number",
-        "end_customer_company_name",
-        "partner_customer_reference",
-        "street_1",
-        "street_2",
-        "city",
-        "postal_code",
-        "state_or_province_code",
-        "country_code",
-    ):
+    for name in CUSTOMER_FIELDS:
         row[name] = getattr(customer, name, None) if customer else None
-    for name in (
-        "utility_name",
-        "load_serving_entity",
-        "electric_service_account_number",
-        "tariff",
-        "voltage",
-        "utility_meter_serial_number",
-        "bill_service_agreement_number",
-        "bill_customer_account_number",
-    ):
+    for name in UTILITY_FIELDS:
         row[name] = getattr(utility, name, None) if utility else None
     row["load_zone"] = site.load_zone if site else None
     row["number_of_devices"] = site.number_of_devices if site else None
