@@ -275,7 +275,17 @@ def save_plans(allocs: list[Any]) -> None:
     update_rows(allocs, [*_PLAN_FIELDS, "planned_at"], model=DispatchAllocation)
 
 
-class _Slot:
+class _Values:
+    """A stand-in filled positionally, in the order of its __slots__."""
+
+    __slots__ = ()
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
+
+
+class _Slot(_Values):
     """What resolve() reads of a timeslot, loaded as plain values (times as epoch seconds)."""
 
     __slots__ = (
@@ -289,12 +299,8 @@ class _Slot:
         "integration_test",
     )
 
-    def __init__(self, *values: Any) -> None:
-        for name, value in zip(self.__slots__, values, strict=True):
-            setattr(self, name, value)
 
-
-class _Plan:
+class _Plan(_Values):
     """A DispatchAllocation as resolve() and save_plans() use it, without a model instance.
 
     Re-planning loads every allocation of the affected meters that the change can reach, often
@@ -315,10 +321,6 @@ class _Plan:
         "planned_at",
         "timeslot",
     )
-
-    def __init__(self, *values: Any) -> None:
-        for name, value in zip(self.__slots__, values, strict=True):
-            setattr(self, name, value)
 
     @property
     def pk(self) -> int:
