@@ -104,6 +104,81 @@ class RssSampler:
         return round((self.peak - self.base) / 2**20, 1)
 
 
+class CpuSampler:
+    """CPU seconds used during a block, per kind of process, from /proc every 0.2 s.
+
+    Kinds: this process ("sync": planner, page writers, and the fetch threads when the fetch
+    runs in-process), the full sync's fetch processes ("fetch"), the simulator and PostgreSQL's
+    backends. A process that ends during the block counts with its last sample (up to 0.2 s of
+    its CPU may be missed); one that starts during it counts from zero.
+    """
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self) -> None:
+        self.first: dict[int, tuple[str, float]] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._me = os.getpid()
+
+    def _kind(self, pid: int) -> str | None:
+        if pid == self._me:
+            return "sync"
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+        except OSError:
+            return None
+        if b"meters.search_process" in cmdline:
+            return "fetch"
+        if b"leap.simulator" in cmdline:
+            return "simulator"
+        if cmdline.startswith(b"postgres"):
+            return "postgres"
+        return None
+
+    def _sample(self, *, initial: bool = False) -> None:
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            if pid not in self.first:
+                kind = self._kind(pid)
+                if kind is None:
+                    continue
+            try:
+                with open(f"/proc/{pid}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            seconds = (int(fields[11]) + int(fields[12])) / self.TICK
+            if pid not in self.first:
+                self.first[pid] = (kind, seconds if initial else 0.0)
+            self.last[pid] = seconds
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> CpuSampler:
+        self._sample(initial=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        used: Counter[str] = Counter()
+        for pid, (kind, start) in self.first.items():
+            used[kind] += self.last.get(pid, start) - start
+        return {kind: round(value, 1) for kind, value in sorted(used.items())}
+
+
 @contextmanager
 def count_writes() -> Any:
     """Rows inserted/updated/deleted per table while the block runs, on every connection.
@@ -145,7 +220,7 @@ def timed_run(client: LeapClient, kind: str) -> dict[str, Any]:
     run = SyncRun.objects.create(kind=kind, status=SyncRun.Status.RUNNING)
     run.started_at = run.heartbeat_at = datetime.now(UTC)
     run.save()
-    with RssSampler() as rss, count_writes() as written:
+    with RssSampler() as rss, CpuSampler() as cpu, count_writes() as written:
         started = time.perf_counter()
         run = sync.execute(client, run)
         seconds = time.perf_counter() - started
@@ -168,6 +243,7 @@ def timed_run(client: LeapClient, kind: str) -> dict[str, Any]:
         "written": dict(sorted(portfolio.items())),
         "bookkeeping": dict(sorted(bookkeeping.items())),
         "rss_growth_mb": rss.growth_mb,
+        "cpu_seconds": cpu.seconds,
     }
 
 
@@ -220,7 +296,9 @@ def naive_sync(client: LeapClient) -> dict[str, Any]:
 
 def bench(meters: int, seed: int, *, naive: bool) -> dict[str, Any]:
     """Floor, full, unchanged re-run and incremental for one size."""
-    floor = measure_floor(meters, seed)
+    with CpuSampler() as cpu:
+        floor = measure_floor(meters, seed)
+    floor["cpu_seconds"] = cpu.seconds  # "sync" is the floor's client, in this process
     result: dict[str, Any] = {"meters": meters, "floor": floor}
     with SimulatorProcess(meters, seed) as server:
         started = time.monotonic()
@@ -267,6 +345,7 @@ def main() -> None:
         )
     for r in results:
         print(f"\n{r['meters']:,} meters, details:")
+        print(f"- floor: {r['floor']}")
         for key in ("full", "rerun", "incremental"):
             print(f"- {key}: {r[key]}")
         if "naive" in r:

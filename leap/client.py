@@ -116,6 +116,27 @@ class ClientStats:
             self.last_error = str(error)
             self.last_error_at = _now()
 
+    def counters(self) -> dict[str, Any]:
+        """What `merge` adds elsewhere: the counts and the latest status and error."""
+        return self.as_dict()
+
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add another client's `counters()` (a fetch process's) to these ones."""
+        with self._lock:
+            self.requests += other.get("requests", 0)
+            self.retries += other.get("retries", 0)
+            self.failures += other.get("failures", 0)
+            if other.get("last_request_at") and (
+                self.last_request_at is None or other["last_request_at"] >= self.last_request_at
+            ):
+                self.last_request_at = other["last_request_at"]
+                self.last_status = other.get("last_status")
+            if other.get("last_error_at") and (
+                self.last_error_at is None or other["last_error_at"] >= self.last_error_at
+            ):
+                self.last_error_at = other["last_error_at"]
+                self.last_error = other.get("last_error")
+
     def as_dict(self) -> dict[str, Any]:
         """A plain snapshot for templates and JSON."""
         with self._lock:
@@ -258,6 +279,22 @@ class LeapClient:
         self._sleep = sleep
         self._rng = rng
         self.stats = stats if stats is not None else ClientStats()
+        # What rebuilds this client in another process (meters.search.FetchProcess): only a
+        # client on the real network with the real clock can be.
+        portable = transport is None and sleep is time.sleep and rng is random.random
+        self._portable: dict[str, Any] | None = (
+            {
+                "base_url": self.base_url,
+                "api_key": api_key,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "max_total_wait": max_total_wait,
+                "backoff_base": backoff_base,
+                "backoff_cap": backoff_cap,
+            }
+            if portable
+            else None
+        )
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -283,6 +320,15 @@ class LeapClient:
     def __exit__(self, *exc_info: object) -> None:
         """Close the connection pool."""
         self.close()
+
+    def portable_config(self) -> dict[str, Any] | None:
+        """Keyword arguments that build the same client in another process, or None.
+
+        None when the client has something a process cannot be given: a transport (tests mount
+        the simulator in-process) or its own sleep or random function. Holds the API key: pass
+        it through a pipe, never on a command line.
+        """
+        return dict(self._portable) if self._portable is not None else None
 
     def __repr__(self) -> str:
         """The client and the host it talks to (never the key)."""

@@ -12,7 +12,7 @@ import operator
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import models
 
@@ -336,3 +336,30 @@ def enrollment_snapshot(enrollment: Any) -> EnrollmentSnapshot:
         actions=actions,
         participation=participation,
     )
+
+
+class Prepared(NamedTuple):
+    """One Leap object as the writer plans from it: no pydantic model, plain values only.
+
+    Built where the object was validated (a thread of the sync, or the full sync's fetch
+    process, which sends it over a pipe): `text` is the payload's canonical JSON (hashed, and
+    stored as the raw column), `data` the flattened columns (details) or the
+    EnrollmentSnapshot (enrollments).
+    """
+
+    meter_id: uuid.UUID
+    text: str
+    hash: str
+    data: Any
+
+
+def prepare_details(detail: Any) -> Prepared:
+    """A leap.schemas.MeterDetail, prepared for the writer."""
+    text = canonical_json(detail.raw)
+    return Prepared(detail.meter_id, text, text_hash(text), detail_columns(detail))
+
+
+def prepare_enrollment(enrollment: Any) -> Prepared:
+    """A leap.schemas.MeterEnrollment, prepared for the writer."""
+    text = canonical_json(enrollment.raw)
+    return Prepared(enrollment.meter_id, text, text_hash(text), enrollment_snapshot(enrollment))

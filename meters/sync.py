@@ -4,6 +4,9 @@ Domain code: it takes a Leap client and a SyncRun, knows nothing of Celery. Page
 (the next one is fetched while the current one is written) and each page is written in its own
 transaction together with the run's progress and heartbeat, so a run killed halfway leaves whole
 pages behind and the next run, which rewrites only what differs, ends in exactly the right state.
+Leap's pages arrive validated and flattened (meters/search.py: by a separate fetch process for
+the full sync's long searches, else by threads), the planner here compares them with what is
+stored, and page writers (PageWriter) write them.
 
 - full: every meter (details, then enrollments); meters not seen are marked missing, unless more
   than METERS_MISSING_HOLD_FRACTION of them would be: then the run ends `held` until approved.
@@ -19,7 +22,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -29,6 +32,7 @@ from django.utils import timezone
 from leap import LeapBadPayload, LeapNotFound, LeapPageTokenExpired, MeterFilter
 from meters import groups
 from meters.models import ChangeSource, Meter, MeterEvent, SyncRun
+from meters.search import PREPARE, FetchProcess, PausedGC, prefetch, search_pages
 from meters.writer import (
     Apply,
     Context,
@@ -41,7 +45,6 @@ from meters.writer import (
 )
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 PAGE_TOKEN_RESTARTS = 2  # an expired page token restarts the search; writes are idempotent
 
@@ -53,97 +56,24 @@ class HoldError(Exception):
 # --- streaming -----------------------------------------------------------------------------------
 
 
-class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it replaced
-    """Iterate `pages` in background threads, `depth` ahead, so fetching overlaps writing.
+def _open(
+    client: Any, stream: str, filters: Any, size: int, *, full: bool = False, after: Any = None
+) -> Any:
+    """One search of `stream` ("details" or "enrollment"), its pages prepared for the writer.
 
-    Two threads: one fetches (the HTTP client), one validates. A search made with `lazy=True`
-    yields RawPage objects: the fetcher then asks Leap for the next page while the validator
-    checks this one (Leap builds a page while we validate the last; the floor of bench/
-    leap_floor.py does one after the other). The full sync's long searches use it; the
-    incremental's and a webhook's few pages pass through as they are.
-
-    The threads start at once: a stream created before the one being written is fetched
-    meanwhile (the incremental sync chains its searches with `after`: each is fetched once the
-    one before has been read to its end). No database call runs in
-    them. An exception in either is raised in the caller at the point it was reached. `close()`
-    stops them.
+    The full sync's searches (`full`) read every meter: they are fetched by a separate process
+    when the client can be rebuilt in one (meters.search.FetchProcess), else by `prefetch`
+    threads with lazy pages (Leap builds a page while the last is validated). The incremental's
+    and a webhook's few pages are fetched by `prefetch` threads. `after`: start fetching once
+    that search has been fetched to its end.
     """
-
-    def __init__(
-        self, pages: Iterable[T], depth: int = 2, *, after: prefetch | None = None
-    ) -> None:
-        self.fetched = threading.Event()  # the fetcher has read the whole search (or failed)
-        self._after = after
-        self._raw: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-        self._slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._done = False
-        self._pages = pages
-        self._threads = [
-            threading.Thread(target=self._fetch, name="leap-prefetch", daemon=True),
-            threading.Thread(target=self._validate, name="leap-validate", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _put(self, into: queue.Queue, item: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                into.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _fetch(self) -> None:
-        try:
-            # Chained after another search: Leap is asked for one search at a time.
-            while self._after is not None and not self._after.fetched.wait(0.2):
-                if self._stop.is_set():
-                    return
-            for page in self._pages:
-                if not self._put(self._raw, ("page", page)):
-                    return
-            self._put(self._raw, ("end", None))
-        except BaseException as exc:  # handed over to the caller's thread
-            self._put(self._raw, ("error", exc))
-        finally:
-            self.fetched.set()
-
-    def _validate(self) -> None:
-        while not self._stop.is_set():
-            try:
-                kind, value = self._raw.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if kind == "page" and hasattr(value, "validate"):
-                try:
-                    value = value.validate()
-                except BaseException as exc:  # handed over to the caller's thread
-                    kind, value = "error", exc
-            if not self._put(self._slots, (kind, value)) or kind != "page":
-                return
-
-    def __iter__(self) -> prefetch[T]:
-        return self
-
-    def __next__(self) -> T:
-        if self._done:
-            raise StopIteration
-        kind, value = self._slots.get()
-        if kind == "page":
-            return value
-        self.close()
-        if kind == "end":
-            raise StopIteration
-        raise value
-
-    def close(self) -> None:
-        """Stop fetching (pages not yet taken are dropped)."""
-        self._done = True
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+    if full and settings.METERS_SYNC_FETCH_PROCESS and client.portable_config() is not None:
+        return FetchProcess(client, stream, filters, size, after=after)
+    return prefetch(
+        search_pages(client, stream, filters, size, lazy=full),
+        after=after,
+        prepare=PREPARE[stream],
+    )
 
 
 def _page_size() -> int:
@@ -279,14 +209,16 @@ def _threaded() -> bool:
 
 def _stream(
     ctx: Context,
-    pages: Callable[[], Iterable[Any]],
+    pages: Callable[[], Iterator[Any]],
     plan: Callable[[Context, list[Any]], Apply | None],
     stream: str,
     *,
-    started: prefetch | None = None,
+    started: Iterator[Any] | None = None,
+    paused: PausedGC | None = None,
 ) -> None:
     """Plan and write every page of one search; each page is written whole or not at all.
 
+    `pages()` opens the search (see `_open`); `started`, an already opened one, is used first.
     Inline, a page's planning and writing share its transaction (as `write_details` does).
     Threaded, planning runs outside any transaction (it reads, and creates the market groups and
     reason codes the page names, which stay if its write fails) and the page writer commits the
@@ -295,7 +227,7 @@ def _stream(
     restarts = 0
     while True:
         writer = PageWriter(ctx, threaded=_threaded())
-        fetched = started or prefetch(pages())
+        fetched = started or pages()
         started = None  # a restart searches again
         try:
             for page in fetched:
@@ -313,6 +245,8 @@ def _stream(
                 apply = plan(ctx, items)
                 record_failures(ctx, stream, failures)
                 writer.submit(apply, meter_ids)
+                if paused is not None:
+                    paused.page()
             writer.drain()
             return
         except LeapPageTokenExpired:
@@ -368,13 +302,30 @@ def run_full(client: Any, run: SyncRun) -> SyncRun:
     SyncRun.objects.filter(pk=run.pk).update(progress_total=2 * present_before or None)
     ctx.seen = SeenSet(f"meters_seen_{run.pk}")
     size = _page_size()
-    _stream(ctx, lambda: client.iter_meter_pages(None, size, lazy=True), plan_details, "details")
-    _stream(
-        ctx,
-        lambda: client.iter_enrollment_pages(None, size, lazy=True),
-        plan_enrollments,
-        "enrollment",
-    )
+    # Enrollments are asked for as soon as Leap has sent the last page of details.
+    with PausedGC() as paused:
+        details = _open(client, "details", None, size, full=True)
+        enrollment = _open(client, "enrollment", None, size, full=True, after=details)
+        try:
+            _stream(
+                ctx,
+                lambda: _open(client, "details", None, size, full=True),
+                plan_details,
+                "details",
+                started=details,
+                paused=paused,
+            )
+            _stream(
+                ctx,
+                lambda: _open(client, "enrollment", None, size, full=True),
+                plan_enrollments,
+                "enrollment",
+                started=enrollment,
+                paused=paused,
+            )
+        finally:
+            details.close()
+            enrollment.close()
     groups.refresh_horizon(ctx)
 
     unseen = ctx.seen.unseen_present_meters()
@@ -459,26 +410,24 @@ def run_incremental(client: Any, run: SyncRun) -> SyncRun:
         if since
         else [None]
     )
-    searches: list[tuple[Callable[[], Iterable[Any]], Any, str]] = [
-        (lambda f=filter_: client.iter_meter_pages(f, size), plan_details, "details")
-        for filter_ in filters
-    ] + [
-        (
-            lambda f=filter_: client.iter_enrollment_pages(f, size),
-            plan_enrollments,
-            "enrollment",
-        )
-        for filter_ in filters
+    searches = [("details", f, plan_details) for f in filters] + [
+        ("enrollment", f, plan_enrollments) for f in filters
     ]
     # A few pages each: each search is asked for as soon as Leap has answered the one before,
     # so the later ones arrive while the earlier ones are written (details are still written
     # before enrollments). Asked all at once, Leap answered each of them later.
-    started: list[prefetch] = []
-    for pages, _, _ in searches:
-        started.append(prefetch(pages(), after=started[-1] if started else None))
+    started: list[Any] = []
+    for stream, filter_, _ in searches:
+        started.append(_open(client, stream, filter_, size, after=started[-1] if started else None))
     try:
-        for (pages, plan, stream), fetched in zip(searches, started, strict=True):
-            _stream(ctx, pages, plan, stream, started=fetched)
+        for (stream, filter_, plan), fetched in zip(searches, started, strict=True):
+            _stream(
+                ctx,
+                lambda s=stream, f=filter_: _open(client, s, f, size),
+                plan,
+                stream,
+                started=fetched,
+            )
     finally:
         for fetched in started:
             fetched.close()
@@ -520,10 +469,10 @@ def resync_meters(
     if ids:
         filter_ = MeterFilter(meter_ids=ids)
         size = _page_size()
-        _stream(ctx, lambda: client.iter_meter_pages(filter_, size), plan_details, "details")
+        _stream(ctx, lambda: _open(client, "details", filter_, size), plan_details, "details")
         _stream(
             ctx,
-            lambda: client.iter_enrollment_pages(filter_, size),
+            lambda: _open(client, "enrollment", filter_, size),
             plan_enrollments,
             "enrollment",
         )

@@ -41,11 +41,10 @@ from meters.snapshot import (
     ENROLLMENT_COLUMNS,
     SHARED_COLUMNS,
     EnrollmentSnapshot,
-    canonical_json,
-    detail_columns,
-    enrollment_snapshot,
+    Prepared,
     jsonable,
-    text_hash,
+    prepare_details,
+    prepare_enrollment,
 )
 
 BOOKKEEPING = ["last_seen_at", "missing_since"]
@@ -313,50 +312,48 @@ def record_failures(ctx: Context, stream: str, failures: Iterable[Any]) -> int:
 
 
 def _changed_meters(
-    ctx: Context, items: list[Any], hash_field: str
-) -> tuple[dict[Any, Any], dict[Any, str], dict[Any, tuple], list[Any], dict[Any, str]]:
+    ctx: Context, items: list[Prepared], hash_field: str
+) -> tuple[dict[Any, Prepared], dict[Any, tuple], list[Any]]:
     """Index one page by meter id and pick the meters to write: new, changed, or back from missing.
 
     Every meter of the page counts as processed and as seen by the run; only the returned `todo`
-    list is written. `stored` maps a known meter to (stored hash, missing_since); `texts` holds
-    each payload's canonical JSON (hashed, and stored as the raw column).
+    list is written. `stored` maps a known meter to (stored hash, missing_since).
     """
     by_id = {item.meter_id: item for item in items}
     if not by_id:
-        return by_id, {}, {}, [], {}
+        return by_id, {}, []
     ctx.processed += len(by_id)
-    texts = {meter_id: canonical_json(item.raw) for meter_id, item in by_id.items()}
-    hashes = {meter_id: text_hash(text) for meter_id, text in texts.items()}
     stored = {
         row[0]: row[1:]
         for row in rows_for(Meter, ["meter_id", hash_field, "missing_since"], "meter_id", by_id)
     }
     todo = [
         meter_id
-        for meter_id in by_id
+        for meter_id, item in by_id.items()
         if meter_id not in stored
-        or stored[meter_id][0] != hashes[meter_id]
+        or stored[meter_id][0] != item.hash
         or stored[meter_id][1] is not None
     ]
     if ctx.seen:
         ctx.seen.add(by_id, changed=todo)
-    return by_id, hashes, stored, todo, texts
+    return by_id, stored, todo
 
 
 def write_details(ctx: Context, items: list[Any]) -> None:
     """Store one page of leap.schemas.MeterDetail objects."""
-    apply = plan_details(ctx, items)
+    apply = plan_details(ctx, [prepare_details(item) for item in items])
     if apply:
         apply(ctx)
 
 
-def plan_details(ctx: Context, items: list[Any]) -> Apply | None:
-    """Read and compare one page of details; returns what writes it (None: nothing to write).
+def plan_details(ctx: Context, items: list[Prepared]) -> Apply | None:
+    """Read and compare one page of prepared details (`prepare_details`); returns what writes it
+    (None: nothing to write).
 
     Planning reads the stored state and counts the page on `ctx`; the returned call writes the
     rows and the page's history with the context it is given (see `Apply`).
     """
-    by_id, hashes, stored, todo, texts = _changed_meters(ctx, items, "details_hash")
+    by_id, stored, todo = _changed_meters(ctx, items, "details_hash")
     if not todo:
         return None
     names = ["meter_id", *DETAIL_COLUMNS]
@@ -370,7 +367,8 @@ def plan_details(ctx: Context, items: list[Any]) -> Apply | None:
     inserts: list[dict[str, Any]] = []
     defaults = meter_defaults()
     for meter_id in todo:
-        columns = detail_columns(by_id[meter_id])
+        item = by_id[meter_id]
+        columns = item.data
         if meter_id in stored:
             details_hash, missing_since = stored[meter_id]
             old = previous[meter_id]
@@ -389,8 +387,8 @@ def plan_details(ctx: Context, items: list[Any]) -> Apply | None:
         row = {
             "meter_id": meter_id,
             **columns,
-            "details_raw": texts[meter_id],
-            "details_hash": hashes[meter_id],
+            "details_raw": item.text,
+            "details_hash": item.hash,
             "details_synced_at": ctx.now,
             "last_seen_at": ctx.now,
             "missing_since": None,
@@ -498,22 +496,25 @@ def _participation_key(rows: list[dict[str, Any]]) -> list[tuple]:
 
 def write_enrollments(ctx: Context, items: list[Any]) -> None:
     """Store one page of leap.schemas.MeterEnrollment objects."""
-    apply = plan_enrollments(ctx, items)
+    apply = plan_enrollments(ctx, [prepare_enrollment(item) for item in items])
     if apply:
         apply(ctx)
 
 
-def plan_enrollments(ctx: Context, items: list[Any]) -> Apply | None:
-    """Read and compare one page of enrollments; returns what writes it (see `plan_details`).
+def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
+    """Read and compare one page of prepared enrollments (`prepare_enrollment`); returns what
+    writes it (see `plan_details`).
 
     Market groups and reason codes the page names are created while planning (rows written
     later point at them).
     """
-    by_id, hashes, stored, todo, texts = _changed_meters(ctx, items, "enrollment_hash")
+    by_id, stored, todo = _changed_meters(ctx, items, "enrollment_hash")
     if not todo:
         return None
 
-    snaps = {meter_id: enrollment_snapshot(by_id[meter_id]) for meter_id in todo}
+    snaps: dict[uuid.UUID, EnrollmentSnapshot] = {
+        meter_id: by_id[meter_id].data for meter_id in todo
+    }
     existing = [m for m in todo if m in stored]
     # Program, action and participation rows are written here only, together with the meter's
     # enrollment hash: a meter without one has none to read back (on a first import, none do).
@@ -719,8 +720,8 @@ def plan_enrollments(ctx: Context, items: list[Any]) -> Apply | None:
         row = {
             "meter_id": meter_id,
             **{name: columns[name] for name in ENROLLMENT_METER_COLUMNS},
-            "enrollment_raw": texts[meter_id],
-            "enrollment_hash": hashes[meter_id],
+            "enrollment_raw": by_id[meter_id].text,
+            "enrollment_hash": by_id[meter_id].hash,
             "enrollment_synced_at": ctx.now,
             "last_seen_at": ctx.now,
             "missing_since": None,

@@ -29,6 +29,8 @@ from meters.models import (
     RequiredAction,
     SyncRun,
 )
+from meters.search import prefetch
+from meters.snapshot import prepare_details
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -192,7 +194,12 @@ def test_a_meter_repeated_on_the_next_page_is_planned_on_what_was_written(monkey
         original(self)
 
     monkeypatch.setattr(sync.PageWriter, "drain", spy)
-    sync._stream(ctx, lambda: [first, second], writer.plan_details, "details")
+    sync._stream(
+        ctx,
+        lambda: prefetch([first, second], prepare=prepare_details),
+        writer.plan_details,
+        "details",
+    )
 
     assert len(drained) >= 2  # before planning the second page, and at the end
     assert ctx.created == 12
