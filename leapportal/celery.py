@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapportal.settings")
 
 app = Celery("leapportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def first_heartbeat(sender: Any = None, **kwargs: Any) -> None:
+    """A worker that has just started beats at once, not only at beat's next tick.
+
+    Until then the sync-health page said "worker never seen" (up to WORKER_HEARTBEAT_SECONDS
+    after `make demo` started). The beat goes through the queue like any other, so it also
+    shows that the worker takes tasks; a broker that refuses it is only logged.
+    """
+    from leapportal.tasks import record_worker_heartbeat
+
+    try:
+        record_worker_heartbeat.delay()
+    except Exception:  # noqa: BLE001 - the worker runs without it; beat's tick comes anyway
+        import logging
+
+        logging.getLogger(__name__).exception("could not queue the worker's first heartbeat")

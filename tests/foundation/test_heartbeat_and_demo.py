@@ -47,7 +47,24 @@ def test_a_worker_is_stale_after_three_missed_beats(settings):
 
 def test_the_heartbeat_task_names_the_worker_that_ran_it():
     hostname = record_worker_heartbeat.apply().get()
-    assert WorkerHeartbeat.objects.get().hostname == hostname
+    assert WorkerHeartbeat.objects.get(hostname=hostname).beats == 1
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_beats_as_soon_as_it_is_ready(celery_workers, celery_eager_off):
+    # A worker of its own (another environment): beat is not running, only the start-up beat.
+    worker = celery_workers.get(extra_env={"WORKER_HEARTBEAT_TEST": "first-beat"})
+    try:
+        beat = worker.wait_for(
+            lambda: WorkerHeartbeat.objects.filter(hostname=worker.hostname).first(),
+            timeout=30,
+            what="the worker's first heartbeat",
+        )
+        assert beat.beats == 1
+        assert not worker_is_stale()
+    finally:
+        celery_workers.stop()
 
 
 def test_demo_logins_give_one_working_login_per_role_and_reset_on_rerun():
