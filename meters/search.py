@@ -29,7 +29,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID, SafeUUID
 
 from django.conf import settings
@@ -240,6 +240,8 @@ class FetchProcess(Iterator[Page[Prepared]]):
     overlaps the search before. `close()` kills a child still running.
     """
 
+    command: ClassVar[list[str]] = [sys.executable, "-m", "meters.search_process"]
+
     def __init__(
         self,
         client: LeapClient,
@@ -274,7 +276,7 @@ class FetchProcess(Iterator[Page[Prepared]]):
         if getattr(settings, "TESTING", False):
             env["LEAPPORTAL_TESTING"] = "true"
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "meters.search_process"],
+            self.command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd=root,
@@ -318,8 +320,8 @@ class FetchProcess(Iterator[Page[Prepared]]):
             while not self._stop.is_set():
                 try:
                     message = pickle.load(stdout)  # noqa: S301 - our own child's output
-                except EOFError:
-                    break
+                except (EOFError, pickle.UnpicklingError):
+                    break  # the end of the pipe, or half a message: the child died writing it
                 kind = message[0]
                 if kind == "page":
                     _, items, failures, number, token = message
@@ -335,6 +337,8 @@ class FetchProcess(Iterator[Page[Prepared]]):
                 self._put(("end", None) if kind == "end" else ("error", message[1]))
                 return
             if not self._stop.is_set():
+                if self._process.poll() is None:
+                    self._process.kill()  # alive but its output is garbled: nothing to wait for
                 code = self._process.wait()
                 self._put(
                     (

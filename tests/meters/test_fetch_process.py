@@ -11,6 +11,7 @@ reason.
 from __future__ import annotations
 
 import gc
+import sys
 import time
 
 import pytest
@@ -182,6 +183,26 @@ def test_a_fetch_process_killed_mid_search_fails_the_stream_and_leaves_no_child(
         stream.close()
         client.close()
     assert stream._process.poll() is not None
+
+
+def test_a_child_that_dies_halfway_through_a_message_is_reported_as_dead(monkeypatch, served):
+    served(Simulator(meters=5, seed=4, now=NOW, changes_per_hour=0))
+    # A stand-in child: reads its job, writes half a page's pickle, and exits with code 3.
+    script = (
+        "import pickle, sys; pickle.load(sys.stdin.buffer); "
+        "data = pickle.dumps(('page', list(range(1000)), [], 1, None)); "
+        "sys.stdout.buffer.write(data[: len(data) // 2]); sys.stdout.flush(); sys.exit(3)"
+    )
+    monkeypatch.setattr(FetchProcess, "command", [sys.executable, "-c", script])
+    client = LeapClient(sim_url(), DEFAULT_API_KEY)
+    stream = FetchProcess(client, "details", None, 10)
+    try:
+        with pytest.raises(FetchProcessDied, match="exited with code 3"):
+            next(stream)
+        assert stream.fetched.is_set()  # a search chained after it is not held forever
+    finally:
+        stream.close()
+        client.close()
 
 
 def test_closing_a_stream_stops_its_process_and_the_key_is_never_on_its_command_line(served):
