@@ -114,7 +114,47 @@ def _prepared(page: Any, prepare: Callable[[Any], Any]) -> Page[Any]:
     return result
 
 
-class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it replaced
+class _Stream(Iterator[T]):
+    """What both ways of reading a search share: a queue of ("page" | "end" | "error", value)
+    filled by background threads, read in order by the caller; `close()` is theirs."""
+
+    def __init__(self, depth: int) -> None:
+        self.fetched = threading.Event()  # the whole search has been fetched (or failed)
+        self._slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._done = False
+
+    def _put(self, item: tuple[str, Any], into: queue.Queue | None = None) -> bool:
+        """Queue an item unless the stream is closed meanwhile (False then)."""
+        into = self._slots if into is None else into
+        while not self._stop.is_set():
+            try:
+                into.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> _Stream[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        kind, value = self._slots.get()
+        if kind == "page":
+            return value
+        self.close()
+        if kind == "end":
+            raise StopIteration
+        raise value
+
+    def close(self) -> None:
+        """Stop reading the search (pages not yet taken are dropped)."""
+        raise NotImplementedError
+
+
+class prefetch(_Stream[T]):  # noqa: N801 - used like the generator function it replaced
     """Iterate `pages` in background threads, `depth` ahead, so fetching overlaps writing.
 
     Two threads: one fetches (the HTTP client), one validates and, given `prepare`, prepares
@@ -136,13 +176,10 @@ class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it
         after: Any = None,
         prepare: Callable[[Any], Any] | None = None,
     ) -> None:
-        self.fetched = threading.Event()  # the fetcher has read the whole search (or failed)
+        super().__init__(depth)
         self._after = after
         self._prepare = prepare
         self._raw: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
-        self._slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._done = False
         self._pages = pages
         self._threads = [
             threading.Thread(target=self._fetch, name="leap-prefetch", daemon=True),
@@ -151,15 +188,6 @@ class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it
         for thread in self._threads:
             thread.start()
 
-    def _put(self, into: queue.Queue, item: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                into.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
     def _fetch(self) -> None:
         try:
             # Chained after another search: Leap is asked for one search at a time.
@@ -167,11 +195,11 @@ class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it
                 if self._stop.is_set():
                     return
             for page in self._pages:
-                if not self._put(self._raw, ("page", page)):
+                if not self._put(("page", page), self._raw):
                     return
-            self._put(self._raw, ("end", None))
+            self._put(("end", None), self._raw)
         except BaseException as exc:  # handed over to the caller's thread
-            self._put(self._raw, ("error", exc))
+            self._put(("error", exc), self._raw)
         finally:
             self.fetched.set()
 
@@ -189,22 +217,8 @@ class prefetch(Iterator[T]):  # noqa: N801 - used like the generator function it
                         value = _prepared(value, self._prepare)
                 except BaseException as exc:  # handed over to the caller's thread
                     kind, value = "error", exc
-            if not self._put(self._slots, (kind, value)) or kind != "page":
+            if not self._put((kind, value)) or kind != "page":
                 return
-
-    def __iter__(self) -> prefetch[T]:
-        return self
-
-    def __next__(self) -> T:
-        if self._done:
-            raise StopIteration
-        kind, value = self._slots.get()
-        if kind == "page":
-            return value
-        self.close()
-        if kind == "end":
-            raise StopIteration
-        raise value
 
     def close(self) -> None:
         """Stop fetching (pages not yet taken are dropped)."""
@@ -227,7 +241,7 @@ class FetchProcessDied(RuntimeError):
     """The fetch process ended without finishing its search (killed, out of memory...)."""
 
 
-class FetchProcess(Iterator[Page[Prepared]]):
+class FetchProcess(_Stream[Page[Prepared]]):
     """One search fetched, validated and prepared by `python -m meters.search_process`.
 
     The child gets the client's settings (`LeapClient.portable_config()`), the stream, the
@@ -257,13 +271,10 @@ class FetchProcess(Iterator[Page[Prepared]]):
             raise ValueError(f"{client!r} cannot be rebuilt in another process")
         if stream not in PREPARE:
             raise ValueError(f"unknown stream {stream!r}")
-        self.fetched = threading.Event()
+        super().__init__(depth)
         self.stream = stream
         self._stats = client.stats
         self._after = after
-        self._slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._done = False
         root = str(Path(__file__).resolve().parents[1])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -287,15 +298,6 @@ class FetchProcess(Iterator[Page[Prepared]]):
         )
         self._thread = threading.Thread(target=self._read, name=f"leap-fetch-{stream}", daemon=True)
         self._thread.start()
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._slots.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
 
     def _send_job(self) -> bool:
         while self._after is not None and not self._after.fetched.wait(0.2):
@@ -355,20 +357,6 @@ class FetchProcess(Iterator[Page[Prepared]]):
         finally:
             if not finished:
                 self.fetched.set()
-
-    def __iter__(self) -> FetchProcess:
-        return self
-
-    def __next__(self) -> Page[Prepared]:
-        if self._done:
-            raise StopIteration
-        kind, value = self._slots.get()
-        if kind == "page":
-            return value
-        self.close()
-        if kind == "end":
-            raise StopIteration
-        raise value
 
     def close(self) -> None:
         """Stop the child (pages not yet taken are dropped) and wait for it."""

@@ -307,22 +307,18 @@ def run_full(client: Any, run: SyncRun) -> SyncRun:
         details = _open(client, "details", None, size, full=True)
         enrollment = _open(client, "enrollment", None, size, full=True, after=details)
         try:
-            _stream(
-                ctx,
-                lambda: _open(client, "details", None, size, full=True),
-                plan_details,
-                "details",
-                started=details,
-                paused=paused,
-            )
-            _stream(
-                ctx,
-                lambda: _open(client, "enrollment", None, size, full=True),
-                plan_enrollments,
-                "enrollment",
-                started=enrollment,
-                paused=paused,
-            )
+            for stream, plan, started in (
+                ("details", plan_details, details),
+                ("enrollment", plan_enrollments, enrollment),
+            ):
+                _stream(
+                    ctx,
+                    lambda s=stream: _open(client, s, None, size, full=True),
+                    plan,
+                    stream,
+                    started=started,
+                    paused=paused,
+                )
         finally:
             details.close()
             enrollment.close()

@@ -24,7 +24,7 @@ from leap.simulator.server import SimulatorServer
 from meters import search, sync
 from meters.models import Meter, SyncFailure, SyncRun
 from meters.search import FetchProcess, FetchProcessDied, PausedGC
-from tests.meters.test_pipeline import NOW, run, state, wipe
+from tests.meters.test_pipeline import NOW, run, two_syncs, wipe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,21 +59,6 @@ def spawned(monkeypatch):
 
     monkeypatch.setattr(sync, "_open", spy)
     return opened
-
-
-def two_syncs(sim: Simulator) -> dict[str, list[tuple]]:
-    """A first import, then changes at Leap (an archived and a removed meter) and a full sync."""
-    first = run(SyncRun.Kind.FULL)
-    assert first.status == SyncRun.Status.DONE, first.error
-    sim.advance(minutes=30, changes=25)
-    ids = sim.meter_ids()
-    sim.archive(ids[3])
-    sim.remove_meter(ids[4])
-    second = run(SyncRun.Kind.FULL)
-    assert second.status == SyncRun.Status.DONE, second.error
-    result = state()
-    result["counts"] = [(second.created, second.updated, second.unchanged, second.missing)]
-    return result
 
 
 def test_the_fetch_process_leaves_what_fetching_in_threads_does(served, spawned, settings):

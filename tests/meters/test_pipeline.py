@@ -99,23 +99,28 @@ def run(kind: str) -> SyncRun:
         return sync.execute(client, sync_run)
 
 
+def two_syncs(sim: Simulator) -> dict[str, list[tuple]]:
+    """A first import, then changes at Leap (an archived and a removed meter) and a full sync;
+    the state it leaves, with the second run's counts."""
+    first = run(SyncRun.Kind.FULL)
+    assert first.status == SyncRun.Status.DONE, first.error
+    sim.advance(minutes=30, changes=25)
+    ids = sim.meter_ids()
+    sim.archive(ids[3])
+    sim.remove_meter(ids[4])
+    second = run(SyncRun.Kind.FULL)
+    assert second.status == SyncRun.Status.DONE, second.error
+    result = state()
+    result["counts"] = [(second.created, second.updated, second.unchanged, second.missing)]
+    return result
+
+
 def scenario(threaded: bool, monkeypatch, used: list[bool]) -> dict[str, list[tuple]]:
-    """A first import, then changes at Leap, an archived and a removed meter, and a full sync."""
+    """`two_syncs` with the page writer threaded or inline."""
     monkeypatch.setattr(sync, "PIPELINE", threaded)
     sim = Simulator(meters=60, seed=11, now=NOW)
     with leap.use_transport(sim.transport(), sleep=lambda seconds: None):
-        first = run(SyncRun.Kind.FULL)
-        assert first.status == SyncRun.Status.DONE, first.error
-        sim.advance(minutes=30, changes=25)
-        ids = sim.meter_ids()
-        sim.archive(ids[3])
-        sim.remove_meter(ids[4])
-        second = run(SyncRun.Kind.FULL)
-        assert second.status == SyncRun.Status.DONE, second.error
-        counts = (second.created, second.updated, second.unchanged, second.missing)
-    result = state()
-    result["counts"] = [counts]
-    return result
+        return two_syncs(sim)
 
 
 def test_threaded_and_inline_writes_leave_the_same_state(monkeypatch, settings):
