@@ -23,8 +23,12 @@ def first_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     after `make demo` started). The beat goes through the queue like any other, so it also
     shows that the worker takes tasks; a broker that refuses it is only logged.
     """
+    from django.conf import settings
+
     from leapportal.tasks import record_worker_heartbeat
 
+    if not settings.WORKER_STARTUP_HEARTBEAT:
+        return
     try:
         record_worker_heartbeat.delay()
     except Exception:  # noqa: BLE001 - the worker runs without it; beat's tick comes anyway

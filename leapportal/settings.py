@@ -390,6 +390,9 @@ CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist}" if _xdist else env_str("CELERY_QU
 
 # How often each worker records a heartbeat; sync health calls a worker stale after three misses.
 WORKER_HEARTBEAT_SECONDS = 60
+# A worker also beats once as soon as it is ready (not only at beat's next tick). The test suite's
+# workers turn it off: tests there count the beats they send.
+WORKER_STARTUP_HEARTBEAT = env_bool("WORKER_STARTUP_HEARTBEAT", default=True)
 
 # The whole beat schedule, in one place. `manage.py install_schedules` (run by migrate's
 # post_migrate signal too) copies it into django-celery-beat, where admins may edit it; an entry

@@ -403,6 +403,8 @@ def celery_workers(django_db_setup, django_db_blocker) -> Iterator[CeleryWorkers
         "LEAPPORTAL_TESTING": "true",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        # Tests count the heartbeats they send; the start-up one is tested on its own.
+        "WORKER_STARTUP_HEARTBEAT": "false",
     }
     env.pop("PYTEST_XDIST_WORKER", None)  # the queue is passed explicitly
     workers = CeleryWorkers(env, settings.CELERY_TASK_DEFAULT_QUEUE, REPO / "var" / "test-workers")

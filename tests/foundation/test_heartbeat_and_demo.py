@@ -53,8 +53,9 @@ def test_the_heartbeat_task_names_the_worker_that_ran_it():
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_beats_as_soon_as_it_is_ready(celery_workers, celery_eager_off):
-    # A worker of its own (another environment): beat is not running, only the start-up beat.
-    worker = celery_workers.get(extra_env={"WORKER_HEARTBEAT_TEST": "first-beat"})
+    # A worker of its own with the start-up beat on (the suite's workers have it off); beat is
+    # not running and nothing is sent to the worker: the row can only come from the start-up.
+    worker = celery_workers.get(extra_env={"WORKER_STARTUP_HEARTBEAT": "true"})
     try:
         beat = worker.wait_for(
             lambda: WorkerHeartbeat.objects.filter(hostname=worker.hostname).first(),
