@@ -318,8 +318,25 @@ class CeleryWorkers:
         self.base_env = base_env
         self.queue = queue
         self.log_dir = log_dir
+        self._forget_old_logs()
         self.current: CeleryWorker | None = None
         self._numbers = count(1)
+
+    LOG_KEEP_SECONDS = 24 * 3600
+
+    def _forget_old_logs(self) -> None:
+        """Delete worker logs of sessions older than a day: they piled up in var/ forever.
+
+        By age, not by owner: parallel pytest processes share the folder, and a log another
+        session is writing now is recent.
+        """
+        cutoff = time.time() - self.LOG_KEEP_SECONDS
+        for old in self.log_dir.glob("worker-*.log"):
+            try:
+                if old.stat().st_mtime < cutoff:
+                    old.unlink()
+            except OSError:
+                continue  # gone meanwhile, or not ours to delete
 
     def get(self, extra_env: dict[str, str] | None = None) -> CeleryWorker:
         """A running worker with base_env + extra_env (reused if the same env is running)."""
