@@ -300,6 +300,21 @@ class _Slot(_Values):
     )
 
 
+# The allocation columns re-planning reads: the stand-in's first fields, and the first nine of
+# _REACHABLE_SQL and of its ORM fallback (then come the timeslot's).
+ALLOCATION_COLUMNS = (
+    "id",
+    "timeslot_id",
+    "meter_id",
+    "meter_uuid",
+    "share_kw",
+    "flags",
+    "followed",
+    "overruled_by_id",
+    "reason",
+)
+
+
 class _Plan(_Values):
     """A DispatchAllocation as resolve() and save_plans() use it, without a model instance.
 
@@ -308,19 +323,7 @@ class _Plan(_Values):
     largest cost of processing after the inserts.
     """
 
-    __slots__ = (
-        "id",
-        "timeslot_id",
-        "meter_id",
-        "meter_uuid",
-        "share_kw",
-        "flags",
-        "followed",
-        "overruled_by_id",
-        "reason",
-        "planned_at",
-        "timeslot",
-    )
+    __slots__ = (*ALLOCATION_COLUMNS, "planned_at", "timeslot")
 
     @property
     def pk(self) -> int:
@@ -449,15 +452,7 @@ def _fetch_orm(
             timeslot__start_time__lt=_utc(outside[0]), timeslot__end_time__gt=_utc(outside[1])
         )
     rows = DispatchAllocation.objects.filter(where, meter_uuid__in=meter_ids).values_list(
-        "id",
-        "timeslot_id",
-        "meter_id",
-        "meter_uuid",
-        "share_kw",
-        "flags",
-        "followed",
-        "overruled_by_id",
-        "reason",
+        *ALLOCATION_COLUMNS,
         "timeslot__event_id",
         "timeslot__start_time",
         "timeslot__end_time",
