@@ -308,6 +308,20 @@ def record_failures(ctx: Context, stream: str, failures: Iterable[Any]) -> int:
     return len(rows)
 
 
+def _write_meters(
+    updates: list[dict[str, Any]], inserts: list[dict[str, Any]], columns: list[str], stream: str
+) -> None:
+    """One stream's meter rows: its columns on meters we have, whole rows for new ones (an
+    upsert: a webhook's resync may insert the same meter meanwhile)."""
+    update_rows(Meter, updates, key="meter_id")
+    write_rows(
+        Meter,
+        inserts,
+        conflict=["meter_id"],
+        update=columns + [f"{stream}_raw", f"{stream}_hash", f"{stream}_synced_at"] + BOOKKEEPING,
+    )
+
+
 # --- meter details -------------------------------------------------------------------------------
 
 
@@ -400,15 +414,7 @@ def plan_details(ctx: Context, items: list[Prepared]) -> Apply | None:
     history = ctx.take_history()
 
     def apply(wctx: Context) -> None:
-        update_rows(Meter, updates, key="meter_id")
-        write_rows(
-            Meter,
-            inserts,
-            conflict=["meter_id"],
-            update=DETAIL_COLUMNS
-            + ["details_raw", "details_hash", "details_synced_at"]
-            + BOOKKEEPING,
-        )
+        _write_meters(updates, inserts, DETAIL_COLUMNS, "details")
         wctx.add_history(history)
         wctx.flush()
 
@@ -745,15 +751,7 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
 
     def apply(wctx: Context) -> None:
         wctx.add_history(history)
-        update_rows(Meter, updates, key="meter_id")
-        write_rows(
-            Meter,
-            inserts,
-            conflict=["meter_id"],
-            update=ENROLLMENT_METER_COLUMNS
-            + ["enrollment_raw", "enrollment_hash", "enrollment_synced_at"]
-            + BOOKKEEPING,
-        )
+        _write_meters(updates, inserts, ENROLLMENT_METER_COLUMNS, "enrollment")
         if program_deletes:
             ProgramEnrollment.objects.filter(pk__in=program_deletes).delete()
         write_rows(
