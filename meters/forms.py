@@ -127,6 +127,8 @@ SEARCH_FIELDS = (
     "street_1",
     "city",
     "postal_code",
+    "end_customer_email",
+    "electric_service_account_number",  # the utility account number on the customer's bill
 )
 
 
