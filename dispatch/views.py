@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -45,7 +46,15 @@ def ical_feed(request: HttpRequest, token: str) -> StreamingHttpResponse:
         .select_related("market_group")
         .order_by("start_time", "event_id")
     )
-    lines = ical.calendar_lines(slots.iterator(chunk_size=1000), name="Leap dispatches", now=now)
+    # Each event links back to its page on the dashboard (the calendar entry is a summary).
+    page = request.build_absolute_uri(reverse("dispatch:event", args=[uuid.UUID(int=0)]))
+    zero = str(uuid.UUID(int=0))
+    lines = ical.calendar_lines(
+        slots.iterator(chunk_size=1000),
+        name="Leap dispatches",
+        now=now,
+        event_url=lambda slot: page.replace(zero, str(slot.event_id)),
+    )
     response = StreamingHttpResponse(lines, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="leap-dispatches.ics"'
     response["Cache-Control"] = "private, max-age=300"

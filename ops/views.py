@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Exists, OuterRef, Q
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -22,10 +23,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from dispatch.models import DispatchTimeslot
 from leapportal import roles
 from leapportal.htmx import wants_fragment
 from meters.forms import REGIONS
-from meters.models import MarketGroup, ReasonCode, RequiredAction
+from meters.models import GroupAssignment, MarketGroup, ReasonCode, RequiredAction
 from ops import csvexport, groups, queue, timefmt, workflow
 from ops.listing import paginate, parse_sort
 from ops.models import (
@@ -467,6 +469,13 @@ def _group_day(request: HttpRequest, group: MarketGroup) -> tuple[list[Any], int
 def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     """One group's members on a trade day, movers highlighted, and who leaves that day."""
     group = get_object_or_404(MarketGroup, pk=pk)
+    now = timezone.now()
+    # The group's own dispatches (Leap's group-level notifications), both ways from now.
+    group_slots = (
+        DispatchTimeslot.objects.for_ops()
+        .filter(level="group")
+        .filter(Q(market_group=group) | Q(market_group_uuid=group.pk))
+    )
     days, index = _group_day(request, group)
     day = days[index]
     page = paginate(
@@ -483,7 +492,14 @@ def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
         if index > 0
         else [],
         "mapping": groups.mapping_installed(),
-        "now": timezone.now(),
+        "now": now,
+        "upcoming": list(group_slots.filter(end_time__gt=now).order_by("start_time")[:20]),
+        "past": list(group_slots.filter(end_time__lte=now).order_by("-start_time")[:20]),
+        "open_actions": RequiredAction.objects.filter(resolved_at__isnull=True, side="partner")
+        .filter(
+            Exists(GroupAssignment.objects.filter(meter=OuterRef("meter_id"), market_group=group))
+        )
+        .count(),
     }
     template = "ops/group_detail.html"
     if wants_fragment(request):

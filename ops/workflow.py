@@ -116,7 +116,7 @@ def bulk_update(
         batch_size=2000,
     )
     items = list(
-        ActionWorkItem.objects.select_for_update()
+        ActionWorkItem.objects.select_for_update(of=("self",))
         .filter(action_id__in=action_ids)
         .select_related("assignee")
         .order_by("pk")  # one lock order for every writer

@@ -510,3 +510,13 @@ def pytest_runtest_call(item):
             f"{len(validator.failures)} Leap simulator response(s) broke Leap's OpenAPI specs:\n{shown}"
         )
     return result
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mapping_convention():
+    """Each test decides the refId = customer id convention from its own data (mapping.flags)."""
+    from mapping.flags import forget_convention
+
+    forget_convention()
+    yield
+    forget_convention()

@@ -74,7 +74,7 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const el = event.target;
   const typing = el.closest && el.closest("input, textarea, select, [contenteditable]");
-  if (event.key === "Escape" && typing) { el.blur(); return; }
+  if (event.key === "Escape" && typing) { event.preventDefault(); el.blur(); return; }  // keep the text
   if (typing) return;
   const help = document.getElementById("keys-help");
   if (event.key === "?" && help) {
@@ -114,11 +114,28 @@ document.addEventListener("click", (event) => {
   const row = event.target.closest && event.target.closest("[data-keyboard-list] tbody[data-action-row]");
   if (row) { queueRows().forEach((r) => r.classList.remove("is-current")); row.classList.add("is-current"); }
 });
-// After a row is swapped (opened, closed, worked), keep it current and focused.
-document.addEventListener("htmx:afterSwap", (event) => {
-  const row = event.detail.target;
-  if (row && row.matches && row.matches("tbody[data-action-row]")) {
-    const fresh = document.getElementById(row.id);
-    if (fresh) focusRow(fresh);
-  }
+// After a row is swapped (opened, closed, worked), keep it current and focused. The old row is
+// detached by then, so remember its id before the swap and pick the new one up as it loads.
+let swappingRow = null;
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  swappingRow = target && target.matches && target.matches("tbody[data-action-row]") ? target.id : null;
+});
+document.addEventListener("htmx:load", (event) => {
+  const elt = event.detail.elt;
+  if (swappingRow && elt && elt.id === swappingRow) { swappingRow = null; focusRow(elt); }
+});
+
+// --- A chip sets its filter in the page's filter form, so the form (and the URL) hold every
+// filter: a later search keeps the chip's choice. Without JavaScript the chip is a plain link. ---
+document.addEventListener("click", (event) => {
+  const chip = event.target.closest("[data-set-filter]");
+  if (!chip || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  const holder = chip.closest("[data-filter-form]");
+  const form = holder && document.getElementById(holder.dataset.filterForm);
+  const field = form && form.elements[chip.dataset.setFilter];
+  if (!field) return;
+  event.preventDefault();
+  field.value = chip.dataset.value;
+  field.dispatchEvent(new Event("change", { bubbles: true }));
 });
