@@ -24,6 +24,13 @@ GROUPINGS = ("group", "program", "meter")
 REGIONS = ("CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_PC")
 
 
+def regions() -> list[str]:
+    """The regions we know of, plus any new one the sync stored (meters.choices)."""
+    from meters import choices
+
+    return choices.merged(list(REGIONS), choices.stored_values().get("region", []))
+
+
 @dataclass
 class TimelineQuery:
     """The timeline's parameters, cleaned."""
@@ -53,7 +60,7 @@ def parse(params: Mapping[str, str], *, mode: str, now: datetime) -> TimelineQue
     """Clean the URL parameters. Days are the selected market's (or UTC without a region)."""
     view = params.get("view") if params.get("view") in VIEWS else "week"
     by = params.get("by") if params.get("by") in GROUPINGS else "group"
-    region = params.get("region") if params.get("region") in REGIONS else ""
+    region = params.get("region") if params.get("region") in regions() else ""
     zone = timefmt.zone_for(region or None, mode)
     try:
         day = date.fromisoformat(params.get("date", ""))

@@ -77,7 +77,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
         "mode": mode,
         "now": now,
         "next_slot": timeline_q.next_start(now, include_tests=query.include_tests),
-        "regions": timeline_q.REGIONS,
+        "regions": timeline_q.regions(),
         "prev_date": query.shift(-query.span_days),
         "next_date": query.shift(query.span_days),
     }

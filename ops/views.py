@@ -26,6 +26,7 @@ from django.views.decorators.vary import vary_on_headers
 from dispatch.models import DispatchTimeslot
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from meters import choices
 from meters.forms import REGIONS
 from meters.models import GroupAssignment, MarketGroup, ReasonCode, RequiredAction
 from ops import csvexport, groups, queue, timefmt, workflow
@@ -447,11 +448,18 @@ def group_list(request: HttpRequest) -> HttpResponse:
     page = paginate(found.order_by(*sort.order_by), request.GET)
     page.items = groups.figures(page.items, now)
     context = {"page": page, "sort": sort, "region": region, "q": q, "now": now,
-               "mapping": groups.mapping_installed(), "regions": REGIONS}  # fmt: skip
+               "mapping": groups.mapping_installed(),
+               "regions": choices.merged(REGIONS, _group_regions())}  # fmt: skip
     template = "ops/group_list.html"
     if wants_fragment(request):
         template += "#group-table"
     return render(request, template, context)
+
+
+def _group_regions() -> list[str]:
+    """Regions of the groups we hold (a small table), for the region filter."""
+    found = MarketGroup.objects.order_by().exclude(region="").values_list("region", flat=True)
+    return sorted(set(found.distinct()))
 
 
 def _group_day(request: HttpRequest, group: MarketGroup) -> tuple[list[Any], int]:

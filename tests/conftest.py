@@ -516,7 +516,10 @@ def pytest_runtest_call(item):
 def _fresh_mapping_convention():
     """Each test decides the refId = customer id convention from its own data (mapping.flags)."""
     from mapping.flags import forget_convention
+    from meters import choices
 
     forget_convention()
+    choices.forget()  # and the filters' stored values from its own meters
     yield
     forget_convention()
+    choices.forget()
