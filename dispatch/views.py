@@ -73,7 +73,8 @@ def timeline(request: HttpRequest) -> HttpResponse:
     context = {
         "query": query,
         "page": page,
-        "rows": timeline_q.layout(page.items, query),
+        "rows": timeline_q.layout(page.items, query, mode),
+        "axis": timeline_q.axis(query),
         "mode": mode,
         "now": now,
         "next_slot": timeline_q.next_start(now, include_tests=query.include_tests),

@@ -165,7 +165,9 @@ def test_the_meter_page_shows_both_references_history_and_push_unavailable(
 
     assert 'id="leap-partner-reference">ref-1<' in html and "cust-1" in html
     assert "Mapping history" in html and "setup" in html
-    assert "Not possible from here yet" in html and "ask Leap support" in html and "disabled" in html
+    assert (
+        "Not possible from here yet" in html and "ask Leap support" in html and "disabled" in html
+    )
 
 
 def test_an_unknown_meter_page_is_404(viewer_client):
