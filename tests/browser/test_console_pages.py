@@ -216,6 +216,9 @@ def test_mapping_pages_name_meters_and_warn_only_on_real_disagreement(
     assert "≠" not in table and page.locator("[data-flag=mismatch]").count() == 0
     assert "refid-1" in table and "Farm 1" in table
     screenshot(page, "mapping-overview")
+    page.goto(f"{live_server.url}/meters/?q=refid-2")  # a meter's row links its mapping
+    page.click("#meter-table a:has-text('CUST-2')")
+    page.wait_for_url(f"**/mapping/meters/{meters[2].pk}/")
 
     from mapping import imports
 
