@@ -24,6 +24,7 @@ from meters.models import Meter
 # Whether refId = customer id is our convention: one aggregate, remembered for a short while
 # (and forgotten at once by every mapping write), so lists do not pay for it on every request.
 CONVENTION_TTL_SECONDS = 60.0
+CONVENTION_SAMPLE = 1000
 _convention: dict[str, Any] = {}
 
 
@@ -32,10 +33,15 @@ def reference_convention() -> bool:
     now = time.monotonic()
     if _convention and now - _convention["at"] < CONVENTION_TTL_SECONDS:
         return bool(_convention["value"])
-    counts = Meter.objects.filter(mapping__isnull=False, partner_reference__gt="").aggregate(
-        total=Count("pk"), agree=Count("pk", filter=Q(partner_reference=F("mapping__customer_id")))
+    # A sample decides it (a convention is either kept or not): 1,000 rows cost a millisecond or
+    # two, where counting every mapped meter of a 100,000-meter portfolio costs 100-300 ms.
+    pairs = list(
+        Meter.objects.filter(mapping__isnull=False, partner_reference__gt="")
+        .order_by()
+        .values_list("partner_reference", "mapping__customer_id")[:CONVENTION_SAMPLE]
     )
-    value = bool(counts["total"]) and counts["agree"] * 2 >= counts["total"]
+    agree = sum(1 for reference, customer in pairs if reference == customer)
+    value = bool(pairs) and agree * 2 >= len(pairs)
     _convention.update(value=value, at=now)
     return value
 
