@@ -126,6 +126,11 @@ $PY manage.py migrate --noinput -v0
 LOGINS=$($PY manage.py demo_logins ${DEMO_PASSWORD:+--password "$DEMO_PASSWORD"})
 printf '%s\n' "$LOGINS"
 
+# --- web server (before the demo data: Leap's dispatch webhooks arrive at it while seeding) -------
+start web .venv/bin/gunicorn leapportal.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 \
+  --graceful-timeout 5 --access-logfile "$LOG_DIR/access.log"
+wait_for_port web "$PORT" 60
+
 # --- Leap simulator and demo data ----------------------------------------------------------------
 if [ "${LEAP_SIMULATOR:-}" = true ]; then
   if $PY manage.py help leap_simulator >/dev/null 2>&1; then
@@ -142,14 +147,11 @@ if [ "${LEAP_SIMULATOR:-}" = true ]; then
   fi
 fi
 
-# --- web, worker, beat ---------------------------------------------------------------------------
-start web .venv/bin/gunicorn leapportal.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 \
-  --graceful-timeout 5 --access-logfile "$LOG_DIR/access.log"
+# --- worker, beat ---------------------------------------------------------------------------
 start worker $PY -m celery -A leapportal worker --loglevel=INFO \
   --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "demo@%h"
 start beat $PY -m celery -A leapportal beat --loglevel=INFO -S django \
   --schedule "$LOG_DIR/celerybeat-schedule"
-wait_for_port web "$PORT" 60
 
 cat <<EOF
 
