@@ -376,6 +376,8 @@ def _database_url(settings_dict: dict[str, Any]) -> str:
     password = quote(str(settings_dict.get("PASSWORD") or ""), safe="")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     host = settings_dict.get("HOST") or "127.0.0.1"
+    if host.startswith("/"):
+        host = quote(host, safe="")  # a Unix socket folder (the embedded PostgreSQL's)
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
     return f"postgresql://{auth}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
 
