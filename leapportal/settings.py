@@ -371,8 +371,15 @@ if not CELERY_BROKER_URL:
     else:
         # The embedded default: kombu's filesystem transport needs no server and works across the
         # web, worker and beat processes of `make demo`.
-        CELERY_BROKER_URL = "filesystem://"
+        CELERY_BROKER_URL = "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The transport ignores the host, but without one kombu warns "No hostname was supplied" in
+    # every process that connects.
+    if not urlparse(CELERY_BROKER_URL).netloc:
+        CELERY_BROKER_URL = "filesystem://localhost/"
+        if os.environ.get("CELERY_BROKER_URL"):
+            # Celery reads this variable before our setting: give it the same URL.
+            os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
     _queue_dir = Path(env_str("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery-broker")))
     for _sub in ("out", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
