@@ -161,8 +161,7 @@ def admin_client_role(client, make_user):
 #   `celery_workers.get(extra_env={"LEAP_BASE_URL": url})` with the session fixture `celery_workers`
 #   and `celery_eager_off`: at most one worker consumes the queue at a time, so asking for a
 #   different environment stops the current one first.
-# - Skipped when the test database is SQLite (a worker process cannot see the in-memory test DB)
-#   or no broker is reachable; under CI=true those fail instead.
+# - Skipped when no broker is reachable; under CI=true that fails instead.
 
 
 @dataclass
@@ -403,11 +402,6 @@ def celery_workers(django_db_setup, django_db_blocker) -> Iterator[CeleryWorkers
     from django.conf import settings
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        skip_or_fail(
-            f"worker tests need PostgreSQL (the test DB is {connection.vendor}): "
-            "set DATABASE_URL=postgresql://postgres@127.0.0.1:5432/NAME"
-        )
     problem = _broker_problem(settings.CELERY_BROKER_URL)
     if problem:
         skip_or_fail(problem)
