@@ -2,7 +2,7 @@
 the demo data and a worker, each a real process as in scripts/demo.sh.
 
 `demo_stack` (module scope) starts, in the order demo.sh does:
-- the database (`journey_database`): a fresh database of its own, so the test never shares one;
+- the database (`journey_database`): the embedded PostgreSQL from the pip wheel, fresh;
 - migrate and the three demo logins (password "pw");
 - the Leap simulator (`manage.py leap_simulator`, 200 meters, seed 42) on a free port;
 - the web server (gunicorn, two workers, DEBUG=true as in the demo) on a free port;
@@ -60,30 +60,24 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeou
 
 @pytest.fixture(scope="module")
 def journey_database() -> Iterator[str]:
-    """DATABASE_URL of a fresh, empty database for the demo stack (dropped afterwards).
+    """DATABASE_URL of the embedded PostgreSQL `make demo` runs, fresh, in a folder of its own.
 
-    On the PostgreSQL server of the test run, under a name of its own; the embedded PostgreSQL of
-    `make demo` replaces it here once it exists (issue 12), so this fixture is the one switch.
+    leapportal/embedded_db.py is the one way the demo, seed_demo and runserver get it; here with
+    its data under /tmp (as root the server runs as its own user, which must reach the folder:
+    see the `embedded_pgdata` fixture), stopped and deleted at the end.
     """
-    import psycopg
-    from psycopg import sql
+    import tempfile
 
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql://")):
-        skip_or_fail("the journey test needs DATABASE_URL=postgresql://... (a server to create on)")
-    name = f"lp_journey_{os.getpid()}"
-    server, _, _ = base.rpartition("/")
-    admin_url = f"{server}/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield f"{server}/{name}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    from leapportal import embedded_db
+
+    folder = Path(tempfile.mkdtemp(prefix="leapportal-journey-")) / "pg"
+    try:
+        yield embedded_db.ensure_running(folder)
+    finally:
+        try:
+            embedded_db.stop(folder)
+        finally:
+            shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 @dataclass
