@@ -164,9 +164,9 @@ def _day_of(region: str, at: datetime) -> Any:
 def _delivering_groups(start: datetime, used: set[str]) -> list[tuple[str, str]]:
     """(market_group_id, region) of groups that deliver at `start` and have members that day.
 
-    Largest first, one per program and region where possible: a group is dispatched only while
-    its delivery period runs (an ELRP group of May-October has no December members), and only
-    meters our copy has in the group on the dispatch's trade date are its members.
+    Largest first. A group is dispatched only while its delivery period runs (an ELRP group of
+    May-October has no members in December), and its members are the ACTIVE meters our copy has
+    in it on the dispatch's trade date.
     """
     from django.db.models import Count
 
@@ -187,7 +187,7 @@ def _delivering_groups(start: datetime, used: set[str]) -> list[tuple[str, str]]
                 market_group__region=region,
                 meter__global_enrollment_status="ACTIVE",
             )
-            .values("market_group_id", "market_group__program_identifier")
+            .values("market_group_id")
             .annotate(members=Count("meter"))
             .order_by("-members", "market_group_id")
         )
@@ -329,14 +329,15 @@ class SkipStep(Exception):
     """A step that cannot run here; the message says why."""
 
 
-# In the order a fresh installation needs them: our receivers registered, the meters synced, then
-# dispatches (made by the simulator, as Leap would) fetched by the reconcile poll.
+# In the order a fresh installation needs them: our receivers registered, the meters synced and
+# mostly mapped, then dispatches (made by the simulator, as Leap would) pushed to our receivers by
+# webhook, and the reconcile poll after them as the fallback it is.
 SEED_STEPS = [
     SeedStep(
         "dispatch webhook receivers registered with the simulator",
         "register_dispatch_webhooks",
         kind="command",
-        args=["--no-test"],  # our web server is not up yet to answer the test notification
+        args=["--no-test"],  # seed_demo may run before (or without) our web server
     ),
     SeedStep("full meter sync (details + enrollments)", "leapportal.demo.run_full_meter_sync",
              kind="function"),

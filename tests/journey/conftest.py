@@ -153,7 +153,11 @@ def demo_stack(journey_database) -> Iterator[DemoStack]:
     """The demo as scripts/demo.sh builds it (see the module docstring)."""
     if shutil.which("gunicorn", path=str(Path(sys.executable).parent)) is None:
         skip_or_fail("gunicorn is not installed in this virtualenv (make install)")
-    log_dir = REPO / "var" / "test-journey" / str(os.getpid())
+    logs = REPO / "var" / "test-journey"
+    for old in logs.glob("*"):  # logs of runs older than a day (parallel runs keep theirs)
+        if old.stat().st_mtime < time.time() - 24 * 3600:
+            shutil.rmtree(old, ignore_errors=True)
+    log_dir = logs / str(os.getpid())
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
     web_port, sim_port = free_port(), free_port()
