@@ -14,6 +14,7 @@ error. The main pages are also opened at 390 px, where the page must not scroll 
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
@@ -22,6 +23,7 @@ import pytest
 from django.urls import Resolver404, resolve
 
 from leapportal import roles
+from tests.conftest import save_screenshot
 from tests.journey.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
@@ -68,6 +70,7 @@ class Walk:
 
     role: str
     visited: dict[str, list[str]] = field(default_factory=dict)  # URL name -> URLs opened
+    pages: dict[str, list[str]] = field(default_factory=dict)  # ...of them, pages opened in the tab
     failures: list[str] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     overflow: dict[str, int] = field(default_factory=dict)
@@ -169,6 +172,7 @@ def walk_as(browser, base: str, role: str) -> Walk:
             continue
         if fragment or expected == "403" or FILES.search(urlsplit(url).path):
             continue
+        walk.pages.setdefault(name, []).append(url)
         for link, is_fragment in _links(page):
             if "/admin/" not in link or "?" not in link:
                 queue.append((urljoin(url, link), is_fragment))
@@ -259,23 +263,39 @@ def refused_to(browser, base: str, role: str, urls: dict[str, list[str]]) -> lis
 
 
 def overflow_at_phone_width(browser, base: str, urls: list[str]) -> dict[str, int]:
-    """Pages (path -> pixels) wider than a 390 px phone screen, as the admin sees them."""
+    """URL names whose page (as the admin sees it) is wider than a 390 px phone, by how much.
+
+    A screenshot of each is saved as test-artifacts/screenshots/journey-390-<name>.png.
+    """
     context = browser.new_context(base_url=base, viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
     _login(page, base, roles.ADMIN)
     wide = {}
     for url in urls:
         page.goto(url)
-        width = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        # clientWidth, not innerWidth: in mobile emulation the layout viewport (innerWidth) grows
+        # to the content's width, so innerWidth never shows the overflow.
+        width = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
         if width > 1:
-            wide[urlsplit(url).path] = width
+            name = url_name(url) or url
+            wide[name] = max(width, wide.get(name, 0))
+            save_screenshot(page, f"journey-390-{name}", full_page=False)
     context.close()
     return wide
 
 
-# Pages that scroll sideways at 390 px in the demo today (UI rework: issue 16). The test fails if
-# another page starts to, and tells when one of these stops (then take it off the list).
-KNOWN_WIDE_AT_PHONE: set[str] = set()
+# Pages that scroll sideways at 390 px in the demo today, by URL name, all of them by at least the
+# 49 px of the top bar (its navigation does not wrap). The UI rework of issue 16 owns them; this
+# test fails when another page starts to overflow, and warns when one of these stops (then take
+# it off the list).
+KNOWN_WIDE_AT_PHONE = {
+    "home", "ops:actions", "ops:action", "ops:groups", "ops:group", "dispatch:timeline",
+    "dispatch:event", "meters:list", "meters:detail", "meters:sync_health", "mapping:overview",
+    "mapping:meter", "mapping:edit", "mapping:audit", "mapping:import", "mapping:import_detail",
+    "ops:preferences",
+}  # fmt: skip
 
 
 def test_each_role_follows_every_link_of_the_demo_without_a_server_error(demo_stack, browser):
@@ -299,17 +319,17 @@ def test_each_role_follows_every_link_of_the_demo_without_a_server_error(demo_st
     missing = sorted(kinds - set(admin_walk.visited))
     assert not missing, f"the admin's walk never met these kinds of link: {missing}"
     main_pages = [
-        urls[0]
-        for name, urls in admin_walk.visited.items()
-        if not name.startswith("admin:") and not FILES.search(urlsplit(urls[0]).path)
+        urls[0] for name, urls in admin_walk.pages.items() if not name.startswith("admin:")
     ]
     wide = overflow_at_phone_width(browser, base, main_pages)
     problems += [
-        f"390 px: {path} is {px}px wider than the screen"
-        for path, px in wide.items()
-        if path not in KNOWN_WIDE_AT_PHONE
+        f"390 px: {name} is {px}px wider than the screen"
+        for name, px in wide.items()
+        if name not in KNOWN_WIDE_AT_PHONE
     ]
-    problems += [f"390 px: {p} no longer overflows; take it off KNOWN_WIDE_AT_PHONE"
-                 for p in KNOWN_WIDE_AT_PHONE - set(wide)]  # fmt: skip
+    for name in sorted(KNOWN_WIDE_AT_PHONE & {url_name(u) for u in main_pages} - set(wide)):
+        warnings.warn(
+            f"390 px: {name} no longer overflows; take it off KNOWN_WIDE_AT_PHONE", stacklevel=1
+        )
     problems += demo_stack.server_errors()
     assert not problems, "\n".join(problems)
