@@ -651,7 +651,7 @@ class Generator:
         """
         h = int.from_bytes(_digest("deadline", self.seed, index, k)[:4], "big")
         day = (self.epoch + timedelta(days=h % 49 - 7)).replace(minute=0, second=0, microsecond=0)
-        return day.replace(hour=7)  # midnight on the US west coast, Leap's usual cut-off
+        return day.replace(hour=7)  # 07:00 UTC: midnight on the US west coast
 
     def _participation(self, core: Core, status: str, rng: random.Random) -> list[dict[str, Any]]:
         start = core.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
