@@ -419,7 +419,7 @@ PARTNER_ACTIONS = (
     ("SERV_0005", "NO_MISSING_FIELDS",
      "Partner needs configuration for fields: Voltage Group, CBL Method, Load Zone"),
     ("MRKT_0002", "NOT_ENROLLED_IN_CONFLICTING_PROGRAM",
-     "Meter is enrolled in a conflicting program (SEP); the customer must leave it first."),
+     "Meter is enrolled in a conflicting program: SEP."),
     ("XYZ_0042", "MEETS_EXTRA_PROGRAM_REQUIREMENTS",
      "Program requires a signed site-specific curtailment plan."),
     ("DOCS_0107", "DOCUMENTS_SIGNED", "Customer has not signed the program participation agreement."),
