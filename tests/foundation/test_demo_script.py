@@ -40,6 +40,13 @@ def _ignore_int_and_hup() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
+def _default_signals() -> None:
+    """What a shell in a terminal gets, even when pytest itself runs under nohup (an ignored
+    signal stays ignored across exec, and bash cannot trap a signal ignored at its start)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _ours(tag: str) -> list[psutil.Process]:
     """Live processes whose environment carries this run's data folder (the embedded server too:
     pg_ctl passes the environment of `embedded_db start` on)."""
@@ -113,7 +120,7 @@ def test_the_demo_comes_up_on_the_embedded_postgresql_and_a_signal_stops_all_it_
     with out.open("w") as sink:
         demo = subprocess.Popen(
             command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=sink,
-            stderr=subprocess.STDOUT, preexec_fn=_ignore_int_and_hup if nohup else None,
+            stderr=subprocess.STDOUT, preexec_fn=_ignore_int_and_hup if nohup else _default_signals,
         )  # fmt: skip
     try:
         output = _wait_for_text(out, "leapportal is running:", demo, timeout=300)
