@@ -224,13 +224,13 @@ def start_a_sync_and_watch_it_finish(browser, base: str, role: str) -> list[str]
     _login(page, base, role)
     page.goto(f"{base}/meters/sync/")
     page.click("#sync-now")
-    page.wait_for_selector("#sync-started .sync-progress")
+    page.wait_for_selector("#sync-active .sync-progress")
     # The progress element loses its polling trigger once the worker finished the run.
-    page.wait_for_selector("#sync-started .sync-progress:not([hx-get])", timeout=60_000)
+    page.wait_for_selector("#sync-active .sync-progress:not([hx-get])", timeout=60_000)
     problems = [
         f"{role}: sync progress answered {status} {url}" for status, url in polled if status != 200
     ]
-    text = page.locator("#sync-started").inner_text()
+    text = page.locator("#sync-active").inner_text()
     if "done" not in text.lower():
         problems.append(f"{role}: the sync the worker ran did not finish done: {text[:300]}")
     if polled:  # the run's progress is a fragment (htmx polls it), asked for again here
