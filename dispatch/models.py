@@ -85,6 +85,14 @@ class DispatchDelivery(models.Model):
         return bytes(self.body).decode("utf-8", errors="replace")
 
 
+class Receiver(models.TextChoices):
+    """Which receiver refused a request: the two dispatch levels, or meter events."""
+
+    METER = "meter", "Meter dispatches"
+    GROUP = "group", "Group dispatches"
+    METER_EVENTS = "events", "Meter events"
+
+
 class WebhookAuthFailure(models.Model):
     """Requests refused for a missing or wrong secret, counted per day and level.
 
@@ -93,7 +101,7 @@ class WebhookAuthFailure(models.Model):
     """
 
     day = models.DateField()
-    level = models.CharField(max_length=10, choices=Level)
+    level = models.CharField(max_length=10, choices=Receiver)
     count = models.PositiveIntegerField(default=0)
     last_at = models.DateTimeField(default=timezone.now)
     last_remote_addr = models.GenericIPAddressField(null=True, blank=True)

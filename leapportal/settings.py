@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -127,6 +128,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
     "leapportal",
     "meters",
     "dispatch",
@@ -136,6 +138,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL byte in the query string is answered 400 before any view hands it to PostgreSQL.
+    "leapportal.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -146,6 +150,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every page needs a login unless its view is marked with login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Login throttling (django-axes): last, as its documentation asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leapportal.urls"
@@ -174,7 +180,11 @@ if urlparse(DATABASE_URL).scheme not in {"sqlite", "postgres", "postgresql", "pg
     )
 if urlparse(DATABASE_URL).scheme != "sqlite" and not urlparse(DATABASE_URL).path.strip("/"):
     raise ImproperlyConfigured(f"DATABASE_URL must name a database, got {DATABASE_URL!r}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Persistent connections, checked before each request reuses one: after a database restart the
+# first request gets a fresh connection instead of a 500 on the dead one.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web, worker and beat on one SQLite file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
@@ -187,6 +197,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling by django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES (a right password included).
+# By the pair, so that one colleague's typos (or someone guessing) do not lock a whole office out.
+AUTHENTICATION_BACKENDS = [
+    "leapportal.auth.ThrottledBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Flash messages live in the (database) session, not in a cookie: a message may carry a secret
+# shown once (a new API token), and the messages cookie is signed, not encrypted.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -289,9 +315,11 @@ for _name, _secrets in (
 ):
     if any(len(s) < 16 for s in _secrets):
         raise ImproperlyConfigured(f"every value in {_name} must be at least 16 characters")
-    if not _secrets and not (DEBUG or TESTING or LEAP_SIMULATOR):
-        raise ImproperlyConfigured(f"{_name} must be set when talking to the real Leap")
-if DEBUG or TESTING or LEAP_SIMULATOR:
+    # The dev secrets below are in the repository: only a development process (DEBUG, tests)
+    # may fall back to them. LEAP_SIMULATOR alone does not make a process a development one.
+    if not _secrets and not (DEBUG or TESTING):
+        raise ImproperlyConfigured(f"{_name} must be set when DEBUG is false")
+if DEBUG or TESTING:
     LEAP_METER_WEBHOOK_SECRETS = LEAP_METER_WEBHOOK_SECRETS or ["dev-meter-webhook-secret-0001"]
     LEAP_DISPATCH_WEBHOOK_SECRETS = LEAP_DISPATCH_WEBHOOK_SECRETS or [
         "dev-dispatch-webhook-secret-01"
@@ -322,6 +350,10 @@ METERS_SYNC_RETRY_BASE_SECONDS = env_float(
 PUBLIC_BASE_URL = env_url(
     "PUBLIC_BASE_URL", default="http://127.0.0.1:8000", schemes=("https", "http")
 ).rstrip("/")
+
+# Largest meter webhook event accepted (a group.updated event lists its members' ids); a larger
+# one gets 413 and its first bytes are kept.
+METERS_WEBHOOK_MAX_BYTES = env_int("METERS_WEBHOOK_MAX_BYTES", default=1024 * 1024, minimum=1024)
 
 # --- meter mapping (mapping/) ---------------------------------------------------------------------
 

@@ -16,4 +16,5 @@ urlpatterns = [
     path("me/", views.preferences, name="preferences"),
     path("me/time-zone", views.set_time_zone, name="set_time_zone"),
     path("me/calendar-token", views.issue_calendar_token, name="issue_calendar_token"),
+    path("me/calendar-token/revoke", views.revoke_calendar_token, name="revoke_calendar_token"),
 ]
