@@ -85,6 +85,20 @@ class DispatchDelivery(models.Model):
         return bytes(self.body).decode("utf-8", errors="replace")
 
 
+class DeliverySweep(models.Model):
+    """One sweep that queued stored webhook deliveries again (their task was lost): how many."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    dispatch_requeued = models.PositiveIntegerField(default=0)
+    meter_requeued = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.dispatch_requeued}+{self.meter_requeued}"
+
+
 class Receiver(models.TextChoices):
     """Which receiver refused a request: the two dispatch levels, or meter events."""
 

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from dispatch import ingest, outbound, reconcile, wakeup
-from dispatch.models import DispatchDelivery
+from dispatch.models import DeliverySweep
 
 # A delivery still "received" this long after receipt lost its task (broker restart, crash).
 REQUEUE_AFTER = timedelta(minutes=2)
@@ -54,24 +54,22 @@ def reconcile_dispatches() -> dict | None:
 
     with leap.get_client() as client:
         run = reconcile.reconcile(client, now=timezone.now())
-    requeue_stuck_deliveries()
     for message_id in outbound.due_message_ids():
         send_outbound.delay(message_id)
     ingest.attach_parked()
     return run.counts if run else None
 
 
-def requeue_stuck_deliveries() -> int:
-    """Queue again the deliveries whose processing task never ran."""
-    stuck = list(
-        DispatchDelivery.objects.filter(
-            status=DispatchDelivery.Status.RECEIVED,
-            received_at__lt=timezone.now() - REQUEUE_AFTER,
-        ).values_list("pk", flat=True)[:1000]
-    )
-    for delivery_id in stuck:
-        process_delivery.delay(delivery_id)
-    return len(stuck)
+@shared_task(acks_late=True)
+def sweep_deliveries(older_than_seconds: float = REQUEUE_AFTER.total_seconds()) -> dict:
+    """Every minute (beat): queue again webhook deliveries whose task was lost (Leap not needed)."""
+    from dispatch import sweep
+
+    found = sweep.sweep(timedelta(seconds=older_than_seconds))
+    DeliverySweep.objects.filter(at__lt=timezone.now() - sweep.old_sweeps_cutoff()).delete()
+    if found is None:
+        return {"dispatch": 0, "meter": 0}
+    return {"dispatch": found.dispatch_requeued, "meter": found.meter_requeued}
 
 
 @shared_task(acks_late=True)

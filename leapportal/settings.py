@@ -417,6 +417,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", default=180
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat writes each entry's last run to the database right after sending it (the default is every
+# 3 minutes): a beat killed and restarted must not send the same due run again.
+CELERY_BEAT_SYNC_EVERY = 1
 _xdist = os.environ.get("PYTEST_XDIST_WORKER")
 CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist}" if _xdist else env_str("CELERY_QUEUE", "celery")
 
@@ -444,6 +447,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "dispatch.tasks.reconcile_dispatches",
         "schedule": 60.0,
         "description": "Poll Leap's dispatch search as the fallback to webhooks",
+    },
+    "webhook-sweep": {
+        "task": "dispatch.tasks.sweep_deliveries",
+        "schedule": 60.0,
+        "description": "Queue again stored webhook deliveries whose task was lost (broker down)",
     },
     "worker-heartbeat": {
         "task": "leapportal.tasks.record_worker_heartbeat",
