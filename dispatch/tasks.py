@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from dispatch import ingest, outbound, reconcile, wakeup
@@ -32,14 +33,22 @@ def process_delivery(self, delivery_id: int) -> str | None:
 DRAIN_SECONDS = 60
 
 
-@shared_task(acks_late=True)
-def drain_deliveries() -> int:
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def drain_deliveries(self) -> int:
     """Process waiting deliveries in batches until none is left (queued by dispatch.wakeup)."""
-    drained = ingest.process_waiting(
-        keep_pending=wakeup.keep_pending,
-        clear_pending=wakeup.clear_pending,
-        max_seconds=DRAIN_SECONDS,
-    )
+    try:
+        drained = ingest.process_waiting(
+            keep_pending=wakeup.keep_pending,
+            clear_pending=wakeup.clear_pending,
+            max_seconds=DRAIN_SECONDS,
+        )
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away (a restart): drop the dead connection and try again soon. The
+        # drain flag stays set meanwhile, so receivers count on this retry (it is the next drain).
+        connection.close()
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 30)) from exc
     for delivery_id in drained.failed:  # one at a time, with process_delivery's retries/backoff
         process_delivery.delay(delivery_id)
     if not drained.finished:  # the flag is still set: receivers count on this next drain
