@@ -115,8 +115,11 @@ def main() -> None:
         measure("receiver", receive, n, args.profile == "receiver", args.top)
         measure("processing", process, n, args.profile == "process", args.top)
     finally:
+        from leapportal import queues
+
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(queue)
+            for name in queues.names(queue).values():
+                conn.default_channel.queue_purge(name)
         wakeup.forget()
     left = DispatchDelivery.objects.filter(status="received").count()
     statuses = dict(

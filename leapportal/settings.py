@@ -18,6 +18,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from leapportal import queues as celery_queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 TESTING = "pytest" in sys.modules or os.environ.get("LEAPPORTAL_TESTING") == "true"
 
@@ -422,6 +424,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SYNC_EVERY = 1
 _xdist = os.environ.get("PYTEST_XDIST_WORKER")
 CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist}" if _xdist else env_str("CELERY_QUEUE", "celery")
+# Dispatch and sync work each on a queue of its own (leapportal/queues.py): a long full sync never
+# delays dispatch processing. Names derive from the default queue.
+QUEUE_NAMES = celery_queues.names(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = celery_queues.routes(QUEUE_NAMES)
 
 # How often each worker records a heartbeat; sync health calls a worker stale after three misses.
 WORKER_HEARTBEAT_SECONDS = 60

@@ -145,8 +145,13 @@ fi
 # --- web, worker, beat ---------------------------------------------------------------------------
 start web .venv/bin/gunicorn leapportal.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 \
   --graceful-timeout 5 --access-logfile "$LOG_DIR/access.log"
-start worker $PY -m celery -A leapportal worker --loglevel=INFO \
-  --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "demo@%h"
+# One worker per queue (leapportal/queues.py), as in production: dispatch never waits behind a sync.
+QUEUE=${CELERY_QUEUE:-celery}
+start worker-dispatch $PY -m celery -A leapportal worker --loglevel=INFO \
+  -Q "$($PY -m leapportal.queues "$QUEUE" dispatch)" --concurrency 1 -n "dispatch@%h"
+start worker-sync $PY -m celery -A leapportal worker --loglevel=INFO \
+  -Q "$($PY -m leapportal.queues "$QUEUE" sync),$QUEUE" \
+  --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "sync@%h"
 start beat $PY -m celery -A leapportal beat --loglevel=INFO -S django \
   --schedule "$LOG_DIR/celerybeat-schedule"
 wait_for_port web "$PORT" 60
@@ -156,7 +161,7 @@ cat <<EOF
   leapportal is running:  http://127.0.0.1:$PORT/
 $LOGINS
   Django admin:           http://127.0.0.1:$PORT/admin/ (admin login)
-  Logs:                   var/demo/ (web, worker, beat, simulator, seed, access)
+  Logs:                   var/demo/ (web, worker-dispatch, worker-sync, beat, simulator, seed, access)
   Press Ctrl-C to stop everything.
 
 EOF
