@@ -510,6 +510,7 @@ def main() -> None:
         "SECURE_SSL_REDIRECT": "false",
         "LEAP_SIMULATOR": "true",
         "LEAP_DISPATCH_WEBHOOK_SECRETS": SECRET,
+        "LEAP_METER_WEBHOOK_SECRETS": "bench-meter-secret-0000000000001",
         "LOG_LEVEL": "WARNING",
         "CELERY_QUEUE": f"bench-dispatch-{os.getpid()}",
         "CELERY_TASK_ALWAYS_EAGER": "false",
