@@ -113,7 +113,8 @@ def receive(request: HttpRequest) -> JsonResponse:
 
     limit = settings.METERS_WEBHOOK_MAX_BYTES
     raw, too_big = receivers.read_bounded(request, limit)
-    body = raw.decode("utf-8", errors="replace")
+    # PostgreSQL text cannot hold NUL: such a body is still kept (for inspection), with U+FFFD.
+    body = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
     if problem := receivers.content_type_problem(request):
         return _reject(request, body, problem, status=415)
     if too_big:
@@ -159,7 +160,7 @@ def receive(request: HttpRequest) -> JsonResponse:
         from meters.tasks import process_meter_webhook
 
         # Best effort: with the broker down the stored delivery still gets its 2xx, and the
-        # sweep (scheduled_incremental_sync) queues it once the broker is back.
+        # sweep (beat's webhook-sweep, dispatch/sweep.py) queues it once the broker is back.
         delivery_id = delivery.pk
         transaction.on_commit(
             lambda: receivers.publish_quietly(

@@ -108,6 +108,16 @@ def test_the_meter_receiver_bounds_the_body_it_reads(client, settings):
     assert "larger than 2048 bytes" in kept.error
 
 
+def test_a_meter_event_with_a_nul_byte_is_rejected_and_kept_not_a_500(client):
+    response = client.post(
+        "/meters/webhooks/leap", b'{"webhook_event_id": "\x00"}', content_type="application/json",
+        headers={HEADER: METER_SECRET},
+    )  # fmt: skip
+    assert response.status_code == 400
+    kept = WebhookDelivery.objects.get()
+    assert kept.status == "rejected" and "\ufffd" in kept.body
+
+
 @pytest.mark.parametrize(
     ("path", "secret", "body"),
     [
