@@ -68,6 +68,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sender-threads", type=int, default=16)
     p.add_argument("--gunicorn-workers", type=int, default=3)
     p.add_argument("--gunicorn-threads", type=int, default=4)
+    p.add_argument("--sync-nice", type=int, default=10,
+                   help="nice value of the sync worker (and its fetch process), as in production")  # fmt: skip
     return p.parse_args()
 
 
@@ -99,7 +101,7 @@ def start_services(
                             "-Q", names["dispatch"], "-c", "1", "--loglevel", "WARNING",
                             "--without-gossip", "--without-mingle",
                             "-n", f"bench-dispatch-{os.getpid()}@%h"],
-        "sync worker": [py, "-m", "celery", "-A", "leapportal", "worker",
+        "sync worker": ["nice", "-n", str(args.sync_nice), py, "-m", "celery", "-A", "leapportal", "worker",
                         "-Q", f"{names['sync']},{names['default']}", "-c", "1",
                         "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
                         "-n", f"bench-sync-{os.getpid()}@%h"],

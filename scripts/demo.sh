@@ -149,7 +149,7 @@ start web .venv/bin/gunicorn leapportal.wsgi:application --bind "127.0.0.1:$PORT
 QUEUE=${CELERY_QUEUE:-celery}
 start worker-dispatch $PY -m celery -A leapportal worker --loglevel=INFO \
   -Q "$($PY -m leapportal.queues "$QUEUE" dispatch)" --concurrency 1 -n "dispatch@%h"
-start worker-sync $PY -m celery -A leapportal worker --loglevel=INFO \
+start worker-sync nice -n 10 $PY -m celery -A leapportal worker --loglevel=INFO \
   -Q "$($PY -m leapportal.queues "$QUEUE" sync),$QUEUE" \
   --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "sync@%h"
 start beat $PY -m celery -A leapportal beat --loglevel=INFO -S django \
