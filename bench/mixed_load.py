@@ -43,7 +43,6 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -356,12 +355,12 @@ def burst_bodies(meters: list[str], n: int, per: int, seed: int) -> list[bytes]:
 
 def main() -> None:
     args = parse_args()
-    db = os.environ.get("DATABASE_URL", "")
+    from bench.database import bench_database
+
+    bench_database("lp_bench_mixed")  # created if missing; refuses a name without "bench"
     broker = os.environ.get("CELERY_BROKER_URL", "")
-    if "bench" not in urlparse(db).path or not broker.startswith("redis://"):
-        raise SystemExit("set DATABASE_URL to a PostgreSQL database whose name contains 'bench' "
-                         "(it is wiped) and CELERY_BROKER_URL to redis://...")  # fmt: skip
-    subprocess.run([sys.executable, "scripts/createdb.py", db], cwd=ROOT, check=True)
+    if not broker.startswith("redis://"):
+        raise SystemExit("set CELERY_BROKER_URL to redis://... (the workers are real processes)")
     load_before = os.getloadavg()
     with SimulatorProcess(args.meters, args.seed) as sim:
         env = {
