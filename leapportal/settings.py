@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -16,6 +17,8 @@ from urllib.parse import urlparse
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from leapportal import queues as celery_queues
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TESTING = "pytest" in sys.modules or os.environ.get("LEAPPORTAL_TESTING") == "true"
@@ -127,6 +130,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
     "leapportal",
     "meters",
     "dispatch",
@@ -136,6 +140,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL byte in the query string is answered 400 before any view hands it to PostgreSQL.
+    "leapportal.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -146,6 +152,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every page needs a login unless its view is marked with login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Login throttling (django-axes): last, as its documentation asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leapportal.urls"
@@ -195,7 +203,11 @@ if urlparse(DATABASE_URL).scheme not in {"postgres", "postgresql", "pgsql"}:
     raise ImproperlyConfigured(f"DATABASE_URL must be a postgresql:// URL, got {DATABASE_URL!r}")
 if not urlparse(DATABASE_URL).path.strip("/"):
     raise ImproperlyConfigured(f"DATABASE_URL must name a database, got {DATABASE_URL!r}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Persistent connections, checked before each request reuses one: after a database restart the
+# first request gets a fresh connection instead of a 500 on the dead one.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -204,6 +216,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling by django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES (a right password included).
+# By the pair, so that one colleague's typos (or someone guessing) do not lock a whole office out.
+AUTHENTICATION_BACKENDS = [
+    "leapportal.auth.ThrottledBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Flash messages live in the (database) session, not in a cookie: a message may carry a secret
+# shown once (a new API token), and the messages cookie is signed, not encrypted.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -306,9 +334,11 @@ for _name, _secrets in (
 ):
     if any(len(s) < 16 for s in _secrets):
         raise ImproperlyConfigured(f"every value in {_name} must be at least 16 characters")
-    if not _secrets and not (DEBUG or TESTING or LEAP_SIMULATOR):
-        raise ImproperlyConfigured(f"{_name} must be set when talking to the real Leap")
-if DEBUG or TESTING or LEAP_SIMULATOR:
+    # The dev secrets below are in the repository: only a development process (DEBUG, tests)
+    # may fall back to them. LEAP_SIMULATOR alone does not make a process a development one.
+    if not _secrets and not (DEBUG or TESTING):
+        raise ImproperlyConfigured(f"{_name} must be set when DEBUG is false")
+if DEBUG or TESTING:
     LEAP_METER_WEBHOOK_SECRETS = LEAP_METER_WEBHOOK_SECRETS or ["dev-meter-webhook-secret-0001"]
     LEAP_DISPATCH_WEBHOOK_SECRETS = LEAP_DISPATCH_WEBHOOK_SECRETS or [
         "dev-dispatch-webhook-secret-01"
@@ -339,6 +369,10 @@ METERS_SYNC_RETRY_BASE_SECONDS = env_float(
 PUBLIC_BASE_URL = env_url(
     "PUBLIC_BASE_URL", default="http://127.0.0.1:8000", schemes=("https", "http")
 ).rstrip("/")
+
+# Largest meter webhook event accepted (a group.updated event lists its members' ids); a larger
+# one gets 413 and its first bytes are kept.
+METERS_WEBHOOK_MAX_BYTES = env_int("METERS_WEBHOOK_MAX_BYTES", default=1024 * 1024, minimum=1024)
 
 # --- meter mapping (mapping/) ---------------------------------------------------------------------
 
@@ -409,8 +443,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", default=180
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat writes each entry's last run to the database right after sending it (the default is every
+# 3 minutes): a beat killed and restarted must not send the same due run again.
+CELERY_BEAT_SYNC_EVERY = 1
 _xdist = os.environ.get("PYTEST_XDIST_WORKER")
 CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist}" if _xdist else env_str("CELERY_QUEUE", "celery")
+# Dispatch and sync work each on a queue of its own (leapportal/queues.py): a long full sync never
+# delays dispatch processing. Names derive from the default queue.
+QUEUE_NAMES = celery_queues.names(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = celery_queues.routes(QUEUE_NAMES)
 
 # How often each worker records a heartbeat; sync health calls a worker stale after three misses.
 WORKER_HEARTBEAT_SECONDS = 60
@@ -436,6 +477,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "dispatch.tasks.reconcile_dispatches",
         "schedule": 60.0,
         "description": "Poll Leap's dispatch search as the fallback to webhooks",
+    },
+    "webhook-sweep": {
+        "task": "dispatch.tasks.sweep_deliveries",
+        "schedule": 60.0,
+        "description": "Queue again stored webhook deliveries whose task was lost (broker down)",
     },
     "worker-heartbeat": {
         "task": "leapportal.tasks.record_worker_heartbeat",

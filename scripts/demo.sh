@@ -185,9 +185,14 @@ if [ "${LEAP_SIMULATOR:-}" = true ]; then
   fi
 fi
 
-# --- worker, beat ---------------------------------------------------------------------------
-start worker $PY -m celery -A leapportal worker --loglevel=INFO \
-  --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "demo@%h"
+# --- workers, beat --------------------------------------------------------------------------
+# One worker per queue (leapportal/queues.py), as in production: dispatch never waits behind a sync.
+QUEUE=${CELERY_QUEUE:-celery}
+start worker-dispatch $PY -m celery -A leapportal worker --loglevel=INFO \
+  -Q "$($PY -m leapportal.queues "$QUEUE" dispatch)" --concurrency 1 -n "dispatch@%h"
+start worker-sync nice -n 10 $PY -m celery -A leapportal worker --loglevel=INFO \
+  -Q "$($PY -m leapportal.queues "$QUEUE" sync),$QUEUE" \
+  --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "sync@%h"
 start beat $PY -m celery -A leapportal beat --loglevel=INFO -S django \
   --schedule "$LOG_DIR/celerybeat-schedule"
 
@@ -196,7 +201,7 @@ cat <<EOF
   leapportal is running:  http://127.0.0.1:$PORT/
 $LOGINS
   Django admin:           http://127.0.0.1:$PORT/admin/ (admin login)
-  Logs:                   $LOG_DIR/ (web, worker, beat, simulator, seed, access)
+  Logs:                   $LOG_DIR/ (web, worker-dispatch, worker-sync, beat, simulator, seed, access)
   Press Ctrl-C (or: kill $$) to stop everything.
 
 EOF
