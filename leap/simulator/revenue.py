@@ -240,9 +240,19 @@ class RevenueBook:
         return self._events[1]
 
     def meter_rows(
-        self, month: int, version: Version, offset: int = 0, limit: int | None = None
+        self,
+        month: int,
+        version: Version,
+        offset: int = 0,
+        limit: int | None = None,
+        *,
+        broken: bool = False,
     ) -> tuple[list[dict[str, Any]], int]:
-        """Rows of a month from portfolio position `offset`; returns them and the next position."""
+        """Rows of a month from portfolio position `offset`; returns them and the next position.
+
+        `broken`: with the rows `break_row` spoiled (what the meter search sends); sums and
+        aggregations are computed from the sound figures.
+        """
         rows: list[dict[str, Any]] = []
         end = self.sim.portfolio.next_index
         position = offset
@@ -254,6 +264,10 @@ class RevenueBook:
                 continue
             row = self.row(facts, month, version, counts)
             if row is not None:
+                if broken:
+                    spoiled = self.invalid_rows.get((month, facts.meter_id))
+                    if spoiled is not None:
+                        row = {**row, **spoiled}
                 rows.append(row)
         return rows, position
 
@@ -369,9 +383,6 @@ class RevenueBook:
         ):
             if value:
                 row[key] = value
-        broken = self.invalid_rows.get((month, facts.meter_id))
-        if broken is not None:
-            row.update(broken)
         return row
 
     def all_rows(self, months: list[int], version_name: str | None) -> Iterator[dict[str, Any]]:

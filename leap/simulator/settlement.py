@@ -210,7 +210,7 @@ class Handlers:
                 month_no, position = month_no + 1, 0
                 continue
             rows, position = self.book.meter_rows(
-                months[month_no], version, position, size - len(page)
+                months[month_no], version, position, size - len(page), broken=True
             )
             for row in rows:
                 if programs and row["program"] not in programs:
