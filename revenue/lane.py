@@ -122,16 +122,14 @@ def rows(query: LaneQuery, *, user: Any, now: datetime) -> QuerySet[MeterRespons
 
 
 def count_open(now: datetime | None = None) -> int:
-    """Rows of the latest month not done and not snoozed (the queue tab's badge)."""
+    """Rows of the latest month not done and not snoozed (the queue tab's badge), one query."""
     now = now or timezone.now()
-    month = latest_month()
-    if month is None:
-        return 0
+    latest = MeterResponsiveness.objects.order_by("-month").values("month")[:1]
     items = UnresponsiveWorkItem.objects.filter(
         meter_id=OuterRef("meter_id"), program=OuterRef("program")
     )
     return (
-        MeterResponsiveness.objects.filter(month=month)
+        MeterResponsiveness.objects.filter(month=Subquery(latest))
         .exclude(Exists(items.filter(Q(state="done") | Q(snoozed_until__gt=now))))
         .count()
     )

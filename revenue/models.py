@@ -10,7 +10,6 @@ the one before is kept on the version (`changes`) and on each row (`previous_tot
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -93,7 +92,7 @@ class MeterRevenue(models.Model):
     utility = models.CharField(max_length=64, blank=True)
     customer = models.CharField(max_length=200, blank=True)  # Leap's customer name
     customer_group = models.CharField(max_length=200, blank=True)
-    load_types = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    load_types = models.JSONField(default=list, blank=True)
     revenue_type = models.CharField(max_length=40)
     nomination_w = models.FloatField(null=True)
     capacity_revenue = models.FloatField(null=True)

@@ -119,7 +119,7 @@ def _prepare(version_id: int, month: date) -> Any:
             item.utility or "",
             item.customer or "",
             item.customer_group or "",
-            item.load_types,
+            dumps(item.load_types),
             item.revenue_type,
             item.nomination_w,
             item.capacity_revenue,
@@ -294,9 +294,9 @@ def write_aggregates(version: ReportVersion) -> None:
             joins = ""
             if dimension == "load_type":
                 joins = (
-                    " CROSS JOIN LATERAL unnest(CASE WHEN cardinality(r.load_types) = 0 "
-                    "THEN ARRAY['UNASSIGNED_LOAD_TYPE']::varchar[] ELSE r.load_types END) "
-                    "AS lt(load_type)"
+                    " CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN "
+                    "jsonb_array_length(r.load_types) = 0 THEN '[\"UNASSIGNED_LOAD_TYPE\"]'::jsonb "
+                    "ELSE r.load_types END) AS lt(load_type)"
                 )
             elif dimension == "customer" and mapping:
                 joins = f" LEFT JOIN {mapping} m ON m.meter_id = r.meter_id"

@@ -72,7 +72,6 @@ def revenue_sync_health(context: template.Context) -> dict[str, Any]:
             )[:10]
         ),
         "invalid_records": list(InvalidRevenueRecord.objects.select_related("version")[:10]),
-        "invalid_total": InvalidRevenueRecord.objects.count(),
         "can_sync": bool(request and request.user.has_perm(roles.START_SYNC)),
         "csrf_token": context.get("csrf_token"),
     }
