@@ -45,6 +45,9 @@ class ReportVersion(models.Model):
         FETCHING = "fetching"  # rows being written (a run that died leaves this; redone)
         COMPLETE = "complete"
         INVALID = "invalid"  # Leap's report did not validate: kept with its error, not applied
+        # Listed by Leap but already replaced by a newer version when we first synced the month:
+        # not fetched (its rows would be history nobody saw), kept so the list of versions is whole.
+        SUPERSEDED = "superseded"
 
     report = models.ForeignKey(RevenueReport, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=16)

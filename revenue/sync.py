@@ -2,7 +2,9 @@
 
 Reports are monthly, so the sync runs daily and fetches only what is new: one call lists every
 version of the last REVENUE_SYNC_MONTHS months, and each version not yet stored complete is
-fetched (its report summary, then its meter rows, page by page). Domain code: it takes a Leap
+fetched (its report summary, then its meter rows, page by page). A month met for the first time
+is fetched at its newest version only (the older ones are recorded as superseded); from then on
+every new version of it is fetched, so what changed between versions is known. Domain code: it takes a Leap
 client and a RevenueSyncRun and knows nothing of Celery.
 
 - A version's meter rows are written by COPY straight into `revenue_meterrevenue` (a version's
@@ -367,6 +369,20 @@ def changes_between(previous: ReportVersion, version: ReportVersion) -> dict[str
     }
 
 
+def supersede(month: date, name: str, leap_updated_at: datetime | None) -> None:
+    """Record a version Leap lists that a newer one replaced before we first synced the month."""
+    report, _ = RevenueReport.objects.get_or_create(month=month)
+    ReportVersion.objects.update_or_create(
+        report=report,
+        version=name,
+        defaults={
+            "number": _number(name),
+            "state": ReportVersion.State.SUPERSEDED,
+            "leap_updated_at": leap_updated_at,
+        },
+    )
+
+
 # --- diagnosis -----------------------------------------------------------------------------------
 
 
@@ -416,12 +432,17 @@ def run_sync(client: Any, run: RevenueSyncRun) -> RevenueSyncRun:
     now = timezone.now()
     first, last = window(now, settings.REVENUE_SYNC_MONTHS)
     listed = client.list_report_versions(month_text(first), month_text(last))
+    held = ReportVersion.objects.filter(report__month__range=(first, last))
+    known_months = set(
+        held.filter(state=ReportVersion.State.COMPLETE).values_list("report__month", flat=True)
+    )
+    # Complete or superseded: nothing more to fetch. Invalid or half-fetched: tried again.
     complete_ones = set(
-        ReportVersion.objects.filter(
-            state=ReportVersion.State.COMPLETE, report__month__range=(first, last)
+        held.filter(
+            state__in=[ReportVersion.State.COMPLETE, ReportVersion.State.SUPERSEDED]
         ).values_list("report__month", "version")
     )
-    todo = sorted(
+    listed_new = sorted(
         (
             (parse_month(v.settlement_period.period_start), v.version, v.updated_at)
             for v in listed
@@ -429,6 +450,17 @@ def run_sync(client: Any, run: RevenueSyncRun) -> RevenueSyncRun:
         ),
         key=lambda t: (t[0], _number(t[1])),
     )
+    # A month seen for the first time: only its newest version is fetched; the older ones are
+    # recorded as superseded. A month we hold: every new version, oldest first.
+    newest: dict[date, int] = {}
+    for month, name, _ in listed_new:
+        newest[month] = max(newest.get(month, 0), _number(name))
+    todo = []
+    for month, name, updated_at in listed_new:
+        if month not in known_months and _number(name) < newest[month]:
+            supersede(month, name, updated_at)
+        else:
+            todo.append((month, name, updated_at))
     run.versions_found = len(todo)
     RevenueSyncRun.objects.filter(pk=run.pk).update(
         versions_found=len(todo), progress_total=len(todo) + 1

@@ -32,19 +32,31 @@ def leap_versions(sim):
 
 
 @pytest.mark.leap_sim(meters=60, changes_per_hour=0)
-def test_a_first_sync_mirrors_every_version_and_the_current_one_matches_leap(
+def test_a_first_sync_takes_each_months_newest_version_and_it_matches_leap(
     leap_sim, run_revenue_sync
 ):
     run = run_revenue_sync()
     assert run.status == "done", run.error
-    expected = leap_versions(leap_sim)
+    listed = leap_versions(leap_sim)
+    newest: dict[str, str] = {}
+    for month, name in listed:
+        if int(name[1:]) > int(newest.get(month, "V0")[1:]):
+            newest[month] = name
     stored = {
         (month_text(m), v)
         for m, v in ReportVersion.objects.filter(state="complete").values_list(
             "report__month", "version"
         )
     }
-    assert stored == expected and run.versions_fetched == len(expected)
+    assert stored == set(newest.items()) and run.versions_fetched == len(newest)
+    superseded = {
+        (month_text(m), v)
+        for m, v in ReportVersion.objects.filter(state="superseded").values_list(
+            "report__month", "version"
+        )
+    }
+    assert superseded == listed - stored
+    assert not MeterRevenue.objects.filter(version__state="superseded").exists()
     client = leap.get_client()
     for report in RevenueReport.objects.select_related("current_version"):
         month = month_text(report.month)
@@ -61,11 +73,6 @@ def test_a_first_sync_mirrors_every_version_and_the_current_one_matches_leap(
                 s=Sum("earned")
             )["s"]
             assert total == pytest.approx(current.earned, abs=0.05), dimension
-    # Finalized months keep their preliminary V1 next to the final V2, with what changed.
-    final = ReportVersion.objects.filter(version="V2", state="complete").first()
-    assert final is not None and final.status == "FINALIZED"
-    assert final.previous.version == "V1" and final.changes["from"] == "V1"
-    assert final.changes["earned_before"] == pytest.approx(final.previous.earned, abs=0.01)
     # The diagnosis lists never/rarely responding meters per month and program.
     diagnosis = MeterResponsiveness.objects.all()
     assert diagnosis.exists()
@@ -73,6 +80,37 @@ def test_a_first_sync_mirrors_every_version_and_the_current_one_matches_leap(
         "NEVER_RESPONDS",
         "RARELY_RESPONDS",
     }
+
+
+@pytest.mark.leap_sim(meters=50, changes_per_hour=0)
+def test_a_preliminary_month_becomes_final_beside_its_preliminary_version(
+    leap_sim, run_revenue_sync
+):
+    run_revenue_sync()
+    preliminary = {
+        v.report.month: v
+        for v in ReportVersion.objects.filter(state="complete", status="PRELIMINARY")
+    }
+    assert preliminary
+    leap_sim.advance(hours=40 * 24, changes=0)  # Leap finalizes them meanwhile
+    run_revenue_sync()
+    finalized = 0
+    for month, v1 in preliminary.items():
+        report = RevenueReport.objects.get(month=month)
+        current = report.current_version
+        if current.number == v1.number:
+            continue  # outside the window Leap finalized by now
+        finalized += 1
+        assert report.status == "FINALIZED" and current.previous_id == v1.pk
+        assert current.changes["from"] == v1.version and current.changes["status_from"] == (
+            "PRELIMINARY"
+        )
+        assert current.changes["earned_before"] == pytest.approx(v1.earned, abs=0.01)
+        # The preliminary rows are still there, untouched.
+        assert MeterRevenue.objects.filter(version=v1).count() == v1.rows
+        linked = MeterRevenue.objects.filter(version=current, previous_total_revenue__isnull=False)
+        assert linked.count() == min(v1.rows, current.rows)
+    assert finalized >= 1
 
 
 @pytest.mark.leap_sim(meters=40, changes_per_hour=0)
@@ -141,8 +179,12 @@ def test_an_invalid_row_is_kept_with_its_error_and_the_rest_applied(leap_sim, ru
 def test_an_invalid_report_is_kept_and_retried_while_the_other_months_apply(
     leap_sim, run_revenue_sync
 ):
-    versions = sorted(leap_versions(leap_sim))
-    month, name = versions[0]
+    newest: dict[str, str] = {}
+    for m, v in leap_versions(leap_sim):
+        if int(v[1:]) > int(newest.get(m, "V0")[1:]):
+            newest[m] = v
+    month = min(newest)
+    name = newest[month]
     original = leap_sim.revenue.report
 
     def broken(months, version_name):
@@ -161,7 +203,7 @@ def test_an_invalid_report_is_kept_and_retried_while_the_other_months_apply(
     assert invalid.summary_raw["total_meters_count"] == "many"
     assert InvalidRevenueRecord.objects.filter(what="report").count() == 1
     # Every other version was applied.
-    assert ReportVersion.objects.filter(state="complete").count() == len(versions) - 1
+    assert ReportVersion.objects.filter(state="complete").count() == len(newest) - 1
     leap_sim.revenue.report = original
     again = run_revenue_sync()
     invalid.refresh_from_db()
