@@ -173,10 +173,11 @@ class RevenueBook:
         portfolio = self.sim.portfolio
         if index in portfolio.removed or index >= portfolio.next_index:
             return None
-        state = portfolio.get(index)
         cached = self._facts.get(index)
-        if cached is not None and cached.stamp == state.updated_at:
-            return cached
+        overlay = portfolio.overlay.get(index)
+        if cached is not None and (overlay is None or cached.stamp == overlay.updated_at):
+            return cached  # a generated meter never changes until it moves into the overlay
+        state = overlay or portfolio.get(index)
         details = state.details
         customer = details.get("customer") or {}
         utility = (details.get("utility") or {}).get("utility_name")
