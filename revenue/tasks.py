@@ -21,7 +21,11 @@ logger = logging.getLogger(__name__)
 
 
 def request_sync(*, trigger: str, requested_by: Any = None) -> RevenueSyncRun:
-    """Queue a revenue sync (or return the one already queued or running)."""
+    """Queue a revenue sync (or return the one already queued or running).
+
+    A running run whose worker died (no heartbeat) is failed first, so a new one can start.
+    """
+    fail_stale_runs()
     active = RevenueSyncRun.objects.filter(status__in=RevenueSyncRun.ACTIVE_STATUSES).first()
     if active is not None:
         return active
