@@ -120,9 +120,12 @@ class MeterRevenue(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["meter_id", "month"], name="meterrevenue_meter_month"),
+            # The at-risk ranking reads one page of one version in this order, from the index.
             models.Index(
                 "version",
                 models.F("risk").desc(),
+                models.F("missed_revenue").desc(),
+                "id",
                 name="meterrevenue_version_risk",
                 condition=Q(risk__isnull=False),
             ),
@@ -200,7 +203,12 @@ class MeterResponsiveness(models.Model):
                 fields=["month", "meter_id", "program"], name="one_diagnosis_per_meter_month"
             )
         ]
-        indexes = [models.Index(fields=["meter_id", "month"], name="responsiveness_meter_month")]
+        indexes = [
+            models.Index(fields=["meter_id", "month"], name="responsiveness_meter_month"),
+            models.Index(
+                "month", models.F("missed_revenue").desc(), name="responsiveness_month_missed"
+            ),
+        ]
 
     def __str__(self) -> str:
         return (
