@@ -31,4 +31,5 @@ urlpatterns = [
         name="unresponsive_idled",
     ),
     path("sync/now", views.sync_now, name="sync_now"),
+    path("sync/card", views.sync_card, name="sync_card"),
 ]

@@ -512,6 +512,16 @@ def unresponsive_idled(request: HttpRequest, meter_id: uuid.UUID, program: str) 
     return redirect(_detail_url(meter_id, program))
 
 
+@require_GET
+@permission_required(roles.VIEW, raise_exception=True)
+def sync_card(request: HttpRequest) -> HttpResponse:
+    """The revenue sync's card of sync health alone (it polls itself while a run is active)."""
+    from django.template import RequestContext, Template
+
+    card = Template("{% load revenue %}{% revenue_sync_health %}")
+    return HttpResponse(card.render(RequestContext(request, {})))
+
+
 @require_POST
 @permission_required(roles.START_SYNC, raise_exception=True)
 def sync_now(request: HttpRequest) -> HttpResponse:

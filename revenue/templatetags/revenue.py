@@ -64,8 +64,10 @@ def unresponsive_lane_count() -> int:
 def revenue_sync_health(context: template.Context) -> dict[str, Any]:
     """The revenue sync's card on sync health: runs, progress, what Leap sent that was invalid."""
     request = context.get("request")
+    runs = list(RevenueSyncRun.objects.select_related("requested_by")[:5])
     return {
-        "runs": list(RevenueSyncRun.objects.select_related("requested_by")[:5]),
+        "runs": runs,
+        "active": any(run.is_active for run in runs),
         "invalid_versions": list(
             ReportVersion.objects.filter(state=ReportVersion.State.INVALID).select_related(
                 "report"

@@ -15,6 +15,7 @@ from revenue.models import (
     MeterRevenue,
     ReportVersion,
     RevenueReport,
+    RevenueSyncRun,
     UnresponsiveWorkItem,
 )
 
@@ -194,8 +195,28 @@ def test_the_meter_page_sync_health_and_the_queue_show_revenue(synced, viewer_cl
     assert "Revenue and responsiveness by month" in page and f"{row.month:%Y-%m}" in page
     health = viewer_client.get(reverse("meters:sync_health")).content.decode()
     assert "Revenue sync" in health and "badge--done" in health
+    card = viewer_client.get(reverse("revenue:sync_card")).content.decode()
+    assert card.startswith('<section class="card" id="revenue-sync">')  # nothing running: no poll
     queue = viewer_client.get(reverse("ops:actions")).content.decode()
     assert reverse("revenue:unresponsive") in queue and "Unresponsive meters" in queue
+
+
+def test_an_operator_starts_a_revenue_sync_and_its_card_polls_while_it_is_queued(
+    db, operator_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    from revenue import tasks
+
+    monkeypatch.setattr(tasks.run_revenue_sync, "delay", lambda run_id: None)  # no worker here
+    with django_capture_on_commit_callbacks(execute=True):
+        response = operator_client.post(reverse("revenue:sync_now"))
+    assert response.status_code == 302 and response["Location"].endswith("#revenue-sync")
+    run = RevenueSyncRun.objects.get()
+    assert run.status == "queued" and run.requested_by.username == "operator-user"
+    card = operator_client.get(reverse("revenue:sync_card")).content.decode()
+    assert 'hx-trigger="every 2s"' in card and "queued" in card
+    # Asking again while one is queued shows that one.
+    operator_client.post(reverse("revenue:sync_now"))
+    assert RevenueSyncRun.objects.count() == 1
 
 
 def test_revenue_pages_answer_before_any_sync(db, viewer_client):
