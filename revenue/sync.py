@@ -56,8 +56,13 @@ COPY_COLUMNS = (
     "customer", "customer_group", "load_types", "revenue_type", "nomination_w",
     "capacity_revenue", "energy_revenue", "total_revenue", "potential_revenue", "missed_revenue",
     "penalty", "payment_adjustment", "performance_adjustment", "data_coverage",
-    "response_percentage", "events", "diagnosis", "historical_responsiveness", "extra",
+    "response_percentage", "events", "diagnosis", "historical_responsiveness", "extra", "risk",
 )  # fmt: skip
+# Positions in a COPY row of what a version's totals add up.
+_TOTAL, _POTENTIAL, _MISSED, _PENALTY = (
+    COPY_COLUMNS.index(c)
+    for c in ("total_revenue", "potential_revenue", "missed_revenue", "penalty")
+)
 UNRESPONSIVE = ("NEVER_RESPONDS", "RARELY_RESPONDS")
 RISK_MIN_COVERAGE = 75.0  # Leap's own method: meters under 75% data coverage are not ranked
 DIAGNOSIS_REFRESH = timedelta(hours=20)
@@ -111,6 +116,16 @@ def _prepare(version_id: int, month: date) -> Any:
 
     def prepare(item: Any) -> tuple:
         extra = item.__pydantic_extra__
+        potential, missed = item.potential_revenue, item.missed_revenue
+        coverage = item.data_coverage_percentage
+        risk = (
+            missed / potential
+            if potential
+            and missed is not None
+            and coverage is not None
+            and coverage >= RISK_MIN_COVERAGE
+            else None
+        )
         return (
             version_id,
             month,
@@ -127,17 +142,18 @@ def _prepare(version_id: int, month: date) -> Any:
             item.capacity_revenue,
             item.energy_revenue,
             item.total_revenue,
-            item.potential_revenue,
-            item.missed_revenue,
+            potential,
+            missed,
             item.penalty,
             item.payment_adjustment,
             item.performance_adjustment,
-            item.data_coverage_percentage,
+            coverage,
             item.dispatch_event_response_percentage,
             item.total_number_of_events,
             item.diagnosis or "",
             item.historical_responsiveness or "",
             dumps(extra) if extra else None,
+            risk,
         )
 
     return prepare
@@ -193,6 +209,7 @@ def fetch_version(
         version.error = ""
         version.save()
     rows = invalid = 0
+    totals = [0.0, 0.0, 0.0, 0.0]  # earned, potential, missed, penalty
     pages = prefetch(
         client.iter_revenue_pages(
             "meter", text, text, version=name, page_size=MAX_REVENUE_PAGE_SIZE, lazy=True
@@ -204,7 +221,13 @@ def fetch_version(
             for page in pages:
                 with transaction.atomic():
                     if page:
-                        _copy(list(page))
+                        batch = list(page)
+                        _copy(batch)
+                        for row in batch:
+                            totals[0] += row[_TOTAL]
+                            totals[1] += row[_POTENTIAL] or 0.0
+                            totals[2] += row[_MISSED] or 0.0
+                            totals[3] += row[_PENALTY] or 0.0
                     for failure in page.failures:
                         _keep_invalid(run, version, month, "meter row", failure)
                     rows += len(page)
@@ -219,12 +242,15 @@ def fetch_version(
         pages.close()
     run.rows_written += rows
     run.invalid += invalid
-    complete(version, rows=rows, invalid_rows=invalid)
+    complete(version, rows=rows, invalid_rows=invalid, totals=totals)
     return version
 
 
-def complete(version: ReportVersion, *, rows: int, invalid_rows: int) -> None:
-    """Link the version to the one before, sum it up, record what changed, make it current."""
+def complete(version: ReportVersion, *, rows: int, invalid_rows: int, totals: list[float]) -> None:
+    """Link the version to the one before, sum it up, record what changed, make it current.
+
+    Each row's risk was computed as it was copied; the totals were added up then too.
+    """
     with transaction.atomic():
         report = RevenueReport.objects.select_for_update().get(pk=version.report_id)
         previous = (
@@ -234,9 +260,9 @@ def complete(version: ReportVersion, *, rows: int, invalid_rows: int) -> None:
             .order_by("-number")
             .first()
         )
-        table = MeterRevenue._meta.db_table
-        with connection.cursor() as cursor:
-            if previous is not None:
+        if previous is not None:
+            table = MeterRevenue._meta.db_table
+            with connection.cursor() as cursor:
                 cursor.execute(
                     f"UPDATE {table} AS r SET previous_total_revenue = p.total "  # noqa: S608
                     f"FROM (SELECT meter_id, program, total_revenue AS total FROM {table} "
@@ -244,24 +270,12 @@ def complete(version: ReportVersion, *, rows: int, invalid_rows: int) -> None:
                     f"WHERE r.version_id = %s AND p.meter_id = r.meter_id AND p.program = r.program",
                     [previous.pk, version.pk],
                 )
-            cursor.execute(
-                f"UPDATE {table} SET risk = missed_revenue / potential_revenue "  # noqa: S608
-                f"WHERE version_id = %s AND potential_revenue > 0 AND missed_revenue IS NOT NULL "
-                f"AND data_coverage >= %s",
-                [version.pk, RISK_MIN_COVERAGE],
-            )
-            cursor.execute(
-                f"SELECT count(*), coalesce(sum(total_revenue), 0), "  # noqa: S608
-                f"coalesce(sum(potential_revenue), 0), coalesce(sum(missed_revenue), 0), "
-                f"coalesce(sum(penalty), 0) FROM {table} WHERE version_id = %s",
-                [version.pk],
-            )
-            count, earned, potential, missed, penalty = cursor.fetchone()
         write_aggregates(version)
-        version.rows = count
+        version.rows = rows
         version.invalid_rows = invalid_rows
-        version.earned, version.potential = float(earned), float(potential)
-        version.missed, version.penalty = float(missed), float(penalty)
+        version.earned, version.potential, version.missed, version.penalty = (
+            round(t, 2) for t in totals
+        )
         version.previous = previous
         version.changes = changes_between(previous, version) if previous else {}
         version.state = ReportVersion.State.COMPLETE
@@ -276,41 +290,42 @@ def complete(version: ReportVersion, *, rows: int, invalid_rows: int) -> None:
 
 
 def write_aggregates(version: ReportVersion) -> None:
-    """The version's sums by each dimension, with the previous version's earned figure."""
+    """The version's sums by each dimension (one scan with grouping sets, one for load types)."""
     from revenue.models import RevenueAggregate
 
     table = MeterRevenue._meta.db_table
     aggregates = RevenueAggregate._meta.db_table
     mapping = _mapping_table()
-    keys = {
-        "program": "r.program",
-        "market_group": "r.market_group",
-        "utility": "r.utility",
-        "load_type": "lt.load_type",
-        "revenue_type": "r.revenue_type",
-        "customer": "coalesce(m.customer_id, '')" if mapping else "''",
-    }
+    customer = "coalesce(m.customer_id, '')" if mapping else "''::varchar"
+    join = f" LEFT JOIN {mapping} m ON m.meter_id = r.meter_id" if mapping else ""
+    sums = (
+        "count(*), coalesce(sum(r.total_revenue), 0), coalesce(sum(r.potential_revenue), 0), "
+        "coalesce(sum(r.missed_revenue), 0), sum(r.previous_total_revenue)"
+    )
+    columns = "version_id, dimension, key, meters, earned, potential, missed, previous_earned"
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {aggregates} WHERE version_id = %s", [version.pk])  # noqa: S608
-        for dimension, key in keys.items():
-            joins = ""
-            if dimension == "load_type":
-                joins = (
-                    " CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN "
-                    "jsonb_array_length(r.load_types) = 0 THEN '[\"UNASSIGNED_LOAD_TYPE\"]'::jsonb "
-                    "ELSE r.load_types END) AS lt(load_type)"
-                )
-            elif dimension == "customer" and mapping:
-                joins = f" LEFT JOIN {mapping} m ON m.meter_id = r.meter_id"
-            cursor.execute(
-                f"INSERT INTO {aggregates} (version_id, dimension, key, meters, earned, "  # noqa: S608
-                f"potential, missed, previous_earned) "
-                f"SELECT %s, %s, {key}, count(*), coalesce(sum(r.total_revenue), 0), "
-                f"coalesce(sum(r.potential_revenue), 0), coalesce(sum(r.missed_revenue), 0), "
-                f"sum(r.previous_total_revenue) "
-                f"FROM {table} r{joins} WHERE r.version_id = %s GROUP BY {key}",
-                [version.pk, dimension, version.pk],
-            )
+        cursor.execute(
+            f"INSERT INTO {aggregates} ({columns}) "  # noqa: S608
+            f"SELECT %s, CASE WHEN GROUPING(r.program) = 0 THEN 'program' "
+            f"WHEN GROUPING(r.market_group) = 0 THEN 'market_group' "
+            f"WHEN GROUPING(r.utility) = 0 THEN 'utility' "
+            f"WHEN GROUPING(r.revenue_type) = 0 THEN 'revenue_type' ELSE 'customer' END, "
+            f"coalesce(r.program, r.market_group, r.utility, r.revenue_type, {customer}), {sums} "
+            f"FROM {table} r{join} WHERE r.version_id = %s "
+            f"GROUP BY GROUPING SETS ((r.program), (r.market_group), (r.utility), "
+            f"(r.revenue_type), ({customer}))",
+            [version.pk, version.pk],
+        )
+        cursor.execute(
+            f"INSERT INTO {aggregates} ({columns}) "  # noqa: S608
+            f"SELECT %s, 'load_type', lt.load_type, {sums} FROM {table} r "
+            f"CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN "
+            f"jsonb_array_length(r.load_types) = 0 THEN '[\"UNASSIGNED_LOAD_TYPE\"]'::jsonb "
+            f"ELSE r.load_types END) AS lt(load_type) "
+            f"WHERE r.version_id = %s GROUP BY lt.load_type",
+            [version.pk, version.pk],
+        )
 
 
 def _mapping_table() -> str | None:
