@@ -79,14 +79,9 @@ def _work(field: str) -> Subquery:
 
 
 def rows(query: LaneQuery, *, user: Any, now: datetime) -> QuerySet[MeterResponsiveness]:
-    """The lane's rows for the query's month (default: the latest), with their work fields."""
+    """The lane's rows for the query's month (default: the latest), filtered (see with_work)."""
     month = query.month or latest_month()
-    found = MeterResponsiveness.objects.filter(month=month).annotate(
-        work_state=_work("state"),
-        work_assignee=_work("assignee__username"),
-        work_snoozed_until=_work("snoozed_until"),
-        work_idled_at=_work("idled_at"),
-    )
+    found = MeterResponsiveness.objects.filter(month=month)
     if query.kind:
         found = found.filter(historical_responsiveness=query.kind)
     if query.program:
@@ -119,6 +114,16 @@ def rows(query: LaneQuery, *, user: Any, now: datetime) -> QuerySet[MeterRespons
             pass
         found = found.filter(match)
     return found
+
+
+def with_work(found: QuerySet[MeterResponsiveness]) -> QuerySet[MeterResponsiveness]:
+    """The rows with our work on them (state, assignee, snooze, idle) as columns."""
+    return found.annotate(
+        work_state=_work("state"),
+        work_assignee=_work("assignee__username"),
+        work_snoozed_until=_work("snoozed_until"),
+        work_idled_at=_work("idled_at"),
+    )
 
 
 def count_open(now: datetime | None = None) -> int:

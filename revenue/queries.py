@@ -43,6 +43,15 @@ def reports() -> list[RevenueReport]:
     )
 
 
+def current_version_ids() -> list[int]:
+    """Every month's current version (one small query)."""
+    return list(
+        RevenueReport.objects.exclude(current_version=None).values_list(
+            "current_version_id", flat=True
+        )
+    )
+
+
 def chosen_report(params: Mapping[str, str], shown: list[RevenueReport]) -> RevenueReport | None:
     """The month a page is about: ?month=YYYY-MM if it has a report, else the latest."""
     month = parse_month(params.get("month"))
@@ -65,6 +74,8 @@ def pick_dimension(raw: str | None) -> str:
     values = [d for d, _ in DIMENSIONS]
     return raw if raw in values else "program"
 
+
+BREAKDOWN_ROWS = 100  # shown on the page; the CSV has every row
 
 BREAKDOWN_SORTS = {
     "earned": "-earned",

@@ -24,7 +24,7 @@ from leapportal import roles
 from leapportal.htmx import wants_fragment
 from meters.models import Meter
 from ops import csvexport, queue
-from ops.listing import paginate, parse_sort
+from ops.listing import COUNT_CAP, paginate, parse_sort
 from revenue import charts, lane, queries
 from revenue.models import (
     MeterResponsiveness,
@@ -72,6 +72,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     dimension = queries.pick_dimension(request.GET.get("by"))
     sort = request.GET.get("sort", "earned")
     version = chosen.current_version if chosen else None
+    breakdown = queries.breakdown(version, dimension, sort) if version else []
     context: dict[str, Any] = {
         "reports": shown,
         "chosen": chosen,
@@ -80,7 +81,9 @@ def overview(request: HttpRequest) -> HttpResponse:
         "dimensions": queries.DIMENSIONS,
         "sort": sort if sort in queries.BREAKDOWN_SORTS else "earned",
         "chart": charts.revenue_by_month(_month_bars(shown, chosen, request)),
-        "breakdown": queries.breakdown(version, dimension, sort) if version else [],
+        "breakdown": breakdown[: queries.BREAKDOWN_ROWS],
+        "breakdown_total": len(breakdown),
+        "breakdown_rows": queries.BREAKDOWN_ROWS,
         "versions": list(
             ReportVersion.objects.filter(report=chosen).order_by("-number") if chosen else []
         ),
@@ -292,11 +295,12 @@ def _lane_context(request: HttpRequest) -> dict[str, Any]:
     now = timezone.now()
     query = lane.parse(request.GET)
     sort = parse_sort(request.GET.get("sort"), lane.SORTS, default="missed")
-    page = paginate(
-        lane.rows(query, user=request.user, now=now).order_by(*sort.order_by),
-        request.GET,
-        count=not query.q,
-    )
+    found = lane.rows(query, user=request.user, now=now)
+    page = paginate(lane.with_work(found).order_by(*sort.order_by), request.GET, count=False)
+    if not query.q:
+        # Counted without the work columns (four subqueries a row), capped as paginate does.
+        total = found.order_by()[: COUNT_CAP + 1].count()
+        page.count, page.count_capped = min(total, COUNT_CAP), total > COUNT_CAP
     queries.attach_meters(page.items)
     side_counts = {
         side: queue.base_queryset(queue.parse({}), side=side)
@@ -346,7 +350,7 @@ def unresponsive_export(request: HttpRequest) -> StreamingHttpResponse:
     now = timezone.now()
     query = lane.parse(request.GET)
     sort = parse_sort(request.GET.get("sort"), lane.SORTS, default="missed")
-    found = lane.rows(query, user=request.user, now=now).order_by(*sort.order_by)
+    found = lane.with_work(lane.rows(query, user=request.user, now=now)).order_by(*sort.order_by)
     reason = lane.guidance()
 
     def rows() -> Any:

@@ -9,7 +9,7 @@ from django.db import migrations
 
 CODE = "UNRESPONSIVE_METER"
 ENTRY = {
-    "kind": "action_type",
+    "kind": "action_code",  # ours, not one of the 14 action types Leap sends
     "title": "Meter never or rarely responds to dispatches",
     "who_acts": "customer",
     "guidance": (

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.db.models import F
 
 from leapportal import roles
 from revenue import charts, lane
@@ -16,6 +15,7 @@ from revenue.models import (
     ReportVersion,
     RevenueSyncRun,
 )
+from revenue.queries import current_version_ids
 
 register = template.Library()
 
@@ -83,9 +83,7 @@ def revenue_sync_health(context: template.Context) -> dict[str, Any]:
 def meter_revenue(meter: Any) -> dict[str, Any]:
     """The meter page's revenue and responsiveness by month (current versions)."""
     rows = list(
-        MeterRevenue.objects.filter(
-            meter_id=meter.pk, version__report__current_version=F("version")
-        )
+        MeterRevenue.objects.filter(meter_id=meter.pk, version_id__in=current_version_ids())
         .select_related("version")
         .order_by("-month", "program")[:24]
     )
