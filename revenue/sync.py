@@ -217,7 +217,10 @@ def fetch_version(
         prepare=_prepare(version.pk, month),
     )
     try:
-        with PausedGC() as paused:
+        # A page of 1,000 validated rows leaves cyclic garbage behind (a few MB): collected
+        # every 4 pages, the sync's memory stays flat (bench/revenue.py: at the collector's
+        # default of 40 pages the RSS grew 245 MB at 100,000 meters; 18 MB at 20,000 with 4).
+        with PausedGC(every=4) as paused:
             for page in pages:
                 with transaction.atomic():
                     if page:
