@@ -248,6 +248,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--runs", type=int, default=30, help="requests per page")
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument(
         "--pages-only", action="store_true", help="only the pages, over what a previous run synced"
     )
@@ -293,7 +294,8 @@ def main() -> None:
             f"| {full['rss_growth_mb']} | {rerun['seconds']} |",
             flush=True,
         )
-    pages_table(args.runs)
+    if not args.skip_pages:
+        pages_table(args.runs)
 
 
 def pages_table(runs: int) -> None:
