@@ -11,6 +11,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Action required", "ops:actions"),
     ("Groups", "ops:groups"),
     ("Dispatches", "dispatch:timeline"),
+    ("Revenue", "revenue:overview"),
     ("Meters", "meters:list"),
     ("Mapping", "mapping:overview"),
     ("Sync health", "meters:sync_health"),

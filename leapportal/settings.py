@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "dispatch",
     "mapping",
     "ops",
+    "revenue",
 ]
 
 MIDDLEWARE = [
@@ -483,12 +484,23 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "description": "Queue again stored webhook deliveries whose task was lost (broker down)",
     },
+    "revenue-daily-sync": {
+        "task": "revenue.tasks.scheduled_revenue_sync",
+        "schedule": crontab(minute="15", hour="7"),
+        "description": "Daily check of Leap's revenue reports; fetches new versions only",
+    },
     "worker-heartbeat": {
         "task": "leapportal.tasks.record_worker_heartbeat",
         "schedule": float(WORKER_HEARTBEAT_SECONDS),
         "description": "Record that a worker is alive (sync health shows 'worker last seen')",
     },
 }
+
+# --- revenue -------------------------------------------------------------------------------------
+
+# The revenue sync checks this many complete months back for new report versions (Leap keeps
+# the reports of about two years; reports are monthly).
+REVENUE_SYNC_MONTHS = env_int("REVENUE_SYNC_MONTHS", default=12, minimum=1)
 
 # --- dispatch ------------------------------------------------------------------------------------
 

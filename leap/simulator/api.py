@@ -61,6 +61,7 @@ class Call:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     data: Any = None
+    query: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         """The body as JSON ({} when empty); raises Invalid on bad JSON."""
@@ -87,6 +88,7 @@ class Service:
             404: "Not Found",
             405: "Method Not Allowed",
             410: "Gone",
+            415: "Unsupported Media Type",
             429: "Too Many Requests",
         }
         title = titles.get(status, "Error")
@@ -103,6 +105,16 @@ class Service:
                 status, ("INTERNAL_SERVER_ERROR", "DISPATCH_UNEXPECTED_ERROR")
             )
             return Reply.json(status, {"code": code, "message": message, "error_code": error_code})
+        if self.name == "settlement":
+            problem = message or title
+            return Reply.json(
+                status,
+                {
+                    "title": title,
+                    "status": status,
+                    "details": [{"message": title, "description": problem}],
+                },
+            )
         if self.name in ("webhooks", "admin"):
             return Reply.json(status, {"error": title, "message": message})
         body: dict[str, Any] = {"title": title, "status": status, "details": details or {}}
@@ -111,12 +123,13 @@ class Service:
         return Reply.json(status, body)
 
 
-METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN = (
+METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN, SETTLEMENT = (
     Service("meters"),
     Service("enrollments"),
     Service("dispatch"),
     Service("webhooks"),
     Service("admin"),
+    Service("settlement"),
 )
 UUIDISH = r"[^/]+"
 
@@ -145,6 +158,10 @@ class Api:
         r("PUT", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_update)
         r("DELETE", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_delete)
         r("POST", "/v1.1/webhooks/{webhook_id}/test", WEBHOOKS, self.webhooks_test)
+        from .settlement import settlement_routes
+
+        for method, template, handler in settlement_routes(self):
+            r(method, template, SETTLEMENT, handler)
         from .admin import admin_routes
 
         for method, template, handler in admin_routes(sim):
@@ -167,17 +184,21 @@ class Api:
             return WEBHOOKS
         if path.startswith("/_sim"):
             return ADMIN
+        if path.startswith(("/v1.1/revenue", "/v1.1/performance")):
+            return SETTLEMENT
         if "/enrollments" in path:
             return ENROLLMENTS
         return METERS
 
     # --- entry point -----------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
-        """Serve one request."""
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, *, query: str = ""
+    ) -> Reply:
+        """Serve one request (`query`: the URL's query string, without the `?`)."""
         method = method.upper()
         headers = {k.lower(): v for k, v in headers.items()}
-        call = Call(method, path, headers, body)
+        call = Call(method, path, headers, body, query=_parse_query(query))
         reply = self._dispatch(call)
         if not path.startswith("/_sim"):
             self.sim.requests.record(method, path, reply.status, reply.route)
@@ -297,7 +318,13 @@ class Api:
         }
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        reply = self.handle(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), headers, body)
+        reply = self.handle(
+            environ["REQUEST_METHOD"],
+            environ.get("PATH_INFO", "/"),
+            headers,
+            body,
+            query=environ.get("QUERY_STRING", ""),
+        )
         if reply.drop:
             # A WSGI app cannot close the socket itself; the server turns this into a dropped
             # connection (the threaded server in server.py drops it properly).
@@ -635,6 +662,13 @@ def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:
         "headers": [dict(h) for h in hook["headers"]],
         "receiver_url": hook["receiver_url"],
     }
+
+
+def _parse_query(query: str) -> dict[str, str]:
+    """The query string's parameters (the last value of a repeated one)."""
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(query, keep_blank_values=True)) if query else {}
 
 
 def _has_page_token(body: bytes) -> bool:

@@ -18,7 +18,7 @@ import httpx
 HOST = "https://api.staging.leap.energy"
 # Faulted replies are deliberately off-contract (plain-text 500, torn JSON, explicit null token).
 UNCHECKED_FAULTS = {"429", "500", "torn", "drop", "null_page_token", "expired_token"}
-SPEC_FILES = ("meters", "enrollments", "dispatching", "webhooks")
+SPEC_FILES = ("meters", "enrollments", "dispatching", "webhooks", "settlement")
 
 
 def spec_for(path: str) -> str | None:
@@ -27,6 +27,8 @@ def spec_for(path: str) -> str | None:
         return "dispatching"
     if path.startswith("/v1.1/webhooks"):
         return "webhooks"
+    if path.startswith(("/v1.1/revenue/", "/v1.1/performance/")):
+        return "settlement"
     if path.startswith("/v2/meters/enrollments/") or (
         path.startswith("/v2/meters/") and path.endswith("/enrollments")
     ):
@@ -54,7 +56,9 @@ def _error_schema(name: str) -> Any:
 
     from leap.specs import load_spec
 
-    schema = load_spec(name)["components"]["schemas"]["ErrorResponse"]
+    schemas = load_spec(name)["components"]["schemas"]
+    # settlement.yml names its envelope per status; every one has the same shape.
+    schema = schemas.get("ErrorResponse") or schemas["ErrorResponseBadRequest"]
     return Draft4Validator(schema)
 
 
@@ -88,6 +92,10 @@ def check(method: str, path: str, status: int, headers: dict[str, str], body: by
     name = spec_for(path)
     lowered = {k.lower(): v for k, v in headers.items()}
     if name is None or lowered.get("x-simulator-fault") in UNCHECKED_FAULTS:
+        return []
+    if name == "settlement" and lowered.get("x-simulator-fault") == "extra_fields":
+        # settlement.yml forbids additional properties everywhere, yet Leap adds fields without
+        # a version bump (DIGEST §1.3): a reply with deliberate extra fields cannot conform.
         return []
     request = _Request(HOST, path, method.lower(), None, "application/json")
     response = _Response(status, lowered.get("content-type", "application/json"), lowered, body)

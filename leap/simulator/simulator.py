@@ -110,6 +110,7 @@ class Simulator:
         changes_per_hour: float = 2.0,
         device_names: str = "lf",
         page_token_ttl: timedelta = timedelta(hours=1),
+        revenue_history: str = "created",
     ) -> None:
         now = now or datetime.now(UTC).replace(microsecond=0)
         if now.tzinfo is None:
@@ -140,6 +141,9 @@ class Simulator:
         self._counter = 0
         self._rng = random.Random(f"changes:{seed}")
         self._api: Any = None
+        from .revenue import RevenueBook
+
+        self.revenue = RevenueBook(self, history=revenue_history)
 
     # --- clock -----------------------------------------------------------------------------------
 

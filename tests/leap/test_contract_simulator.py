@@ -173,6 +173,12 @@ READ_OPERATIONS = [
     ("dispatching", "/dispatch/group/search", "POST"),
     ("dispatching", "/dispatch/meter/webhook", "GET"),
     ("webhooks", "/v1.1/webhooks", "GET"),
+    ("settlement", "/v1.1/revenue/periodic/aggregation/meter/search", "POST"),
+    ("settlement", "/v1.1/revenue/periodic/aggregation/utility/search", "POST"),
+    ("settlement", "/v1.1/revenue/periodic/reports", "GET"),
+    ("settlement", "/v1.1/revenue/periodic/versions", "GET"),
+    ("settlement", "/v1.1/revenue/yearly/{year}", "GET"),
+    ("settlement", "/v1.1/performance/diagnosis/monthly/unresponsive/meters", "POST"),
 ]
 
 
