@@ -16,6 +16,8 @@ urlpatterns = [
     path("dispatch/", include("dispatch.urls")),
     path("mapping/", include("mapping.urls")),
     path("api/", include("mapping.api_urls")),
+    path("alerts/", include("alerts.urls")),
+    path("outreach/", include("alerts.outreach_urls")),
     # dashboard (ops): action queue, groups, preferences
     path("", include("ops.urls")),
 ]
