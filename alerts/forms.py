@@ -22,6 +22,9 @@ class PreferenceForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text="None ticked: every kind.",
     )
+    chat_webhook_url = forms.URLField(
+        required=False, max_length=500, assume_scheme="https", label="Chat webhook URL"
+    )
     time_zone = forms.ChoiceField(choices=_zones, initial="UTC")
     digest_hour = forms.TypedChoiceField(
         choices=[(h, f"{h:02d}:00") for h in range(24)], coerce=int, initial=8
