@@ -75,7 +75,7 @@ def address_problem(address: str | None) -> str | None:
     try:
         validate_email(address.strip())
     except ValidationError:
-        return f"{address!r} (from Leap) is not a valid email address"
+        return f"{address.strip()} (from Leap) is not a valid email address"
     return None
 
 
@@ -101,7 +101,6 @@ class Refused(Exception):
     """The email was not queued; the message says why (and may be recorded)."""
 
 
-@transaction.atomic
 def queue_email(
     action: RequiredAction,
     *,
@@ -122,27 +121,31 @@ def queue_email(
     if not subject or not body:
         raise Refused("the email needs a subject and a text")
     problem = address_problem(to)
-    if problem:
+    if problem:  # recorded on the action (its own write: the refusal must not roll back)
         M.objects.create(
             channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, status=M.Status.REFUSED, to=to,
             subject=subject[:300], body=body, action=action, meter_id=action.meter_id,
             created_by=by, created_at=now, last_error=problem,
         )  # fmt: skip
         raise Refused(f"not sent: {problem}")
-    previous = recent_send(action.pk, to, now)
-    if previous is not None:
-        raise Refused(
-            f"not sent: {to} was already emailed about this action on "
-            f"{previous.created_at:%Y-%m-%d %H:%M} UTC (within "
-            f"{settings.OUTREACH_RESEND_GUARD_HOURS} h)"
-        )
-    message = M.objects.create(
-        channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, to=to, subject=subject[:300],
-        body=body, action=action, meter_id=action.meter_id, created_by=by, created_at=now,
-    )  # fmt: skip
-    from alerts.tasks import send_on_commit
+    with transaction.atomic():
+        # Two operators sending at the same moment: the action's row lock orders them, so the
+        # second one sees the first one's message and is refused by the guard.
+        RequiredAction.objects.select_for_update().filter(pk=action.pk).first()
+        previous = recent_send(action.pk, to, now)
+        if previous is not None:
+            raise Refused(
+                f"not sent: {to} was already emailed about this action on "
+                f"{previous.created_at:%Y-%m-%d %H:%M} UTC (within "
+                f"{settings.OUTREACH_RESEND_GUARD_HOURS} h)"
+            )
+        message = M.objects.create(
+            channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, to=to, subject=subject[:300],
+            body=body, action=action, meter_id=action.meter_id, created_by=by, created_at=now,
+        )  # fmt: skip
+        from alerts.tasks import send_on_commit
 
-    send_on_commit([message.pk])
+        send_on_commit([message.pk])
     return message
 
 

@@ -60,7 +60,11 @@ def test_an_immediate_email_goes_through_smtp_and_no_alert_is_sent_twice(smtp_se
     evaluate.evaluate(now)
     assert notify.notify_all(now) == []
     message = OutboundMessage.objects.get()
-    assert (message.status, message.alert_first_id, message.alert_last_id) == ("sent", alert.pk, alert.pk)
+    assert (message.status, message.alert_first_id, message.alert_last_id) == (
+        "sent",
+        alert.pk,
+        alert.pk,
+    )
 
 
 def test_only_the_chosen_kinds_are_sent(smtp_server, make_user):
@@ -211,7 +215,9 @@ def test_notification_settings_page_saves_and_validates(client, make_user, chat_
         "quiet_start": "22:00",
     })  # fmt: skip
     text = bad.content.decode()
-    assert bad.status_code == 200 and "Give the chat" in text and "both the start and the end" in text
+    assert (
+        bad.status_code == 200 and "Give the chat" in text and "both the start and the end" in text
+    )
     good = client.post("/alerts/notifications/", {
         "email_enabled": "on", "chat_enabled": "on", "chat_webhook_url": chat_receiver.url,
         "kinds": ["overdue", "deadline_1d"], "mode": "daily", "digest_hour": "7",
