@@ -69,9 +69,7 @@ class SmtpServer:
         self.handler.refusal = reply
 
     def bodies(self) -> list[str]:
-        return [
-            m.get_body(("plain",)).get_content().replace("\r\n", "\n") for m in self.messages
-        ]
+        return [m.get_body(("plain",)).get_content().replace("\r\n", "\n") for m in self.messages]
 
     def wait_for(self, count: int, timeout: float = 15.0) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout
