@@ -128,3 +128,18 @@ def chat_receiver():
     receiver = ChatReceiver()
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def login(live_server):
+    """login(page, username) logs in through the login form (password "pw")."""
+
+    def do(page: Any, username: str) -> None:
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", "pw")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+
+    return do
