@@ -84,12 +84,15 @@ def subject_link(alert: Alert) -> str | None:
     """Where the cause of an alert can be looked at."""
     if alert.action_id:
         return reverse("ops:action", args=[alert.action_id])
-    if alert.kind == Alert.Kind.DISPATCH_UNREADY and alert.timeslot_id:
+    if alert.timeslot_id:  # a dispatch soon with unready members, an unknown meter's event
+        from dispatch.models import DispatchTimeslot
+
+        event = DispatchTimeslot.objects.filter(pk=alert.timeslot_id).values("event_id").first()
+        if event:
+            return reverse("dispatch:event", args=[event["event_id"]])
         return reverse("dispatch:timeline")
     if alert.kind == Alert.Kind.METER_MISSING and alert.meter_id:
         return reverse("meters:detail", args=[alert.meter_id])
-    if alert.kind == Alert.Kind.UNKNOWN_METER:
-        return reverse("dispatch:timeline")
     return reverse("meters:sync_health")
 
 

@@ -77,8 +77,17 @@ def test_operators_acknowledge_and_snooze_and_the_count_follows(client, make_use
     assert other.status == "snoozed" and other.snoozed_until > timezone.now() + timedelta(hours=3)
 
 
-def test_every_alert_page_answers_for_each_kind(client, make_user, alerts_raised):
+def test_every_alert_page_answers_and_links_to_its_cause(client, make_user, alerts_raised):
+    from tests.dashboard.factories import make_timeslot
+
+    make_timeslot(meter=None, start_time=timezone.now() + timedelta(hours=1))  # unknown meter
+    evaluate.evaluate()
     client.force_login(make_user("viewer", username="val"))
     for alert in Alert.objects.all():
-        assert client.get(f"/alerts/{alert.pk}/").status_code == 200
+        page = client.get(f"/alerts/{alert.pk}/")
+        assert page.status_code == 200
+        link = page.content.decode().split('class="btn btn--primary" href="')[1].split('"')[0]
+        assert client.get(link).status_code == 200, (alert.kind, link)
+    unknown = Alert.objects.get(kind="unknown_meter")
+    assert "/dispatch/events/" in client.get(f"/alerts/{unknown.pk}/").content.decode()
     assert client.get("/alerts/999999/").status_code == 404
