@@ -60,10 +60,16 @@ def is_due(pref: NotificationPreference, now: datetime) -> bool:
     return pref.last_sent_at is None or pref.last_sent_at < slot
 
 
+def start_preference_cursor() -> int:
+    """Where a person's cursor starts: at the newest alert (no flood of older ones)."""
+    return Alert.objects.aggregate(n=Max("id"))["n"] or 0
+
+
 def start_preference(user: Any) -> NotificationPreference:
-    """A person's preference, created with the cursor at the newest alert (no backlog flood)."""
-    newest = Alert.objects.aggregate(n=Max("id"))["n"] or 0
-    pref, _ = P.objects.get_or_create(user=user, defaults={"last_alert_id": newest})
+    """A person's preference, created with the cursor at the newest alert."""
+    pref, _ = P.objects.get_or_create(
+        user=user, defaults={"last_alert_id": start_preference_cursor()}
+    )
     return pref
 
 

@@ -121,15 +121,38 @@ def _record_outreach(message: OutboundMessage) -> None:
     )
 
 
+def _due(now: datetime | None) -> Any:
+    return (
+        M.objects.filter(status__in=M.PENDING_STATUSES)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now or timezone.now()))
+        .order_by("created_at", "id")
+    )
+
+
 def due(now: datetime | None = None) -> list[int]:
     """Pending messages whose (re)try time has come, oldest first."""
-    now = now or timezone.now()
-    return list(
-        M.objects.filter(status__in=M.PENDING_STATUSES)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)[:1000]
-    )
+    return list(_due(now).values_list("id", flat=True)[:1000])
+
+
+def send_due(now: datetime | None = None) -> dict[str, int]:
+    """One attempt at each due message, oldest first.
+
+    When a transport fails (the SMTP server, or one chat webhook URL), the rest of its messages
+    wait for the next sweep instead of each waiting out its own timeout now.
+    """
+    broken: set[str] = set()
+    counts = {"sent": 0, "failed": 0, "deferred": 0}
+    for message_id, channel, to in _due(now).values_list("id", "channel", "to")[:1000]:
+        transport = "smtp" if channel == M.Channel.EMAIL else f"chat {to}"
+        if transport in broken:
+            counts["deferred"] += 1
+            continue
+        if send(message_id) == M.Status.SENT:
+            counts["sent"] += 1
+        else:
+            counts["failed"] += 1
+            broken.add(transport)
+    return counts
 
 
 def retry_now(message: OutboundMessage, *, by: Any = None) -> bool:

@@ -34,12 +34,9 @@ def send_message(message_id: int) -> str:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def send_due_messages() -> int:
+def send_due_messages() -> dict[str, int]:
     """Every 30 s (beat): one attempt at every message whose (re)try time has come."""
-    ids = sending.due()
-    for message_id in ids:
-        sending.send(message_id)
-    return len(ids)
+    return sending.send_due()
 
 
 def send_on_commit(message_ids: list[int]) -> None:

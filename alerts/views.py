@@ -158,6 +158,9 @@ def preferences(request: HttpRequest) -> HttpResponse:
     form = PreferenceForm(request.POST or None, instance=pref)
     if request.method == "POST" and form.is_valid():
         saved = form.save(commit=False)
+        if not (form.initial.get("email_enabled") or form.initial.get("chat_enabled")):
+            if saved.email_enabled or saved.chat_enabled:  # switched on: from now, no backlog
+                saved.last_alert_id = notify.start_preference_cursor()
         saved.updated_at = timezone.now()
         saved.save()
         messages.success(request, "Notification settings saved.")

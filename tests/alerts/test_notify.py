@@ -227,3 +227,38 @@ def test_notification_settings_page_saves_and_validates(client, make_user, chat_
     pref = NotificationPreference.objects.get(user=hal)
     assert pref.kinds == ["overdue", "deadline_1d"] and pref.digest_hour == 7
     assert pref.quiet_end == time(6, 30) and pref.email_address == "hal@ops.example"
+
+
+def test_the_sweep_stops_trying_smtp_after_a_failure_and_sends_everything_once_it_is_back(
+    smtp_server, make_user
+):
+    now = timezone.now()
+    for i in range(3):
+        subscribe(make_user("viewer", username=f"u{i}", email=f"u{i}@ops.example"),
+                  email_enabled=True)  # fmt: skip
+    make_meter(missing_since=now)
+    evaluate.evaluate(now)
+    assert len(notify.notify_all(now)) == 3
+    smtp_server.stop()
+    assert sending.send_due(now) == {"sent": 0, "failed": 1, "deferred": 2}
+    smtp_server.start()
+    later = now + timedelta(hours=1)
+    assert sending.send_due(later) == {"sent": 3, "failed": 0, "deferred": 0}
+    assert sorted(e["To"] for e in smtp_server.wait_for(3)) == [
+        f"u{i}@ops.example" for i in range(3)
+    ]
+
+
+def test_switching_notifications_on_starts_from_now_not_from_the_backlog(client, make_user):
+    now = timezone.now()
+    jo = make_user("viewer", username="jo", email="jo@ops.example")
+    client.force_login(jo)
+    client.get("/alerts/notifications/")  # the preference exists, everything off
+    make_meter(missing_since=now)
+    evaluate.evaluate(now)
+    client.post("/alerts/notifications/", {"email_enabled": "on", "mode": "immediate",
+                                           "digest_hour": "8", "time_zone": "UTC"})  # fmt: skip
+    assert (
+        NotificationPreference.objects.get(user=jo).last_alert_id == Alert.objects.latest("id").pk
+    )
+    assert notify.notify_all(now) == []
