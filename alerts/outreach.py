@@ -167,6 +167,22 @@ class BulkPlan:
         return self.sendable[0] if self.sendable else None
 
 
+def _recent_pairs(action_ids: list[int], now: datetime) -> set[tuple[int, str]]:
+    """(action id, lower-cased address) emailed within the resend guard."""
+    hours = settings.OUTREACH_RESEND_GUARD_HOURS
+    if hours <= 0 or not action_ids:
+        return set()
+    return {
+        (a, t.strip().lower())
+        for a, t in M.objects.filter(
+            purpose=M.Purpose.OUTREACH,
+            action_id__in=action_ids,
+            status__in=[M.Status.QUEUED, M.Status.RETRYING, M.Status.SENT],
+            created_at__gte=now - timedelta(hours=hours),
+        ).values_list("action_id", "to")
+    }
+
+
 def plan(actions: QuerySet[RequiredAction], code: str, now: datetime) -> BulkPlan:
     """Sort the filtered actions of one code into sendable, invalid address, recently emailed."""
     result = BulkPlan(code=code)
@@ -176,18 +192,7 @@ def plan(actions: QuerySet[RequiredAction], code: str, now: datetime) -> BulkPla
         .defer("meter__details_raw", "meter__enrollment_raw")
     )
     result.total = len(rows)
-    hours = settings.OUTREACH_RESEND_GUARD_HOURS
-    recent = set()
-    if hours > 0 and rows:
-        recent = {
-            (a, t.lower())
-            for a, t in M.objects.filter(
-                purpose=M.Purpose.OUTREACH,
-                action_id__in=[r.pk for r in rows],
-                status__in=[M.Status.QUEUED, M.Status.RETRYING, M.Status.SENT],
-                created_at__gte=now - timedelta(hours=hours),
-            ).values_list("action_id", "to")
-        }
+    recent = _recent_pairs([r.pk for r in rows], now)
     for action in rows:
         address = (action.meter.end_customer_email or "").strip()
         problem = address_problem(address)
@@ -210,8 +215,16 @@ def send_all(
     """
     now = now or timezone.now()
     check_template(subject, body)
+    # Lock the actions, then drop any emailed since the plan was made (a second click, a
+    # colleague sending at the same time): the guard holds for "send to all" too.
+    ids = [a.pk for a in bulk.sendable]
+    list(RequiredAction.objects.select_for_update().filter(pk__in=ids).values_list("pk"))
+    recent = _recent_pairs(ids, now)
+    fresh = [a for a in bulk.sendable
+             if (a.pk, (a.meter.end_customer_email or "").strip().lower()) not in recent]  # fmt: skip
+    skipped = bulk.guarded + len(bulk.sendable) - len(fresh)
     queued: list[OutboundMessage] = []
-    for action in bulk.sendable:
+    for action in fresh:
         s, b = render(subject, body, action.meter, action)
         queued.append(
             M(channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, to=action.meter.end_customer_email.strip(),
@@ -229,7 +242,7 @@ def send_all(
     from alerts.tasks import send_on_commit
 
     send_on_commit([m.pk for m in created if m.status == M.Status.QUEUED])
-    return {"queued": len(bulk.sendable), "refused": len(bulk.invalid), "skipped": bulk.guarded}
+    return {"queued": len(fresh), "refused": len(bulk.invalid), "skipped": skipped}
 
 
 def catalogue_template(code: str) -> ReasonCode | None:

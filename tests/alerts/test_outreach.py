@@ -255,3 +255,23 @@ def test_roles_viewers_read_operators_send_admins_edit_templates(client, make_us
     client.force_login(make_user("operator", username="otto"))
     assert client.get(f"/outreach/actions/{action.pk}/email").status_code == 200
     assert client.get("/outreach/templates/AUTH_0001/").status_code == 403
+
+
+def test_send_to_all_twice_from_the_same_preview_sends_each_email_once(
+    smtp_server, catalogue, operator
+):
+    from alerts import outreach
+    from meters.models import RequiredAction
+
+    for i in range(3):
+        make_action(make_meter(partner_reference=f"dbl-{i}"))
+    now = timezone.now()
+    first = outreach.plan(RequiredAction.objects.all(), "AUTH_0001", now)
+    second = outreach.plan(RequiredAction.objects.all(), "AUTH_0001", now)  # the same preview
+    assert (
+        outreach.send_all(first, subject="S {partner_reference}", body="B", by=operator)["queued"]
+        == 3
+    )
+    done = outreach.send_all(second, subject="S {partner_reference}", body="B", by=operator)
+    assert done == {"queued": 0, "refused": 0, "skipped": 3}
+    assert OutboundMessage.objects.count() == 3
