@@ -91,3 +91,11 @@ def test_every_alert_page_answers_and_links_to_its_cause(client, make_user, aler
     unknown = Alert.objects.get(kind="unknown_meter")
     assert "/dispatch/events/" in client.get(f"/alerts/{unknown.pk}/").content.decode()
     assert client.get("/alerts/999999/").status_code == 404
+
+
+def test_admins_see_alerts_and_messages_in_the_django_admin(client, make_user, alerts_raised):
+    client.force_login(make_user("admin", username="ada"))
+    alert = Alert.objects.first()
+    for url in ["/admin/alerts/alert/", f"/admin/alerts/alert/{alert.pk}/change/",
+                "/admin/alerts/outboundmessage/", "/admin/alerts/notificationpreference/"]:  # fmt: skip
+        assert client.get(url).status_code == 200, url
