@@ -217,6 +217,7 @@ class OutboundMessage(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="message_due"),
             models.Index(fields=["action", "to", "created_at"], name="message_by_action"),
+            models.Index(fields=["sent_at"], name="message_by_sent_at"),
         ]
 
     def __str__(self) -> str:
