@@ -110,10 +110,13 @@ def notify_one(pref_id: int, now: datetime) -> list[int]:
         pref = P.objects.select_for_update(skip_locked=True).filter(pk=pref_id).first()
         if pref is None or not is_due(pref, now):
             return []
-        new = Alert.objects.filter(id__gt=pref.last_alert_id)
+        # Bounded by the newest id read first: an alert committed while this runs is left for
+        # the next message instead of being listed now and again then. (Alerts are only inserted
+        # by the evaluation pass, one at a time, so ids commit in order.)
+        newest = Alert.objects.aggregate(n=Max("id"))["n"] or pref.last_alert_id
+        new = Alert.objects.filter(id__gt=pref.last_alert_id, id__lte=newest)
         if pref.kinds:
             new = new.filter(kind__in=pref.kinds)
-        newest = Alert.objects.aggregate(n=Max("id"))["n"] or pref.last_alert_id
         counts = Counter(
             {row["kind"]: row["n"] for row in new.values("kind").annotate(n=Count("id"))}
         )
