@@ -19,8 +19,15 @@ def outreach_panel(context: template.Context, action: Any) -> dict[str, Any]:
     return {
         **panel_context(action),
         "can_work": context.get("can_work"),
+        "can_edit": _can(context, "manage_settings"),
         "request": context.get("request"),
     }
+
+
+def _can(context: template.Context, codename: str) -> bool:
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    return bool(user and user.has_perm(f"leapportal.{codename}"))
 
 
 @register.inclusion_tag("alerts/partials/message_health.html", takes_context=True)
@@ -28,7 +35,7 @@ def message_health(context: template.Context) -> dict[str, Any]:
     """Queued, retrying and failed emails and chat posts, for the sync health page."""
     return {
         **sending.health(),
-        "can_work": context["perms"]["leapportal"]["work_queue"] if "perms" in context else False,
+        "can_work": _can(context, "work_queue"),
         "request": context.get("request"),
         "csrf_token": context.get("csrf_token"),
     }
