@@ -397,3 +397,24 @@ def change_status(
     alert.updated_at = now
     alert.save(update_fields=["status", "snoozed_until", "updated_at"])
     return True
+
+
+def acknowledge_all(alerts: Any, *, by: Any) -> int:
+    """Acknowledge every open alert of a queryset at once (one statement), each change recorded."""
+    ids = alerts.filter(status=Alert.Status.OPEN, resolved_at__isnull=True).values("id")
+    sql, params = ids.query.sql_with_params()
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH acked AS (
+                UPDATE alerts_alert SET status = 'acknowledged', updated_at = %s
+                WHERE id IN ({sql}) AND status = 'open' AND resolved_at IS NULL
+                RETURNING id
+            )
+            INSERT INTO alerts_alertchange (alert_id, at, by_id, from_status, to_status, note)
+            SELECT id, %s, %s, 'open', 'acknowledged', 'acknowledged with all matching' FROM acked
+            """,  # noqa: S608 - the inner SELECT is the ORM's, with its parameters
+            [now, *params, now, getattr(by, "pk", None)],
+        )
+        return cursor.rowcount

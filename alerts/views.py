@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -34,8 +36,18 @@ SNOOZES = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(d
            "7d": timedelta(days=7)}  # fmt: skip
 
 
-def _filters(request: HttpRequest) -> dict[str, str]:
-    params = request.GET
+def _filtered(f: dict[str, str]) -> Any:
+    found = Alert.objects.filter(STATUS_FILTERS[f["status"]][1])
+    if f["kind"]:
+        found = found.filter(kind=f["kind"])
+    if f["severity"]:
+        found = found.filter(severity=f["severity"])
+    if f["q"]:
+        found = found.filter(title__icontains=f["q"])
+    return found
+
+
+def _filters(params: Any) -> dict[str, str]:
     status = params.get("status", "live")
     kind = params.get("kind", "")
     severity = params.get("severity", "")
@@ -52,14 +64,8 @@ def _filters(request: HttpRequest) -> dict[str, str]:
 @vary_on_headers("HX-Request")
 def alert_list(request: HttpRequest) -> HttpResponse:
     """Alerts with filters (status, kind, severity, text); operators acknowledge and snooze."""
-    f = _filters(request)
-    found = Alert.objects.filter(STATUS_FILTERS[f["status"]][1])
-    if f["kind"]:
-        found = found.filter(kind=f["kind"])
-    if f["severity"]:
-        found = found.filter(severity=f["severity"])
-    if f["q"]:
-        found = found.filter(title__icontains=f["q"])
+    f = _filters(request.GET)
+    found = _filtered(f)
     sort = parse_sort(request.GET.get("sort"), SORTS, default="-raised")
     page = paginate(found.order_by(*sort.order_by), request.GET, count=not f["q"])
     counts = dict(
@@ -191,3 +197,14 @@ def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     if nxt.startswith("/") and not nxt.startswith("//"):
         return redirect(nxt)
     return redirect("meters:sync_health")
+
+
+@require_POST
+@permission_required(roles.WORK_QUEUE, raise_exception=True)
+def acknowledge_all(request: HttpRequest) -> HttpResponse:
+    """Acknowledge every open alert matching the list's filters (each change recorded)."""
+    f = _filters(request.POST)
+    done = evaluate.acknowledge_all(_filtered(f), by=request.user)
+    messages.success(request, f"{done} alert{'s' if done != 1 else ''} acknowledged.")
+    query = urlencode({k: v for k, v in f.items() if v})
+    return redirect(reverse("alerts:list") + (f"?{query}" if query else ""))

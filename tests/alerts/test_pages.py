@@ -99,3 +99,20 @@ def test_admins_see_alerts_and_messages_in_the_django_admin(client, make_user, a
     for url in ["/admin/alerts/alert/", f"/admin/alerts/alert/{alert.pk}/change/",
                 "/admin/alerts/outboundmessage/", "/admin/alerts/notificationpreference/"]:  # fmt: skip
         assert client.get(url).status_code == 200, url
+
+
+def test_an_operator_acknowledges_all_alerts_a_filter_shows(client, make_user, alerts_raised):
+    client.force_login(make_user("operator", username="otto"))
+    response = client.post("/alerts/acknowledge-all", {"status": "live", "severity": "critical"})
+    assert (
+        response.status_code == 302
+        and response["Location"] == "/alerts/?status=live&severity=critical"
+    )
+    acked = Alert.objects.filter(status="acknowledged")
+    assert {a.severity for a in acked} == {"critical"} and acked.count() == 2
+    assert {
+        (c.by.username, c.from_status) for a in acked for c in a.changes.exclude(to_status="open")
+    } == {("otto", "open")}
+    assert Alert.objects.filter(status="open").count() == 3  # the others untouched
+    client.force_login(make_user("viewer", username="vi"))
+    assert client.post("/alerts/acknowledge-all", {}).status_code == 403
