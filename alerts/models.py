@@ -156,6 +156,11 @@ class NotificationPreference(models.Model):
         return self.email or getattr(self.user, "email", "") or ""
 
 
+def one_line(text: str, limit: int = 300) -> str:
+    """An email subject: one line (a newline would be a header injection), at most `limit`."""
+    return " ".join(text.split())[:limit]
+
+
 class OutboundMessage(models.Model):
     """One email or chat post: queued, then sent, retried with backoff on failure, kept."""
 

@@ -20,7 +20,7 @@ from django.db.models import Count, Max, Min
 from django.urls import reverse
 from django.utils import timezone
 
-from alerts.models import Alert, NotificationPreference, OutboundMessage
+from alerts.models import Alert, NotificationPreference, OutboundMessage, one_line
 
 P = NotificationPreference
 LIST_AT_MOST = 50  # alerts listed one by one in a message; the rest are counted
@@ -142,7 +142,7 @@ def notify_one(pref_id: int, now: datetime) -> list[int]:
                 messages.append(
                     OutboundMessage.objects.create(
                         channel=channel, purpose=purpose, recipient_user=pref.user, to=to,
-                        subject=subject[:300], body=body, alert_first_id=bounds["first"],
+                        subject=one_line(subject), body=body, alert_first_id=bounds["first"],
                         alert_last_id=bounds["last"], alert_count=total, created_at=now,
                     ).pk
                 )  # fmt: skip

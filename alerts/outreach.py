@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from alerts.models import OutboundMessage
+from alerts.models import OutboundMessage, one_line
 from meters.models import TEMPLATE_FIELDS, Meter, ReasonCode, RequiredAction, template_problems
 
 M = OutboundMessage
@@ -124,7 +124,7 @@ def queue_email(
     if problem:  # recorded on the action (its own write: the refusal must not roll back)
         M.objects.create(
             channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, status=M.Status.REFUSED, to=to,
-            subject=subject[:300], body=body, action=action, meter_id=action.meter_id,
+            subject=one_line(subject), body=body, action=action, meter_id=action.meter_id,
             created_by=by, created_at=now, last_error=problem,
         )  # fmt: skip
         raise Refused(f"not sent: {problem}")
@@ -140,7 +140,7 @@ def queue_email(
                 f"{settings.OUTREACH_RESEND_GUARD_HOURS} h)"
             )
         message = M.objects.create(
-            channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, to=to, subject=subject[:300],
+            channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, to=to, subject=one_line(subject),
             body=body, action=action, meter_id=action.meter_id, created_by=by, created_at=now,
         )  # fmt: skip
         from alerts.tasks import send_on_commit
@@ -228,14 +228,14 @@ def send_all(
         s, b = render(subject, body, action.meter, action)
         queued.append(
             M(channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, to=action.meter.end_customer_email.strip(),
-              subject=s[:300], body=b, action=action, meter_id=action.meter_id, created_by=by,
+              subject=one_line(s), body=b, action=action, meter_id=action.meter_id, created_by=by,
               created_at=now)
         )  # fmt: skip
     for action, problem in bulk.invalid:
         s, b = render(subject, body, action.meter, action)
         queued.append(
             M(channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, status=M.Status.REFUSED,
-              to=action.meter.end_customer_email or "", subject=s[:300], body=b, action=action,
+              to=action.meter.end_customer_email or "", subject=one_line(s), body=b, action=action,
               meter_id=action.meter_id, created_by=by, created_at=now, last_error=problem)
         )  # fmt: skip
     created = M.objects.bulk_create(queued, batch_size=1000)

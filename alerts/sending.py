@@ -41,7 +41,8 @@ def _send_email(message: OutboundMessage) -> None:
     )
     try:
         sent = email.send()
-    except (smtplib.SMTPException, OSError) as exc:  # OSError: refused, down, timed out
+    except (smtplib.SMTPException, OSError, ValueError) as exc:
+        # OSError: refused, down, timed out; ValueError: a header Django refuses to write
         raise SendError(f"{type(exc).__name__}: {exc}") from exc
     if sent != 1:
         raise SendError("the email backend accepted no message")

@@ -275,3 +275,12 @@ def test_send_to_all_twice_from_the_same_preview_sends_each_email_once(
     done = outreach.send_all(second, subject="S {partner_reference}", body="B", by=operator)
     assert done == {"queued": 0, "refused": 0, "skipped": 3}
     assert OutboundMessage.objects.count() == 3
+
+
+def test_a_subject_with_a_line_break_is_sent_on_one_line(smtp_server, catalogue, operator, post):
+    action = make_action(make_meter(end_customer_email="eve@customer.example"))
+    form = {"to": "eve@customer.example", "subject": "Hello\r\nBcc: x@evil.example", "body": "Text"}
+    assert post(f"/outreach/actions/{action.pk}/email", form).status_code == 302
+    (email,) = smtp_server.wait_for(1)
+    assert email["Subject"] == "Hello Bcc: x@evil.example" and email["Bcc"] is None
+    assert smtp_server.handler.envelopes[0][1] == ["eve@customer.example"]
