@@ -149,3 +149,41 @@ def test_a_viewer_sets_up_notifications(live_server, page, make_user, login, scr
     page.wait_for_selector("text=Notification settings saved.")
     page.reload()
     assert page.locator("select[name=time_zone]").input_value() == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_operator_emails_every_customer_of_one_code(
+    live_server, page, make_user, login, screenshot, size, smtp_server
+):
+    call_command("seed_reason_codes", verbosity=0)
+    make_user("operator", username="olga")
+    now = datetime.now(UTC)
+    for i in range(3):
+        make_action(make_meter(partner_reference=f"bulk-{i}", end_customer_name=f"Farm {i}"),
+                    deadline=now + timedelta(days=i + 1))  # fmt: skip
+    make_action(make_meter(partner_reference="bulk-bad", end_customer_email="not-an-address"))
+    login(page, "olga")
+    page.set_viewport_size(SIZES[size])
+
+    page.goto(f"{live_server.url}/actions/?code=AUTH_0001")
+    page.click("#actions-send-all")
+    page.wait_for_url("**/outreach/send-all?*code=AUTH_0001*")
+    assert page.locator("#sendable-count").inner_text() == "3"
+    assert "Dear Farm 0" in page.locator("#send-all-preview").inner_text()  # the first by deadline
+    page.fill("#send-all-form textarea[name=body]", "Hello {end_customer_name}, please act.")
+    page.click("text=Update the preview")
+    page.wait_for_selector("#send-all-preview :text('Hello Farm 0, please act.')")
+    page.reload()  # the preview's URL reloads
+    assert "Hello Farm 0, please act." in page.locator("#send-all-preview").inner_text()
+    assert fits(page)
+    screenshot(page, f"outreach-send-all-{size}")
+    page.click("#send-all-form button[name=send]")
+    page.wait_for_selector("text=3 emails queued; 1 refused (invalid address)")
+    emails = smtp_server.wait_for(3)
+    assert sorted(smtp_server.bodies()) == [f"Hello Farm {i}, please act.\n" for i in range(3)]
+    assert len(emails) == 3
+
+    bad = OutboundMessage.objects.get(status="refused")
+    page.goto(f"{live_server.url}/outreach/actions/{bad.action_id}/email")  # the full page
+    assert "not-an-address (from Leap) is not a valid email address" in page.inner_text("main")
+    assert fits(page)
