@@ -137,6 +137,7 @@ INSTALLED_APPS = [
     "mapping",
     "ops",
     "revenue",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -489,6 +490,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="15", hour="7"),
         "description": "Daily check of Leap's revenue reports; fetches new versions only",
     },
+    "alerts-evaluate": {
+        "task": "alerts.tasks.evaluate_alerts",
+        "schedule": 60.0,
+        "description": "Raise and resolve alerts, then notify people whose messages are due",
+    },
+    "alerts-send-due": {
+        "task": "alerts.tasks.send_due_messages",
+        "schedule": 30.0,
+        "description": "Send queued emails and chat posts whose (re)try time has come",
+    },
     "worker-heartbeat": {
         "task": "leapportal.tasks.record_worker_heartbeat",
         "schedule": float(WORKER_HEARTBEAT_SECONDS),
@@ -544,6 +555,49 @@ DASHBOARD_SYNC_STALE_MINUTES = env_int("DASHBOARD_SYNC_STALE_MINUTES", default=4
 DASHBOARD_DISPATCH_STALE_MINUTES = env_int(
     "DASHBOARD_DISPATCH_STALE_MINUTES", default=10, minimum=1
 )
+
+# --- email, alerts and customer outreach (alerts/) ----------------------------------------------
+
+# How email leaves: "smtp" (production: the EMAIL_HOST settings), "file" (one file per message in
+# EMAIL_FILE_PATH: `make demo`'s default, nothing is sent) or "console" (printed by the process).
+EMAIL_BACKEND = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}[env_choice("EMAIL_BACKEND", ("smtp", "file", "console"), default="smtp")]
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", default=25, minimum=1)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)  # STARTTLS on a plain port (587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)  # TLS from the start (465)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", default=20, minimum=1)
+EMAIL_FILE_PATH = str(BASE_DIR / env_str("EMAIL_FILE_PATH", "var/mail"))
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "leapportal <leapportal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Alert causes: a partner action is "new" for this long; dispatches starting within this many hours
+# are checked for members that are not ACTIVE or not mapped; this many refused webhook requests
+# within the window (per receiver) is a spike.
+ALERTS_NEW_ACTION_HOURS = env_int("ALERTS_NEW_ACTION_HOURS", default=24, minimum=1)
+ALERTS_DISPATCH_LOOKAHEAD_HOURS = env_int("ALERTS_DISPATCH_LOOKAHEAD_HOURS", default=6, minimum=1)
+ALERTS_WEBHOOK_SPIKE_COUNT = env_int("ALERTS_WEBHOOK_SPIKE_COUNT", default=20, minimum=1)
+ALERTS_WEBHOOK_SPIKE_MINUTES = env_int("ALERTS_WEBHOOK_SPIKE_MINUTES", default=15, minimum=1)
+# A failed email or chat post is tried again after each of these delays (seconds); after the last
+# it is marked failed, stays visible on sync health and can be retried by hand.
+try:
+    NOTIFY_RETRY_DELAYS = [
+        int(x) for x in env_list("NOTIFY_RETRY_DELAYS", ["60", "300", "900", "3600", "10800"])
+    ]
+except ValueError:
+    raise ImproperlyConfigured(
+        "NOTIFY_RETRY_DELAYS must be comma-separated whole seconds"
+    ) from None
+NOTIFY_CHAT_TIMEOUT_SECONDS = env_float("NOTIFY_CHAT_TIMEOUT_SECONDS", default=10.0, minimum=0.1)
+# The same customer is not emailed twice for the same action within this many hours.
+OUTREACH_RESEND_GUARD_HOURS = env_int("OUTREACH_RESEND_GUARD_HOURS", default=72, minimum=0)
 
 # --- logging -------------------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ urlpatterns = [
     path("mapping/", include("mapping.urls")),
     path("api/", include("mapping.api_urls")),
     path("revenue/", include("revenue.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("outreach/", include("alerts.outreach_urls")),
     # dashboard (ops): action queue, groups, preferences
     path("", include("ops.urls")),
 ]

@@ -43,6 +43,9 @@ export DEBUG=true
 export PYTHONUNBUFFERED=1
 export ALLOWED_HOSTS=${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1]}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}
+# Emails (alerts, customer outreach) are written as files, not sent, unless SMTP is configured.
+export EMAIL_BACKEND=${EMAIL_BACKEND:-file}
+export EMAIL_FILE_PATH=${EMAIL_FILE_PATH:-var/demo/mail}
 if [ -z "${LEAP_API_KEY:-}" ]; then
   # The demo talks to the simulator it starts, never to a real Leap.
   export LEAP_SIMULATOR=true
@@ -57,6 +60,11 @@ for p in "$PORT" "$SIM_PORT"; do
 done
 
 say "broker: ${CELERY_BROKER_URL:-filesystem (var/celery-broker/)}"
+if [ "$EMAIL_BACKEND" = smtp ]; then
+  say "email: sent through SMTP ${EMAIL_HOST:-localhost}:${EMAIL_PORT:-25}"
+else
+  say "email: not sent; each message is written to $EMAIL_FILE_PATH/ ($EMAIL_BACKEND backend; EMAIL_BACKEND=smtp EMAIL_HOST=... to send)"
+fi
 
 # --- processes -----------------------------------------------------------------------------------
 # Each service runs in its own session (setsid), so stopping one takes its whole process tree
