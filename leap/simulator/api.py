@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from . import validate
 from .faults import Fault
@@ -61,6 +62,12 @@ class Call:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     data: Any = None
+    query: dict[str, list[str]] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The last value of a query parameter (default when absent)."""
+        values = self.query.get(name)
+        return values[-1] if values else default
 
     def json(self) -> Any:
         """The body as JSON ({} when empty); raises Invalid on bad JSON."""
@@ -111,12 +118,13 @@ class Service:
         return Reply.json(status, body)
 
 
-METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN = (
+METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN, CREATE_METERS = (
     Service("meters"),
     Service("enrollments"),
     Service("dispatch"),
     Service("webhooks"),
     Service("admin"),
+    Service("create-meters"),
 )
 UUIDISH = r"[^/]+"
 
@@ -145,6 +153,10 @@ class Api:
         r("PUT", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_update)
         r("DELETE", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_delete)
         r("POST", "/v1.1/webhooks/{webhook_id}/test", WEBHOOKS, self.webhooks_test)
+        from .jobs_api import job_routes
+
+        for method, template, handler in job_routes(self):
+            r(method, template, CREATE_METERS, handler)
         from .admin import admin_routes
 
         for method, template, handler in admin_routes(sim):
@@ -167,17 +179,21 @@ class Api:
             return WEBHOOKS
         if path.startswith("/_sim"):
             return ADMIN
+        if path.startswith(("/v1.1/jobs", "/v1.1/meters", "/v1.1/provisional-assets")):
+            return CREATE_METERS
         if "/enrollments" in path:
             return ENROLLMENTS
         return METERS
 
     # --- entry point -----------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
-        """Serve one request."""
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = ""
+    ) -> Reply:
+        """Serve one request (`query`: the raw query string, without the `?`)."""
         method = method.upper()
         headers = {k.lower(): v for k, v in headers.items()}
-        call = Call(method, path, headers, body)
+        call = Call(method, path, headers, body, query=parse_qs(query, keep_blank_values=True))
         reply = self._dispatch(call)
         if not path.startswith("/_sim"):
             self.sim.requests.record(method, path, reply.status, reply.route)
@@ -297,7 +313,13 @@ class Api:
         }
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        reply = self.handle(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), headers, body)
+        reply = self.handle(
+            environ["REQUEST_METHOD"],
+            environ.get("PATH_INFO", "/"),
+            headers,
+            body,
+            environ.get("QUERY_STRING", ""),
+        )
         if reply.drop:
             # A WSGI app cannot close the socket itself; the server turns this into a dropped
             # connection (the threaded server in server.py drops it properly).
