@@ -13,6 +13,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Dispatches", "dispatch:timeline"),
     ("Meters", "meters:list"),
     ("Mapping", "mapping:overview"),
+    ("Onboarding", "onboarding:index"),
     ("Sync health", "meters:sync_health"),
 ]
 

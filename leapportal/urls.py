@@ -16,6 +16,7 @@ urlpatterns = [
     path("dispatch/", include("dispatch.urls")),
     path("mapping/", include("mapping.urls")),
     path("api/", include("mapping.api_urls")),
+    path("onboarding/", include("onboarding.urls")),
     # dashboard (ops): action queue, groups, preferences
     path("", include("ops.urls")),
 ]

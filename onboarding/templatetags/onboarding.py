@@ -1,0 +1,22 @@
+"""Template tags of onboarding: the stuck-meters tab of the action queue."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.inclusion_tag("onboarding/partials/queue_tab.html")
+def onboarding_stuck_tab(current: bool = False) -> dict[str, object]:
+    """The action queue's tab for onboarded meters stuck before ACTIVE, with their count."""
+    from onboarding.follow import stuck_assets
+
+    return {"count": stuck_assets(timezone.now()).count(), "current": current}
+
+
+@register.filter
+def days(value: float | None) -> str:
+    """Days with one decimal, '—' when unknown."""
+    return "—" if value is None else f"{value:.1f}"
