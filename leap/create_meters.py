@@ -326,9 +326,10 @@ def structural_problems(asset: Any) -> list[Problem]:
         value = get_path(asset, path)
         if value is None or value == "" or value == []:
             problems.append(Problem((path, "Missing required parameter")))
+    missing = {p.field for p in problems}
     for field in FIELDS:
         value = get_path(asset, field.path)
-        if value is None:
+        if value is None or field.path in missing:
             continue
         if field.kind in ("enum", "enum_list", "bool", "int", "number"):
             problem = check_value(field, value)

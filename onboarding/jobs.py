@@ -280,7 +280,11 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
                 continue  # nothing new; keep the funnel stamps
             Asset.objects.filter(pk=asset.pk).update(**fields)
         status = Batch.LEAP_STATUS.get(job.status, Batch.Status.PROCESSING)
+        finished = status != Batch.Status.PROCESSING
+        # While processing, the next read is when the round's claim put it (one per interval).
+        timing = {"finished_at": now, "next_poll_at": None} if finished else {}
         Batch.objects.filter(pk=batch.pk).update(
+            **timing,
             status=status,
             leap_counts={
                 "assets": job.assets_count,
@@ -294,12 +298,6 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
             last_polled_at=now,
             last_error="",
             last_error_at=None,
-            finished_at=now if status != Batch.Status.PROCESSING else None,
-            next_poll_at=(
-                now + timedelta(seconds=settings.ONBOARDING_POLL_SECONDS)
-                if status == Batch.Status.PROCESSING
-                else None
-            ),
         )
     refresh_job(batch.job_id)
 
