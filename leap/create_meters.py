@@ -176,7 +176,7 @@ FIELDS: tuple[Field, ...] = (
     _f("utility.tariff", min_length=1, max_length=128),
     _f("utility.voltage", min_length=1, max_length=128),
     _f("utility.utility_meter_serial_number", min_length=1, max_length=256),
-    _f("customer_group", pattern=CUSTOMER_GROUP, max_length=128),
+    _f("customer_group", pattern=CUSTOMER_GROUP),
 )
 BY_PATH: dict[str, Field] = {f.path: f for f in FIELDS}
 REQUIRED: tuple[str, ...] = tuple(f.path for f in FIELDS if f.required)

@@ -163,7 +163,7 @@ def funnel(now: datetime, *, jobs: int = 25) -> dict[str, Any]:
     per_program = _rows(
         FUNNEL_SQL.format(
             key="p.program",
-            join="CROSS JOIN LATERAL unnest(a.programs) AS p(program)",
+            join="CROSS JOIN LATERAL jsonb_array_elements_text(a.programs) AS p(program)",
             where="",
             order="2 DESC",
         ),

@@ -9,7 +9,6 @@ Asset (one line sent: Leap's outcome, its meter, its funnel timestamps).
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -39,7 +38,7 @@ class Draft(models.Model):
     raw = models.BinaryField(blank=True, default=b"")
     region = models.CharField(max_length=16)
     meter_type = models.CharField(max_length=16)
-    programs = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    programs: models.JSONField[list[str]] = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=Status, default=Status.PREVIEWED)
     file_error = models.TextField(blank=True)
     counts: models.JSONField[dict[str, int]] = models.JSONField(default=dict)
@@ -111,7 +110,7 @@ class Job(models.Model):
     submitted_at = models.DateTimeField(default=timezone.now, db_index=True)
     region = models.CharField(max_length=16)
     meter_type = models.CharField(max_length=16)
-    programs = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    programs: models.JSONField[list[str]] = models.JSONField(default=list, blank=True)
     update_existing = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=Status, default=Status.SENDING)
     counts: models.JSONField[dict[str, int]] = models.JSONField(default=dict)
@@ -216,7 +215,7 @@ class Asset(models.Model):
     site_id = models.CharField(max_length=200, blank=True)
     label = models.CharField(max_length=400, blank=True)
     payload: models.JSONField[dict] = models.JSONField(default=dict)
-    programs = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    programs: models.JSONField[list[str]] = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=28, choices=Status, default=Status.WAITING)
     detail_name = models.CharField(max_length=64, blank=True)
     detail_description = models.TextField(blank=True)
