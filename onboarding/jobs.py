@@ -214,7 +214,7 @@ def _rejected(batch: Batch, exc: leap.LeapRejected) -> None:
             finished_at=now,
             next_poll_at=None,
         )
-        for asset in batch.assets.all().only("pk", "position"):
+        for asset in batch.assets.all().only("pk", "batch", "position"):
             own = per_index.get(asset.position, {})
             text = "Leap refused the whole batch (400)"
             if own:
@@ -245,7 +245,12 @@ def _backoff(failures: int) -> timedelta:
 def apply_job(batch: Batch, job: MeterJobDetail) -> None:
     """Store what Leap says about a batch's job and each of its assets."""
     now = timezone.now()
-    ours = list(batch.assets.all().only("pk", "position", "partner_reference", "status"))
+    ours = list(
+        batch.assets.all().only(
+            "pk", "batch", "position", "partner_reference", "status", "detail_name", "meter_id",
+            "failed_fields", "detail_description", "stage", "stage_since", "created_at",
+        )
+    )  # fmt: skip
     by_position = {a.position: a for a in ours}
     by_reference = {a.partner_reference: a for a in ours}
     same_order = len(job.assets) == len(ours) and all(
@@ -253,32 +258,34 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
         for i, theirs in enumerate(job.assets)
         if i in by_position
     )
+    changed: list[Asset] = []
+    for i, theirs in enumerate(job.assets):
+        asset = (
+            by_position.get(i) if same_order else by_reference.get(theirs.partner_reference or "")
+        )
+        if asset is None:
+            continue
+        detail = theirs.status_detail
+        new = (theirs.status, detail.name or "", detail.description or "", detail.failed_fields,
+               theirs.meter_id if theirs.status == "COMPLETED" else asset.meter_id)  # fmt: skip
+        old = (asset.status, asset.detail_name, asset.detail_description, asset.failed_fields,
+               asset.meter_id)  # fmt: skip
+        if new == old:
+            continue  # nothing new: no write (a round over processing jobs writes nothing)
+        if theirs.status == "COMPLETED" and asset.status != Asset.Status.COMPLETED:
+            asset.stage, asset.stage_since, asset.created_at = Asset.Stage.CREATED, now, now
+        elif theirs.status in Asset.FAILED_STATUSES and asset.status not in Asset.FAILED_STATUSES:
+            asset.stage, asset.stage_since = Asset.Stage.FAILED, now
+        (asset.status, asset.detail_name, asset.detail_description, asset.failed_fields,
+         asset.meter_id) = new  # fmt: skip
+        changed.append(asset)
     with transaction.atomic():
-        for i, theirs in enumerate(job.assets):
-            asset = (
-                by_position.get(i)
-                if same_order
-                else by_reference.get(theirs.partner_reference or "")
-            )
-            if asset is None:
-                continue
-            fields: dict[str, Any] = {
-                "status": theirs.status,
-                "detail_name": theirs.status_detail.name or "",
-                "detail_description": theirs.status_detail.description or "",
-                "failed_fields": theirs.status_detail.failed_fields,
-            }
-            if theirs.status == "COMPLETED" and theirs.meter_id:
-                fields["meter_id"] = theirs.meter_id
-                if asset.status != Asset.Status.COMPLETED:
-                    fields.update(stage=Asset.Stage.CREATED, stage_since=now, created_at=now)
-            elif (
-                theirs.status in Asset.FAILED_STATUSES and asset.status not in Asset.FAILED_STATUSES
-            ):
-                fields.update(stage=Asset.Stage.FAILED, stage_since=now)
-            if asset.status == Asset.Status.COMPLETED and theirs.status == "COMPLETED":
-                continue  # nothing new; keep the funnel stamps
-            Asset.objects.filter(pk=asset.pk).update(**fields)
+        Asset.objects.bulk_update(
+            changed,
+            ["status", "detail_name", "detail_description", "failed_fields", "meter_id", "stage",
+             "stage_since", "created_at"],
+            batch_size=500,
+        )  # fmt: skip
         status = Batch.LEAP_STATUS.get(job.status, Batch.Status.PROCESSING)
         finished = status != Batch.Status.PROCESSING
         # While processing, the next read is when the round's claim put it (one per interval).
