@@ -99,7 +99,9 @@ def test_a_job_whose_status_cannot_be_read_is_retried_and_shown_never_lost(
     page = operator_client.get(f"/onboarding/jobs/{job.pk}/").content.decode()
     assert "status unreadable 1 time in a row" in page and 'hx-trigger="every 3s"' in page
     health = operator_client.get("/meters/sync/").content.decode()
-    assert "1 open create-meters job being followed" in health and "1 failed read in a row" in health
+    assert (
+        "1 open create-meters job being followed" in health and "1 failed read in a row" in health
+    )
     poll_round()
     assert job.batches.get().poll_failures == 2
     leap_sim.faults.clear()
