@@ -23,7 +23,7 @@ from meters.models import Meter, RequiredAction
 from onboarding.models import Asset
 
 logger = logging.getLogger("onboarding")
-LINK_BATCH = 500
+LINK_BATCH = 2000
 
 
 def stamp_steps(now: datetime | None = None) -> int:

@@ -107,7 +107,7 @@ def _csv_response(filename: str, header: list[str], rows: list[list[str]]) -> Ht
     writer.writerow(header)
     for row in rows:
         # A leading = + - @ would be a formula in a spreadsheet: quote it away.
-        writer.writerow(["'" + v if v[:1] in "=+-@" else v for v in row])
+        writer.writerow(["'" + v if v and v[0] in "=+-@" else v for v in row])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

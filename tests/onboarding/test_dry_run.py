@@ -117,3 +117,46 @@ def test_an_xlsx_reads_like_the_csv_numbers_and_dates_included(operator_client):
 def test_viewers_cannot_upload(viewer_client):
     assert upload(viewer_client, csv_bytes([row(1)])).status_code == 403
     assert viewer_client.get("/onboarding/").status_code == 200
+
+
+def test_the_template_names_the_columns_the_programs_need(operator_client):
+    response = operator_client.get(
+        "/onboarding/template.csv",
+        {"region": "NYISO", "meter_type": "UTILITY_METER", "programs": ["PSEGLI-CSRP"]},
+    )
+    header = response.content.decode().splitlines()[0].split(",")
+    assert response.status_code == 200 and header[:3] == ["customer_id", "site_id", "label"]
+    assert {"nyiso.company_type", "nyiso.cbl_method", "utility.utility_name"} <= set(header)
+    wrong = operator_client.get(
+        "/onboarding/template.csv", {"region": "NYISO", "programs": ["ELRP"]}
+    )
+    assert wrong.status_code == 400 and "ELRP is not a program of NYISO" in wrong.content.decode()
+
+
+def test_starting_from_the_mapping_prefills_sites_and_addresses(operator_client):
+    from mapping.models import MeterMapping
+
+    meter = make_meter(
+        street_1="7 Oak Ave",
+        city="Fresno",
+        postal_code="93701",
+        customer_classification="RESIDENTIAL",
+    )
+    MeterMapping.objects.create(meter=meter, customer_id="cust-9", site_id="site-9", label="Barn")
+    response = operator_client.post(
+        "/onboarding/from-mapping.csv",
+        {"region": "CAISO", "meter_type": "DEVICE", "customers": "cust-9, cust-unknown"},
+    )
+    lines = response.content.decode().splitlines()
+    assert response.status_code == 200 and len(lines) == 2
+    values = dict(zip(lines[0].split(","), lines[1].split(","), strict=True))
+    assert values["customer_id"] == "cust-9" and values["site_id"] == "site-9"
+    assert values["partner_reference"] == "site-9-device"
+    assert (values["customer.street_1"], values["customer.postal_code"]) == ("7 Oak Ave", "93701")
+    # Completed with the device fields, the file goes through the dry run like any other.
+    values.update({"device.device_type": "BATTERY", "device.device_serial_number": "SN1",
+                   "load_types": "BATTERY_STORAGE"})  # fmt: skip
+    content = (",".join(values) + "\n" + ",".join(values.values()) + "\n").encode()
+    assert upload(operator_client, content).status_code == 302
+    r = Draft.objects.get().rows.get()
+    assert r.verdict == "ok", r.problems
