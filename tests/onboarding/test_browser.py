@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def fits(page) -> bool:
     """Nothing wider than the viewport (tables scroll inside their own box)."""
+    page.wait_for_load_state("load")  # the stylesheets applied
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
@@ -72,7 +73,13 @@ def test_an_operator_onboards_a_file_and_fixes_the_failed_asset(
     assert fits(page)
     screenshot(page, f"onboarding-job-done-{width}")
 
+    page.select_option("#job-live select[name=status]", "failed")
+    page.wait_for_url(re.compile(r"status=failed"))
+    page.reload()  # the pushed URL reloads, filtered
+    assert page.locator("#assets tbody tr").count() == 1
+
     page.click("#fix-link")
+    assert fits(page)
     page.fill("input[name$='-customer.postal_code']", "94107")
     page.get_by_role("button", name="Check the fixes").click()
     page.wait_for_selector("#draft-summary")
@@ -94,6 +101,7 @@ def test_an_operator_onboards_a_file_and_fixes_the_failed_asset(
     page.get_by_role("link", name="Stuck meters").click()
     page.wait_for_selector("#stuck-meters")
     assert "No onboarded meter is stuck" in page.locator("#stuck-meters").inner_text()
+    assert fits(page)
     screenshot(page, f"onboarding-funnel-{width}")
 
 
