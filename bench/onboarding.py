@@ -133,6 +133,14 @@ def preview_and_submit(rows: int) -> None:
                                       max_rows=settings.ONBOARDING_MAX_ROWS, **scope)  # fmt: skip
         results[kind] = (time.perf_counter() - began, draft, len(raw))
         assert draft.status == "previewed", draft.file_error
+    from onboarding import files
+
+    raw = csv_file(rows)
+    began = time.perf_counter()
+    _, _, lines = files.read(raw, "floor.csv")
+    parsed = sum(1 for _ in lines)
+    floor = time.perf_counter() - began
+    print(f"| floor: only decode and split the {parsed:,}-line CSV | {floor:.2f} s | - |")
     for kind, (seconds, draft, size) in results.items():
         flag = "" if seconds <= 10 else " **over 10 s**"
         print(f"| preview {rows:,}-asset {kind.upper()} ({size / 1e6:.1f} MB) | {seconds:.2f} s{flag} "
@@ -201,6 +209,12 @@ def follow_open_jobs(n_jobs: int, per_job: int = 100) -> None:
             jobs.poll_due(now=at)
             print(f"| {label} | {sim.requests.count(route) - before} | "
                   f"{time.perf_counter() - began:.2f} s |")  # fmt: skip
+        with leap.get_client() as client:
+            began = time.perf_counter()
+            for job_id in list(sim.jobs.jobs):
+                client.get_meter_job(job_id)
+            print(f"| floor: {len(sim.jobs.jobs)} bare reads of a processing job (client + simulator, "
+                  f"no database) | {len(sim.jobs.jobs)} | {time.perf_counter() - began:.2f} s |")  # fmt: skip
         for job in sim.jobs.jobs.values():
             job.due = sim.now
         sim.jobs.process_due()  # Leap's own work (creating the meters) is not ours to time
@@ -313,6 +327,8 @@ def pages(runs: int) -> None:
           f"{statistics.median(counts):.1f} ms")  # fmt: skip
     print("\n| page | p50 ms | p95 ms | bytes |\n| --- | ---: | ---: | ---: |")
     for name, path in (
+        ("floor: /healthz (middleware only)", "/healthz"),
+        ("floor: preferences (login, base template)", "/me/"),
         ("funnel", "/onboarding/funnel/"),
         ("stuck lane", "/onboarding/stuck/"),
         ("action queue (counts the stuck lane)", "/actions/"),

@@ -15,13 +15,14 @@ later with backoff: it is never dropped.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -280,12 +281,7 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
          asset.meter_id) = new  # fmt: skip
         changed.append(asset)
     with transaction.atomic():
-        Asset.objects.bulk_update(
-            changed,
-            ["status", "detail_name", "detail_description", "failed_fields", "meter_id", "stage",
-             "stage_since", "created_at"],
-            batch_size=500,
-        )  # fmt: skip
+        _write_outcomes(changed)
         status = Batch.LEAP_STATUS.get(job.status, Batch.Status.PROCESSING)
         finished = status != Batch.Status.PROCESSING
         # While processing, the next read is when the round's claim put it (one per interval).
@@ -307,6 +303,32 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
             last_error_at=None,
         )
     refresh_job(batch.job_id)
+
+
+OUTCOME_SQL = """
+UPDATE onboarding_asset a SET status = v.status, detail_name = v.detail_name,
+    detail_description = v.description, failed_fields = v.failed_fields, meter_id = v.meter_id,
+    stage = v.stage, stage_since = v.stage_since, created_at = v.created_at
+FROM (VALUES %(rows)s) AS v(id, status, detail_name, description, failed_fields, meter_id, stage,
+                            stage_since, created_at)
+WHERE a.id = v.id
+"""
+
+
+def _write_outcomes(assets: list[Asset]) -> None:
+    """Write the changed assets' outcome columns: one UPDATE ... FROM (VALUES ...) per 500
+    (Django's bulk_update builds a CASE per column and row, ten times slower here)."""
+    for start in range(0, len(assets), 500):
+        chunk = assets[start : start + 500]
+        rows = ", ".join(["(%s, %s, %s, %s, %s::jsonb, %s::uuid, %s, %s::timestamptz, %s::timestamptz)"] * len(chunk))  # fmt: skip
+        params: list[Any] = []
+        for a in chunk:
+            params += [a.pk, a.status, a.detail_name, a.detail_description,
+                       json.dumps(a.failed_fields), a.meter_id, a.stage, a.stage_since,
+                       a.created_at]  # fmt: skip
+        sql = OUTCOME_SQL.replace("%(rows)s", rows)  # placeholders only; values are params
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def poll_batch(batch: Batch, client: leap.LeapClient) -> str:
