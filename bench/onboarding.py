@@ -356,8 +356,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--meters", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--pages-only", action="store_true", help="only step 4 (fills again)")
     args = parser.parse_args()
     setup_django()
+    if args.pages_only:
+        fill_portfolio(args.meters)
+        pages(args.runs)
+        return
     wipe()
     print(f"(PostgreSQL, {os.cpu_count()} cores, shared machine)\n")
     print("| step | time | result |\n| --- | ---: | --- |")

@@ -118,8 +118,11 @@ def attach_actions(assets: list[Asset]) -> None:
         asset.actions = by_meter.get(asset.meter_id, [])  # type: ignore[attr-defined]
 
 
+# One pass over the assets, grouped by job: every asset of a job was onboarded for the job's
+# programs, so the per-program and total rows are sums of job rows (merged in Python). Averages
+# are carried as (sum, count) so they merge exactly.
 FUNNEL_SQL = """
-SELECT {key} AS key,
+SELECT a.job_id,
        count(*) FILTER (WHERE a.stage <> 'failed') AS submitted,
        count(*) FILTER (WHERE a.stage IN ('created', 'eligible', 'active')) AS created,
        count(*) FILTER (WHERE a.stage IN ('eligible', 'active')) AS eligible,
@@ -127,61 +130,69 @@ SELECT {key} AS key,
        count(*) FILTER (WHERE a.stage = 'failed' AND a.resubmitted_in_id IS NULL) AS failed,
        count(*) FILTER (WHERE a.stage IN ('created', 'eligible')
                         AND a.stage_since < %(cutoff)s) AS stuck,
-       avg(extract(epoch FROM a.created_at - a.submitted_at)) / 86400 AS days_to_create,
-       avg(extract(epoch FROM a.eligible_at - a.created_at)) / 86400 AS days_to_eligible,
-       avg(extract(epoch FROM a.active_at - a.eligible_at)) / 86400 AS days_to_active,
-       avg(extract(epoch FROM %(now)s - a.stage_since)) FILTER (
-           WHERE a.stage IN ('submitted', 'created', 'eligible')) / 86400 AS days_waiting
-FROM onboarding_asset a {join}
-{where}
-GROUP BY 1 ORDER BY {order}
+       sum(extract(epoch FROM a.created_at - a.submitted_at)),
+       count(a.created_at - a.submitted_at),
+       sum(extract(epoch FROM a.eligible_at - a.created_at)),
+       count(a.eligible_at - a.created_at),
+       sum(extract(epoch FROM a.active_at - a.eligible_at)),
+       count(a.active_at - a.eligible_at),
+       sum(extract(epoch FROM %(now)s - a.stage_since))
+           FILTER (WHERE a.stage IN ('submitted', 'created', 'eligible')),
+       count(*) FILTER (WHERE a.stage IN ('submitted', 'created', 'eligible'))
+FROM onboarding_asset a
+GROUP BY a.job_id
 """
-COLUMNS = (
-    "key",
-    "submitted",
-    "created",
-    "eligible",
-    "active",
-    "failed",
-    "stuck",
-    "days_to_create",
-    "days_to_eligible",
-    "days_to_active",
-    "days_waiting",
-)
+COUNTS = ("submitted", "created", "eligible", "active", "failed", "stuck")
+DURATIONS = ("days_to_create", "days_to_eligible", "days_to_active", "days_waiting")
 
 
-def _rows(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [dict(zip(COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+class _Row:
+    """Counts and (seconds, n) sums of one funnel row; merges by adding."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+        self.counts = dict.fromkeys(COUNTS, 0)
+        self.sums = {d: [0.0, 0] for d in DURATIONS}
+
+    def add(self, counts: tuple[int, ...], sums: tuple[Any, ...]) -> None:
+        for name, value in zip(COUNTS, counts, strict=True):
+            self.counts[name] += value
+        for i, name in enumerate(DURATIONS):
+            total, n = sums[2 * i], sums[2 * i + 1]
+            if n:
+                self.sums[name][0] += float(total or 0)
+                self.sums[name][1] += n
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, **self.counts}
+        for name, (total, n) in self.sums.items():
+            out[name] = total / n / 86400 if n else None
+        return out
 
 
 def funnel(now: datetime, *, jobs: int = 25) -> dict[str, Any]:
     """The funnel per program and per job (the most recent `jobs`), plus the totals."""
-    params = {"now": now, "cutoff": stuck_cutoff(now), "jobs": jobs}
-    per_program = _rows(
-        FUNNEL_SQL.format(
-            key="p.program",
-            join="CROSS JOIN LATERAL jsonb_array_elements_text(a.programs) AS p(program)",
-            where="",
-            order="2 DESC",
-        ),
-        params,
-    )
-    per_job = _rows(
-        FUNNEL_SQL.format(
-            key="a.job_id",
-            join="",
-            where="WHERE a.job_id IN (SELECT id FROM onboarding_job ORDER BY submitted_at DESC "
-            "LIMIT %(jobs)s)",
-            order="1 DESC",
-        ),
-        params,
-    )
-    total = _rows(FUNNEL_SQL.format(key="'all'", join="", where="", order="1"), params)
+    from onboarding.models import Job
+
+    with connection.cursor() as cursor:
+        cursor.execute(FUNNEL_SQL, {"now": now, "cutoff": stuck_cutoff(now)})
+        per_job_rows = {row[0]: row[1:] for row in cursor.fetchall()}
+    programs_of = dict(Job.objects.filter(pk__in=list(per_job_rows)).values_list("pk", "programs"))
+    total = _Row("all")
+    per_program: dict[str, _Row] = {}
+    per_job: dict[int, _Row] = {}
+    for job_id, values in per_job_rows.items():
+        counts, sums = values[: len(COUNTS)], values[len(COUNTS) :]
+        total.add(counts, sums)
+        for program in programs_of.get(job_id) or ["(no program)"]:
+            per_program.setdefault(program, _Row(program)).add(counts, sums)
+        per_job[job_id] = _Row(job_id)
+        per_job[job_id].add(counts, sums)
+    recent = sorted(per_job, reverse=True)[:jobs]
     return {
-        "programs": per_program,
-        "jobs": per_job,
-        "total": total[0] if total else None,
+        "programs": sorted(
+            (r.as_dict() for r in per_program.values()), key=lambda r: (-r["submitted"], r["key"])
+        ),
+        "jobs": [per_job[j].as_dict() for j in recent],
+        "total": total.as_dict() if per_job_rows else None,
     }
