@@ -41,12 +41,10 @@ CITIES = ["Fresno", "Austin", "Albany", "Boston", "Newark", "Modesto", "Houston"
 
 def setup_django() -> None:
     """Create the database if needed and set Django up."""
-    import subprocess
+    from bench.database import bench_database
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database for the benchmark")
-    subprocess.run([sys.executable, str(REPO / "scripts" / "createdb.py"), url], check=True)
+    # Not refused by name: --reuse keeps a filled database across runs (docs/benchmarks.md).
+    bench_database("lp_bench_pages", wiped=False)
     import django
 
     django.setup()

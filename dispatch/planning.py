@@ -32,7 +32,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -301,7 +300,7 @@ class _Slot(_Values):
 
 
 # The allocation columns re-planning reads: the stand-in's first fields, and the first nine of
-# _REACHABLE_SQL and of its ORM fallback (then come the timeslot's).
+# _REACHABLE_SQL (then come the timeslot's).
 ALLOCATION_COLUMNS = (
     "id",
     "timeslot_id",
@@ -384,8 +383,7 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
     lo = min(ts.start_time for ts in changed).timestamp()
     hi = max(ts.end_time for ts in changed).timestamp()
     meter_ids = list(meters)
-    fetch = _fetch_sql if connection.vendor == "postgresql" else _fetch_orm
-    rows = fetch(meter_ids, hi, lo, overruled_by=[ts.pk for ts in changed])
+    rows = _fetch(meter_ids, hi, lo, overruled_by=[ts.pk for ts in changed])
     loaded: dict[int, _Plan] = {}
     slots: dict[int, _Slot] = {}
     while True:
@@ -401,7 +399,7 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
         if (new_lo, new_hi) == (lo, hi):
             return list(loaded.values())
         # Only what overlaps the widened window and did not overlap the last one.
-        rows = fetch(meter_ids, new_hi, new_lo, outside=(hi, lo))
+        rows = _fetch(meter_ids, new_hi, new_lo, outside=(hi, lo))
         lo, hi = new_lo, new_hi
 
 
@@ -411,7 +409,7 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
 _ROW = tuple[Any, ...]
 
 
-def _fetch_sql(
+def _fetch(
     meter_ids: list[uuid.UUID],
     hi: float,
     lo: float,
@@ -419,7 +417,7 @@ def _fetch_sql(
     overruled_by: list[int] | None = None,
     outside: tuple[float, float] | None = None,
 ) -> list[_ROW]:
-    """One round of _reachable on PostgreSQL: raw SQL, times as epoch seconds."""
+    """One round of _reachable: raw SQL, times as epoch seconds."""
     tables = {
         "allocations": DispatchAllocation._meta.db_table,
         "timeslots": DispatchTimeslot._meta.db_table,
@@ -433,37 +431,6 @@ def _fetch_sql(
     with connection.cursor() as cursor:
         cursor.execute(_REACHABLE_SQL.format(where=where, **tables), params)
         return [(*row[:5], _flags(row[5]), *row[6:]) for row in cursor.fetchall()]
-
-
-def _fetch_orm(
-    meter_ids: list[uuid.UUID],
-    hi: float,
-    lo: float,
-    *,
-    overruled_by: list[int] | None = None,
-    outside: tuple[float, float] | None = None,
-) -> list[_ROW]:
-    """The same round through the ORM, for other databases (the SQLite demo)."""
-    overlaps = Q(timeslot__start_time__lt=_utc(hi), timeslot__end_time__gt=_utc(lo))
-    if outside is None:
-        where = overlaps | Q(overruled_by_id__in=overruled_by or [])
-    else:
-        where = overlaps & ~Q(
-            timeslot__start_time__lt=_utc(outside[0]), timeslot__end_time__gt=_utc(outside[1])
-        )
-    rows = DispatchAllocation.objects.filter(where, meter_uuid__in=meter_ids).values_list(
-        *ALLOCATION_COLUMNS,
-        "timeslot__event_id",
-        "timeslot__start_time",
-        "timeslot__end_time",
-        "timeslot__priority",
-        "timeslot__is_voluntary",
-        "timeslot__cancelled",
-        "timeslot__integration_test",
-    )
-    return [
-        (*row[:9], str(row[9]), row[10].timestamp(), row[11].timestamp(), *row[12:]) for row in rows
-    ]
 
 
 def replan_meters(meter_uuids: Iterable[uuid.UUID]) -> set[int]:

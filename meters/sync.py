@@ -204,7 +204,7 @@ class PageWriter:
 
 
 def _threaded() -> bool:
-    return PIPELINE and connection.vendor == "postgresql" and not connection.in_atomic_block
+    return PIPELINE and not connection.in_atomic_block
 
 
 def _stream(
