@@ -1,6 +1,6 @@
 """Benchmark: onboarding (create meters at Leap) at the sizes issue 19 names.
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench_onboarding \
+    [DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench_onboarding] \
         .venv/bin/python bench/onboarding.py [--rows 10000] [--jobs 100] [--meters 100000] [--runs 40]
 
 1. Preview: a 10,000-asset CSV (and the same as XLSX) through the dry run, rows stored
@@ -47,13 +47,10 @@ HEADER = [
 
 
 def setup_django() -> None:
-    """Create the database if needed, set Django up, migrate."""
-    import subprocess
+    """Create the database if needed (bench/database.py), set Django up, migrate."""
+    from bench.database import bench_database
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database for the benchmark")
-    subprocess.run([sys.executable, str(REPO / "scripts" / "createdb.py"), url], check=True)
+    bench_database("lp_bench_onboarding")  # emptied by the benchmark: its name says bench
     import django
 
     django.setup()

@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def fits(page) -> bool:
     """Nothing wider than the viewport (tables scroll inside their own box)."""
     page.wait_for_load_state("load")  # the stylesheets applied
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    return page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1"
+    )
 
 
 def beat_tick():
