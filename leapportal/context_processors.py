@@ -15,6 +15,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Revenue", "revenue:overview"),
     ("Meters", "meters:list"),
     ("Mapping", "mapping:overview"),
+    ("Onboarding", "onboarding:index"),
     ("Sync health", "meters:sync_health"),
     ("Alerts", "alerts:list"),
 ]

@@ -138,6 +138,7 @@ INSTALLED_APPS = [
     "ops",
     "revenue",
     "alerts",
+    "onboarding",
 ]
 
 MIDDLEWARE = [
@@ -461,6 +462,22 @@ WORKER_HEARTBEAT_SECONDS = 60
 # workers turn it off: tests there count the beats they send.
 WORKER_STARTUP_HEARTBEAT = env_bool("WORKER_STARTUP_HEARTBEAT", default=True)
 
+# --- onboarding (create meters at Leap) -------------------------------------------------------
+
+# Assets per create-meters job. Leap publishes no limit; the client refuses more than
+# leap.create_meters.MAX_JOB_ASSETS (1,000) and a larger file is split into several jobs.
+ONBOARDING_BATCH_SIZE = env_int("ONBOARDING_BATCH_SIZE", default=500, minimum=1)
+if ONBOARDING_BATCH_SIZE > 1000:
+    raise ImproperlyConfigured("ONBOARDING_BATCH_SIZE must be at most 1000 (assets per Leap job)")
+# Each open Leap job is read once per this many seconds (a beat task; backoff when Leap is down).
+ONBOARDING_POLL_SECONDS = env_int("ONBOARDING_POLL_SECONDS", default=30, minimum=5)
+# Client retries of one read or send inside a round (the round itself is the outer retry).
+ONBOARDING_POLL_RETRIES = env_int("ONBOARDING_POLL_RETRIES", default=2, minimum=0)
+# A created meter in one step before ACTIVE for longer than this shows in the action queue.
+ONBOARDING_STUCK_DAYS = env_int("ONBOARDING_STUCK_DAYS", default=14, minimum=1)
+ONBOARDING_MAX_BYTES = env_int("ONBOARDING_MAX_BYTES", default=25 * 1024 * 1024, minimum=1024)
+ONBOARDING_MAX_ROWS = env_int("ONBOARDING_MAX_ROWS", default=50_000, minimum=1)
+
 # The whole beat schedule, in one place. `manage.py install_schedules` (run by migrate's
 # post_migrate signal too) copies it into django-celery-beat, where admins may edit it; an entry
 # already there keeps its edited timing.
@@ -499,6 +516,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "alerts.tasks.send_due_messages",
         "schedule": 30.0,
         "description": "Send queued emails and chat posts whose (re)try time has come",
+    },
+    "onboarding-poll-jobs": {
+        "task": "onboarding.tasks.poll_open_jobs",
+        "schedule": float(ONBOARDING_POLL_SECONDS),
+        "description": "Read each open create-meters job at Leap once (and send waiting batches)",
+    },
+    "onboarding-follow-meters": {
+        "task": "onboarding.tasks.follow_meters",
+        "schedule": 5 * 60.0,
+        "description": "Onboarding funnel steps from synced meters; link new meters to the mapping",
     },
     "worker-heartbeat": {
         "task": "leapportal.tasks.record_worker_heartbeat",

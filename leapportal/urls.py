@@ -21,6 +21,7 @@ urlpatterns = [
     path("revenue/", include("revenue.urls")),
     path("alerts/", include("alerts.urls")),
     path("outreach/", include("alerts.outreach_urls")),
+    path("onboarding/", include("onboarding.urls")),
     # dashboard (ops): action queue, groups, preferences
     path("", include("ops.urls")),
 ]
