@@ -2,7 +2,8 @@
 
 - dispatch: draining dispatch notifications, the reconcile poll, hand-on webhooks (seconds count);
 - sync: the meter syncs and meter webhook events (a full sync keeps a worker busy for minutes);
-- the default queue: the rest (worker heartbeats).
+- sync also takes the revenue sync (a 1.2-million-row report is minutes of work);
+- the default queue: the rest (worker heartbeats, alerts, onboarding polls).
 
 Each gets its own worker(s), so a 100,000-meter full sync never delays a dispatch, and workers can
 be added per queue on more machines (README, production notes). Plain module (no Django): the
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 DISPATCH_TASKS = "dispatch.tasks.*"
 SYNC_TASKS = "meters.tasks.*"
+REVENUE_TASKS = "revenue.tasks.*"
 
 
 def names(default: str) -> dict[str, str]:
@@ -29,7 +31,11 @@ def names(default: str) -> dict[str, str]:
 
 def routes(queues: dict[str, str]) -> dict[str, dict[str, str]]:
     """CELERY_TASK_ROUTES for these queues."""
-    return {DISPATCH_TASKS: {"queue": queues["dispatch"]}, SYNC_TASKS: {"queue": queues["sync"]}}
+    return {
+        DISPATCH_TASKS: {"queue": queues["dispatch"]},
+        SYNC_TASKS: {"queue": queues["sync"]},
+        REVENUE_TASKS: {"queue": queues["sync"]},
+    }
 
 
 def all_of(default: str) -> str:
