@@ -1235,20 +1235,6 @@ class LeapClient:
             query=query,
         )
 
-
-def _month_index(value: str) -> int:
-    """Months since year 0 of a `YYYY-MM` string; ValueError for anything else."""
-    if not isinstance(value, str) or len(value) != 7 or value[4] != "-":
-        raise ValueError(f"a month is YYYY-MM, got {value!r}")
-    year, month = int(value[:4]), int(value[5:])
-    if not 1 <= month <= 12:
-        raise ValueError(f"a month is YYYY-MM, got {value!r}")
-    return year * 12 + month - 1
-
-
-def _month_text(index: int) -> str:
-    """`YYYY-MM` of a month index (see _month_index)."""
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
     # --- create meters v1.1 -----------------------------------------------------------------------
 
     def create_meter_job(
@@ -1401,3 +1387,18 @@ def _month_text(index: int) -> str:
             idempotent=False,
         )
         return self._parse_one(ProvisionalAsset, data, "POST", path)
+
+
+def _month_index(value: str) -> int:
+    """Months since year 0 of a `YYYY-MM` string; ValueError for anything else."""
+    if not isinstance(value, str) or len(value) != 7 or value[4] != "-":
+        raise ValueError(f"a month is YYYY-MM, got {value!r}")
+    year, month = int(value[:4]), int(value[5:])
+    if not 1 <= month <= 12:
+        raise ValueError(f"a month is YYYY-MM, got {value!r}")
+    return year * 12 + month - 1
+
+
+def _month_text(index: int) -> str:
+    """`YYYY-MM` of a month index (see _month_index)."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
