@@ -28,7 +28,6 @@ import argparse
 import os
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -42,10 +41,11 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 
 def setup_django() -> None:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database for the benchmark")
-    subprocess.run([sys.executable, str(REPO / "scripts" / "createdb.py"), url], check=True)
+    from bench.database import bench_database
+
+    bench_database(
+        "lp_bench_alerts"
+    )  # created if missing; emptied, so its name must contain "bench"
     import django
 
     django.setup()
