@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib
+import io
 import json
 import os
 import secrets
@@ -113,7 +115,7 @@ def map_demo_meters() -> str:
     where onboarding lags. The import, its file and one audit row per meter are kept as an admin's
     upload would be. Meters already mapped are left alone, so a second seeding adds nothing.
     """
-    from mapping.imports import COLUMNS, apply_import, csv_writer, preview_upload
+    from mapping.imports import COLUMNS, apply_import, preview_upload
     from meters.models import Meter
 
     meters = Meter.objects.present()
@@ -129,8 +131,9 @@ def map_demo_meters() -> str:
         key=lambda row: _shuffled(row[0]),
     )
     chosen = rows[: round(len(rows) * MAPPED_PERCENT / 100)]
-    writer = csv_writer()
-    lines = [writer.writerow(COLUMNS)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
     count = 0
     for meter_id, reference, company, name, city, mapped_to in chosen:
         if mapped_to is not None:
@@ -139,7 +142,7 @@ def map_demo_meters() -> str:
         customer = reference or f"C-{number}"
         site = f"S-{number}-{str(meter_id)[:4].upper()}"
         label = ", ".join(part for part in (company or name, city) if part)[:200]
-        lines.append(writer.writerow([str(meter_id), reference or "", customer, site, label]))
+        writer.writerow([str(meter_id), reference or "", customer, site, label])
         count += 1
     if not count:
         return "every meter the demo maps is mapped already"
@@ -147,7 +150,7 @@ def map_demo_meters() -> str:
     if admin is None:  # seed_demo run without demo_logins: an admin of its own
         admin, _ = get_user_model().objects.get_or_create(username=roles.ADMIN)
     upload = preview_upload(
-        "".join(lines).encode(), filename="crm-meter-sites.csv", uploaded_by=admin
+        buffer.getvalue().encode(), filename="crm-meter-sites.csv", uploaded_by=admin
     )
     if not upload.can_apply:
         raise SkipStep(f"the demo's mapping file previewed as {upload.counts}; not applied")
