@@ -254,10 +254,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database for the benchmark")
-    subprocess.run([sys.executable, str(REPO / "scripts" / "createdb.py"), url], check=True)
+    from bench.database import bench_database
+
+    bench_database("lp_bench_revenue")  # the sync empties the revenue tables
     import django
 
     django.setup()
