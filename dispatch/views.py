@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -31,7 +32,7 @@ def ical_feed(request: HttpRequest, token: str) -> StreamingHttpResponse:
     """The user's dispatch calendar: a week back and two months ahead, cancelled ones included."""
     record = (
         CalendarToken.objects.select_related("user")
-        .filter(token_sha256=CalendarToken.hash_token(token))
+        .filter(token_sha256=CalendarToken.hash_token(token), revoked_at__isnull=True)
         .first()
     )
     # One answer for every refusal, so the feed does not tell valid tokens from invalid ones.
@@ -45,7 +46,15 @@ def ical_feed(request: HttpRequest, token: str) -> StreamingHttpResponse:
         .select_related("market_group")
         .order_by("start_time", "event_id")
     )
-    lines = ical.calendar_lines(slots.iterator(chunk_size=1000), name="Leap dispatches", now=now)
+    # Each event links back to its page on the dashboard (the calendar entry is a summary).
+    page = request.build_absolute_uri(reverse("dispatch:event", args=[uuid.UUID(int=0)]))
+    zero = str(uuid.UUID(int=0))
+    lines = ical.calendar_lines(
+        slots.iterator(chunk_size=1000),
+        name="Leap dispatches",
+        now=now,
+        event_url=lambda slot: page.replace(zero, str(slot.event_id)),
+    )
     response = StreamingHttpResponse(lines, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="leap-dispatches.ics"'
     response["Cache-Control"] = "private, max-age=300"
@@ -64,11 +73,12 @@ def timeline(request: HttpRequest) -> HttpResponse:
     context = {
         "query": query,
         "page": page,
-        "rows": timeline_q.layout(page.items, query),
+        "rows": timeline_q.layout(page.items, query, mode),
+        "axis": timeline_q.axis(query),
         "mode": mode,
         "now": now,
         "next_slot": timeline_q.next_start(now, include_tests=query.include_tests),
-        "regions": timeline_q.REGIONS,
+        "regions": timeline_q.regions(),
         "prev_date": query.shift(-query.span_days),
         "next_date": query.shift(query.span_days),
     }

@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import SimpleLazyObject
 
 # The main navigation: (label, url name). An entry whose URL does not exist (yet) is left out.
 NAVIGATION: list[tuple[str, str]] = [
@@ -14,8 +15,26 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Revenue", "revenue:overview"),
     ("Meters", "meters:list"),
     ("Mapping", "mapping:overview"),
+    ("Onboarding", "onboarding:index"),
     ("Sync health", "meters:sync_health"),
+    ("Alerts", "alerts:list"),
 ]
+
+
+def _badge(request: HttpRequest, name: str) -> Any:
+    """A count shown beside a navigation entry: open (not acknowledged or snoozed) alerts.
+
+    Lazy: counted only when a page's navigation shows it (htmx fragments never do).
+    """
+    if (
+        name != "alerts:list"
+        or not getattr(request, "user", None)
+        or not request.user.is_authenticated
+    ):
+        return None
+    from alerts.models import Alert
+
+    return SimpleLazyObject(lambda: Alert.objects.filter(status=Alert.Status.OPEN).count())
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
@@ -27,7 +46,7 @@ def portal(request: HttpRequest) -> dict[str, Any]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        items.append({"label": label, "url": url, "active": False})
+        items.append({"label": label, "url": url, "active": False, "badge": _badge(request, name)})
     # Only the longest matching entry is current (/meters/sync/ is Sync health, not Meters).
     matching = [item for item in items if current.startswith(item["url"])]
     if matching:
@@ -36,4 +55,20 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "LEAP_ENVIRONMENT": settings.LEAP_ENVIRONMENT,
         "LEAP_SIMULATOR": settings.LEAP_SIMULATOR,
         "nav_items": items,
+        "saved_views": _saved_views(request),
     }
+
+
+def _saved_views(request: HttpRequest) -> list[dict[str, Any]]:
+    """The user's saved views for the navigation (one small query, only when logged in)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    from ops.models import SavedView
+    from ops.views import saved_view_url
+
+    current = request.get_full_path()
+    return [
+        {"name": v.name, "url": (url := saved_view_url(v)), "active": url == current}
+        for v in SavedView.objects.filter(user=user).only("name", "page", "query")[:30]
+    ]

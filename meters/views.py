@@ -13,12 +13,20 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from dispatch import sweep
 from dispatch.models import DispatchDelivery, DispatchTimeslot, ReconcileFinding, ReconcileRun
 from leapportal import roles
 from leapportal.heartbeat import worker_is_stale
@@ -247,12 +255,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         "sort": sort,
         "kind": kind,
         "kinds": SyncRun.Kind.choices,
-        "active": [
-            with_percent(run)
-            for run in SyncRun.objects.filter(
-                status__in=SyncRun.ACTIVE_STATUSES, kind__in=["full", "incremental"]
-            ).select_related("requested_by")
-        ],
+        "active": active_runs(),
         "next_runs": health.next_runs(now),
         "day": health.delivery_counts(now - timedelta(hours=24)),
         "recent_deliveries": WebhookDelivery.objects.defer("body", "headers").order_by(
@@ -267,6 +270,11 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         "worker_stale": worker_is_stale(now=now),
         "warnings": health.stale_warnings(now),
         "can_sync": request.user.has_perm(roles.START_SYNC),
+        "failed_dispatch": sweep.failed("dispatch"),
+        "failed_dispatch_count": sweep.failed_count("dispatch"),
+        "failed_meter": sweep.failed("meter"),
+        "failed_meter_count": sweep.failed_count("meter"),
+        "sweeps": sweep.recent_sweeps(),
     }
     template = "meters/sync_health.html"
     if wants_fragment(request):
@@ -274,14 +282,49 @@ def sync_health(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+@require_POST
+@permission_required(roles.START_SYNC, raise_exception=True)
+def process_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Queue a delivery that failed its retries once more (the button on sync health)."""
+    if kind not in ("dispatch", "meter"):
+        raise Http404("no such kind of delivery")
+    if sweep.process_again(kind, pk, by=request.user.get_username()):
+        messages.success(request, f"The {kind} delivery {pk} is queued to be processed again.")
+    else:
+        messages.info(request, f"The {kind} delivery {pk} is not failed (any more): nothing to do.")
+    return redirect(reverse("meters:sync_health") + "#failed-deliveries")
+
+
 def with_percent(run: SyncRun) -> SyncRun:
-    """Attach the progress bar's percentage (Leap gives no totals; the run estimates one)."""
+    """Attach the progress bar's percentage and its words, in meters.
+
+    Leap gives no totals; the run estimates one. A full sync reads every meter twice (details,
+    then enrollments), so its counters run to twice the portfolio: shown as the pass it is in
+    and the meters of that pass, and once finished as the meters it saw.
+    """
     if not run.is_active:
         run.percent = 100 if run.status in ("done", "held") else 0
     elif run.progress_total:
         run.percent = min(99, int(run.progress_done * 100 / run.progress_total))
     else:
         run.percent = 0
+    run.phase = ""
+    run.meters_done, run.meters_total = run.progress_done, run.progress_total
+    if run.kind == SyncRun.Kind.FULL:
+        per_pass = run.progress_total // 2 if run.progress_total else None
+        run.meters_total = per_pass
+        if run.is_active:
+            if per_pass and run.progress_done > per_pass:
+                run.phase, run.meters_done = (
+                    "enrollments (pass 2 of 2)",
+                    run.progress_done - per_pass,
+                )
+            else:
+                run.phase = "meter details (pass 1 of 2)"
+    if not run.is_active:
+        run.meters_total = None
+        seen = (run.created or 0) + (run.updated or 0) + (run.unchanged or 0)
+        run.meters_done = seen or run.progress_done
     return run
 
 
@@ -296,7 +339,20 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     if not wants_fragment(request):
         messages.info(request, f"{run.get_kind_display()} sync #{run.pk} is {run.status}.")
         return redirect("meters:sync_health")
-    return render(request, "meters/partials/sync_progress.html", {"run": with_percent(run)})
+    # The whole "running" area, so it never says "No sync running." above a running sync.
+    return render(request, "meters/partials/sync_active.html", {"active": active_runs()})
+
+
+def active_runs() -> list[SyncRun]:
+    """The meter syncs running now (full and incremental), with their progress."""
+    return [
+        with_percent(run)
+        for run in SyncRun.objects.filter(
+            status__in=SyncRun.ACTIVE_STATUSES, kind__in=["full", "incremental"]
+        )
+        .select_related("requested_by")
+        .order_by("created_at")
+    ]
 
 
 @require_POST

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from . import validate
 from .faults import Fault
@@ -61,7 +62,12 @@ class Call:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     data: Any = None
-    query: dict[str, str] = field(default_factory=dict)
+    query: dict[str, list[str]] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The last value of a query parameter (default when absent)."""
+        values = self.query.get(name)
+        return values[-1] if values else default
 
     def json(self) -> Any:
         """The body as JSON ({} when empty); raises Invalid on bad JSON."""
@@ -123,13 +129,14 @@ class Service:
         return Reply.json(status, body)
 
 
-METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN, SETTLEMENT = (
+METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN, SETTLEMENT, CREATE_METERS = (
     Service("meters"),
     Service("enrollments"),
     Service("dispatch"),
     Service("webhooks"),
     Service("admin"),
     Service("settlement"),
+    Service("create-meters"),
 )
 UUIDISH = r"[^/]+"
 
@@ -162,6 +169,10 @@ class Api:
 
         for method, template, handler in settlement_routes(self):
             r(method, template, SETTLEMENT, handler)
+        from .jobs_api import job_routes
+
+        for method, template, handler in job_routes(self):
+            r(method, template, CREATE_METERS, handler)
         from .admin import admin_routes
 
         for method, template, handler in admin_routes(sim):
@@ -186,6 +197,8 @@ class Api:
             return ADMIN
         if path.startswith(("/v1.1/revenue", "/v1.1/performance")):
             return SETTLEMENT
+        if path.startswith(("/v1.1/jobs", "/v1.1/meters", "/v1.1/provisional-assets")):
+            return CREATE_METERS
         if "/enrollments" in path:
             return ENROLLMENTS
         return METERS
@@ -193,12 +206,12 @@ class Api:
     # --- entry point -----------------------------------------------------------------------------
 
     def handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, *, query: str = ""
+        self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = ""
     ) -> Reply:
-        """Serve one request (`query`: the URL's query string, without the `?`)."""
+        """Serve one request (`query`: the raw query string, without the `?`)."""
         method = method.upper()
         headers = {k.lower(): v for k, v in headers.items()}
-        call = Call(method, path, headers, body, query=_parse_query(query))
+        call = Call(method, path, headers, body, query=parse_qs(query, keep_blank_values=True))
         reply = self._dispatch(call)
         if not path.startswith("/_sim"):
             self.sim.requests.record(method, path, reply.status, reply.route)
@@ -662,13 +675,6 @@ def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:
         "headers": [dict(h) for h in hook["headers"]],
         "receiver_url": hook["receiver_url"],
     }
-
-
-def _parse_query(query: str) -> dict[str, str]:
-    """The query string's parameters (the last value of a repeated one)."""
-    from urllib.parse import parse_qsl
-
-    return dict(parse_qsl(query, keep_blank_values=True)) if query else {}
 
 
 def _has_page_token(body: bytes) -> bool:

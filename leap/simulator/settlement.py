@@ -231,11 +231,11 @@ class Handlers:
         refused = self._accepts(call)
         if refused:
             return refused
-        start = _month(call.query.get("period_start"), "period_start")
-        end = _month(call.query.get("period_end"), "period_end")
+        start = _month(call.arg("period_start"), "period_start")
+        end = _month(call.arg("period_end"), "period_end")
         if end < start:
             raise Invalid("period_end", "must not be before period_start")
-        version = _version(call.query.get("version"))
+        version = _version(call.arg("version"))
         report = self.book.report(list(range(start, end + 1)), version)
         if report is None:
             raise Invalid(
@@ -250,8 +250,8 @@ class Handlers:
         from .api import Reply
         from .portfolio import iso
 
-        start = _month(call.query.get("period_start"), "period_start")
-        end = _month(call.query.get("period_end"), "period_end")
+        start = _month(call.arg("period_start"), "period_start")
+        end = _month(call.arg("period_end"), "period_end")
         if end < start:
             raise Invalid("period_end", "must not be before period_start")
         if end - start > 36:
@@ -276,12 +276,10 @@ class Handlers:
         raw = call.params["year"]
         if not raw.isdigit() or not 2000 <= int(raw) <= 9999:
             raise Invalid("year", "must be a year such as 2025")
-        regions = set(
-            _strings(call.query.get("transmission_regions"), "transmission_regions") or ()
-        )
-        if call.query.get("transmission_region"):
-            regions.add(call.query["transmission_region"])
-        statuses = set(_strings(call.query.get("report_statuses"), "report_statuses") or ())
+        regions = set(_strings(call.arg("transmission_regions"), "transmission_regions") or ())
+        if call.arg("transmission_region"):
+            regions.add(call.arg("transmission_region"))
+        statuses = set(_strings(call.arg("report_statuses"), "report_statuses") or ())
         if statuses - {"PRELIMINARY", "FINALIZED"}:
             raise Invalid("report_statuses", "must be PRELIMINARY and/or FINALIZED")
         return Reply.json(200, self.book.yearly(int(raw), regions, statuses))
@@ -328,7 +326,7 @@ class Handlers:
                     raise Invalid(name, "each item needs a UUID meter_id and a program")
                 chosen.add((str(pair["meter_id"]).lower(), pair["program"]))
             filters[name] = chosen
-        include_summary = call.query.get("include_summary", "false").lower() == "true"
+        include_summary = call.arg("include_summary", "false").lower() == "true"
         key = _query_key(
             {
                 "month": month,
