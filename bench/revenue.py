@@ -256,9 +256,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from bench.database import bench_database
 
-    bench_database(
-        "lp_bench_revenue"
-    )  # created if missing; emptied, so its name must contain "bench"
+    bench_database("lp_bench_revenue")  # the sync empties the revenue tables
     import django
 
     django.setup()

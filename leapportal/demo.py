@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib
-import io
 import json
 import os
 import secrets
