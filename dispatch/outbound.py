@@ -34,6 +34,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dispatch.ingest import comparable
+from leap.schemas import SPECIAL_EVENT_TYPES
 from dispatch.models import (
     DispatchTimeslot,
     OutboundAttempt,
@@ -67,10 +68,19 @@ def effective_state(ts: DispatchTimeslot) -> dict[str, Any]:
         "programs": ts.programs,
         "communication_test": ts.communication_test,
         "integration_test": ts.integration_test,
+        # Flags a device system must not miss: a capacity test, a real-time event.
+        "special": sorted(t for t in ts.dispatch_event_types if t in SPECIAL_EVENT_TYPES),
+        "capacity_test": ts.is_capacity_test,
+        # up-to-site-load: reduce down to 0 kW site load at most; grid-exports-allowed: export.
+        "may_export": ts.performance_compensation_cap == "grid-exports-allowed",
+        "plan_from": comparable(ts.plan_from),
         "meters": [
             {
                 "meter_id": str(a.meter_uuid),
                 "share_kw": a.share_kw,
+                "planned_kw": a.planned_kw,
+                "bound_by": a.bound_by,
+                "segments": a.segments,
                 "follow": a.followed,
                 "overruled_by": str(a.overruled_by.event_id) if a.overruled_by_id else None,
                 "reason": a.reason,
@@ -96,11 +106,17 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
         # Nothing to hand on to. effective_hash records what was last handed on, so a later
         # endpoint first hears of a timeslot at its next change (the feed has the full picture).
         return []
-    timeslots = DispatchTimeslot.objects.filter(pk__in=ids).prefetch_related(
+    now = timezone.now()
+    # Ended timeslots are history, not work: never handed on (new, changed or cancelled).
+    timeslots = DispatchTimeslot.objects.filter(pk__in=ids, end_time__gt=now).prefetch_related(
         "allocations__overruled_by"
     )
     messages = []
     for ts in timeslots:
+        if ts.cancelled and not ts.effective_hash:
+            # Cancelled before our systems ever heard of it (a tombstone for an id we never saw,
+            # or an event withdrawn before it was handed on): nothing to cancel, nothing sent.
+            continue
         state = effective_state(ts)
         digest = state_hash(state)
         if digest == ts.effective_hash:

@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 from dispatch.models import DispatchAllocation, DispatchTimeslot
-from tests.dispatch.helpers import T0, group_notification, meter_notification, slot
+from tests.dispatch.helpers import T0, group_notification, iso, meter_notification, slot
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +32,24 @@ def test_overlapping_events_of_different_priority_the_lower_number_wins(deliver,
         meter_notification((meter.pk, [slot(high, priority=1, start=T0 + timedelta(minutes=30))]))
     )
 
+    # Per interval: `high` takes 17:30-18:00 of `low`, which still runs 17:00-17:30.
+    assert _plan(meter) == {high: (True, None), low: (True, high)}
+    loser = DispatchAllocation.objects.get(timeslot__event_id=low)
+    assert "priority 1" in loser.reason and "loses 0.5 h" in loser.reason
+    assert loser.segments == [[iso(T0), iso(T0 + timedelta(minutes=30))]]
+    winner = DispatchAllocation.objects.get(timeslot__event_id=high)
+    assert winner.segments == [[iso(T0 + timedelta(minutes=30)), iso(T0 + timedelta(minutes=90))]]
+
+
+def test_an_event_inside_a_higher_ranked_one_loses_everything(deliver, make_meter):
+    meter = make_meter()
+    low, high = uuid.uuid4(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(low, priority=4, start=T0, hours=1)])))
+    deliver(meter_notification((meter.pk, [slot(high, priority=1, start=T0, hours=2)])))
+
     assert _plan(meter) == {high: (True, None), low: (False, high)}
     loser = DispatchAllocation.objects.get(timeslot__event_id=low)
-    assert loser.is_conflict and "priority 1" in loser.reason
+    assert loser.is_conflict and loser.segments == [] and "priority 1" in loser.reason
 
 
 def test_events_that_do_not_overlap_are_all_followed(deliver, make_meter):
@@ -68,8 +83,11 @@ def test_ties_on_priority_are_broken_in_the_documented_order(
     deliver(meter_notification((meter.pk, [slot(lose, priority=2, **loser_fields)])))
     deliver(meter_notification((meter.pk, [slot(win, priority=2, **winner_fields)])))
 
-    assert _plan(meter) == {win: (True, None), lose: (False, win)}
-    assert rule in DispatchAllocation.objects.get(timeslot__event_id=lose).reason
+    loser = DispatchAllocation.objects.get(timeslot__event_id=lose)
+    assert _plan(meter)[win] == (True, None)
+    assert loser.overruled_by.event_id == win and rule in loser.reason
+    # The loser keeps only what the winner does not hold: nothing, or its last 15 minutes.
+    assert loser.segments == ([[iso(T0 + timedelta(hours=1)), iso(T0 + timedelta(minutes=75))]] if rule == "earlier" else [])
 
 
 def test_a_cancelled_winner_frees_the_event_it_overruled(deliver, make_meter):
@@ -206,11 +224,19 @@ def test_a_chain_of_overlaps_is_resolved_as_a_whole(deliver, make_meter):
             )
         )
     )
-    assert _plan(meter) == {b: (True, None), c: (False, b)}
+    # Per interval: c loses 19:30-20:00 to b and runs 20:00-21:00.
+    assert _plan(meter) == {b: (True, None), c: (True, b)}
 
     deliver(meter_notification((meter.pk, [slot(a, priority=1, hours=2)])))
 
-    assert _plan(meter) == {a: (True, None), b: (False, a), c: (True, None)}
+    # a takes 18-19 of b; b keeps 19-20 and still holds 19:30-20 against c.
+    assert _plan(meter) == {a: (True, None), b: (True, a), c: (True, b)}
+    segments = {
+        x.timeslot.event_id: x.segments
+        for x in DispatchAllocation.objects.filter(meter_uuid=meter.pk).select_related("timeslot")
+    }
+    h = [iso(T0 + timedelta(hours=n / 2)) for n in range(9)]  # 17:00, 17:30 ... 21:00
+    assert segments == {a: [[h[0], h[4]]], b: [[h[4], h[6]]], c: [[h[6], h[8]]]}
 
 
 def test_save_plans_writes_every_plan_field_of_many_allocations(
@@ -258,34 +284,3 @@ def test_save_plans_writes_every_plan_field_of_many_allocations(
         planning.save_plans([])
 
 
-def test_the_portable_reachable_read_gives_what_the_postgresql_one_gives(
-    deliver, make_meter, monkeypatch
-):
-    """_reachable reads by raw SQL on PostgreSQL and through the ORM elsewhere (the SQLite demo)."""
-    from dispatch import planning
-
-    meters = [make_meter(), make_meter()]
-    events = [uuid.uuid4() for _ in range(4)]
-    deliver(
-        meter_notification(
-            (meters[0].pk, [slot(events[0], priority=3), slot(events[1], priority=1)]),
-            (meters[1].pk, [slot(events[2], start=T0 + timedelta(minutes=45))]),
-        )
-    )
-    deliver(meter_notification((meters[1].pk, [slot(events[3], start=T0 + timedelta(hours=2))])))
-    changed = list(DispatchTimeslot.objects.filter(event_id__in=events[:3]))
-    ids = {m.pk for m in meters}
-
-    def shape(plans):
-        return sorted(
-            (p.id, p.timeslot_id, p.meter_uuid, p.flags, p.followed, p.overruled_by_id,
-             str(p.timeslot.event_id), round(p.timeslot.start_time, 3), p.timeslot.priority)
-            for p in plans
-        )  # fmt: skip
-
-    by_sql = shape(planning._reachable(ids, changed))
-    monkeypatch.setattr(planning, "_fetch_sql", planning._fetch_orm)
-    by_orm = shape(planning._reachable(ids, changed))
-
-    assert by_sql == by_orm
-    assert len(by_sql) == 3  # the fourth timeslot overlaps none of the changed ones
