@@ -404,7 +404,9 @@ def _apply_existing(ts: DispatchTimeslot, inc: Incoming, batch: _Batch) -> str:
         # reinstating it, or an original arriving after its cancellation) is held, and Leap's
         # dispatch search for its window decides, at once (dispatch/recheck.py). Poll results
         # are Leap's search and apply.
-        batch.versions.append(_version(ts, Kind.HELD, inc, batch.ctx, changes=changes, snapshot=new))
+        batch.versions.append(
+            _version(ts, Kind.HELD, inc, batch.ctx, changes=changes, snapshot=new)
+        )
         ts.recheck, ts.recheck_at = "pending", batch.ctx["now"]
         ts.recheck_note = "a body would bring it back; asking Leap's dispatch search"
         batch.updated[ts.pk] = ts
@@ -589,8 +591,8 @@ def apply_all(
 def _rejected(inc: Incoming, errors: list[str]) -> RejectedTimeslot:
     """The kept record of a timeslot that broke Leap's rules."""
     values = inc.values
-    recipient = values.get("meter_uuid") if inc.level == Level.METER else values.get(
-        "market_group_uuid"
+    recipient = (
+        values.get("meter_uuid") if inc.level == Level.METER else values.get("market_group_uuid")
     )
     return RejectedTimeslot(
         delivery=inc.delivery,

@@ -249,7 +249,9 @@ class DispatchTimeslot(models.Model):
         """Labels of the special event types it carries (capacity test, real time)."""
         from leap.schemas import SPECIAL_EVENT_TYPES
 
-        return [SPECIAL_EVENT_TYPES[t] for t in self.dispatch_event_types if t in SPECIAL_EVENT_TYPES]
+        return [
+            SPECIAL_EVENT_TYPES[t] for t in self.dispatch_event_types if t in SPECIAL_EVENT_TYPES
+        ]
 
     @property
     def is_capacity_test(self) -> bool:
@@ -463,7 +465,9 @@ class UnknownMeterAlert(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
     resolution = models.CharField(
-        max_length=10, blank=True, choices=[("arrived", "Meter arrived"), ("dismissed", "Dismissed")]
+        max_length=10,
+        blank=True,
+        choices=[("arrived", "Meter arrived"), ("dismissed", "Dismissed")],
     )
     dismissed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -34,13 +34,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dispatch.ingest import comparable
-from leap.schemas import SPECIAL_EVENT_TYPES
 from dispatch.models import (
     DispatchTimeslot,
     OutboundAttempt,
     OutboundEndpoint,
     OutboundMessage,
 )
+from leap.schemas import SPECIAL_EVENT_TYPES
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from dispatch import ingest
-from dispatch.models import DispatchDelivery, DispatchTimeslot, DispatchTimeslotVersion, Level, Source
+from dispatch.models import (
+    DispatchDelivery,
+    DispatchTimeslot,
+    DispatchTimeslotVersion,
+    Level,
+    Source,
+)
 
 log = logging.getLogger(__name__)
 

@@ -378,7 +378,9 @@ DISPATCH_PROGRAMS = frozenset(
 PERFORMANCE_CAPS = frozenset({"up-to-nomination", "up-to-site-load", "grid-exports-allowed"})
 # DispatchEventType, plus 15m: Leap's polling guide names CAISO's 15-minute real-time events,
 # which MarketType spells "15m" (DIGEST §9.6).
-DISPATCH_EVENT_TYPES = frozenset({"hour-ahead", "day-ahead", "5m", "15m", "capacity-test", "standard"})
+DISPATCH_EVENT_TYPES = frozenset(
+    {"hour-ahead", "day-ahead", "5m", "15m", "capacity-test", "standard"}
+)
 # Types an operator must notice: a capacity test measures performance, real-time events leave
 # minutes of notice.
 SPECIAL_EVENT_TYPES = {

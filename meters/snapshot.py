@@ -222,7 +222,9 @@ def capability(device: Any, site: Any) -> dict[str, Any]:
     batteries = [d for d in (site.site_devices if site else []) if d.device_type == "BATTERY"]
     others = [d for d in (site.site_devices if site else []) if d.device_type != "BATTERY"]
     if batteries:
-        discharge = _total([d.battery_max_discharge_rate_kw or d.power_capacity_kw for d in batteries])
+        discharge = _total(
+            [d.battery_max_discharge_rate_kw or d.power_capacity_kw for d in batteries]
+        )
         charge = _total([d.battery_max_charge_rate_kw or d.power_capacity_kw for d in batteries])
         energy = _total([d.energy_capacity_kwh for d in batteries])
         lows = [d.battery_min_state_of_charge_percentage for d in batteries]

@@ -274,9 +274,7 @@ def test_a_timeslot_the_schema_refuses_is_kept_with_its_error_and_the_rest_appli
 ):
     meter = make_meter()
     good, bad = uuid.uuid4(), uuid.uuid4()
-    response = deliver(
-        meter_notification((meter.pk, [slot(good), slot(bad, priority="high")]))
-    )
+    response = deliver(meter_notification((meter.pk, [slot(good), slot(bad, priority="high")])))
 
     assert response.status_code == 202  # the wrapper's shape is fine; one timeslot is not
     delivery = DispatchDelivery.objects.get()

@@ -87,7 +87,11 @@ def test_ties_on_priority_are_broken_in_the_documented_order(
     assert _plan(meter)[win] == (True, None)
     assert loser.overruled_by.event_id == win and rule in loser.reason
     # The loser keeps only what the winner does not hold: nothing, or its last 15 minutes.
-    assert loser.segments == ([[iso(T0 + timedelta(hours=1)), iso(T0 + timedelta(minutes=75))]] if rule == "earlier" else [])
+    assert loser.segments == (
+        [[iso(T0 + timedelta(hours=1)), iso(T0 + timedelta(minutes=75))]]
+        if rule == "earlier"
+        else []
+    )
 
 
 def test_a_cancelled_winner_frees_the_event_it_overruled(deliver, make_meter):
@@ -282,5 +286,3 @@ def test_save_plans_writes_every_plan_field_of_many_allocations(
     assert (same.followed, same.meter_id, same.overruled_by_id) == (True, untouched.meter_id, None)
     with django_assert_num_queries(0):
         planning.save_plans([])
-
-
