@@ -539,11 +539,9 @@ class OutboundMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        constraints = [  # the same state is handed on once per endpoint
-            models.UniqueConstraint(
-                fields=["endpoint", "timeslot", "effective_hash"], name="one_message_per_state"
-            )
-        ]
+        # No unique (endpoint, timeslot, state): a state may come back (A -> B -> A) and must be
+        # handed on again. outbound.hand_on queues each change once by a compare-and-set on
+        # DispatchTimeslot.effective_hash instead.
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self) -> str:

@@ -29,7 +29,6 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -127,24 +126,26 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
             event_type = "timeslot.cancelled"
         else:
             event_type = "timeslot.updated"
-        DispatchTimeslot.objects.filter(pk=ts.pk).update(effective_hash=digest)
+        # Compare-and-set: a concurrent worker that handed this change on first wins; ours then
+        # updates nothing and queues nothing (PostgreSQL re-checks the WHERE after the wait).
+        if not DispatchTimeslot.objects.filter(pk=ts.pk, effective_hash=ts.effective_hash).update(
+            effective_hash=digest
+        ):
+            continue
         for endpoint in endpoints:
             if ts.integration_test and not endpoint.include_tests:
                 continue
             payload = {"type": event_type, "timestamp": comparable(timezone.now()), "data": state}
-            try:
-                with transaction.atomic():
-                    msg = OutboundMessage.objects.create(
-                        endpoint=endpoint,
-                        timeslot=ts,
-                        webhook_id=f"msg_{uuid.uuid4().hex}",
-                        event_type=event_type,
-                        effective_hash=digest,
-                        payload=payload,
-                    )
-            except IntegrityError:  # this very state was already queued for this endpoint
-                continue
-            messages.append(msg)
+            messages.append(
+                OutboundMessage.objects.create(
+                    endpoint=endpoint,
+                    timeslot=ts,
+                    webhook_id=f"msg_{uuid.uuid4().hex}",
+                    event_type=event_type,
+                    effective_hash=digest,
+                    payload=payload,
+                )
+            )
     if messages:
         from dispatch import tasks
 
