@@ -4,16 +4,21 @@ One code path for every source: a parsed MeterDispatch/GroupDispatch becomes `In
 and `apply_all` upserts them on Leap's event id (one transaction per notification).
 
 Rules, in order, for a timeslot whose event id we already have:
-1. Same content (hash of every stored Leap field) -> nothing changes but `last_seen_at`.
+1. Same content as the event's current state (hash of every stored Leap field) -> nothing changes
+   but `last_seen_at`. Redeliveries are found per event, never by the whole body: a body that
+   repeats an older version after a change (A -> B -> A) differs from the current state and is
+   applied.
 2. Older than what is applied -> not applied; a STALE version records what it said. "Older" means
    its notification was received (or polled) before the one whose content is applied. This catches
    our own workers processing deliveries out of order (retries, several workers) and a poll
-   overtaken by a webhook. Leap's notifications carry no version or timestamp, so a body Leap
-   itself retried late is caught by the body hash instead: `process_delivery` marks a body we have
-   already processed as a duplicate and applies nothing, whatever came in between.
-3. Otherwise the new content overwrites the row and a version records {field: [old, new]};
+   overtaken by a webhook.
+3. Would bring a cancelled event back (a webhook body; Leap promises no order) -> held (a HELD
+   version), and Leap's dispatch search decides (dispatch/recheck.py).
+4. Otherwise the new content overwrites the row and a version records {field: [old, new]};
    `cancelled: true` keeps the row, marked cancelled.
 
+Every timeslot is checked first (`problems`: parse, enums, ranges); one that fails is kept as a
+RejectedTimeslot with its errors and the rest of the notification applies.
 A meter-level event for a meter we do not have is stored with `meter` null (parked), a resync of
 that meter is requested once, and `attach_parked` links it when the meter arrives.
 """
