@@ -417,7 +417,7 @@ def _apply_existing(ts: DispatchTimeslot, inc: Incoming, batch: _Batch) -> str:
         batch.updated[ts.pk] = ts
         batch.rechecks.append(ts.pk)
         return Kind.HELD
-    if comes_back and ts.recheck == "pending":  # Leap's search answered: it is active
+    if comes_back and ts.recheck:  # Leap's search (a check or the reconcile poll): it is active
         ts.recheck, ts.recheck_at = "confirmed", batch.ctx["now"]
         ts.recheck_note = "Leap's dispatch search lists it active"
     if inc.values["cancelled"] and not ts.cancelled:

@@ -94,7 +94,9 @@ def recheck_timeslot(self, timeslot_id: int) -> str:
     from leap.errors import LeapError
 
     try:
-        with leap.get_client() as client:
+        # One quick try per run: the task's own retries (with countdown) back off without
+        # holding a worker that also drains notifications while Leap is down.
+        with leap.get_client(max_retries=1, max_total_wait=5) as client:
             return recheck.recheck(timeslot_id, client)
     except LeapError as exc:
         if self.request.retries >= self.max_retries:
