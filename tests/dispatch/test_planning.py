@@ -286,3 +286,27 @@ def test_save_plans_writes_every_plan_field_of_many_allocations(
     assert (same.followed, same.meter_id, same.overruled_by_id) == (True, untouched.meter_id, None)
     with django_assert_num_queries(0):
         planning.save_plans([])
+
+
+def test_a_group_members_plan_is_capped_by_its_part_of_the_nomination(deliver, make_meter):
+    from meters.models import MarketGroup
+
+    group = MarketGroup.objects.create(market_group_id=uuid.uuid4(), name="G", region="CAISO")
+    a, b = make_meter(), make_meter(battery_max_discharge_rate_kw=3.0)
+    event = uuid.uuid4()
+    deliver(
+        group_notification(
+            group.pk,
+            [a.pk, b.pk],
+            [slot(event, level="group", energy_kw=12.0, nomination_kw=10.0,
+                  performance_compensation_cap="up-to-nomination")],
+        ),
+        level="group",
+    )  # fmt: skip
+
+    plans = {
+        x.meter_uuid: (x.share_kw, x.planned_kw, x.bound_by)
+        for x in DispatchAllocation.objects.filter(timeslot__event_id=event)
+    }
+    # 6 kW each of the award; half the 10 kW nomination each; b's battery gives 3 kW.
+    assert plans == {a.pk: (6.0, 5.0, "nomination"), b.pk: (6.0, 3.0, "capability")}
