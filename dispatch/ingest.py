@@ -211,7 +211,7 @@ def _parsed_slots(dispatch: Any, level: str) -> Iterable[tuple[Any, Any, list[st
     from leap.schemas import DispatchTimeslot as LeapTimeslot
 
     for slot, raw in zip(dispatch.timeslots, _raw_slots(dispatch), strict=True):
-        if not isinstance(slot, dict):
+        if isinstance(slot, LeapTimeslot):  # already parsed (a strict search result)
             yield slot, raw, []
             continue
         try:
