@@ -101,6 +101,7 @@ class Plan:
         self.last_sent: dict[str, tuple[int, dict]] = {}  # event id -> (index, slot)
         self.previous: dict[str, dict] = {}  # event id -> the slot it had before its last change
         self.body_events: list[list[str]] = []  # the events each body carries
+        self.origin: list[int] = []  # the index of the body each one is (a copy of)
         base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
         self.base = base
         for i in range(n):
@@ -112,10 +113,11 @@ class Plan:
                 # An exact redelivery of the current state: a body none of whose events changed
                 # since (a body that repeats an older version is a revert, applied by design).
                 for _ in range(20):
-                    j = self.rng.randrange(earlier)
+                    j = self.origin[self.rng.randrange(earlier)]  # the body it copies, if a copy
                     if all(self.last_sent[e][0] == j for e in self.body_events[j]):
                         self.bodies.append(self.bodies[j])
-                        self.body_events.append([])
+                        self.body_events.append(self.body_events[j])
+                        self.origin.append(j)
                         self.kinds.append("redelivery")
                         break
                 else:
@@ -164,6 +166,7 @@ class Plan:
         by_meter: dict[str, list[dict]] = {}
         events: list[str] = []
         self.body_events.append(events)
+        self.origin.append(i)
         for meter in self.rng.sample(self.meters, self.rng.randint(1, 5)):
             slots = []
             for _ in range(self.rng.randint(1, 3)):
@@ -194,6 +197,7 @@ class Plan:
             return None
         by_meter: dict[str, list[dict]] = {}
         self.body_events.append(chosen)
+        self.origin.append(i)
         for event_id in chosen:
             current = self.last_sent[event_id][1]
             slot = dict(current)
