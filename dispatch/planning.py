@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -269,6 +269,7 @@ def _epoch(value: Any) -> float:
     return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
+@lru_cache(maxsize=65536)  # the same boundaries come back on every re-plan of a meter
 def iso(epoch: float) -> str:
     """An epoch second as Leap's UTC form (what segments hold)."""
     return datetime.fromtimestamp(round(epoch, 6), UTC).isoformat().replace("+00:00", "Z")
@@ -369,7 +370,7 @@ def _state(alloc: Any) -> tuple[Any, ...]:
         alloc.planned_kw,
         alloc.bound_by,
         sorted(alloc.flags),
-        alloc.segments,
+        _segments_text(alloc.segments),
         alloc.followed,
         alloc.overruled_by_id,
         alloc.reason,
@@ -550,9 +551,15 @@ def _flags(text: str) -> list[str]:
     return json.loads(text)
 
 
-def _segments(text: str) -> list[list[str]]:
-    """A segments column's JSON."""
-    return json.loads(text)
+def _segments_text(segments: Any) -> str:
+    """Segments as PostgreSQL prints a jsonb array of string pairs.
+
+    Re-planning reads the stored segments as that text and compares it with the new ones in
+    the same form: parsing every loaded row's JSON cost more than the rest of resolving it.
+    """
+    if isinstance(segments, str):
+        return segments
+    return "[" + ", ".join(f'["{a}", "{b}"]' for a, b in segments) + "]"
 
 
 def _utc(epoch: float) -> datetime:
@@ -621,9 +628,7 @@ def _fetch_sql(
         params = [meter_ids, _utc(hi), _utc(lo), _utc(outside[0]), _utc(outside[1])]
     with connection.cursor() as cursor:
         cursor.execute(_REACHABLE_SQL.format(where=where, **tables), params)
-        return [
-            (*row[:7], _flags(row[7]), _segments(row[8]), *row[9:]) for row in cursor.fetchall()
-        ]
+        return [(*row[:7], _flags(row[7]), *row[8:]) for row in cursor.fetchall()]
 
 
 def replan_meters(meter_uuids: Iterable[uuid.UUID], *, upcoming_only: bool = True) -> set[int]:

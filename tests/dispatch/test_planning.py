@@ -310,3 +310,16 @@ def test_a_group_members_plan_is_capped_by_its_part_of_the_nomination(deliver, m
     }
     # 6 kW each of the award; half the 10 kW nomination each; b's battery gives 3 kW.
     assert plans == {a.pk: (6.0, 5.0, "nomination"), b.pk: (6.0, 3.0, "capability")}
+
+
+def test_re_planning_an_unchanged_meter_writes_nothing(deliver, make_meter):
+    """The stored segments are compared as PostgreSQL prints them: nothing differs, nothing saved."""
+    from dispatch import planning
+
+    meter = make_meter()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(a, priority=3, hours=4)])))
+    deliver(meter_notification((meter.pk, [slot(b, priority=1, start=T0 + timedelta(hours=1))])))
+    assert len(DispatchAllocation.objects.get(timeslot__event_id=a).segments) == 2
+
+    assert planning.replan_timeslots(DispatchTimeslot.objects.all()) == set()
