@@ -58,5 +58,7 @@ lint: install
 fmt: install
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
 
+# Also deletes the embedded PostgreSQL's data (var/postgres), so it stops that server first.
 clean:
-	rm -rf var staticfiles db.sqlite3 .pytest_cache .ruff_cache test-artifacts
+	@if [ -x $(BIN)/python ]; then $(BIN)/python manage.py embedded_db stop; fi
+	rm -rf var staticfiles .pytest_cache .ruff_cache test-artifacts

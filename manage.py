@@ -5,6 +5,12 @@ import os
 import sys
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["embedded_db"]:
+        # Starts/stops the embedded PostgreSQL (leapportal/embedded_db.py) that the settings may
+        # need in order to load, so it runs without them.
+        from leapportal.embedded_db import main
+
+        sys.exit(main(sys.argv[2:]))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapportal.settings")
     from django.core.management import execute_from_command_line
 

@@ -19,17 +19,17 @@ import argparse
 import cProfile
 import os
 import pstats
-import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from webhook_load import SECRET, Plan, django_setup, prepare_database  # noqa: E402
+
+from bench.database import bench_database  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,10 +62,7 @@ def measure(label: str, fn, n: int, profile: bool, top: int) -> float:
 
 def main() -> None:
     args = parse_args()
-    db = os.environ.get("DATABASE_URL", "")
-    if "bench" not in urlparse(db).path:
-        raise SystemExit("set DATABASE_URL to a database whose name contains 'bench' (it is wiped)")
-    subprocess.run([sys.executable, "scripts/createdb.py", db], cwd=ROOT, check=True)
+    bench_database("lp_bench_dispatchperf")  # wiped: its name must contain "bench"
     queue = f"bench-dispatch-cpu-{os.getpid()}"
     django_setup(
         {

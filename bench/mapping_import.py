@@ -34,6 +34,10 @@ if str(REPO) not in sys.path:
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapportal.settings")
 os.environ.setdefault("DEBUG", "true")  # settings need a SECRET_KEY otherwise; queries are reset
 
+from bench.database import bench_database  # noqa: E402
+
+bench_database("lp_mapping_bench")  # emptied: its name must contain "bench"
+
 import django  # noqa: E402
 
 django.setup()
@@ -129,11 +133,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, action="append", help="file size(s); default 100000")
     args = parser.parse_args()
-    name = connection.settings_dict["NAME"]
-    if connection.vendor != "postgresql" or not str(name).endswith("bench"):
-        sys.exit(
-            f"refusing: this bench wipes its database; point DATABASE_URL at a PostgreSQL database whose name ends in 'bench' (got {name!r})"
-        )
     call_command("migrate", verbosity=0)
     results = [run(n) for n in args.rows or [100_000]]
     commit = subprocess.run(

@@ -21,6 +21,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -41,12 +42,10 @@ CITIES = ["Fresno", "Austin", "Albany", "Boston", "Newark", "Modesto", "Houston"
 
 def setup_django() -> None:
     """Create the database if needed and set Django up."""
-    import subprocess
+    from bench.database import bench_database
 
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("set DATABASE_URL to a PostgreSQL database for the benchmark")
-    subprocess.run([sys.executable, str(REPO / "scripts" / "createdb.py"), url], check=True)
+    # Not refused by name: --reuse keeps a filled database across runs (docs/benchmarks.md).
+    bench_database("lp_bench_pages", wiped=False)
     import django
 
     django.setup()
@@ -204,9 +203,17 @@ def measure(runs: int) -> list[tuple[str, float, float, float, int, int]]:
 
     from dispatch.models import DispatchTimeslot
     from meters.models import MarketGroup, Meter, RequiredAction
+    from ops.models import SavedView
 
     user, _ = User.objects.get_or_create(username="bench-operator")
     user.groups.add(Group.objects.get(name="operator"))
+    # Ten saved views: every page's menu lists them (issue 16).
+    for i, query in enumerate(["code=AUTH_0001", "urgency=overdue", "region=ERCOT", "assignee=me",
+                               "state=contacted", "code=SERV_0005&urgency=soon", "snoozed=only",
+                               "region=CAISO&code=MRKT_0002", "status=all", "group=code"]):  # fmt: skip
+        SavedView.objects.update_or_create(
+            user=user, name=f"View {i}", defaults={"page": "ops:actions", "query": query}
+        )
     client = Client()
     client.force_login(user)
     meter = Meter.objects.filter(action_required=True).order_by("partner_reference")[500]
@@ -235,6 +242,11 @@ def measure(runs: int) -> list[tuple[str, float, float, float, int, int]]:
         ("dispatch past week", "/dispatch/", {"view": "past"}),
         ("dispatch event", f"/dispatch/events/{slot.event_id}/", {}),
         ("sync health", "/meters/sync/", {}),
+        ("actions of a market group", "/actions/", {"market_group": str(group.pk)}),
+        ("saved view (opened from the menu)", "/actions/", {"code": "SERV_0005", "urgency": "soon"}),
+        ("mapping overview", "/mapping/", {}),
+        ("mapping audit", "/mapping/audit/", {}),
+        ("my settings (saved views)", "/me/", {}),
     ]  # fmt: skip
     results = []
     for name, path, params in pages:
@@ -242,6 +254,7 @@ def measure(runs: int) -> list[tuple[str, float, float, float, int, int]]:
         headers = {"HX-Request": "true"} if params.pop("_hx", None) else {}
         timings, sql_ms = [], []
         for i in range(runs + 2):
+            connection.queries_log.clear()  # CaptureQueriesContext miscounts a full log
             with CaptureQueriesContext(connection) as queries:
                 began = time.perf_counter()
                 response = client.get(path, params, headers=headers)
@@ -256,6 +269,77 @@ def measure(runs: int) -> list[tuple[str, float, float, float, int, int]]:
             (name, statistics.median(timings), p95, statistics.median(sql_ms), len(queries),
              len(response.content))
         )  # fmt: skip
+    results += measure_writes(client, user, runs)
+    return results
+
+
+def measure_writes(
+    client: Any, user: Any, runs: int
+) -> list[tuple[str, float, float, float, int, int]]:
+    """The queue's bulk changes and saving a view, as the browser sends them (htmx POSTs)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from meters.models import RequiredAction
+
+    page_ids = list(
+        RequiredAction.objects.filter(side="partner", resolved_at__isnull=True)
+        .order_by("deadline", "pk")
+        .values_list("pk", flat=True)[:50]
+    )
+    narrow = "side=partner&code=AUTH_0001&urgency=overdue"  # several hundred actions match
+    writes = [
+        # Alternate the value, so every run really changes every row (and writes its history).
+        ("bulk assign, 50 selected (htmx)", lambda i: {
+            "operation": "assign", "assignee": "me" if i % 2 == 0 else "none",
+            "ids": page_ids, "back": "?side=partner"}),
+        ("bulk set state, all matching (htmx)", lambda i: {
+            "operation": "state", "state": "contacted" if i % 2 == 0 else "waiting_customer",
+            "all_matching": "on", "query": narrow, "back": "?" + narrow}),
+        ("bulk note, 50 selected (htmx)", lambda i: {
+            "operation": "note", "note": f"called, round {i}", "ids": page_ids,
+            "back": "?side=partner"}),
+    ]  # fmt: skip
+    results = []
+    matched = 0
+    for name, form in writes:
+        timings, sql_ms = [], []
+        for i in range(runs + 2):
+            connection.queries_log.clear()
+            with CaptureQueriesContext(connection) as queries:
+                began = time.perf_counter()
+                response = client.post("/actions/bulk", form(i), headers={"HX-Request": "true"})
+                elapsed = (time.perf_counter() - began) * 1000
+            assert response.status_code == 200 and b"bulk-result" in response.content, name
+            assert b"msg--error" not in response.content, response.content[:2000]
+            if i >= 2:
+                timings.append(elapsed)
+                sql_ms.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
+        timings.sort()
+        p95 = timings[max(0, int(len(timings) * 0.95) - 1)]
+        if "all matching" in name:
+            from ops.models import BulkWorkUpdate
+
+            matched = BulkWorkUpdate.objects.order_by("-pk").values_list("selected", flat=True)[0]
+            name = f"{name}: {matched:,} actions"
+        results.append((name, statistics.median(timings), p95, statistics.median(sql_ms),
+                        len(queries), len(response.content)))  # fmt: skip
+    timings, sql_ms = [], []
+    for i in range(runs + 2):
+        connection.queries_log.clear()
+        with CaptureQueriesContext(connection) as queries:
+            began = time.perf_counter()
+            response = client.post("/me/views/", {"name": f"Saved {i % 5}", "page": "ops:actions",
+                                                  "query": "code=AUTH_0001&region=ERCOT"})  # fmt: skip
+            elapsed = (time.perf_counter() - began) * 1000
+        assert response.status_code == 302, response.status_code
+        if i >= 2:
+            timings.append(elapsed)
+            sql_ms.append(sum(float(q["time"]) for q in queries.captured_queries) * 1000)
+    timings.sort()
+    results.append(("save a view (POST, then redirect)", statistics.median(timings),
+                    timings[max(0, int(len(timings) * 0.95) - 1)], statistics.median(sql_ms),
+                    len(queries), 0))  # fmt: skip
     return results
 
 

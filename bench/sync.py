@@ -9,8 +9,10 @@ For each portfolio size, in one run:
 4. an incremental sync after 1% of the meters changed at Leap (the simulator's admin endpoint);
 5. with --naive, the baseline: a per-row ORM sync (get/save per meter, in the bench only).
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench DEBUG=true \
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_sync_bench DEBUG=true \
         python bench/sync.py --meters 10000 100000 --naive 10000
+
+The database (default lp_sync_bench on 127.0.0.1:5432) is created if missing and emptied.
 
 Rows written are counted by wrapping every SQL statement on every connection (INSERT/UPDATE/
 DELETE rowcounts per table; pages are written by a second thread); the run's own SyncRun row,
@@ -37,6 +39,10 @@ if str(REPO) not in sys.path:
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapportal.settings")
 os.environ.setdefault("DEBUG", "true")  # for the settings' development defaults only
 os.environ.setdefault("LOG_LEVEL", "WARNING")  # one log line per Leap request would be measured
+
+from bench.database import bench_database  # noqa: E402
+
+bench_database("lp_sync_bench")
 
 import django  # noqa: E402
 
@@ -328,7 +334,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)  # a fresh benchmark database works as it is
     print(f"machine: {machine()}")
-    print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
+    version = connection.cursor().connection.info.server_version
+    name = connection.settings_dict["NAME"]
+    print(f"database: PostgreSQL {version // 10000}.{version % 100} {name}")
     print(f"command: python bench/sync.py {' '.join(sys.argv[1:])}\n")
     results = [bench(size, args.seed, naive=size in args.naive) for size in args.meters]
     print(

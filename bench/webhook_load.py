@@ -36,12 +36,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.database import bench_database  # noqa: E402
+
 SECRET = "bench-dispatch-secret-000000000001"
 TARGETS = {"ack_per_s": 300, "ack_p99_ms": 100, "visible_p95_s": 2.0}
 
@@ -520,14 +522,10 @@ def report(
 
 def main() -> None:
     args = parse_args()
-    db = os.environ.get("DATABASE_URL", "")
     broker = os.environ.get("CELERY_BROKER_URL", "")
-    if "bench" not in urlparse(db).path or not broker.startswith("redis://"):
-        raise SystemExit(
-            "set DATABASE_URL to a PostgreSQL database whose name contains 'bench' (it is wiped) "
-            "and CELERY_BROKER_URL to redis://..."
-        )
-    subprocess.run([sys.executable, "scripts/createdb.py", db], cwd=ROOT, check=True)
+    if not broker.startswith("redis://"):
+        raise SystemExit("set CELERY_BROKER_URL to redis://... (the worker's broker)")
+    bench_database("lp_bench_dispatch")  # wiped: its name must contain "bench"
     env = {
         **os.environ,
         "DEBUG": "false",

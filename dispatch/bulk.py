@@ -40,14 +40,11 @@ def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> li
     the callers never need them). With it (a unique column): COPY into a temporary table, then
     one INSERT .. SELECT .. ON CONFLICT (conflict_key) DO NOTHING RETURNING the pk, so a row that
     another transaction inserted meanwhile is left out instead of failing the statement; the
-    caller treats those as existing. Other databases (the SQLite
-    demo): bulk_create, row by row in savepoints when there is a conflict key.
+    caller treats those as existing.
     """
     if not objs:
         return []
     model = type(objs[0])
-    if connection.vendor != "postgresql":
-        return _insert_rows_generic(model, objs, conflict_key)
     fields = _columns(model)
     is_json = [isinstance(f, models.JSONField) for f in fields]
     cols = sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)
@@ -93,25 +90,6 @@ def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> li
     return inserted
 
 
-def _insert_rows_generic(
-    model: type[Model], objs: Sequence[Model], conflict_key: str | None
-) -> list[Model]:
-    """insert_rows elsewhere than PostgreSQL."""
-    from django.db import IntegrityError
-
-    if conflict_key is None:
-        return model._default_manager.bulk_create(objs)
-    inserted = []
-    for obj in objs:
-        try:
-            with transaction.atomic():
-                obj.save(force_insert=True)
-            inserted.append(obj)
-        except IntegrityError:
-            continue
-    return inserted
-
-
 def update_rows(
     objs: Sequence[Any], fields: Sequence[str], *, model: type[Model] | None = None
 ) -> None:
@@ -119,23 +97,14 @@ def update_rows(
 
     `objs` may be stand-ins with the model's attribute names when `model` is given.
 
-    On PostgreSQL, COPY into a temporary staging table and one UPDATE .. FROM it: bulk_update
-    builds a CASE expression per field and row, and even an UPDATE .. FROM (VALUES ..) spent
-    more CPU converting its parameters (psycopg's client-side binding, a new query text for
-    every row count) than the rest of planning. Elsewhere (the SQLite demo) bulk_update.
+    COPY into a temporary staging table and one UPDATE .. FROM it: bulk_update builds a CASE
+    expression per field and row, and even an UPDATE .. FROM (VALUES ..) spent more CPU
+    converting its parameters (psycopg's client-side binding, a new query text for every row
+    count) than the rest of planning.
     """
     if not objs:
         return
     model = model or type(objs[0])
-    if connection.vendor != "postgresql":
-        if isinstance(objs[0], model):
-            model._default_manager.bulk_update(objs, list(fields))
-            return
-        attnames = [model._meta.get_field(name).attname for name in fields]
-        for obj in objs:  # stand-ins: one UPDATE each (the demo's volumes are small)
-            values = {a: getattr(obj, a) for a in attnames}
-            model._default_manager.filter(pk=obj.pk).update(**values)
-        return
     pk = model._meta.pk
     targets = [model._meta.get_field(name) for name in fields]
     cols = [pk, *targets]

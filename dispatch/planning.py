@@ -580,8 +580,7 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
     lo = min(ts.start_time for ts in changed).timestamp()
     hi = max(ts.end_time for ts in changed).timestamp()
     meter_ids = list(meters)
-    fetch = _fetch_sql
-    rows = fetch(meter_ids, hi, lo, overruled_by=[ts.pk for ts in changed])
+    rows = _fetch(meter_ids, hi, lo, overruled_by=[ts.pk for ts in changed])
     loaded: dict[int, _Plan] = {}
     slots: dict[int, _Slot] = {}
     while True:
@@ -597,7 +596,7 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
         if (new_lo, new_hi) == (lo, hi):
             return list(loaded.values())
         # Only what overlaps the widened window and did not overlap the last one.
-        rows = fetch(meter_ids, new_hi, new_lo, outside=(hi, lo))
+        rows = _fetch(meter_ids, new_hi, new_lo, outside=(hi, lo))
         lo, hi = new_lo, new_hi
 
 
@@ -607,7 +606,7 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
 _ROW = tuple[Any, ...]
 
 
-def _fetch_sql(
+def _fetch(
     meter_ids: list[uuid.UUID],
     hi: float,
     lo: float,
@@ -615,7 +614,7 @@ def _fetch_sql(
     overruled_by: list[int] | None = None,
     outside: tuple[float, float] | None = None,
 ) -> list[_ROW]:
-    """One round of _reachable on PostgreSQL: raw SQL, times as epoch seconds."""
+    """One round of _reachable: raw SQL, times as epoch seconds."""
     tables = {
         "allocations": DispatchAllocation._meta.db_table,
         "timeslots": DispatchTimeslot._meta.db_table,

@@ -24,6 +24,13 @@ GROUPINGS = ("group", "program", "meter")
 REGIONS = ("CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_PC")
 
 
+def regions() -> list[str]:
+    """The regions we know of, plus any new one the sync stored (meters.choices)."""
+    from meters import choices
+
+    return choices.merged(list(REGIONS), choices.stored_values().get("region", []))
+
+
 @dataclass
 class TimelineQuery:
     """The timeline's parameters, cleaned."""
@@ -53,7 +60,7 @@ def parse(params: Mapping[str, str], *, mode: str, now: datetime) -> TimelineQue
     """Clean the URL parameters. Days are the selected market's (or UTC without a region)."""
     view = params.get("view") if params.get("view") in VIEWS else "week"
     by = params.get("by") if params.get("by") in GROUPINGS else "group"
-    region = params.get("region") if params.get("region") in REGIONS else ""
+    region = params.get("region") if params.get("region") in regions() else ""
     zone = timefmt.zone_for(region or None, mode)
     try:
         day = date.fromisoformat(params.get("date", ""))
@@ -143,14 +150,43 @@ def row_zone(slot: DispatchTimeslot, mode: str) -> ZoneInfo:
     return timefmt.zone_for(slot_region(slot) or None, mode)
 
 
-def layout(slots: list[DispatchTimeslot], query: TimelineQuery) -> list[dict[str, Any]]:
-    """Rows with their group heading and the bar's position within the window (percent)."""
-    total = (query.window_end - query.window_start).total_seconds() or 1
+def row_window(query: TimelineQuery, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The window's days in a row's own zone, so a bar sits under the times its row shows."""
+    first = query.day - timedelta(days=6) if query.view == "past" else query.day
+    last = query.day if query.view == "past" else query.day + timedelta(days=query.span_days - 1)
+    return timefmt.day_bounds(first, zone)[0], timefmt.day_bounds(last, zone)[1]
+
+
+def axis(query: TimelineQuery) -> list[dict[str, Any]]:
+    """The window bar's ticks: hours for a day, days for a week (in each row's own days)."""
+    if query.view == "day":
+        return [{"left": h / 24 * 100, "label": f"{h:02d}:00"} for h in (0, 6, 12, 18)]
+    first = query.day - timedelta(days=6) if query.view == "past" else query.day
+    return [
+        {"left": i / 7 * 100, "label": (first + timedelta(days=i)).strftime("%a %d")}
+        for i in range(7)
+    ]
+
+
+def layout(
+    slots: list[DispatchTimeslot], query: TimelineQuery, mode: str = "market"
+) -> list[dict[str, Any]]:
+    """Rows with their group heading and the bar's position within the window (percent).
+
+    Each bar is placed on the window's days in its own row's zone (the zone its times are shown
+    in): a 14:00 PT dispatch sits at 14:00 on the axis, not at 22:00 of a UTC day.
+    """
+    windows: dict[str, tuple[datetime, datetime]] = {}
     rows = []
     for slot in slots:
         slot.region = slot_region(slot)
-        left = max(0.0, (slot.start_time - query.window_start).total_seconds() / total)
-        right = min(1.0, (slot.end_time - query.window_start).total_seconds() / total)
+        zone = row_zone(slot, mode)
+        if zone.key not in windows:
+            windows[zone.key] = row_window(query, zone)
+        start, end = windows[zone.key]
+        total = (end - start).total_seconds() or 1
+        left = max(0.0, (slot.start_time - start).total_seconds() / total)
+        right = min(1.0, (slot.end_time - start).total_seconds() / total)
         if query.by == "group":
             heading = (
                 (slot.market_group.name if slot.market_group else str(slot.market_group_uuid))

@@ -51,7 +51,15 @@ def ical_feed(request: HttpRequest, token: str) -> StreamingHttpResponse:
         .select_related("market_group")
         .order_by("start_time", "event_id")
     )
-    lines = ical.calendar_lines(slots.iterator(chunk_size=1000), name="Leap dispatches", now=now)
+    # Each event links back to its page on the dashboard (the calendar entry is a summary).
+    page = request.build_absolute_uri(reverse("dispatch:event", args=[uuid.UUID(int=0)]))
+    zero = str(uuid.UUID(int=0))
+    lines = ical.calendar_lines(
+        slots.iterator(chunk_size=1000),
+        name="Leap dispatches",
+        now=now,
+        event_url=lambda slot: page.replace(zero, str(slot.event_id)),
+    )
     response = StreamingHttpResponse(lines, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="leap-dispatches.ics"'
     response["Cache-Control"] = "private, max-age=300"
@@ -70,11 +78,12 @@ def timeline(request: HttpRequest) -> HttpResponse:
     context = {
         "query": query,
         "page": page,
-        "rows": timeline_q.layout(page.items, query),
+        "rows": timeline_q.layout(page.items, query, mode),
+        "axis": timeline_q.axis(query),
         "mode": mode,
         "now": now,
         "next_slot": timeline_q.next_start(now, include_tests=query.include_tests),
-        "regions": timeline_q.REGIONS,
+        "regions": timeline_q.regions(),
         "prev_date": query.shift(-query.span_days),
         "next_date": query.shift(query.span_days),
     }

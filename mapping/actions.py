@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from mapping import bulk, portfolio
+from mapping.flags import forget_convention
 from mapping.models import ApiToken, MappingChange, MappingImport, MeterMapping
 from mapping.validation import InvalidValue, clean_mapping, clean_reason
 
@@ -101,6 +102,7 @@ def set_mapping(
         mapping.updated_at = now
         mapping.updated_by = who["actor_name"]
         mapping.save()
+        transaction.on_commit(forget_convention)
         return MappingChange.objects.create(
             meter_id=meter_id,
             at=now,
@@ -129,6 +131,7 @@ def clear_mapping(
             return None
         before = current.snapshot()
         current.delete()
+        transaction.on_commit(forget_convention)
         return MappingChange.objects.create(
             meter_id=meter_id, source=source, reason=reason, before=before, after=None, **who
         )

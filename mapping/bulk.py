@@ -2,8 +2,7 @@
 
 A 100,000-line file stores 100,000 preview rows and, when applied, upserts up to 100,000 mappings
 and writes as many audit rows. Django's bulk_create spends most of that time building and quoting
-parameters in Python; COPY streams the rows (measured in bench/mapping_import.py). Other
-databases (SQLite in the demo) fall back to bulk_create.
+parameters in Python; COPY streams the rows (measured in bench/mapping_import.py).
 """
 
 from __future__ import annotations
@@ -31,11 +30,6 @@ def copy_rows(
     meta = model._meta
     concrete = [meta.get_field(name) for name in fields]
     is_json = [isinstance(f, JSON_FIELDS) for f in concrete]
-    if connection.vendor != "postgresql":
-        names = [f.attname for f in concrete]  # ids for foreign keys, as COPY takes them
-        objs = [model(**dict(zip(names, row, strict=True))) for row in rows]
-        model._default_manager.bulk_create(objs, batch_size=2000)
-        return len(objs)
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(meta.db_table),
         sql.SQL(", ").join(sql.Identifier(f.column) for f in concrete),
@@ -63,18 +57,6 @@ def upsert_mappings(
     from mapping.models import MeterMapping
 
     changes = list(changes)
-    if connection.vendor != "postgresql":
-        MeterMapping.objects.bulk_create(
-            [
-                MeterMapping(meter_id=m, created_at=now, updated_at=now, updated_by=updated_by, **v)
-                for m, v in changes
-            ],
-            batch_size=2000,
-            update_conflicts=True,
-            unique_fields=["meter"],
-            update_fields=["customer_id", "site_id", "label", "updated_at", "updated_by"],
-        )
-        return len(changes)
     table = sql.Identifier(MeterMapping._meta.db_table)
     with connection.cursor() as cursor:
         raw = _raw_cursor(cursor)

@@ -1,6 +1,8 @@
 """What looks wrong about a meter's mapping, for lists, the meter page and the API.
 
-- mismatch: Leap's partner_reference (the Connect refId) is set and differs from our customer id;
+- mismatch: Leap's partner_reference (the Connect refId) is set and differs from our customer id,
+  where our convention is that they match (most mapped meters agree): a partner whose refIds
+  are their own scheme would otherwise see this warning on every single mapping;
 - shared_site: another meter is mapped to the same site while only one is allowed;
 - unmapped: a Leap meter with no mapping;
 - missing / archived: a mapping whose meter Leap no longer has, or has archived.
@@ -8,6 +10,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,35 @@ from django.db.models.functions import Coalesce
 from mapping import portfolio
 from mapping.models import MeterMapping, SharedSite
 from meters.models import Meter
+
+# Whether refId = customer id is our convention: one aggregate, remembered for a short while
+# (and forgotten at once by every mapping write), so lists do not pay for it on every request.
+CONVENTION_TTL_SECONDS = 60.0
+CONVENTION_SAMPLE = 1000
+_convention: dict[str, Any] = {}
+
+
+def reference_convention() -> bool:
+    """Whether most mapped meters carry our customer id as Leap's partner_reference."""
+    now = time.monotonic()
+    if _convention and now - _convention["at"] < CONVENTION_TTL_SECONDS:
+        return bool(_convention["value"])
+    # A sample decides it (a convention is either kept or not): 1,000 rows cost a millisecond or
+    # two, where counting every mapped meter of a 100,000-meter portfolio costs 100-300 ms.
+    pairs = list(
+        Meter.objects.filter(mapping__isnull=False, partner_reference__gt="")
+        .order_by()
+        .values_list("partner_reference", "mapping__customer_id")[:CONVENTION_SAMPLE]
+    )
+    agree = sum(1 for reference, customer in pairs if reference == customer)
+    value = bool(pairs) and agree * 2 >= len(pairs)
+    _convention.update(value=value, at=now)
+    return value
+
+
+def forget_convention() -> None:
+    """Mappings changed: decide the convention afresh on the next look."""
+    _convention.clear()
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,8 @@ def filter_meters(meters: QuerySet[Meter], code: str) -> QuerySet[Meter]:
     if code == "unmapped":
         return meters.filter(mapping__isnull=True, missing_since__isnull=True)
     if code == "mismatch":
+        if not reference_convention():
+            return meters.none()
         return meters.filter(mapped, partner_reference__gt="").exclude(
             partner_reference=F("mapping__customer_id")
         )
@@ -97,7 +131,7 @@ def flags_for(
             flags.append(Flag("unmapped", "not mapped", "warn"))
         return flags
     reference = facts.partner_reference if facts else None
-    if reference and reference != mapping.customer_id:
+    if reference and reference != mapping.customer_id and reference_convention():
         flags.append(
             Flag("mismatch", f"Leap's partner_reference {reference} ≠ customer id", "warn")
         )

@@ -25,6 +25,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from mapping import actions, bulk, portfolio
+from mapping.flags import forget_convention
 from mapping.models import ImportRow, MappingImport, MeterMapping
 from mapping.validation import InvalidValue, clean_mapping, clean_meter_id, clean_reason
 from meters.models import Meter
@@ -449,6 +450,7 @@ def apply_import(import_id: int, *, actor: actions.Actor, reason: str) -> int:
         upload.applied_by = actor if getattr(actor, "is_authenticated", False) else None
         upload.apply_reason = reason
         upload.save(update_fields=["status", "applied_at", "applied_by", "apply_reason"])
+    forget_convention()
     return written
 
 

@@ -29,10 +29,9 @@ class PushStatus:
 PUSH_STATUS = PushStatus(
     available=False,
     reason=(
-        "Unavailable: Leap's published API specs do not define PATCH "
-        "/v1.1/meters/{meter_id}/partner_meter_ref (the path appears only on Leap's reference "
-        "pages, without its request body), so leapportal cannot send our customer id to Leap "
-        "yet. Leap keeps the partner_reference it took from the Connect refId."
+        "Not possible from here yet: Leap does not let partners change a meter's "
+        "partner_reference through its API. Leap keeps the reference it took from the Connect "
+        "refId; to change it, ask Leap support. Our own customer and site ids are kept here."
     ),
 )
 

@@ -83,11 +83,9 @@ def lock_mappings() -> None:
 
     The one-meter-per-site rule spans rows, so two concurrent writers could each see the site free.
     Mapping writes are rare, so one transaction-scoped advisory lock is simpler than row locks.
-    SQLite already serialises writers.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MAPPING_LOCK_KEY])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [MAPPING_LOCK_KEY])
 
 
 MAPPING_LOCK_KEY = 7_000_007  # arbitrary, unique to the mapping app

@@ -2,8 +2,7 @@
 
 Measured (bench/sync.py): Django's bulk_create on PostgreSQL spends most of a page quoting values
 into the SQL text (client-side binding, arrays for UNNEST). COPY sends the rows as data, and the
-INSERT .. ON CONFLICT from the staging table does the upsert in the server. On other databases
-(the SQLite demo) the same call falls back to bulk_create.
+INSERT .. ON CONFLICT from the staging table does the upsert in the server.
 """
 
 from __future__ import annotations
@@ -65,16 +64,11 @@ def rows_for(
 ) -> list[tuple]:
     """`fields` (attnames) of the rows whose `key` column is one of `values`, as tuples.
 
-    PostgreSQL reads through `select` (one binary array parameter); other databases (the SQLite
-    demo) through the ORM. Both give the same Python types for the sync's columns.
+    Read through `select` (one binary array parameter).
     """
     values = list(values)
     if not values:
         return []
-    if connection.vendor != "postgresql":
-        return list(
-            model.objects.filter(**{f"{key}__in": values}).order_by("pk").values_list(*fields)
-        )
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     columns = ", ".join(_quote(by_attname[f].column) for f in fields)
     # Names are ours (model metadata), never input.
@@ -100,24 +94,6 @@ def write_rows(
     """
     if not rows:
         return 0
-    if connection.vendor != "postgresql":
-        kwargs: dict[str, Any] = {}
-        if update:
-            fields = {f.attname: f.name for f in model._meta.concrete_fields}
-            kwargs = {
-                "update_conflicts": True,
-                "unique_fields": [fields.get(c, c) for c in conflict or []],
-                "update_fields": [fields.get(c, c) for c in update],
-            }
-        elif ignore_conflicts:
-            kwargs = {"ignore_conflicts": True}
-        objects = [
-            model(**{k: json.loads(v) if isinstance(v, JsonText) else v for k, v in row.items()})
-            for row in rows
-        ]
-        model.objects.bulk_create(objects, batch_size=500, **kwargs)
-        return len(rows)
-
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     columns = list(rows[0])
     column_list = ", ".join(_quote(by_attname[c].column) for c in columns)
@@ -152,16 +128,6 @@ def update_rows(model: type[models.Model], rows: list[dict[str, Any]], *, key: s
     if not rows:
         return 0
     columns = list(rows[0])
-    if connection.vendor != "postgresql":
-        fields = {f.attname: f.name for f in model._meta.concrete_fields}
-        objects = [
-            model(**{k: json.loads(v) if isinstance(v, JsonText) else v for k, v in row.items()})
-            for row in rows
-        ]
-        model.objects.bulk_update(
-            objects, [fields.get(c, c) for c in columns if c != key], batch_size=500
-        )
-        return len(rows)
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
     table = _quote(model._meta.db_table)
     assignments = ", ".join(

@@ -9,6 +9,7 @@ from django import forms
 from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from meters import choices
 from meters.models import (
     EnrollmentStatus,
     GroupAssignment,
@@ -65,6 +66,14 @@ class MeterFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not mapping_installed():
             del self.fields["mapped"]
+        # Known values plus what the sync stored (Leap adds values without notice).
+        stored = choices.stored_values()
+        known = {"region": REGIONS, "status": choices.KNOWN_STATUSES, "program": PROGRAMS,
+                 "load_type": LOAD_TYPES}  # fmt: skip
+        for name, values in known.items():
+            offered = choices.merged(values, stored.get(name, []))
+            asked = self.data.get(name) if self.is_bound else None
+            self.fields[name].choices = _choices(choices.with_value(offered, asked))
         # A few hundred groups at most: one small query; the select lets people pick by name.
         groups = MarketGroup.objects.order_by("region", "name").values_list("pk", "name", "region")
         self.fields["group"].choices = [("", "Any")] + [
@@ -127,6 +136,8 @@ SEARCH_FIELDS = (
     "street_1",
     "city",
     "postal_code",
+    "end_customer_email",
+    "electric_service_account_number",  # the utility account number on the customer's bill
 )
 
 

@@ -14,7 +14,6 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
 from django.db.models import Q
 
 from leapportal import timezones
@@ -95,12 +94,6 @@ def derive_from_enrollments(
 
 def _assignments(meter_ids: list[uuid.UUID], first_day: date, fields: list[str]) -> list[tuple]:
     """`fields` of these meters' assignments from `first_day` on."""
-    if connection.vendor != "postgresql":
-        return list(
-            GroupAssignment.objects.filter(
-                meter_id__in=meter_ids, trade_date__gte=first_day
-            ).values_list(*fields)
-        )
     by_attname = {f.attname: f.column for f in GroupAssignment._meta.concrete_fields}
     columns = ", ".join(by_attname[f] for f in fields)
     # Names are ours (model metadata), never input.

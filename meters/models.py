@@ -223,8 +223,7 @@ class Meter(models.Model):
             models.Index(fields=["customer_group"], name="meter_customer_group"),
             models.Index(fields=["utility_name"], name="meter_utility_name"),
             # meter_region_status_updated (region, status, leap_updated_at DESC NULLS LAST,
-            # meter_id DESC) exists on PostgreSQL only: SQLite refuses NULLS LAST in an index.
-            # See migration 0005.
+            # meter_id DESC) is created by raw SQL in migration 0005.
         ]
 
     def __str__(self) -> str:

@@ -30,7 +30,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from leap import LeapBadPayload, LeapNotFound, LeapPageTokenExpired, MeterFilter
-from meters import groups
+from meters import choices, groups
 from meters.models import ChangeSource, Meter, MeterEvent, SyncRun
 from meters.search import PREPARE, FetchProcess, PausedGC, prefetch, search_pages
 from meters.writer import (
@@ -204,7 +204,7 @@ class PageWriter:
 
 
 def _threaded() -> bool:
-    return PIPELINE and connection.vendor == "postgresql" and not connection.in_atomic_block
+    return PIPELINE and not connection.in_atomic_block
 
 
 def _stream(
@@ -290,6 +290,7 @@ def _finish(ctx: Context, run: SyncRun, status: str, **fields: Any) -> SyncRun:
     run.save()
     if ctx.seen:
         ctx.seen.drop()
+    choices.forget()  # the filters offer any new region, status, load type or program at once
     return run
 
 

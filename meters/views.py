@@ -261,12 +261,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         "sort": sort,
         "kind": kind,
         "kinds": SyncRun.Kind.choices,
-        "active": [
-            with_percent(run)
-            for run in SyncRun.objects.filter(
-                status__in=SyncRun.ACTIVE_STATUSES, kind__in=["full", "incremental"]
-            ).select_related("requested_by")
-        ],
+        "active": active_runs(),
         "next_runs": health.next_runs(now),
         "day": health.delivery_counts(now - timedelta(hours=24)),
         "recent_deliveries": WebhookDelivery.objects.defer("body", "headers").order_by(
@@ -289,13 +284,35 @@ def sync_health(request: HttpRequest) -> HttpResponse:
 
 
 def with_percent(run: SyncRun) -> SyncRun:
-    """Attach the progress bar's percentage (Leap gives no totals; the run estimates one)."""
+    """Attach the progress bar's percentage and its words, in meters.
+
+    Leap gives no totals; the run estimates one. A full sync reads every meter twice (details,
+    then enrollments), so its counters run to twice the portfolio: shown as the pass it is in
+    and the meters of that pass, and once finished as the meters it saw.
+    """
     if not run.is_active:
         run.percent = 100 if run.status in ("done", "held") else 0
     elif run.progress_total:
         run.percent = min(99, int(run.progress_done * 100 / run.progress_total))
     else:
         run.percent = 0
+    run.phase = ""
+    run.meters_done, run.meters_total = run.progress_done, run.progress_total
+    if run.kind == SyncRun.Kind.FULL:
+        per_pass = run.progress_total // 2 if run.progress_total else None
+        run.meters_total = per_pass
+        if run.is_active:
+            if per_pass and run.progress_done > per_pass:
+                run.phase, run.meters_done = (
+                    "enrollments (pass 2 of 2)",
+                    run.progress_done - per_pass,
+                )
+            else:
+                run.phase = "meter details (pass 1 of 2)"
+    if not run.is_active:
+        run.meters_total = None
+        seen = (run.created or 0) + (run.updated or 0) + (run.unchanged or 0)
+        run.meters_done = seen or run.progress_done
     return run
 
 
@@ -310,7 +327,20 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     if not wants_fragment(request):
         messages.info(request, f"{run.get_kind_display()} sync #{run.pk} is {run.status}.")
         return redirect("meters:sync_health")
-    return render(request, "meters/partials/sync_progress.html", {"run": with_percent(run)})
+    # The whole "running" area, so it never says "No sync running." above a running sync.
+    return render(request, "meters/partials/sync_active.html", {"active": active_runs()})
+
+
+def active_runs() -> list[SyncRun]:
+    """The meter syncs running now (full and incremental), with their progress."""
+    return [
+        with_percent(run)
+        for run in SyncRun.objects.filter(
+            status__in=SyncRun.ACTIVE_STATUSES, kind__in=["full", "incremental"]
+        )
+        .select_related("requested_by")
+        .order_by("created_at")
+    ]
 
 
 @require_POST

@@ -101,7 +101,6 @@ class SeenSet:
 
     def __init__(self, name: str) -> None:
         self.table = connection.ops.quote_name(name)
-        self._prep = Meter._meta.pk.get_db_prep_value  # uuid as the backend stores it
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
             cursor.execute(
@@ -117,17 +116,13 @@ class SeenSet:
         meter_ids = list(meter_ids)
         if not meter_ids:
             return
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # UUIDs and booleans need no escaping in COPY's text format.
-                data = "".join(f"{m}\t{'t' if m in changed else 'f'}\n" for m in meter_ids)
-                with cursor.copy(f"COPY {self.table} (meter_id, changed) FROM STDIN") as copy:
-                    copy.write(data)
-                return
-            rows = [(self._prep(m, connection), m in changed) for m in meter_ids]
-            # The table name is ours (built from a run id), never input: S608 does not apply.
-            sql = f"INSERT INTO {self.table} (meter_id, changed) VALUES (%s, %s)"  # noqa: S608
-            cursor.executemany(sql, rows)
+        # UUIDs and booleans need no escaping in COPY's text format.
+        data = "".join(f"{m}\t{'t' if m in changed else 'f'}\n" for m in meter_ids)
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {self.table} (meter_id, changed) FROM STDIN") as copy,
+        ):
+            copy.write(data)
 
     def counts(self) -> tuple[int, int]:
         """(meters seen, meters written)."""

@@ -6,7 +6,7 @@ cancels it (SEQUENCE = our version counter, STATUS:CANCELLED for cancelled ones)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,8 +82,17 @@ def _description(slot: Any) -> str:
     return "\n".join(lines)
 
 
-def calendar_lines(slots: Iterable[Any], *, name: str, now: datetime) -> Iterator[str]:
-    """Yield the folded, CRLF-terminated lines of a VCALENDAR holding one VEVENT per slot."""
+def calendar_lines(
+    slots: Iterable[Any],
+    *,
+    name: str,
+    now: datetime,
+    event_url: Callable[[Any], str] | None = None,
+) -> Iterator[str]:
+    """Yield the folded, CRLF-terminated lines of a VCALENDAR holding one VEVENT per slot.
+
+    `event_url(slot)` gives the event's page on our dashboard (URL property, and in the text).
+    """
     head = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -96,6 +105,8 @@ def calendar_lines(slots: Iterable[Any], *, name: str, now: datetime) -> Iterato
     for line in head:
         yield _fold(line) + "\r\n"
     for slot in slots:
+        url = event_url(slot) if event_url else ""
+        description = _description(slot) + (f"\nOn the dashboard: {url}" if url else "")
         event = [
             "BEGIN:VEVENT",
             f"UID:{slot.event_id}",
@@ -105,7 +116,8 @@ def calendar_lines(slots: Iterable[Any], *, name: str, now: datetime) -> Iterato
             f"DTSTART:{_utc(slot.start_time)}",
             f"DTEND:{_utc(slot.end_time)}",
             f"SUMMARY:{_escape(_summary(slot))}",
-            f"DESCRIPTION:{_escape(_description(slot))}",
+            *([f"URL:{url}"] if url else []),
+            f"DESCRIPTION:{_escape(description)}",
             f"STATUS:{'CANCELLED' if slot.cancelled else 'CONFIRMED'}",
             "TRANSP:OPAQUE",
             "END:VEVENT",

@@ -109,6 +109,9 @@ class ActionWorkItemChange(models.Model):
     )
     changed_at = models.DateTimeField(default=timezone.now)
     changes = models.JSONField(default=dict, help_text="{field: [before, after]}")
+    bulk = models.ForeignKey(
+        "BulkWorkUpdate", null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
 
     class Meta:
         ordering = ["-changed_at", "-pk"]
@@ -116,3 +119,51 @@ class ActionWorkItemChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.work_item_id} {sorted(self.changes)}"
+
+
+class BulkWorkUpdate(models.Model):
+    """One bulk change to the action queue: what was asked, of which actions, by whom.
+
+    Each action it changed keeps its own ActionWorkItemChange pointing here, so an action's
+    history says the change came from a bulk update and which one.
+    """
+
+    class Operation(models.TextChoices):
+        ASSIGN = "assign", "Assign"
+        STATE = "state", "Set state"
+        SNOOZE = "snooze", "Snooze"
+        NOTE = "note", "Add a note"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    operation = models.CharField(max_length=10, choices=Operation)
+    value = models.TextField(blank=True, help_text="the assignee, state, snooze choice or note")
+    query = models.TextField(blank=True, help_text="the queue filters, when 'all matching'")
+    selected = models.IntegerField(default=0)
+    changed = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"bulk #{self.pk} {self.operation} ({self.changed}/{self.selected})"
+
+
+class SavedView(models.Model):
+    """A user's named filters of a list page (the queue, meters, dispatches), in the navigation."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=60)
+    page = models.CharField(max_length=40, help_text="URL name of the list page, e.g. ops:actions")
+    query = models.TextField(blank=True, help_text="the filters, as a query string")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_view_name_unique_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.name}"

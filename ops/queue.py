@@ -14,13 +14,42 @@ from typing import Any
 from urllib.parse import quote
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from meters.models import ReasonCode, RequiredAction
+from meters.models import GroupAssignment, ProgramEnrollment, ReasonCode, RequiredAction
 from ops.models import ActionWorkItem
 from ops.urgency import SOON
 
-SIDES = ("partner", "leap")
+
+@dataclass(frozen=True)
+class Lane:
+    """One tab of the queue: which rows it holds and how its tab reads.
+
+    A lane narrows RequiredAction rows (`filters`); every filter, bulk action, keyboard key and
+    saved view works the same in each lane. Add a lane by appending to LANES.
+    """
+
+    key: str
+    label: str
+    badge: str
+    filters: dict[str, Any]
+    hint: str = ""
+
+
+LANES: list[Lane] = [
+    Lane("partner", "Partner actions (us / our customers)", "warn", {"side": "partner"},
+         "Actions Leap waits on from us or our customers."),
+    Lane("leap", "Leap-side lane", "info", {"side": "leap"},
+         "Actions Leap has to take; we follow up only when they stall."),
+]  # fmt: skip
+SIDES = tuple(lane.key for lane in LANES)
+
+
+def lane(key: str) -> Lane:
+    """The lane of a key (the first lane for an unknown one)."""
+    return next((item for item in LANES if item.key == key), LANES[0])
+
+
 STATUSES = ("open", "resolved", "all")
 URGENCIES = ("overdue", "soon", "later", "none")
 SNOOZED = ("hide", "show", "only")
@@ -33,6 +62,7 @@ ACTION_SORTS = {
     "state": ["work_item__state", "deadline"],
 }
 STATES = [("open_work", "Not done"), *ActionWorkItem.State.choices]
+COLUMNS = 8  # of a queue row: select, deadline, meter, region, code, description, work, open
 
 
 @dataclass
@@ -51,6 +81,16 @@ class QueueQuery:
     snoozed: str
     q: str
     group_by_code: bool
+    market_group: uuid.UUID | None = None
+
+    # The parameters that narrow a lane (the lane, sort and grouping are not filters).
+    FILTERS = ("code", "action_type", "state", "assignee", "region", "program", "urgency", "q",
+               "market_group")  # fmt: skip
+
+    @property
+    def has_filters(self) -> bool:
+        """Whether anything narrows the lane beyond its defaults (for the empty state)."""
+        return any(getattr(self, name) for name in self.FILTERS) or self.snoozed != "hide"
 
 
 def _pick(
@@ -75,12 +115,20 @@ def parse(params: Mapping[str, str]) -> QueueQuery:
         snoozed=_pick(params, "snoozed", SNOOZED, "hide"),
         q=(params.get("q") or "").strip()[:200],
         group_by_code=params.get("group") == "code",
+        market_group=_uuid(params.get("market_group")),
     )
+
+
+def _uuid(raw: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID((raw or "").strip())
+    except ValueError:
+        return None
 
 
 def base_queryset(query: QueueQuery, *, side: str | None = None) -> QuerySet[RequiredAction]:
     """Actions of one lane with the status filter only (what the lane tabs count)."""
-    actions = RequiredAction.objects.filter(side=side or query.side)
+    actions = RequiredAction.objects.filter(**lane(side or query.side).filters)
     if query.status == "open":
         actions = actions.filter(resolved_at__isnull=True)
     elif query.status == "resolved":
@@ -99,6 +147,20 @@ def filtered(query: QueueQuery, *, user: Any, now: datetime) -> QuerySet[Require
         actions = actions.filter(meter__transmission_region=query.region)
     if query.program:
         actions = actions.filter(program_identifier=query.program)
+    if query.market_group:
+        # Members on any trade date we hold, or enrolled into the group (as the meter list does).
+        actions = actions.filter(
+            Exists(
+                GroupAssignment.objects.filter(
+                    meter=OuterRef("meter_id"), market_group_id=query.market_group
+                )
+            )
+            | Exists(
+                ProgramEnrollment.objects.filter(
+                    meter=OuterRef("meter_id"), market_group_id=query.market_group
+                )
+            )
+        )
     if query.state == "new":
         actions = actions.filter(Q(work_item__isnull=True) | Q(work_item__state="new"))
     elif query.state == "open_work":
@@ -125,8 +187,11 @@ def filtered(query: QueueQuery, *, user: Any, now: datetime) -> QuerySet[Require
     elif query.snoozed == "only":
         actions = actions.filter(snoozed)
     if query.q:
-        match = Q(meter__partner_reference__icontains=query.q) | Q(
-            meter__end_customer_name__icontains=query.q
+        match = (
+            Q(meter__partner_reference__icontains=query.q)
+            | Q(meter__end_customer_name__icontains=query.q)
+            | Q(meter__end_customer_company_name__icontains=query.q)
+            | Q(meter__electric_service_account_number__icontains=query.q)
         )
         try:
             match |= Q(meter_id=uuid.UUID(query.q))

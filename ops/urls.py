@@ -8,6 +8,7 @@ app_name = "ops"
 urlpatterns = [
     path("actions/", views.action_queue, name="actions"),
     path("actions/export.csv", views.action_export, name="actions_export"),
+    path("actions/bulk", views.action_bulk, name="actions_bulk"),
     path("actions/<int:pk>/", views.action_detail, name="action"),
     path("actions/<int:pk>/work", views.action_work, name="action_work"),
     path("groups/", views.group_list, name="groups"),
@@ -16,4 +17,6 @@ urlpatterns = [
     path("me/", views.preferences, name="preferences"),
     path("me/time-zone", views.set_time_zone, name="set_time_zone"),
     path("me/calendar-token", views.issue_calendar_token, name="issue_calendar_token"),
+    path("me/views/", views.save_view, name="save_view"),
+    path("me/views/<int:pk>/delete", views.delete_view, name="delete_view"),
 ]

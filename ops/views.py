@@ -8,7 +8,14 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.db.models import Exists, OuterRef, Q
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,13 +23,22 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from dispatch.models import DispatchTimeslot
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from meters import choices
 from meters.forms import REGIONS
-from meters.models import MarketGroup, ReasonCode, RequiredAction
+from meters.models import GroupAssignment, MarketGroup, ReasonCode, RequiredAction
 from ops import csvexport, groups, queue, timefmt, workflow
 from ops.listing import paginate, parse_sort
-from ops.models import ActionWorkItem, ActionWorkItemChange, CalendarToken, UserPreference
+from ops.models import (
+    ActionWorkItem,
+    ActionWorkItemChange,
+    BulkWorkUpdate,
+    CalendarToken,
+    SavedView,
+    UserPreference,
+)
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -73,6 +89,10 @@ def _preferences_page(request: HttpRequest, *, feed_url: str | None) -> HttpResp
         "modes": UserPreference.TimeZoneMode.choices,
         "token": CalendarToken.objects.filter(user=request.user).first(),
         "feed_url": feed_url,
+        "views": [
+            (view, saved_view_url(view), SAVEABLE_PAGES.get(view.page, view.page))
+            for view in SavedView.objects.filter(user=request.user)
+        ],
     }
     return render(request, "ops/preferences.html", context)
 
@@ -93,6 +113,7 @@ def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
     for action in page.items:
         action.new_group = query.group_by_code and action.code != previous
         previous = action.code
+    can_work = request.user.has_perm(roles.WORK_QUEUE)
     return {
         "query": query,
         "sort": sort,
@@ -100,15 +121,24 @@ def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
         "now": now,
         "states": queue.STATES,
         "summary": queue.code_summary(query, now),
-        "lane_counts": {
-            side: queue.base_queryset(query, side=side).filter(resolved_at__isnull=True).count()
-            for side in queue.SIDES
-        },
+        "lane": queue.lane(query.side),
+        "lanes": [
+            (
+                lane,
+                queue.base_queryset(query, side=lane.key).filter(resolved_at__isnull=True).count(),
+            )
+            for lane in queue.LANES
+        ],
         "export_query": request.GET.urlencode(),
-        "can_work": request.user.has_perm(roles.WORK_QUEUE),
-        "workers": queue.workers() if request.user.has_perm(roles.WORK_QUEUE) else [],
+        "can_work": can_work,
+        "workers": list(queue.workers()) if can_work else [],
+        "work_states": ActionWorkItem.State.choices,
         "snooze_choices": queue.SNOOZE_CHOICES,
         "urgencies": queue.URGENCIES,
+        "market_group": MarketGroup.objects.filter(pk=query.market_group).first()
+        if query.market_group
+        else None,
+        "bulk_limit": workflow.BULK_LIMIT,
     }
 
 
@@ -123,11 +153,13 @@ def action_queue(request: HttpRequest) -> HttpResponse:
     return render(request, template, _queue_page_context(request))
 
 
-def _action_context(request: HttpRequest, action: RequiredAction) -> dict[str, Any]:
+def _action_context(
+    request: HttpRequest, action: RequiredAction, *, saved: str = ""
+) -> dict[str, Any]:
     queue.decorate([action], queue.reason_codes([action]))
     history = (
         ActionWorkItemChange.objects.filter(work_item__action=action)
-        .select_related("changed_by")
+        .select_related("changed_by", "bulk")
         .order_by("-changed_at", "-pk")[:20]
     )
     return {
@@ -143,7 +175,8 @@ def _action_context(request: HttpRequest, action: RequiredAction) -> dict[str, A
         "can_work": request.user.has_perm(roles.WORK_QUEUE),
         "workers": queue.workers() if request.user.has_perm(roles.WORK_QUEUE) else [],
         "snooze_choices": queue.SNOOZE_CHOICES,
-        "columns": 11,
+        "columns": queue.COLUMNS,
+        "saved": saved,
     }
 
 
@@ -216,12 +249,128 @@ def action_work(request: HttpRequest, pk: int) -> HttpResponse:
     if isinstance(changes, str):
         return HttpResponseBadRequest(changes)
     _, changed = workflow.update_work_item(action, actor=request.user, **changes)
-    if changed:
-        messages.success(request, f"{action.code} on {action.meter}: {', '.join(changed)} updated")
+    saved = f"{', '.join(changed)} updated" if changed else "nothing to change"
     if not wants_fragment(request):
+        # A full page follows: the message belongs to it, and is shown there once.
+        if changed:
+            messages.success(request, f"{action.code} on {action.meter}: {saved}")
         return redirect(_safe_next(request, reverse("ops:action", args=[action.pk])))
+    # htmx: the confirmation travels inside this action's own row, never through the session
+    # (where it would surface on whatever full page is loaded next).
     action = _get_action(pk)
-    response = render(request, "ops/partials/action_row.html", _action_context(request, action))
+    context = _action_context(request, action, saved=saved)
+    response = render(request, "ops/partials/action_row.html", context)
+    response["HX-Trigger"] = "actionsChanged"
+    return response
+
+
+class BulkForm(forms.Form):
+    """A bulk change: which actions (ids, or every match of the filters) and what to do."""
+
+    operation = forms.ChoiceField(choices=BulkWorkUpdate.Operation.choices)
+    ids = forms.TypedMultipleChoiceField(required=False, coerce=int, choices=[])
+    all_matching = forms.BooleanField(required=False)
+    query = forms.CharField(required=False, max_length=2000)
+    assignee = forms.CharField(required=False, max_length=150)
+    state = forms.ChoiceField(required=False, choices=[("", "—"), *ActionWorkItem.State.choices])
+    snooze = forms.ChoiceField(required=False, choices=queue.SNOOZE_CHOICES)
+    note = forms.CharField(required=False, max_length=4000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Any positive id is accepted here; ids of actions that do not exist simply match nothing.
+        self.fields["ids"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
+
+
+def _bulk_target(request: HttpRequest, data: dict[str, Any]) -> tuple[list[int], str] | str:
+    """The ids a bulk form means and the filters behind them, or an error message."""
+    if data["all_matching"]:
+        params = QueryDict(data["query"])
+        query = queue.parse(params)
+        sort = parse_sort(params.get("sort"), queue.ACTION_SORTS, default="deadline")
+        found = queue.filtered(query, user=request.user, now=timezone.now())
+        ids = list(
+            found.order_by(*sort.order_by).values_list("pk", flat=True)[: workflow.BULK_LIMIT + 1]
+        )
+        if len(ids) > workflow.BULK_LIMIT:
+            return f"more than {workflow.BULK_LIMIT:,} actions match: narrow the filters first"
+        return ids, data["query"]
+    ids = sorted(set(data["ids"]))
+    if not ids:
+        return "select at least one action"
+    if len(ids) > workflow.BULK_LIMIT:
+        return f"at most {workflow.BULK_LIMIT:,} actions at once"
+    return list(RequiredAction.objects.filter(pk__in=ids).values_list("pk", flat=True)), ""
+
+
+def _bulk_change(request: HttpRequest, data: dict[str, Any]) -> tuple[Any, str] | str:
+    """The value and label of the bulk operation, or an error message."""
+    operation = data["operation"]
+    if operation == "assign":
+        name = data["assignee"]
+        if name in ("", "none"):
+            return None, "nobody"
+        if name == "me":
+            return request.user, request.user.get_username()
+        worker = queue.workers().filter(username=name).first()
+        if worker is None:
+            return f"{name!r} cannot work the queue"
+        return worker, name
+    if operation == "state":
+        if not data["state"]:
+            return "choose a state"
+        return data["state"], data["state"]
+    if operation == "snooze":
+        if not data["snooze"]:
+            return "choose how long to snooze"
+        return queue.snooze_until(data["snooze"], timezone.now()), data["snooze"]
+    note = data["note"].strip()
+    if not note:
+        return "write the note to add"
+    return note, note
+
+
+@require_POST
+@permission_required(roles.WORK_QUEUE, raise_exception=True)
+def action_bulk(request: HttpRequest) -> HttpResponse:
+    """Assign, set the state, snooze or note the selected actions (or all that match) at once."""
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        return _bulk_answer(request, error=f"Invalid bulk change: {form.errors.as_text()}")
+    target = _bulk_target(request, form.cleaned_data)
+    change = _bulk_change(request, form.cleaned_data) if not isinstance(target, str) else target
+    if isinstance(target, str) or isinstance(change, str):
+        return _bulk_answer(request, error=str(change if isinstance(change, str) else target))
+    ids, query = target
+    value, label = change
+    record = workflow.bulk_update(
+        ids, actor=request.user, operation=form.cleaned_data["operation"], value=value,
+        label=label, query=query,
+    )  # fmt: skip
+    verb = record.get_operation_display().lower()
+    text = (
+        f"Bulk #{record.pk}: {verb} “{label}” on {record.selected:,} "
+        f"action{'s' if record.selected != 1 else ''}; {record.changed:,} changed"
+        f"{'' if record.changed == record.selected else f', {record.selected - record.changed:,} already so'}."
+    )
+    return _bulk_answer(request, done=text)
+
+
+def _bulk_answer(request: HttpRequest, *, done: str = "", error: str = "") -> HttpResponse:
+    """The refreshed queue (htmx) or a redirect to it, saying what the bulk change did."""
+    back = request.POST.get("back", "")
+    back = back if back.startswith("?") or not back else ""
+    if not wants_fragment(request):
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, done)
+        return redirect(reverse("ops:actions") + back)
+    # Re-render the table of the page the user is on (its filters ride along in `back`).
+    request.GET = QueryDict(back.lstrip("?"))
+    context = _queue_page_context(request)
+    context["bulk_done"], context["bulk_error"] = done, error
+    response = render(request, "ops/action_queue.html#action-table", context)
     response["HX-Trigger"] = "actionsChanged"
     return response
 
@@ -299,11 +448,18 @@ def group_list(request: HttpRequest) -> HttpResponse:
     page = paginate(found.order_by(*sort.order_by), request.GET)
     page.items = groups.figures(page.items, now)
     context = {"page": page, "sort": sort, "region": region, "q": q, "now": now,
-               "mapping": groups.mapping_installed(), "regions": REGIONS}  # fmt: skip
+               "mapping": groups.mapping_installed(),
+               "regions": choices.merged(REGIONS, _group_regions())}  # fmt: skip
     template = "ops/group_list.html"
     if wants_fragment(request):
         template += "#group-table"
     return render(request, template, context)
+
+
+def _group_regions() -> list[str]:
+    """Regions of the groups we hold (a small table), for the region filter."""
+    found = MarketGroup.objects.order_by().exclude(region="").values_list("region", flat=True)
+    return sorted(set(found.distinct()))
 
 
 def _group_day(request: HttpRequest, group: MarketGroup) -> tuple[list[Any], int]:
@@ -321,6 +477,13 @@ def _group_day(request: HttpRequest, group: MarketGroup) -> tuple[list[Any], int
 def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     """One group's members on a trade day, movers highlighted, and who leaves that day."""
     group = get_object_or_404(MarketGroup, pk=pk)
+    now = timezone.now()
+    # The group's own dispatches (Leap's group-level notifications), both ways from now.
+    group_slots = (
+        DispatchTimeslot.objects.for_ops()
+        .filter(level="group")
+        .filter(Q(market_group=group) | Q(market_group_uuid=group.pk))
+    )
     days, index = _group_day(request, group)
     day = days[index]
     page = paginate(
@@ -337,7 +500,14 @@ def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
         if index > 0
         else [],
         "mapping": groups.mapping_installed(),
-        "now": timezone.now(),
+        "now": now,
+        "upcoming": list(group_slots.filter(end_time__gt=now).order_by("start_time")[:20]),
+        "past": list(group_slots.filter(end_time__lte=now).order_by("-start_time")[:20]),
+        "open_actions": RequiredAction.objects.filter(resolved_at__isnull=True, side="partner")
+        .filter(
+            Exists(GroupAssignment.objects.filter(meter=OuterRef("meter_id"), market_group=group))
+        )
+        .count(),
     }
     template = "ops/group_detail.html"
     if wants_fragment(request):
@@ -380,3 +550,59 @@ def _has_mapping(meter: Any) -> bool:
     except ObjectDoesNotExist:  # the mapping app's RelatedObjectDoesNotExist
         return False
     return True
+
+
+# --- saved views -----------------------------------------------------------------------------
+
+# The list pages whose filters can be saved, by URL name.
+SAVEABLE_PAGES = {
+    "ops:actions": "Action required",
+    "meters:list": "Meters",
+    "dispatch:timeline": "Dispatches",
+    "ops:groups": "Groups",
+}
+
+
+class SavedViewForm(forms.Form):
+    """Name the current filters of a list page."""
+
+    name = forms.CharField(max_length=60, strip=True)
+    page = forms.ChoiceField(choices=list(SAVEABLE_PAGES.items()))
+    query = forms.CharField(required=False, max_length=2000)
+
+
+@require_POST
+@permission_required(roles.VIEW, raise_exception=True)
+def save_view(request: HttpRequest) -> HttpResponse:
+    """Save (or replace, by name) the user's view of a list page, then open it."""
+    form = SavedViewForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"The view was not saved: {form.errors.as_text()}")
+        return redirect(_safe_next(request, reverse("ops:preferences")))
+    data = form.cleaned_data
+    query = QueryDict(data["query"]).copy()
+    query.pop("page", None)  # a view is filters, not a place in the list
+    view, created = SavedView.objects.update_or_create(
+        user=request.user,
+        name=data["name"],
+        defaults={"page": data["page"], "query": query.urlencode()},
+    )
+    messages.success(
+        request, f"View “{view.name}” {'saved' if created else 'replaced'}: it is under Views."
+    )
+    return redirect(saved_view_url(view))
+
+
+def saved_view_url(view: SavedView) -> str:
+    """Where a saved view opens: its page with its filters."""
+    return reverse(view.page) + (f"?{view.query}" if view.query else "")
+
+
+@require_POST
+@permission_required(roles.VIEW, raise_exception=True)
+def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Forget one of the user's saved views."""
+    view = get_object_or_404(SavedView, pk=pk, user=request.user)
+    view.delete()
+    messages.success(request, f"View “{view.name}” deleted.")
+    return redirect(reverse("ops:preferences") + "#saved-views")

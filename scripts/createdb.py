@@ -1,4 +1,4 @@
-"""Create the PostgreSQL database named in a URL if it does not exist (no-op for SQLite)."""
+"""Create the PostgreSQL database named in a URL if it does not exist."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def main(url: str) -> None:
     """Connect to the server's `postgres` database and create the named one if missing."""
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "pgsql"}:
-        return
+        sys.exit(f"not a PostgreSQL URL (leapportal runs on PostgreSQL only): {url}")
     name = parsed.path.lstrip("/")
     admin_url = parsed._replace(scheme="postgresql", path="/postgres").geturl()
     with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:

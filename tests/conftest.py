@@ -161,8 +161,7 @@ def admin_client_role(client, make_user):
 #   `celery_workers.get(extra_env={"LEAP_BASE_URL": url})` with the session fixture `celery_workers`
 #   and `celery_eager_off`: at most one worker consumes the queue at a time, so asking for a
 #   different environment stops the current one first.
-# - Skipped when the test database is SQLite (a worker process cannot see the in-memory test DB)
-#   or no broker is reachable; under CI=true those fail instead.
+# - Skipped when no broker is reachable; under CI=true that fails instead.
 
 
 @dataclass
@@ -376,6 +375,8 @@ def _database_url(settings_dict: dict[str, Any]) -> str:
     password = quote(str(settings_dict.get("PASSWORD") or ""), safe="")
     auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
     host = settings_dict.get("HOST") or "127.0.0.1"
+    if host.startswith("/"):
+        host = quote(host, safe="")  # a Unix socket folder (the embedded PostgreSQL's)
     port = f":{settings_dict['PORT']}" if settings_dict.get("PORT") else ""
     return f"postgresql://{auth}{host}{port}/{quote(settings_dict['NAME'], safe='')}"
 
@@ -401,11 +402,6 @@ def celery_workers(django_db_setup, django_db_blocker) -> Iterator[CeleryWorkers
     from django.conf import settings
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        skip_or_fail(
-            f"worker tests need PostgreSQL (the test DB is {connection.vendor}): "
-            "set DATABASE_URL=postgresql://postgres@127.0.0.1:5432/NAME"
-        )
     problem = _broker_problem(settings.CELERY_BROKER_URL)
     if problem:
         skip_or_fail(problem)
@@ -448,6 +444,30 @@ def celery_worker(celery_workers, celery_eager_off) -> Iterator[CeleryWorker]:
     yield worker
     # A test that leaves tasks queued must not hand them to the next test.
     celery_workers.purge()
+
+
+# --- embedded PostgreSQL -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def embedded_pgdata() -> Iterator[Path]:
+    """A data folder for one test's embedded PostgreSQL (leapportal/embedded_db.py): start it with
+    `embedded_db.ensure_running(embedded_pgdata)` or EMBEDDED_POSTGRES_DIR; whatever server runs
+    there is stopped at the end and the folder deleted.
+
+    Under /tmp, not tmp_path: as root the server runs as its own user, and pytest closes
+    /tmp/pytest-of-root to other users again whenever a session starts (sessions run in parallel).
+    """
+    import tempfile
+
+    from leapportal import embedded_db
+
+    folder = Path(tempfile.mkdtemp(prefix="leapportal-embedded-")) / "pg"
+    yield folder
+    try:
+        embedded_db.stop(folder)
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
 
 
 # --- Leap simulator ------------------------------------------------------------------------------
@@ -510,3 +530,16 @@ def pytest_runtest_call(item):
             f"{len(validator.failures)} Leap simulator response(s) broke Leap's OpenAPI specs:\n{shown}"
         )
     return result
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mapping_convention():
+    """Each test decides the refId = customer id convention from its own data (mapping.flags)."""
+    from mapping.flags import forget_convention
+    from meters import choices
+
+    forget_convention()
+    choices.forget()  # and the filters' stored values from its own meters
+    yield
+    forget_convention()
+    choices.forget()

@@ -210,9 +210,12 @@ def admin_routes(sim: Simulator) -> list[tuple[str, str, Callable[[Call], Reply]
         if data.get("market_group_id"):
             if str(data["market_group_id"]).lower() not in sim.market_groups:
                 raise Invalid("market_group_id", "unknown market group")
-            ids = sim.create_dispatch(
-                market_group_id=str(data["market_group_id"]).lower(), program=program, start=start, end=end, communication_test=comm, **fields
-            )  # fmt: skip
+            try:
+                ids = sim.create_dispatch(
+                    market_group_id=str(data["market_group_id"]).lower(), program=program, start=start, end=end, communication_test=comm, **fields
+                )  # fmt: skip
+            except ValueError as exc:
+                raise Invalid("start", str(exc)) from None
         else:
             meters = data.get("meter_ids")
             if not isinstance(meters, list) or not meters:

@@ -625,11 +625,33 @@ class Generator:
             code, action_type, text = catalog.PARTNER_ACTIONS[
                 (core.bucket_bits + 7 * k) % len(catalog.PARTNER_ACTIONS)
             ]
-            partner.append(action_row(rng.choice(pending_rows), code, action_type, text))
+            partner.append(
+                action_row(
+                    rng.choice(pending_rows), code, action_type, text,
+                    deadline=self.action_deadline(core.index, k),
+                )
+            )  # fmt: skip
         if core.leap_action:
             code, action_type, text = rng.choice(catalog.LEAP_ACTIONS)
-            leap.append(action_row(rng.choice(pending_rows), code, action_type, text))
+            leap.append(
+                action_row(
+                    rng.choice(pending_rows), code, action_type, text,
+                    deadline=self.action_deadline(core.index, 9),
+                )
+            )  # fmt: skip
         return partner, leap
+
+    def action_deadline(self, index: int, k: int) -> datetime:
+        """When action `k` of meter `index` is due: spread from a week ago to six weeks ahead.
+
+        Leap's enrollment deadlines roll (a new activation every few weeks), so a real queue holds
+        a few overdue actions and many due over the coming weeks, not one date per program. From
+        a hash of (seed, index, k), not from the meter's random stream, so the rest of the meter
+        stays what it was.
+        """
+        h = int.from_bytes(_digest("deadline", self.seed, index, k)[:4], "big")
+        day = (self.epoch + timedelta(days=h % 49 - 7)).replace(minute=0, second=0, microsecond=0)
+        return day.replace(hour=7)  # 07:00 UTC: midnight on the US west coast
 
     def _participation(self, core: Core, status: str, rng: random.Random) -> list[dict[str, Any]]:
         start = core.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -668,12 +690,21 @@ class Generator:
         return rows
 
 
-def action_row(row: dict[str, Any], code: str, action_type: str, text: str) -> dict[str, Any]:
-    """A RequiredAction for one program row, due at that row's next deadline."""
+def action_row(
+    row: dict[str, Any],
+    code: str,
+    action_type: str,
+    text: str,
+    *,
+    deadline: datetime | None = None,
+) -> dict[str, Any]:
+    """A RequiredAction for one program row, due at `deadline` (default: the row's last one)."""
     return {
         "program_identifier": row["program_identifier"],
         "delivery_period": row["delivery_period"],
-        "enrollment_deadline_date_time": row["period"].rendered["last_deadline"],
+        "enrollment_deadline_date_time": (
+            iso(deadline) if deadline is not None else row["period"].rendered["last_deadline"]
+        ),
         "action_type": action_type,
         "action_description": text,
         "action_code": code,

@@ -328,9 +328,12 @@ class Simulator:
             ]
             if not rows:
                 raise ValueError(f"meter has no enrollment in {program}")
+            # A newly opened action is due at the next rolling deadline, one to four weeks out.
+            days = 7 + int(stable_uuid("deadline", state.meter_id, code)[:8], 16) % 22
             action = action_row(
-                rows[-1], code, action_type or default_type, description or default_text
-            )
+                rows[-1], code, action_type or default_type, description or default_text,
+                deadline=(self.now + timedelta(days=days)).replace(minute=0, second=0, microsecond=0),
+            )  # fmt: skip
             target = state.partner_actions if side == "partner" else state.leap_actions
             target.append(action)
             self._touch(state)
@@ -667,6 +670,15 @@ class Simulator:
                 group = self.portfolio.groups.get(str(market_group_id))
                 if group is None:
                     raise KeyError(f"unknown market group {market_group_id}")
+                if not group.period.start <= start < group.period.end:
+                    # Leap dispatches a market group only while it delivers: its members on
+                    # another date are another group's (an ELRP group of May-October dispatched
+                    # in December made every member look "not in group").
+                    raise ValueError(
+                        f"market group {group.name} delivers {group.period.name} "
+                        f"({iso(group.period.start)} to {iso(group.period.end)}), "
+                        f"not at {iso(start)}"
+                    )
                 members = self.portfolio.group_members(group)
                 refs = [
                     ref

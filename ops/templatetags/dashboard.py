@@ -113,3 +113,60 @@ def filter_select(field: Any) -> SafeString:
     return format_html(
         '<select name="{}" id="{}">{}</select>', field.html_name, field.auto_id, options
     )
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    """A datetime, or an ISO 8601 string with an offset (as JSON keeps them), else None."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) >= 16 and value[4:5] == "-" and "T" in value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo is not None else None
+    return None
+
+
+@register.simple_tag(takes_context=True)
+def history_value(context: template.Context, value: Any, region: str | None = None) -> Any:
+    """A value kept in a history or a JSON field, shown as people read it.
+
+    Times (stored as ISO strings) in the page's one format; lists joined; None as a dash.
+    """
+    if value is None or value == "":
+        return mark_safe('<span class="muted">—</span>')  # noqa: S308 - a constant
+    moment = _as_datetime(value)
+    if moment is not None:
+        return when(context, moment, region)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value) or "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+@register.inclusion_tag("partials/save_view.html", takes_context=True)
+def save_view_form(context: template.Context, page: str) -> dict[str, Any]:
+    """'Save this view': names the current filters of a list page (shown when there are any)."""
+    request = context["request"]
+    params = request.GET.copy()
+    for transient in ("page",):
+        params.pop(transient, None)
+    return {
+        "page_name": page,
+        "query": params.urlencode(),
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.simple_tag(takes_context=True)
+def schedule_words(context: template.Context, task: Any) -> str:
+    """A periodic task's schedule in words, in UTC and in our markets' zones."""
+    from ops.schedules import describe, market_zones
+
+    mode = timefmt.display_mode(context.get("request"))
+    cache = context.render_context
+    if mode == "market" and "schedule_zones" not in cache:
+        cache["schedule_zones"] = market_zones()  # one query per page, not per task
+    return describe(task, mode, cache.get("schedule_zones") or [])

@@ -64,11 +64,11 @@ def test_start_a_sync_and_watch_the_progress_finish(
         login(page, "olga")
         page.click("nav.mainnav >> text=Sync health")
         page.click("#sync-now")
-        progress = page.locator("#sync-started .sync-progress")
+        progress = page.locator("#sync-active .sync-progress")
         progress.wait_for()
         assert progress.get_attribute("hx-trigger") == "every 1s"  # polling while active
         screenshot(page, "dashboard-sync-running")
-        page.wait_for_selector("#sync-started .sync-progress .badge--done", timeout=90_000)
+        page.wait_for_selector("#sync-active .sync-progress .badge--done", timeout=90_000)
         # Finished: the re-rendered element has no trigger, so polling stopped by itself.
         assert progress.get_attribute("hx-trigger") is None
         assert "100%" in progress.locator(".progress > span").get_attribute("style")

@@ -323,3 +323,37 @@ def test_re_planning_an_unchanged_meter_writes_nothing(deliver, make_meter):
     assert len(DispatchAllocation.objects.get(timeslot__event_id=a).segments) == 2
 
     assert planning.replan_timeslots(DispatchTimeslot.objects.all()) == set()
+
+
+def test_the_reachable_read_loads_what_overlaps_the_changed_timeslots_and_nothing_else(
+    deliver, make_meter
+):
+    """_reachable's raw SQL: the changed timeslots' allocations and what overlaps them."""
+    from dispatch import planning
+
+    meters = [make_meter(), make_meter()]
+    events = [uuid.uuid4() for _ in range(4)]
+    deliver(
+        meter_notification(
+            (meters[0].pk, [slot(events[0], priority=3), slot(events[1], priority=1)]),
+            (meters[1].pk, [slot(events[2], start=T0 + timedelta(minutes=45))]),
+        )
+    )
+    deliver(meter_notification((meters[1].pk, [slot(events[3], start=T0 + timedelta(hours=2))])))
+    changed = list(DispatchTimeslot.objects.filter(event_id__in=events[:3]))
+    by_event = {str(ts.event_id): ts.pk for ts in changed}
+
+    plans = planning._reachable({m.pk for m in meters}, changed)
+
+    loaded = sorted(
+        (str(p.timeslot.event_id), p.timeslot_id, p.meter_uuid, p.timeslot.start_time,
+         p.timeslot.priority)
+        for p in plans
+    )  # fmt: skip
+    later = (T0 + timedelta(minutes=45)).timestamp()
+    # The fourth timeslot, two hours on, overlaps none of the changed ones: not loaded.
+    assert loaded == sorted([
+        (str(events[0]), by_event[str(events[0])], meters[0].pk, T0.timestamp(), 3),
+        (str(events[1]), by_event[str(events[1])], meters[0].pk, T0.timestamp(), 1),
+        (str(events[2]), by_event[str(events[2])], meters[1].pk, later, 2),  # default priority
+    ])  # fmt: skip

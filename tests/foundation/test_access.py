@@ -23,6 +23,7 @@ PUBLIC = {
     "login": "the login page",
     "admin:login": "the admin's login page",
     "healthz": "load balancer probe; says only 'ok'",
+    "favicon": "the site icon; browsers ask for it on any page, logged in or not",
     "dispatch:ical": "calendar apps cannot log in: a per-user token in the URL authenticates",
     # Leap's webhook receivers authenticate with the shared secret header, not a session.
     "meters:webhook": "Leap's meter webhook receiver (secret header)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -132,7 +133,12 @@ def test_seed_demo_fills_the_database_through_a_simulator_served_over_http(setti
         server.stop()
 
     text = out.getvalue()
-    assert "seeded: demo dispatches created in the simulator: 3 dispatch events" in text
+    # Groups that deliver today, with members that day, and ACTIVE meters (issue 12).
+    assert re.search(
+        r"seeded: demo dispatches created in the simulator: \d+ dispatch events for [1-9]\d* "
+        r"market groups and 4 meters",
+        text,
+    ), text
     assert "seeded: dispatch reconcile" in text
     assert "dispatch.DispatchTimeslot" in text  # the reconcile poll stored what Leap dispatched
     from dispatch.models import DispatchTimeslot

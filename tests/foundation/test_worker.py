@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import subprocess
 import sys
 import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from leapportal import embedded_db
 from leapportal.models import WorkerHeartbeat
 from leapportal.tasks import record_worker_heartbeat
 from tests.conftest import REPO, CeleryWorker
@@ -106,11 +107,18 @@ def test_beat_with_the_database_scheduler_feeds_the_worker(celery_worker, tmp_pa
     assert "Sending due task test-fast-heartbeat" in (tmp_path / "beat.log").read_text()
 
 
-def test_a_task_round_trips_through_the_embedded_filesystem_transport(tmp_path):
-    """The demo's default: SQLite file + kombu's filesystem broker, no server at all."""
+@pytest.fixture
+def embedded_database(embedded_pgdata):
+    """A running embedded PostgreSQL in the test's own folder: its DATABASE_URL."""
+    return embedded_db.ensure_running(embedded_pgdata)
+
+
+def test_a_task_round_trips_through_the_embedded_filesystem_transport(tmp_path, embedded_database):
+    """The demo's default: the embedded PostgreSQL + kombu's filesystem broker, no server at all."""
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "DATABASE_URL": embedded_database,
+        "WORKER_STARTUP_HEARTBEAT": "false",  # the one beat counted is the task sent below
         "CELERY_BROKER_URL": "filesystem://",
         "CELERY_FILESYSTEM_DIR": str(tmp_path / "broker"),
         "CELERY_QUEUE": "embedded",
@@ -141,12 +149,12 @@ def test_a_task_round_trips_through_the_embedded_filesystem_transport(tmp_path):
         )  # fmt: skip
 
         def heartbeat_rows():
-            with sqlite3.connect(tmp_path / "demo.sqlite3", timeout=20) as db:
+            with psycopg.connect(embedded_database) as db:
                 return db.execute(
                     "SELECT hostname, beats FROM leapportal_workerheartbeat"
                 ).fetchall()
 
-        rows = worker.wait_for(heartbeat_rows, timeout=60, what="the heartbeat row in SQLite")
+        rows = worker.wait_for(heartbeat_rows, timeout=60, what="the heartbeat row")
     finally:
         worker.stop()
     assert rows == [(worker.hostname, 1)]

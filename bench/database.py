@@ -1,0 +1,57 @@
+"""The database a benchmark runs on: DATABASE_URL (or the bench's default), created if missing.
+
+Every bench script that needs a database calls this once, before Django connects, so a benchmark
+runs on a machine where nobody created its database first:
+
+    from bench.database import bench_database
+    bench_database("lp_sync_bench")    # -> the URL, also put in os.environ["DATABASE_URL"]
+
+Without DATABASE_URL the database is `<default name>` on the PostgreSQL of `make test`
+(postgres@127.0.0.1:5432). A bench that empties tables refuses a database whose name lacks
+"bench", so it never wipes a database someone works in.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+def _create_database(url: str) -> None:
+    """scripts/createdb.py (the one `make test` uses): CREATE DATABASE unless it exists."""
+    spec = importlib.util.spec_from_file_location("createdb", REPO / "scripts" / "createdb.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(url)
+
+
+def bench_database(default_name: str, *, wiped: bool = True) -> str:
+    """Check DATABASE_URL (default: `default_name` on 127.0.0.1:5432), create it, return it."""
+    import psycopg
+
+    url = os.environ.get("DATABASE_URL") or f"{DEFAULT_SERVER}/{default_name}"
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if parsed.scheme not in {"postgres", "postgresql", "pgsql"} or not name:
+        sys.exit(f"bench: DATABASE_URL must name a PostgreSQL database, got {url!r}")
+    if wiped and "bench" not in name:
+        sys.exit(
+            f"bench: refusing {name!r}: this benchmark empties its database; use one whose name "
+            f"contains 'bench' (default {DEFAULT_SERVER}/{default_name})"
+        )
+    try:
+        _create_database(url)
+    except psycopg.OperationalError as exc:
+        sys.exit(
+            f"bench: cannot reach PostgreSQL for {url}: {exc}\n"
+            "start it (`make services` starts one on 127.0.0.1:5432) or set DATABASE_URL"
+        )
+    os.environ["DATABASE_URL"] = url
+    return url

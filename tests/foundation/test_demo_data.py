@@ -1,0 +1,127 @@
+"""The demo data looks like a real portfolio (issue 12): what `seed_demo` leaves in the database.
+
+seed_demo runs here as in `make demo`: against the simulator served over HTTP, with our web
+server (live_server) up to receive Leap's dispatch webhooks while seeding.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leap.simulator import Simulator, catalog
+from leap.simulator.server import SimulatorServer
+
+ADMIN_TOKEN = "demo-data-test-admin-token"
+METERS = 200
+
+
+@pytest.fixture
+def seeded(transactional_db, live_server, settings, monkeypatch):
+    """seed_demo run once against a 200-meter simulator, with our receivers at live_server."""
+    from leapportal.demo import ensure_demo_logins, seed_demo
+    from meters import reason_codes
+    from meters.models import ReasonCode
+
+    sim = Simulator(seed=42, meters=METERS, admin_token=ADMIN_TOKEN, realtime=True)
+    server = SimulatorServer(sim).serve_in_thread()
+    settings.LEAP_SIMULATOR = True
+    settings.LEAP_BASE_URL = server.url
+    settings.PUBLIC_BASE_URL = live_server.url
+    monkeypatch.setenv("LEAP_SIMULATOR_ADMIN_TOKEN", ADMIN_TOKEN)
+    ensure_demo_logins("pw")
+    # What migrate installs; a transactional test before this one may have flushed it.
+    reason_codes.seed(ReasonCode)
+    try:
+        report = seed_demo()
+    finally:
+        server.stop()
+    assert not [s for s in report.skipped if "not in this checkout" not in s], report.skipped
+    return report
+
+
+def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_import(seeded):
+    from mapping.models import MappingChange, MappingImport, MeterMapping
+    from meters.models import Meter
+
+    mappings = list(MeterMapping.objects.all())
+    assert len(mappings) == round(Meter.objects.count() * 0.8)
+    assert all(m.customer_id and m.site_id and m.label for m in mappings)
+    assert len({m.site_id for m in mappings}) == len(mappings)  # one meter per site
+    [upload] = MappingImport.objects.all()
+    assert upload.status == MappingImport.Status.APPLIED and upload.uploaded_by.username == "admin"
+    assert MappingChange.objects.filter(source="csv").count() == len(mappings)
+
+
+def test_a_second_seeding_maps_nothing_again(seeded):
+    from leapportal.demo import map_demo_meters
+    from mapping.models import MappingImport
+
+    assert map_demo_meters() == "every meter the demo maps is mapped already"
+    assert MappingImport.objects.count() == 1
+
+
+def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed(seeded):
+    from dispatch.models import DispatchTimeslot, ReconcileFinding, ReconcileRun
+
+    timeslots = list(DispatchTimeslot.objects.all())
+    assert {t.level for t in timeslots} == {"meter", "group"}
+    assert {t.first_source for t in timeslots} == {"webhook"}
+    assert ReconcileRun.objects.filter(status="done").exists()  # the fallback still ran
+    assert not ReconcileFinding.objects.filter(kind="missed_webhook").exists()
+
+
+def test_every_member_of_a_demo_group_dispatch_is_in_the_group_on_its_trade_date(seeded):
+    from dispatch.models import DispatchAllocation
+
+    allocations = list(DispatchAllocation.objects.select_related("timeslot"))
+    group_members = [a for a in allocations if a.timeslot.level == "group"]
+    assert len({a.timeslot_id for a in group_members}) >= 2 and len(group_members) >= 20
+    assert [a.flags for a in allocations if a.flags] == []
+
+
+def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(seeded):
+    from meters.models import RequiredAction
+
+    now = datetime.now(UTC)
+    deadlines = list(
+        RequiredAction.objects.filter(side="partner").values_list("deadline", flat=True)
+    )
+    assert len(deadlines) >= 20 and None not in deadlines
+    overdue = [d for d in deadlines if d < now]
+    coming = [d for d in deadlines if now <= d <= now + timedelta(weeks=7)]
+    assert 0 < len(overdue) <= len(deadlines) * 0.3
+    assert len(overdue) + len(coming) == len(deadlines)  # nothing years away
+    assert len({d.date() for d in coming}) >= 10
+    assert max(coming) - min(coming) >= timedelta(weeks=4)
+
+
+def test_every_customer_email_comes_from_a_reason_that_agrees_with_the_action(seeded):
+    """An action's code and its action type name the same party; the email is the code's."""
+    from meters.models import ReasonCode, RequiredAction
+    from ops.queue import decorate, reason_codes
+
+    reasons = {r.code: r for r in ReasonCode.objects.all()}
+    for code, action_type, _text in catalog.PARTNER_ACTIONS:
+        if code in reasons and not reasons[code].needs_guidance:
+            assert reasons[code].who_acts == reasons[action_type].who_acts, (code, action_type)
+    actions = list(RequiredAction.objects.filter(side="partner").select_related("meter"))
+    decorate(actions, reason_codes(actions))
+    emailed = [a for a in actions if a.email_body]
+    assert {a.code for a in emailed} >= {"AUTH_0001", "MRKT_0002"}
+    for action in emailed:
+        assert action.email_body.startswith(f"Dear {action.meter.end_customer_name},")
+        assert action.reason.who_acts == reasons[action.action_type].who_acts, action.code
+
+
+def test_the_simulator_dispatches_a_group_only_while_its_delivery_period_runs():
+    now = datetime(2026, 12, 5, 8, tzinfo=UTC)
+    sim = Simulator(seed=42, meters=200, now=now)
+    later = next(g for g in sim.market_groups.values() if g.period.start > now + timedelta(days=2))
+    with pytest.raises(ValueError, match="delivers"):
+        sim.create_dispatch(market_group_id=later.market_group_id, start=now + timedelta(hours=2))
+    current = next(g for g in sim.market_groups.values() if g.period.start <= now < g.period.end)
+    assert sim.create_dispatch(
+        market_group_id=current.market_group_id, start=now + timedelta(hours=2)
+    )
