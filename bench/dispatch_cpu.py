@@ -72,6 +72,7 @@ def main() -> None:
             "SECURE_SSL_REDIRECT": "false",
             "LEAP_SIMULATOR": "true",
             "LEAP_DISPATCH_WEBHOOK_SECRETS": SECRET,
+            "LEAP_METER_WEBHOOK_SECRETS": "bench-meter-secret-0000000000001",
             "LOG_LEVEL": "WARNING",
             "CELERY_QUEUE": queue,
             "CELERY_TASK_ALWAYS_EAGER": "false",
@@ -112,8 +113,11 @@ def main() -> None:
         measure("receiver", receive, n, args.profile == "receiver", args.top)
         measure("processing", process, n, args.profile == "process", args.top)
     finally:
+        from leapportal import queues
+
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(queue)
+            for name in queues.names(queue).values():
+                conn.default_channel.queue_purge(name)
         wakeup.forget()
     left = DispatchDelivery.objects.filter(status="received").count()
     statuses = dict(

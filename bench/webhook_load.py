@@ -256,6 +256,8 @@ def prepare_database(n_meters: int) -> list[str]:
 
 def start_services(args: argparse.Namespace, env: dict[str, str], logdir: Path) -> list:
     """gunicorn and a Celery worker, as subprocesses in their own process groups."""
+    from leapportal.queues import all_of as all_queues
+
     procs = []
     gunicorn = [
         sys.executable, "-m", "gunicorn", "leapportal.wsgi:application",
@@ -264,7 +266,7 @@ def start_services(args: argparse.Namespace, env: dict[str, str], logdir: Path) 
         "--backlog", "2048", "--log-level", "warning",
     ]  # fmt: skip
     worker = [
-        sys.executable, "-m", "celery", "-A", "leapportal", "worker", "-Q", env["CELERY_QUEUE"],
+        sys.executable, "-m", "celery", "-A", "leapportal", "worker", "-Q", all_queues(env["CELERY_QUEUE"]),
         "-c", str(args.celery_concurrency), "--loglevel", "WARNING",
         "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h",
     ]  # fmt: skip
@@ -534,6 +536,7 @@ def main() -> None:
         "SECURE_SSL_REDIRECT": "false",
         "LEAP_SIMULATOR": "true",
         "LEAP_DISPATCH_WEBHOOK_SECRETS": SECRET,
+        "LEAP_METER_WEBHOOK_SECRETS": "bench-meter-secret-0000000000001",
         "LOG_LEVEL": "WARNING",
         "CELERY_QUEUE": f"bench-dispatch-{os.getpid()}",
         "CELERY_TASK_ALWAYS_EAGER": "false",

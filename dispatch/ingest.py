@@ -767,6 +767,10 @@ def process_waiting(
                 if batch:
                     _apply_deliveries(batch)
         except Exception:
+            if not batch:
+                # Nothing was even read: the database itself failed (restarting, say). Looping
+                # would spin; the task retries with backoff instead.
+                raise
             log.exception("batch of %d deliveries failed; handing them on one by one", len(batch))
             failed += [d.pk for d in batch]
             continue

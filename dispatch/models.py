@@ -86,6 +86,28 @@ class DispatchDelivery(models.Model):
         return bytes(self.body).decode("utf-8", errors="replace")
 
 
+class DeliverySweep(models.Model):
+    """One sweep that queued stored webhook deliveries again (their task was lost): how many."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    dispatch_requeued = models.PositiveIntegerField(default=0)
+    meter_requeued = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.dispatch_requeued}+{self.meter_requeued}"
+
+
+class Receiver(models.TextChoices):
+    """Which receiver refused a request: the two dispatch levels, or meter events."""
+
+    METER = "meter", "Meter dispatches"
+    GROUP = "group", "Group dispatches"
+    METER_EVENTS = "events", "Meter events"
+
+
 class WebhookAuthFailure(models.Model):
     """Requests refused for a missing or wrong secret, counted per day and level.
 
@@ -94,7 +116,7 @@ class WebhookAuthFailure(models.Model):
     """
 
     day = models.DateField()
-    level = models.CharField(max_length=10, choices=Level)
+    level = models.CharField(max_length=10, choices=Receiver)
     count = models.PositiveIntegerField(default=0)
     last_at = models.DateTimeField(default=timezone.now)
     last_remote_addr = models.GenericIPAddressField(null=True, blank=True)

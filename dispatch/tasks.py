@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from dispatch import ingest, outbound, recheck, reconcile, wakeup
-from dispatch.models import DispatchDelivery, DispatchTimeslot
+from dispatch.models import DeliverySweep, DispatchTimeslot
 
 # A delivery still "received" this long after receipt lost its task (broker restart, crash).
 REQUEUE_AFTER = timedelta(minutes=2)
@@ -32,14 +33,22 @@ def process_delivery(self, delivery_id: int) -> str | None:
 DRAIN_SECONDS = 60
 
 
-@shared_task(acks_late=True)
-def drain_deliveries() -> int:
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def drain_deliveries(self) -> int:
     """Process waiting deliveries in batches until none is left (queued by dispatch.wakeup)."""
-    drained = ingest.process_waiting(
-        keep_pending=wakeup.keep_pending,
-        clear_pending=wakeup.clear_pending,
-        max_seconds=DRAIN_SECONDS,
-    )
+    try:
+        drained = ingest.process_waiting(
+            keep_pending=wakeup.keep_pending,
+            clear_pending=wakeup.clear_pending,
+            max_seconds=DRAIN_SECONDS,
+        )
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away (a restart): drop the dead connection and try again soon. The
+        # drain flag stays set meanwhile, so receivers count on this retry (it is the next drain).
+        connection.close()
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=exc, countdown=min(2 ** (self.request.retries + 1), 30)) from exc
     for delivery_id in drained.failed:  # one at a time, with process_delivery's retries/backoff
         process_delivery.delay(delivery_id)
     if not drained.finished:  # the flag is still set: receivers count on this next drain
@@ -54,7 +63,6 @@ def reconcile_dispatches() -> dict | None:
 
     with leap.get_client() as client:
         run = reconcile.reconcile(client, now=timezone.now())
-    requeue_stuck_deliveries()
     requeue_stuck_rechecks()
     for message_id in outbound.due_message_ids():
         send_outbound.delay(message_id)
@@ -62,17 +70,16 @@ def reconcile_dispatches() -> dict | None:
     return run.counts if run else None
 
 
-def requeue_stuck_deliveries() -> int:
-    """Queue again the deliveries whose processing task never ran."""
-    stuck = list(
-        DispatchDelivery.objects.filter(
-            status=DispatchDelivery.Status.RECEIVED,
-            received_at__lt=timezone.now() - REQUEUE_AFTER,
-        ).values_list("pk", flat=True)[:1000]
-    )
-    for delivery_id in stuck:
-        process_delivery.delay(delivery_id)
-    return len(stuck)
+@shared_task(acks_late=True)
+def sweep_deliveries(older_than_seconds: float = REQUEUE_AFTER.total_seconds()) -> dict:
+    """Every minute (beat): queue again webhook deliveries whose task was lost (Leap not needed)."""
+    from dispatch import sweep
+
+    found = sweep.sweep(timedelta(seconds=older_than_seconds))
+    DeliverySweep.objects.filter(at__lt=timezone.now() - sweep.old_sweeps_cutoff()).delete()
+    if found is None:
+        return {"dispatch": 0, "meter": 0}
+    return {"dispatch": found.dispatch_requeued, "meter": found.meter_requeued}
 
 
 def requeue_stuck_rechecks() -> int:

@@ -37,7 +37,7 @@ def ical_feed(request: HttpRequest, token: str) -> StreamingHttpResponse:
     """The user's dispatch calendar: a week back and two months ahead, cancelled ones included."""
     record = (
         CalendarToken.objects.select_related("user")
-        .filter(token_sha256=CalendarToken.hash_token(token))
+        .filter(token_sha256=CalendarToken.hash_token(token), revoked_at__isnull=True)
         .first()
     )
     # One answer for every refusal, so the feed does not tell valid tokens from invalid ones.

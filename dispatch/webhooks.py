@@ -10,6 +10,7 @@ Refusals:
 - no or wrong secret: 401, counted per day and level (WebhookAuthFailure), body not kept: it is
   not Leap's, and keeping it would let anyone fill the database;
 - body over settings.DISPATCH_WEBHOOK_MAX_BYTES: 413, the first bytes kept as a rejected delivery;
+- a Content-Type other than application/json: 415, kept as a rejected delivery;
 - invalid JSON or a wrapper of the wrong shape: 400 with the reason, kept as a rejected delivery.
 """
 
@@ -31,6 +32,7 @@ from django.views.decorators.http import require_POST
 
 from dispatch import wakeup
 from dispatch.models import DispatchDelivery, Level, Source, WebhookAuthFailure
+from leapportal import receivers
 
 # Never stored: whatever could authenticate someone.
 _SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
@@ -106,16 +108,6 @@ def _stored_headers(request: HttpRequest) -> dict[str, str]:
     return {k: v for k, v in request.headers.items() if k.lower() not in drop}
 
 
-def _read_bounded(request: HttpRequest, limit: int) -> tuple[bytes, bool]:
-    """Read at most limit bytes of the body; the flag says whether there was more."""
-    declared = request.META.get("CONTENT_LENGTH") or ""
-    # read() on the request goes to the (Content-Length bounded) stream, not request.body, so an
-    # oversized body is never loaded whole.
-    body = request.read(limit + 1)
-    too_big = len(body) > limit or (declared.isdigit() and int(declared) > limit)
-    return body[:limit], too_big
-
-
 _INSERT_COLUMNS = (
     "source", "level", "status", "received_at", "processed_at", "body", "body_sha256", "size",
     "truncated", "headers", "remote_addr", "error", "attempts", "integration_test",
@@ -182,7 +174,9 @@ def receive(request: HttpRequest, level: str) -> JsonResponse:
         return JsonResponse({"error": "missing or wrong webhook secret"}, status=401)
 
     limit = settings.DISPATCH_WEBHOOK_MAX_BYTES
-    body, too_big = _read_bounded(request, limit)
+    body, too_big = receivers.read_bounded(request, limit)
+    if problem := receivers.content_type_problem(request):
+        return _reject(request, level, body, 415, problem, truncated=too_big)
     if too_big:
         error = f"body larger than {limit} bytes; the first {len(body)} bytes were kept"
         return _reject(request, level, body, 413, error, truncated=True)
@@ -201,7 +195,10 @@ def receive(request: HttpRequest, level: str) -> JsonResponse:
         communication_test=bool(payload.get("communication_test")),
     )
     # After commit, so the drain can see it; dispatch.wakeup publishes only if no drain is pending.
-    transaction.on_commit(wakeup.request_drain)
+    # Best effort: with the broker down the delivery is safe and the sweep queues it later.
+    transaction.on_commit(
+        lambda: receivers.publish_quietly(wakeup.request_drain, what=f"delivery {delivery_id}")
+    )
     return JsonResponse({"delivery_id": delivery_id, "status": "received"}, status=202)
 
 

@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -21,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Literal, TypeVar
+from urllib.parse import urlencode
 from uuid import UUID
 
 import httpx
 from pydantic import ValidationError
 
+from leap.create_meters import MAX_JOB_ASSETS
 from leap.errors import (
     LeapBadPayload,
     LeapError,
@@ -33,14 +36,20 @@ from leap.errors import (
     LeapPageTokenExpired,
     LeapRejected,
     LeapUnavailable,
+    error_details,
     parse_error_body,
 )
 from leap.schemas import (
+    CreateMeterJobResponse,
+    CustomerRevenue,
     DispatchSearchPage,
     DispatchWebhookConfig,
+    FilterOptions,
     GroupDispatch,
     GroupIntegrationTestRequest,
     IntegrationTestResult,
+    LoadTypeRevenue,
+    MarketGroupRevenue,
     MeterDetail,
     MeterDetailPage,
     MeterDispatch,
@@ -48,11 +57,24 @@ from leap.schemas import (
     MeterEnrollmentPage,
     MeterFilter,
     MeterIntegrationTestRequest,
+    MeterJob,
+    MeterJobDetail,
+    MeterJobPage,
+    MeterRevenue,
+    PeriodicReport,
+    ProvisionalAsset,
+    ProvisionalAssetPage,
     RawModel,
+    ReportVersion,
+    RevenueSearchPage,
+    UnresponsiveMeter,
+    UnresponsivePage,
+    UtilityRevenue,
     Webhook,
     WebhookIdResponse,
     WebhookList,
     WebhookTestResult,
+    YearlyOverview,
     bad_payload,
 )
 
@@ -63,6 +85,17 @@ Level = Literal["meter", "group"]
 
 MAX_PAGE_SIZE = 500  # meters and enrollments search (DIGEST §2.2)
 MAX_DISPATCH_WINDOW = timedelta(days=31)  # dispatch search guard (DIGEST §6.5)
+MAX_REVENUE_PAGE_SIZE = 1000  # revenue searches and the unresponsive diagnosis (settlement.yml)
+MAX_REVENUE_MONTHS = 3  # a revenue aggregation search spans at most 3 months (settlement.yml)
+# The revenue aggregations: path segment -> (the list's key in a page, the row model).
+REVENUE_AGGREGATIONS: dict[str, tuple[str, type[RawModel]]] = {
+    "meter": ("meters", MeterRevenue),
+    "customer": ("customers", CustomerRevenue),
+    "market-group": ("market_groups", MarketGroupRevenue),
+    "load-type": ("load_types", LoadTypeRevenue),
+    "utility": ("utilities", UtilityRevenue),
+}
+HISTORICAL_RESPONSIVENESS = ("NEVER_RESPONDS", "RARELY_RESPONDS", "NORMALLY_RESPONDS", "NEW_METER")
 # Statuses that mean "try again later"; every other 4xx is a permanent refusal.
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
@@ -350,6 +383,7 @@ class LeapClient:
         page_token: str | None = None,
         idempotent: bool = True,
         not_found_ok: bool = False,
+        params: Any = None,
     ) -> Any:
         """Send one request, retrying transient failures; return the decoded JSON (None if empty).
 
@@ -366,7 +400,7 @@ class LeapClient:
             started = time.monotonic()
             retry_after: float | None = None
             try:
-                response = self._http.request(method, path, json=json_body)
+                response = self._http.request(method, path, json=json_body, params=params)
             except httpx.TransportError as exc:
                 elapsed_ms = (time.monotonic() - started) * 1000
                 self.stats.record_request(None)
@@ -478,6 +512,9 @@ class LeapClient:
         }
         if status == 404:
             return LeapNotFound(message, **kwargs)
+        details = error_details(response.text)
+        if details:
+            kwargs["details"] = details
         if status == 400 and page_token:
             return LeapPageTokenExpired(
                 f"page token refused (expired or unknown): {message}", **kwargs
@@ -991,3 +1028,376 @@ class LeapClient:
         path = f"/v1.1/webhooks/{UUID(str(webhook_id))}/test"
         data = self._send("POST", path, json_body=payload, idempotent=False)
         return self._parse_one(WebhookTestResult, data, "POST", path)
+
+    # --- revenue & analytics v1.1 (settlement.yml) ------------------------------------------------
+
+    @staticmethod
+    def month_windows(period_start: str, period_end: str) -> list[tuple[str, str]]:
+        """[start, end] (inclusive `YYYY-MM`) cut into windows of at most 3 months (Leap's limit)."""
+        first, last = _month_index(period_start), _month_index(period_end)
+        if last < first:
+            raise ValueError(f"period_end ({period_end}) is before period_start ({period_start})")
+        return [
+            (_month_text(m), _month_text(min(last, m + MAX_REVENUE_MONTHS - 1)))
+            for m in range(first, last + 1, MAX_REVENUE_MONTHS)
+        ]
+
+    def iter_revenue_pages(
+        self,
+        aggregation: str,
+        period_start: str,
+        period_end: str,
+        *,
+        version: str | None = None,
+        programs: Iterable[str] | None = None,
+        filters: Iterable[str] | None = None,
+        page_size: int = MAX_REVENUE_PAGE_SIZE,
+        lazy: bool = False,
+    ) -> Iterator[Page[Any]]:
+        """Stream `POST /v1.1/revenue/periodic/aggregation/{aggregation}/search` page by page.
+
+        `aggregation` is meter, customer, market-group, load-type or utility. A period longer
+        than 3 months is searched in windows of 3. With `lazy`, pages come as RawPage.
+        """
+        if aggregation not in REVENUE_AGGREGATIONS:
+            raise ValueError(f"unknown revenue aggregation {aggregation!r}")
+        if not 1 <= page_size <= MAX_REVENUE_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_REVENUE_PAGE_SIZE}")
+        if version is not None and not (len(version) >= 2 and version.startswith("V")):
+            raise ValueError(f"a report version looks like V1, got {version!r}")
+        key, model = REVENUE_AGGREGATIONS[aggregation]
+        path = f"/v1.1/revenue/periodic/aggregation/{aggregation}/search"
+        for start, end in self.month_windows(period_start, period_end):
+            body: dict[str, Any] = {"period_start": start, "period_end": end}
+            if version:
+                body["version"] = version
+            if programs:
+                body["programs"] = list(dict.fromkeys(programs))
+            if filters:
+                body["filters"] = list(dict.fromkeys(filters))
+            yield from self._iter_token_pages(path, body, key, model, page_size, lazy=lazy)
+
+    def iter_revenue(
+        self, aggregation: str, period_start: str, period_end: str, **kw: Any
+    ) -> Iterator[Any]:
+        """Every row of a revenue aggregation search; invalid rows go to `on_bad`, or raise."""
+        on_bad = kw.pop("on_bad", None)
+        pages = self.iter_revenue_pages(aggregation, period_start, period_end, **kw)
+        return self._flatten(pages, on_bad)
+
+    def _iter_token_pages(
+        self,
+        path: str,
+        body: dict[str, Any],
+        key: str,
+        model: type[T],
+        page_size: int,
+        *,
+        lazy: bool = False,
+        envelope: type[Any] = RevenueSearchPage,
+        query: str = "",
+    ) -> Iterator[Page[T]]:
+        """Page through a settlement search whose token comes back as `page_token`."""
+        token: str | None = None
+        number = 0
+        while True:
+            number += 1
+            request = {**body, "page_size": page_size}
+            if token:
+                request["page_token"] = token
+            data = self._send("POST", path + query, json_body=request, page_token=token)
+            parsed = self._envelope(envelope, data, "POST", path)
+            items = getattr(parsed, key) or []
+            next_token = parsed.page_token or None
+            if lazy:
+                yield RawPage(  # type: ignore[misc]
+                    self, model, items, number=number, next_page_token=next_token, path=path
+                )
+            else:
+                yield self._page(model, items, number=number, next_page_token=next_token, path=path)
+            del parsed, data, items
+            if not next_token:
+                break
+            self._check_progress(path, token, next_token)
+            token = next_token
+
+    @staticmethod
+    def _query(**params: Any) -> str:
+        """`?a=1&b=x,y` for the parameters that are set (lists comma-separated, as Leap wants)."""
+        pairs = []
+        for name, value in params.items():
+            if value is None:
+                continue
+            if isinstance(value, list | tuple):
+                if not value:
+                    continue
+                value = ",".join(str(v) for v in value)
+            pairs.append((name, str(value)))
+        return "?" + urlencode(pairs) if pairs else ""
+
+    def get_revenue_report(
+        self,
+        period_start: str,
+        period_end: str,
+        *,
+        version: str | None = None,
+        programs: Iterable[str] | None = None,
+    ) -> PeriodicReport:
+        """`GET /v1.1/revenue/periodic/reports`: the figures and statuses of a period's reports."""
+        _month_index(period_start), _month_index(period_end)
+        path = "/v1.1/revenue/periodic/reports"
+        query = self._query(
+            period_start=period_start,
+            period_end=period_end,
+            version=version,
+            programs=list(programs) if programs else None,
+        )
+        return self._parse_one(PeriodicReport, self._send("GET", path + query), "GET", path)
+
+    def list_report_versions(
+        self, period_start: str, period_end: str, *, programs: Iterable[str] | None = None
+    ) -> list[ReportVersion]:
+        """`GET /v1.1/revenue/periodic/versions`: every version of the period's reports."""
+        _month_index(period_start), _month_index(period_end)
+        path = "/v1.1/revenue/periodic/versions"
+        query = self._query(
+            period_start=period_start,
+            period_end=period_end,
+            programs=list(programs) if programs else None,
+        )
+        data = self._send("GET", path + query)
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            error = LeapBadPayload(
+                "the report versions answer is not a list", raw=data, model="ReportVersion"
+            )
+            error.method, error.path = "GET", path
+            self.stats.record_error(error)
+            raise error
+        return [self._parse_one(ReportVersion, raw, "GET", path) for raw in data]
+
+    def get_yearly_overview(
+        self,
+        year: int,
+        *,
+        transmission_regions: Iterable[str] | None = None,
+        programs: Iterable[str] | None = None,
+        report_statuses: Iterable[str] | None = None,
+    ) -> YearlyOverview:
+        """`GET /v1.1/revenue/yearly/{year}`: the year's totals, sources, regions and reports."""
+        if not 2000 <= int(year) <= 9999:
+            raise ValueError(f"not a plausible year: {year!r}")
+        path = f"/v1.1/revenue/yearly/{int(year)}"
+        query = self._query(
+            transmission_regions=list(transmission_regions) if transmission_regions else None,
+            programs=list(programs) if programs else None,
+            report_statuses=list(report_statuses) if report_statuses else None,
+        )
+        return self._parse_one(YearlyOverview, self._send("GET", path + query), "GET", path)
+
+    def iter_unresponsive_pages(
+        self,
+        year_month: str,
+        *,
+        historical_responsiveness: Iterable[str] | None = None,
+        programs: Iterable[str] | None = None,
+        transmission_regions: Iterable[str] | None = None,
+        page_size: int = MAX_REVENUE_PAGE_SIZE,
+        include_summary: bool = False,
+        lazy: bool = False,
+    ) -> Iterator[Page[UnresponsiveMeter]]:
+        """Stream `POST /v1.1/performance/diagnosis/monthly/unresponsive/meters` for one month."""
+        _month_index(year_month)
+        if not 1 <= page_size <= MAX_REVENUE_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_REVENUE_PAGE_SIZE}")
+        body: dict[str, Any] = {"year_month": year_month}
+        if historical_responsiveness:
+            kinds = list(dict.fromkeys(historical_responsiveness))
+            unknown = set(kinds) - set(HISTORICAL_RESPONSIVENESS)
+            if unknown:
+                raise ValueError(f"unknown historical responsiveness: {sorted(unknown)}")
+            body["historical_responsiveness"] = kinds
+        if programs:
+            body["programs"] = list(dict.fromkeys(programs))
+        if transmission_regions:
+            body["transmission_regions"] = list(dict.fromkeys(transmission_regions))
+        path = "/v1.1/performance/diagnosis/monthly/unresponsive/meters"
+        query = "?include_summary=true" if include_summary else ""
+        return self._iter_token_pages(
+            path,
+            body,
+            "meters",
+            UnresponsiveMeter,
+            page_size,
+            lazy=lazy,
+            envelope=UnresponsivePage,
+            query=query,
+        )
+
+
+def _month_index(value: str) -> int:
+    """Months since year 0 of a `YYYY-MM` string; ValueError for anything else."""
+    if not isinstance(value, str) or len(value) != 7 or value[4] != "-":
+        raise ValueError(f"a month is YYYY-MM, got {value!r}")
+    year, month = int(value[:4]), int(value[5:])
+    if not 1 <= month <= 12:
+        raise ValueError(f"a month is YYYY-MM, got {value!r}")
+    return year * 12 + month - 1
+
+
+def _month_text(index: int) -> str:
+    """`YYYY-MM` of a month index (see _month_index)."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    # --- create meters v1.1 -----------------------------------------------------------------------
+
+    def create_meter_job(
+        self,
+        assets: list[dict[str, Any]],
+        *,
+        update_existing: bool = False,
+        file_name: str | None = None,
+    ) -> UUID:
+        """`POST /v1.1/jobs/meters`: start a create-meters job; returns its job id.
+
+        Not idempotent (DIGEST §8.2: no idempotency keys): only failures that prove Leap did not
+        act are retried here. A caller that gets LeapUnavailable must find out whether the job
+        exists (`find_meter_jobs(file_name=...)`) before sending it again. A 400 raises
+        LeapRejected whose `details` lists `{message, json_index, problem_field}` per problem.
+        """
+        if not assets:
+            raise ValueError("a create-meters job needs at least one asset")
+        if len(assets) > MAX_JOB_ASSETS:
+            raise ValueError(f"at most {MAX_JOB_ASSETS} assets per job, got {len(assets)}")
+        params: dict[str, str] = {"update_existing": "true" if update_existing else "false"}
+        if file_name is not None:
+            if (
+                not re.fullmatch(r"[a-zA-Z0-9._\s-]+\.[a-zA-Z0-9]+", file_name)
+                or len(file_name) > 255
+            ):
+                raise ValueError(f"file_name {file_name!r} does not match Leap's file name rule")
+            params["file_name"] = file_name
+        path = "/v1.1/jobs/meters"
+        data = self._send(
+            "POST", path, json_body={"assets": assets}, params=params, idempotent=False
+        )
+        return self._envelope(CreateMeterJobResponse, data, "POST", path).job_id
+
+    def get_meter_job(self, job_id: UUID | str) -> MeterJobDetail:
+        """`GET /v1.1/jobs/meters/{job_id}`: the job's status and every asset's outcome."""
+        path = f"/v1.1/jobs/meters/{UUID(str(job_id))}"
+        return self._parse_one(MeterJobDetail, self._send("GET", path), "GET", path)
+
+    @staticmethod
+    def _filter_params(
+        filters: dict[str, Iterable[str]] | None,
+        search_query: str | None,
+        search_fields: Iterable[str] | None,
+        page_size: int,
+    ) -> list[tuple[str, str]]:
+        """Query parameters of Leap's listing endpoints: `filter=key:v1,v2` (AND across keys,
+        IN within one), free-text search and paging."""
+        params: list[tuple[str, str]] = []
+        for key, values in (filters or {}).items():
+            values = [str(v) for v in values]
+            if values:
+                params.append(("filter", f"{key}:{','.join(values)}"))
+        if search_query:
+            fields = list(search_fields or ())
+            if not fields:
+                raise ValueError("search_fields are required with search_query")
+            params.append(("search_query", search_query))
+            params.extend(("search_fields", f) for f in fields)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        params.append(("page_size", str(page_size)))
+        return params
+
+    def _iter_listing(
+        self,
+        path: str,
+        envelope: type[Any],
+        key: str,
+        model: type[T],
+        params: list[tuple[str, str]],
+    ) -> Iterator[T]:
+        """Every object of a GET listing paged with `page_token` query parameters."""
+        token: str | None = None
+        while True:
+            query = params + ([("page_token", token)] if token else [])
+            data = self._send("GET", path, params=query, page_token=token)
+            parsed = self._envelope(envelope, data, "GET", path)
+            for raw in getattr(parsed, key):
+                yield self._parse_one(model, raw, "GET", path)
+            next_token = parsed.next_page_token or None
+            if not next_token:
+                return
+            self._check_progress(path, token, next_token)
+            token = next_token
+
+    def iter_meter_jobs(
+        self,
+        filters: dict[str, Iterable[str]] | None = None,
+        *,
+        search_query: str | None = None,
+        search_fields: Iterable[str] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[MeterJob]:
+        """`GET /v1.1/jobs/meters`: every job matching the filters (keys from
+        `meter_job_filters()`: status, transmission_region, file_name)."""
+        params = self._filter_params(filters, search_query, search_fields, page_size)
+        return self._iter_listing("/v1.1/jobs/meters", MeterJobPage, "jobs", MeterJob, params)
+
+    def find_meter_jobs(self, file_name: str) -> list[MeterJob]:
+        """The jobs Leap holds under exactly this file name (how a lost job id is recovered)."""
+        return [
+            job
+            for job in self.iter_meter_jobs({"file_name": [file_name]})
+            if job.file_name == file_name
+        ]
+
+    def meter_job_filters(self) -> dict[str, list[str]]:
+        """`GET /v1.1/jobs/meter-job-filters`: filter key -> the values it accepts."""
+        path = "/v1.1/jobs/meter-job-filters"
+        parsed = self._envelope(FilterOptions, self._send("GET", path), "GET", path)
+        return {option.key: list(option.values) for option in parsed.filter_options}
+
+    def iter_provisional_assets(
+        self,
+        filters: dict[str, Iterable[str]] | None = None,
+        *,
+        search_query: str | None = None,
+        search_fields: Iterable[str] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[ProvisionalAsset]:
+        """`GET /v1.1/provisional-assets`: the assets of every job (filters: status,
+        transmission_region, partner_reference, job_id)."""
+        params = self._filter_params(filters, search_query, search_fields, page_size)
+        return self._iter_listing(
+            "/v1.1/provisional-assets",
+            ProvisionalAssetPage,
+            "provisional_assets",
+            ProvisionalAsset,
+            params,
+        )
+
+    def create_meter(
+        self, onboarding_token: str, asset: dict[str, Any], *, update_existing: bool = False
+    ) -> ProvisionalAsset:
+        """`POST /v1.1/meters`: create one meter synchronously with a Leap onboarding token.
+
+        The token carries Leap's de-duplication key, so sending the same token again is safe;
+        it is still retried only when Leap provably did not act. A 200 may describe a failure
+        (`status` FAILED/DUPLICATE); a 400 raises LeapRejected with `details` = Leap's `errors`.
+        """
+        if not onboarding_token:
+            raise ValueError("an onboarding token is required")
+        path = "/v1.1/meters"
+        data = self._send(
+            "POST",
+            path,
+            json_body={"onboarding_token": onboarding_token, "provisional_asset": asset},
+            params={"update_existing": "true" if update_existing else "false"},
+            idempotent=False,
+        )
+        return self._parse_one(ProvisionalAsset, data, "POST", path)

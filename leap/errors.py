@@ -59,7 +59,18 @@ class LeapUnavailable(LeapError):
 
 
 class LeapRejected(LeapError):
-    """Permanent refusal (400, 401, 403, 404, 409, 422): retrying the same request cannot help."""
+    """Permanent refusal (400, 401, 403, 404, 409, 422): retrying the same request cannot help.
+
+    `details` lists the per-item problems when Leap gave them as an array (a create-meters
+    batch's `details`: `{message, json_index | csv_row, problem_field}`; a single create's
+    `errors`: `{field, description, suggestions}`), read from the whole body, not its head.
+    """
+
+    def __init__(
+        self, message: str, *, details: list[dict[str, Any]] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.details = details or []
 
 
 class LeapNotFound(LeapRejected):
@@ -128,6 +139,22 @@ def _details_text(details: Any) -> str | None:
                 parts.append(_text(item) or "")
         return "; ".join(p for p in parts if p) or None
     return _text(details)
+
+
+def error_details(text: str) -> list[dict[str, Any]]:
+    """The per-item problems of an error body (`details` or `errors` array), [] if none."""
+    try:
+        data = json.loads(text or "")
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    items = data.get("details")
+    if not isinstance(items, list):
+        items = data.get("errors")
+    if not isinstance(items, list):
+        return []
+    return [item for item in items if isinstance(item, dict)]
 
 
 def parse_error_body(text: str, status: int | None = None) -> tuple[str, str | None]:

@@ -20,7 +20,7 @@ MISSING_SPECS = (
 )
 
 # The specs this project reads (file stem -> what it covers).
-SPEC_NAMES = ("meters", "enrollments", "dispatching", "webhooks", "create-meters")
+SPEC_NAMES = ("meters", "enrollments", "dispatching", "webhooks", "create-meters", "settlement")
 ASYNCAPI_FILE = "webhook-events-asyncapi.yml"
 
 

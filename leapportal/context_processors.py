@@ -5,16 +5,36 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import SimpleLazyObject
 
 # The main navigation: (label, url name). An entry whose URL does not exist (yet) is left out.
 NAVIGATION: list[tuple[str, str]] = [
     ("Action required", "ops:actions"),
     ("Groups", "ops:groups"),
     ("Dispatches", "dispatch:timeline"),
+    ("Revenue", "revenue:overview"),
     ("Meters", "meters:list"),
     ("Mapping", "mapping:overview"),
+    ("Onboarding", "onboarding:index"),
     ("Sync health", "meters:sync_health"),
+    ("Alerts", "alerts:list"),
 ]
+
+
+def _badge(request: HttpRequest, name: str) -> Any:
+    """A count shown beside a navigation entry: open (not acknowledged or snoozed) alerts.
+
+    Lazy: counted only when a page's navigation shows it (htmx fragments never do).
+    """
+    if (
+        name != "alerts:list"
+        or not getattr(request, "user", None)
+        or not request.user.is_authenticated
+    ):
+        return None
+    from alerts.models import Alert
+
+    return SimpleLazyObject(lambda: Alert.objects.filter(status=Alert.Status.OPEN).count())
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
@@ -26,7 +46,7 @@ def portal(request: HttpRequest) -> dict[str, Any]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        items.append({"label": label, "url": url, "active": False})
+        items.append({"label": label, "url": url, "active": False, "badge": _badge(request, name)})
     # Only the longest matching entry is current (/meters/sync/ is Sync health, not Meters).
     matching = [item for item in items if current.startswith(item["url"])]
     if matching:

@@ -348,8 +348,10 @@ SEED_STEPS = [
     SeedStep("dispatch notifications received by webhook",
              "leapportal.demo.receive_demo_dispatch_webhooks", kind="function"),
     SeedStep("dispatch reconcile (meter and group dispatches)", "dispatch.tasks.reconcile_dispatches"),
+    SeedStep("revenue sync (report versions, meter revenue, unresponsive meters)",
+             "revenue.tasks.scheduled_revenue_sync"),
 ]  # fmt: skip
-SEEDED_APPS = ("meters", "dispatch", "ops", "mapping")
+SEEDED_APPS = ("meters", "dispatch", "ops", "mapping", "revenue")
 
 
 def table_counts() -> dict[str, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -16,6 +17,8 @@ from urllib.parse import urlparse
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from leapportal import queues as celery_queues
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TESTING = "pytest" in sys.modules or os.environ.get("LEAPPORTAL_TESTING") == "true"
@@ -127,15 +130,21 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
     "leapportal",
     "meters",
     "dispatch",
     "mapping",
     "ops",
+    "revenue",
+    "alerts",
+    "onboarding",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL byte in the query string is answered 400 before any view hands it to PostgreSQL.
+    "leapportal.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -146,6 +155,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Every page needs a login unless its view is marked with login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # Login throttling (django-axes): last, as its documentation asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leapportal.urls"
@@ -195,7 +206,11 @@ if urlparse(DATABASE_URL).scheme not in {"postgres", "postgresql", "pgsql"}:
     raise ImproperlyConfigured(f"DATABASE_URL must be a postgresql:// URL, got {DATABASE_URL!r}")
 if not urlparse(DATABASE_URL).path.strip("/"):
     raise ImproperlyConfigured(f"DATABASE_URL must name a database, got {DATABASE_URL!r}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Persistent connections, checked before each request reuses one: after a database restart the
+# first request gets a fresh connection instead of a 500 on the dead one.
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -204,6 +219,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling by django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES (a right password included).
+# By the pair, so that one colleague's typos (or someone guessing) do not lock a whole office out.
+AUTHENTICATION_BACKENDS = [
+    "leapportal.auth.ThrottledBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", default=15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+# Flash messages live in the (database) session, not in a cookie: a message may carry a secret
+# shown once (a new API token), and the messages cookie is signed, not encrypted.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -306,9 +337,11 @@ for _name, _secrets in (
 ):
     if any(len(s) < 16 for s in _secrets):
         raise ImproperlyConfigured(f"every value in {_name} must be at least 16 characters")
-    if not _secrets and not (DEBUG or TESTING or LEAP_SIMULATOR):
-        raise ImproperlyConfigured(f"{_name} must be set when talking to the real Leap")
-if DEBUG or TESTING or LEAP_SIMULATOR:
+    # The dev secrets below are in the repository: only a development process (DEBUG, tests)
+    # may fall back to them. LEAP_SIMULATOR alone does not make a process a development one.
+    if not _secrets and not (DEBUG or TESTING):
+        raise ImproperlyConfigured(f"{_name} must be set when DEBUG is false")
+if DEBUG or TESTING:
     LEAP_METER_WEBHOOK_SECRETS = LEAP_METER_WEBHOOK_SECRETS or ["dev-meter-webhook-secret-0001"]
     LEAP_DISPATCH_WEBHOOK_SECRETS = LEAP_DISPATCH_WEBHOOK_SECRETS or [
         "dev-dispatch-webhook-secret-01"
@@ -339,6 +372,10 @@ METERS_SYNC_RETRY_BASE_SECONDS = env_float(
 PUBLIC_BASE_URL = env_url(
     "PUBLIC_BASE_URL", default="http://127.0.0.1:8000", schemes=("https", "http")
 ).rstrip("/")
+
+# Largest meter webhook event accepted (a group.updated event lists its members' ids); a larger
+# one gets 413 and its first bytes are kept.
+METERS_WEBHOOK_MAX_BYTES = env_int("METERS_WEBHOOK_MAX_BYTES", default=1024 * 1024, minimum=1024)
 
 # --- meter mapping (mapping/) ---------------------------------------------------------------------
 
@@ -409,14 +446,37 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", default=180
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat writes each entry's last run to the database right after sending it (the default is every
+# 3 minutes): a beat killed and restarted must not send the same due run again.
+CELERY_BEAT_SYNC_EVERY = 1
 _xdist = os.environ.get("PYTEST_XDIST_WORKER")
 CELERY_TASK_DEFAULT_QUEUE = f"celery-{_xdist}" if _xdist else env_str("CELERY_QUEUE", "celery")
+# Dispatch and sync work each on a queue of its own (leapportal/queues.py): a long full sync never
+# delays dispatch processing. Names derive from the default queue.
+QUEUE_NAMES = celery_queues.names(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = celery_queues.routes(QUEUE_NAMES)
 
 # How often each worker records a heartbeat; sync health calls a worker stale after three misses.
 WORKER_HEARTBEAT_SECONDS = 60
 # A worker also beats once as soon as it is ready (not only at beat's next tick). The test suite's
 # workers turn it off: tests there count the beats they send.
 WORKER_STARTUP_HEARTBEAT = env_bool("WORKER_STARTUP_HEARTBEAT", default=True)
+
+# --- onboarding (create meters at Leap) -------------------------------------------------------
+
+# Assets per create-meters job. Leap publishes no limit; the client refuses more than
+# leap.create_meters.MAX_JOB_ASSETS (1,000) and a larger file is split into several jobs.
+ONBOARDING_BATCH_SIZE = env_int("ONBOARDING_BATCH_SIZE", default=500, minimum=1)
+if ONBOARDING_BATCH_SIZE > 1000:
+    raise ImproperlyConfigured("ONBOARDING_BATCH_SIZE must be at most 1000 (assets per Leap job)")
+# Each open Leap job is read once per this many seconds (a beat task; backoff when Leap is down).
+ONBOARDING_POLL_SECONDS = env_int("ONBOARDING_POLL_SECONDS", default=30, minimum=5)
+# Client retries of one read or send inside a round (the round itself is the outer retry).
+ONBOARDING_POLL_RETRIES = env_int("ONBOARDING_POLL_RETRIES", default=2, minimum=0)
+# A created meter in one step before ACTIVE for longer than this shows in the action queue.
+ONBOARDING_STUCK_DAYS = env_int("ONBOARDING_STUCK_DAYS", default=14, minimum=1)
+ONBOARDING_MAX_BYTES = env_int("ONBOARDING_MAX_BYTES", default=25 * 1024 * 1024, minimum=1024)
+ONBOARDING_MAX_ROWS = env_int("ONBOARDING_MAX_ROWS", default=50_000, minimum=1)
 
 # The whole beat schedule, in one place. `manage.py install_schedules` (run by migrate's
 # post_migrate signal too) copies it into django-celery-beat, where admins may edit it; an entry
@@ -437,12 +497,48 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 60.0,
         "description": "Poll Leap's dispatch search as the fallback to webhooks",
     },
+    "webhook-sweep": {
+        "task": "dispatch.tasks.sweep_deliveries",
+        "schedule": 60.0,
+        "description": "Queue again stored webhook deliveries whose task was lost (broker down)",
+    },
+    "revenue-daily-sync": {
+        "task": "revenue.tasks.scheduled_revenue_sync",
+        "schedule": crontab(minute="15", hour="7"),
+        "description": "Daily check of Leap's revenue reports; fetches new versions only",
+    },
+    "alerts-evaluate": {
+        "task": "alerts.tasks.evaluate_alerts",
+        "schedule": 60.0,
+        "description": "Raise and resolve alerts, then notify people whose messages are due",
+    },
+    "alerts-send-due": {
+        "task": "alerts.tasks.send_due_messages",
+        "schedule": 30.0,
+        "description": "Send queued emails and chat posts whose (re)try time has come",
+    },
+    "onboarding-poll-jobs": {
+        "task": "onboarding.tasks.poll_open_jobs",
+        "schedule": float(ONBOARDING_POLL_SECONDS),
+        "description": "Read each open create-meters job at Leap once (and send waiting batches)",
+    },
+    "onboarding-follow-meters": {
+        "task": "onboarding.tasks.follow_meters",
+        "schedule": 5 * 60.0,
+        "description": "Onboarding funnel steps from synced meters; link new meters to the mapping",
+    },
     "worker-heartbeat": {
         "task": "leapportal.tasks.record_worker_heartbeat",
         "schedule": float(WORKER_HEARTBEAT_SECONDS),
         "description": "Record that a worker is alive (sync health shows 'worker last seen')",
     },
 }
+
+# --- revenue -------------------------------------------------------------------------------------
+
+# The revenue sync checks this many complete months back for new report versions (Leap keeps
+# the reports of about two years; reports are monthly).
+REVENUE_SYNC_MONTHS = env_int("REVENUE_SYNC_MONTHS", default=12, minimum=1)
 
 # --- dispatch ------------------------------------------------------------------------------------
 
@@ -486,6 +582,49 @@ DASHBOARD_SYNC_STALE_MINUTES = env_int("DASHBOARD_SYNC_STALE_MINUTES", default=4
 DASHBOARD_DISPATCH_STALE_MINUTES = env_int(
     "DASHBOARD_DISPATCH_STALE_MINUTES", default=10, minimum=1
 )
+
+# --- email, alerts and customer outreach (alerts/) ----------------------------------------------
+
+# How email leaves: "smtp" (production: the EMAIL_HOST settings), "file" (one file per message in
+# EMAIL_FILE_PATH: `make demo`'s default, nothing is sent) or "console" (printed by the process).
+EMAIL_BACKEND = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+}[env_choice("EMAIL_BACKEND", ("smtp", "file", "console"), default="smtp")]
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", default=25, minimum=1)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)  # STARTTLS on a plain port (587)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", default=False)  # TLS from the start (465)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL cannot both be true")
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", default=20, minimum=1)
+EMAIL_FILE_PATH = str(BASE_DIR / env_str("EMAIL_FILE_PATH", "var/mail"))
+DEFAULT_FROM_EMAIL = env_str("EMAIL_FROM", "leapportal <leapportal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Alert causes: a partner action is "new" for this long; dispatches starting within this many hours
+# are checked for members that are not ACTIVE or not mapped; this many refused webhook requests
+# within the window (per receiver) is a spike.
+ALERTS_NEW_ACTION_HOURS = env_int("ALERTS_NEW_ACTION_HOURS", default=24, minimum=1)
+ALERTS_DISPATCH_LOOKAHEAD_HOURS = env_int("ALERTS_DISPATCH_LOOKAHEAD_HOURS", default=6, minimum=1)
+ALERTS_WEBHOOK_SPIKE_COUNT = env_int("ALERTS_WEBHOOK_SPIKE_COUNT", default=20, minimum=1)
+ALERTS_WEBHOOK_SPIKE_MINUTES = env_int("ALERTS_WEBHOOK_SPIKE_MINUTES", default=15, minimum=1)
+# A failed email or chat post is tried again after each of these delays (seconds); after the last
+# it is marked failed, stays visible on sync health and can be retried by hand.
+try:
+    NOTIFY_RETRY_DELAYS = [
+        int(x) for x in env_list("NOTIFY_RETRY_DELAYS", ["60", "300", "900", "3600", "10800"])
+    ]
+except ValueError:
+    raise ImproperlyConfigured(
+        "NOTIFY_RETRY_DELAYS must be comma-separated whole seconds"
+    ) from None
+NOTIFY_CHAT_TIMEOUT_SECONDS = env_float("NOTIFY_CHAT_TIMEOUT_SECONDS", default=10.0, minimum=0.1)
+# The same customer is not emailed twice for the same action within this many hours.
+OUTREACH_RESEND_GUARD_HOURS = env_int("OUTREACH_RESEND_GUARD_HOURS", default=72, minimum=0)
 
 # --- logging -------------------------------------------------------------------------------------
 

@@ -18,6 +18,10 @@ urlpatterns = [
     path("dispatch/", include("dispatch.urls")),
     path("mapping/", include("mapping.urls")),
     path("api/", include("mapping.api_urls")),
+    path("revenue/", include("revenue.urls")),
+    path("alerts/", include("alerts.urls")),
+    path("outreach/", include("alerts.outreach_urls")),
+    path("onboarding/", include("onboarding.urls")),
     # dashboard (ops): action queue, groups, preferences
     path("", include("ops.urls")),
 ]

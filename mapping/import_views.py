@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -19,6 +17,7 @@ from leapportal.htmx import wants_fragment
 from mapping import imports
 from mapping.forms import ImportRowFilterForm, ReasonForm, UploadForm
 from mapping.models import MappingImport
+from ops import csvexport
 
 
 @require_http_methods(["GET", "POST"])
@@ -109,8 +108,8 @@ def download(request: HttpRequest, pk: int) -> HttpResponse:
     """The uploaded file exactly as received, for inspection."""
     upload = get_object_or_404(MappingImport, pk=pk)
     response = HttpResponse(bytes(upload.raw), content_type="application/octet-stream")
-    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", upload.filename)  # it came from the uploader
-    response["Content-Disposition"] = f'attachment; filename="import-{upload.pk}-{safe_name}"'
+    # The name came from the uploader.
+    response["Content-Disposition"] = csvexport.attachment(f"import-{upload.pk}-{upload.filename}")
     return response
 
 
@@ -120,5 +119,6 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
     """The whole mapping as CSV, in the import format."""
     response = StreamingHttpResponse(imports.export_rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%dT%H%MZ")
-    response["Content-Disposition"] = f'attachment; filename="meter-mapping-{stamp}.csv"'
+    response["Content-Disposition"] = csvexport.attachment(f"meter-mapping-{stamp}.csv")
+    response["Cache-Control"] = "no-store"
     return response

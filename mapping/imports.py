@@ -29,6 +29,7 @@ from mapping.flags import forget_convention
 from mapping.models import ImportRow, MappingImport, MeterMapping
 from mapping.validation import InvalidValue, clean_mapping, clean_meter_id, clean_reason
 from meters.models import Meter
+from ops import csvexport
 
 COLUMNS = ("meter_id", "partner_reference", "customer_id", "site_id", "label")
 KEY_COLUMNS = ("meter_id", "partner_reference")
@@ -113,7 +114,11 @@ def read_rows(text: str) -> Iterator[tuple[int, list[str] | None, str]]:
             if len(values) != width:
                 yield reader.line_num, None, f"has {len(values)} fields; the header has {width}"
                 continue
-            values = [values[p].strip() if p is not None else "" for p in positions]
+            # A cell our export defused ('=...) is read back as it was in Leap / the mapping.
+            values = [
+                csvexport.unescape_cell(values[p].strip()) if p is not None else ""
+                for p in positions
+            ]
             yield reader.line_num, values, ""
     except csv.Error as exc:
         raise FileRefused(f"Line {reader.line_num} is not valid CSV: {exc}.") from None
@@ -227,11 +232,23 @@ def _make_plan(raw: bytes) -> Plan:
             lines_of[row.meter_id].append(row)
     for meter_id, same in lines_of.items():
         if len(same) > 1:
-            where = ", ".join(str(r.line) for r in same)
+            # One message object shared by every duplicate, naming at most a few lines: a file of
+            # repeated rows must cost memory in proportion to its lines, not to their square.
+            message = f"duplicate: meter {meter_id} is on {_some_lines(same)}"
             for row in same:
-                row.fail(Outcome.ERROR, f"duplicate: meter {meter_id} is on lines {where}")
+                row.fail(Outcome.ERROR, message)
     _check_sites(rows, current)
     return Plan(rows)
+
+
+DUPLICATE_LINES_SHOWN = 5
+
+
+def _some_lines(rows: list[PlannedRow]) -> str:
+    """'lines 5, 6' or, for many, 'lines 5, 6, 7, 8, 9 and 1,995 more' (a bounded text)."""
+    shown = ", ".join(str(r.line) for r in rows[:DUPLICATE_LINES_SHOWN])
+    rest = len(rows) - DUPLICATE_LINES_SHOWN
+    return f"lines {shown}" + (f" and {rest:,} more" if rest > 0 else "")
 
 
 def _plan_row(
@@ -476,25 +493,19 @@ def repreview(upload: MappingImport, *, uploaded_by: Any) -> MappingImport:
 # --- export --------------------------------------------------------------------------------------
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_writer() -> Any:
-    """A csv.writer whose writerow returns the line, for streaming responses."""
-    return csv.writer(_Echo(), lineterminator="\n")
-
-
 def export_rows() -> Iterator[str]:
     """The whole mapping as CSV lines in the import format (meter_id keyed), header first."""
-    writer = csv_writer()
-    yield writer.writerow(COLUMNS)
     leap_reference = Meter.objects.filter(pk=OuterRef("meter_id")).values("partner_reference")[:1]
     rows = (
         MeterMapping.objects.annotate(leap_reference=Subquery(leap_reference))
         .order_by("meter_id")
         .values_list("meter_id", "leap_reference", "customer_id", "site_id", "label")
     )
-    for meter_id, reference, customer_id, site_id, label in rows.iterator(chunk_size=5000):
-        yield writer.writerow([meter_id, reference or "", customer_id, site_id, label])
+    yield from csvexport.csv_rows(
+        COLUMNS,
+        (
+            (meter_id, reference or "", customer_id, site_id, label)
+            for meter_id, reference, customer_id, site_id, label in rows.iterator(chunk_size=5000)
+        ),
+        lineterminator="\n",
+    )

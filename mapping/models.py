@@ -184,6 +184,7 @@ class MappingChange(models.Model):
         PAGE = "page"
         CSV = "csv", "CSV import"
         API = "api", "API"
+        ONBOARDING = "onb", "onboarding"
 
     meter_id = models.UUIDField(db_index=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)

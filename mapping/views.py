@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -25,9 +25,9 @@ from leapportal.htmx import wants_fragment
 from mapping import flags, leap_reference
 from mapping.actions import MappingRefused, clear_mapping, set_mapping
 from mapping.forms import AuditFilterForm, MappingForm, OverviewFilterForm, ReasonForm
-from mapping.imports import csv_writer
 from mapping.models import MappingChange, MeterMapping
 from meters.models import Meter
+from ops import csvexport
 
 PAGE_SIZE = 50
 
@@ -257,18 +257,17 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
             f"Invalid filter: {form.errors.as_text()}", status=400, content_type="text/plain"
         )
     changes = form.apply(MappingChange.objects.all())
-    writer = csv_writer()
     fields = ("customer_id", "site_id", "label")
+    header = (
+        ["at", "meter_id", "action", "actor", "source", "reason", "import_id"]
+        + [f"before_{f}" for f in fields]
+        + [f"after_{f}" for f in fields]
+    )
 
-    def lines() -> Any:
-        yield writer.writerow(
-            ["at", "meter_id", "action", "actor", "source", "reason", "import_id"]
-            + [f"before_{f}" for f in fields]
-            + [f"after_{f}" for f in fields]
-        )
+    def rows() -> Any:
         for c in changes.iterator(chunk_size=2000):
             before, after = c.before or {}, c.after or {}
-            yield writer.writerow(
+            yield (
                 [
                     c.at.isoformat(),
                     c.meter_id,
@@ -282,6 +281,4 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
                 + [after.get(f, "") for f in fields]
             )
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="mapping-audit.csv"'
-    return response
+    return csvexport.stream_response("mapping-audit.csv", header, rows(), lineterminator="\n")

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -636,6 +637,33 @@ class _SafeFormat(dict):
         return "{" + key + "}"
 
 
+# The fields a customer email template may use: Meter.customer_context() and the action's text.
+TEMPLATE_FIELDS = (
+    "meter_id", "partner_reference", "end_customer_name", "end_customer_company_name",
+    "end_customer_email", "street_1", "city", "postal_code", "state_or_province_code",
+    "utility_name", "electric_service_account_number", "action_description",
+)  # fmt: skip
+
+
+def template_problems(text: str) -> list[str]:
+    """Why a customer email template cannot be used (empty when it can)."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        return [f"malformed placeholder ({exc}); write {{{{ and }}}} for literal braces"]
+    problems = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS:
+            problems.append(
+                f"unknown field {{{name}}}: the fields are {', '.join(TEMPLATE_FIELDS)}"
+            )
+        elif spec or conversion:
+            problems.append(f"{{{name}}} must be written without a format or conversion")
+    return problems
+
+
 class ReasonCode(models.Model):
     """Our catalogue of Leap's action codes and action types: what they mean, what to do."""
 
@@ -677,6 +705,16 @@ class ReasonCode(models.Model):
         if self.needs_guidance and self.title and self.guidance:
             self.needs_guidance = False
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """A template referring to an unknown field is refused (the admin and the editor)."""
+        errors = {
+            name: problems
+            for name in ("email_subject", "email_body")
+            if (problems := template_problems(getattr(self, name)))
+        }
+        if errors:
+            raise ValidationError(errors)
 
     def placeholders(self) -> set[str]:
         """The placeholder names the templates use."""

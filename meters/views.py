@@ -13,12 +13,20 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from dispatch import sweep
 from dispatch.models import DispatchDelivery, DispatchTimeslot, ReconcileFinding, ReconcileRun
 from leapportal import roles
 from leapportal.heartbeat import worker_is_stale
@@ -276,11 +284,29 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         "worker_stale": worker_is_stale(now=now),
         "warnings": health.stale_warnings(now),
         "can_sync": request.user.has_perm(roles.START_SYNC),
+        "failed_dispatch": sweep.failed("dispatch"),
+        "failed_dispatch_count": sweep.failed_count("dispatch"),
+        "failed_meter": sweep.failed("meter"),
+        "failed_meter_count": sweep.failed_count("meter"),
+        "sweeps": sweep.recent_sweeps(),
     }
     template = "meters/sync_health.html"
     if wants_fragment(request):
         template += "#sync-runs"
     return render(request, template, context)
+
+
+@require_POST
+@permission_required(roles.START_SYNC, raise_exception=True)
+def process_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Queue a delivery that failed its retries once more (the button on sync health)."""
+    if kind not in ("dispatch", "meter"):
+        raise Http404("no such kind of delivery")
+    if sweep.process_again(kind, pk, by=request.user.get_username()):
+        messages.success(request, f"The {kind} delivery {pk} is queued to be processed again.")
+    else:
+        messages.info(request, f"The {kind} delivery {pk} is not failed (any more): nothing to do.")
+    return redirect(reverse("meters:sync_health") + "#failed-deliveries")
 
 
 def with_percent(run: SyncRun) -> SyncRun:

@@ -27,7 +27,7 @@ from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
 from leap.schemas import WebhookEvent
-from leapportal import timezones
+from leapportal import receivers, timezones
 from meters import groups, sync
 from meters.models import ChangeSource, GroupAssignment, Meter, SyncRun, WebhookDelivery
 from meters.writer import Context
@@ -78,7 +78,9 @@ def shape_error(event: WebhookEvent) -> str | None:
     return None
 
 
-def _reject(request: HttpRequest, body: str, error: str, **fields: Any) -> JsonResponse:
+def _reject(
+    request: HttpRequest, body: str, error: str, *, status: int = 400, **fields: Any
+) -> JsonResponse:
     WebhookDelivery.objects.create(
         headers=_headers(request),
         body=body,
@@ -87,7 +89,7 @@ def _reject(request: HttpRequest, body: str, error: str, **fields: Any) -> JsonR
         processed_at=timezone.now(),
         **fields,
     )
-    return JsonResponse({"error": error}, status=400)
+    return JsonResponse({"error": error}, status=status)
 
 
 @csrf_exempt
@@ -96,17 +98,30 @@ def _reject(request: HttpRequest, body: str, error: str, **fields: Any) -> JsonR
 def receive(request: HttpRequest) -> JsonResponse:
     """POST /meters/webhooks/leap: one delivery of Leap's webhook platform."""
     if not secret_matches(request.headers.get(settings.LEAP_WEBHOOK_HEADER, "")):
-        # Counted (a row without the body: it is not Leap's, and must not fill the database).
-        WebhookDelivery.objects.create(
-            headers=_headers(request),
-            status=WebhookDelivery.Status.UNAUTHORIZED,
-            error=f"missing or wrong {settings.LEAP_WEBHOOK_HEADER} header "
-            f"({len(request.body)} bytes not kept)",
-            processed_at=timezone.now(),
+        # Counted, not stored, and the body is not read: it is not Leap's, and must not fill the
+        # database (the dispatch receivers' counter, per day and receiver).
+        from dispatch.models import Receiver
+        from dispatch.webhooks import count_auth_failure
+
+        presented = request.headers.get(settings.LEAP_WEBHOOK_HEADER, "")
+        count_auth_failure(
+            Receiver.METER_EVENTS,
+            reason="wrong secret" if presented else "missing secret",
+            remote_addr=request.META.get("REMOTE_ADDR") or None,
         )
         return JsonResponse({"error": "unauthorized"}, status=401)
 
-    body = request.body.decode("utf-8", errors="replace")
+    limit = settings.METERS_WEBHOOK_MAX_BYTES
+    raw, too_big = receivers.read_bounded(request, limit)
+    # PostgreSQL text cannot hold NUL: such a body is still kept (for inspection), with U+FFFD.
+    body = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    if problem := receivers.content_type_problem(request):
+        return _reject(request, body, problem, status=415)
+    if too_big:
+        return _reject(
+            request, body, f"body larger than {limit} bytes; the first {len(raw)} bytes were kept",
+            status=413,
+        )  # fmt: skip
     try:
         data = json.loads(body)
     except ValueError as exc:
@@ -144,7 +159,14 @@ def receive(request: HttpRequest) -> JsonResponse:
     if acted_on:
         from meters.tasks import process_meter_webhook
 
-        process_meter_webhook.delay_on_commit(delivery.pk)
+        # Best effort: with the broker down the stored delivery still gets its 2xx, and the
+        # sweep (beat's webhook-sweep, dispatch/sweep.py) queues it once the broker is back.
+        delivery_id = delivery.pk
+        transaction.on_commit(
+            lambda: receivers.publish_quietly(
+                process_meter_webhook.delay, delivery_id, what=f"meter delivery {delivery_id}"
+            )
+        )
     return JsonResponse({"status": "accepted" if acted_on else "ignored"}, status=202)
 
 

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django_celery_beat.models import PeriodicTask
 
-from dispatch.models import DispatchDelivery, ReconcileRun, WebhookAuthFailure
+from dispatch.models import DispatchDelivery, Receiver, ReconcileRun, WebhookAuthFailure
 from leapportal.heartbeat import last_worker_seen
 from meters.models import SyncRun, WebhookDelivery
 from ops.urgency import humanize_delta
@@ -116,15 +116,21 @@ def delivery_counts(since: datetime) -> dict[str, Any]:
         .annotate(n=Count("pk"))
         .values_list("status", "n")
     )
-    refused = sum(
-        WebhookAuthFailure.objects.filter(last_at__gte=since).values_list("count", flat=True)
+    refused = dict(
+        WebhookAuthFailure.objects.filter(last_at__gte=since)
+        .values_list("level")
+        .annotate(n=Sum("count"))
+        .values_list("level", "n")
     )
+    events_refused = refused.pop(Receiver.METER_EVENTS, 0)
     return {
         "meters": meters,
         "meters_total": sum(meters.values()),
-        "meters_rejected": meters.get("rejected", 0) + meters.get("unauthorized", 0),
+        "meters_rejected": meters.get("rejected", 0),
+        # Refusals are counted, not stored (rows of older versions still count).
+        "meters_unauthorized": events_refused + meters.get("unauthorized", 0),
         "dispatch": dispatch,
         "dispatch_total": sum(dispatch.values()),
         "dispatch_rejected": dispatch.get("rejected", 0),
-        "dispatch_unauthorized": refused,
+        "dispatch_unauthorized": sum(refused.values()),
     }

@@ -40,9 +40,29 @@ class CalendarToken(models.Model):
     token_prefix = models.CharField(max_length=10)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set: the feed answers 404 (the user or an admin revoked it)",
+    )
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     def __str__(self) -> str:
-        return f"{self.user} {self.token_prefix}…"
+        return f"{self.user} {self.token_prefix}…{' (revoked)' if self.revoked_at else ''}"
+
+    @property
+    def is_active(self) -> bool:
+        """Not revoked."""
+        return self.revoked_at is None
+
+    @classmethod
+    def revoke(cls, tokens: models.QuerySet[CalendarToken], by: models.Model | None) -> int:
+        """Revoke the given tokens now; returns how many were still active."""
+        return tokens.filter(revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=by
+        )
 
     @staticmethod
     def hash_token(token: str) -> str:
@@ -60,6 +80,8 @@ class CalendarToken(models.Model):
                 "token_prefix": token[:10],
                 "created_at": timezone.now(),
                 "last_used_at": None,
+                "revoked_at": None,
+                "revoked_by": None,
             },
         )
         return token

@@ -219,9 +219,26 @@ def reason_codes(actions: list[RequiredAction]) -> dict[str, ReasonCode]:
     return {c.code: c for c in ReasonCode.objects.filter(code__in=keys)}
 
 
+def plain_email(address: str | None) -> str:
+    """The address, percent-encoded for a mailto: link, if it is one valid email; else ''."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    text = (address or "").strip()
+    try:
+        validate_email(text)
+    except ValidationError:
+        return ""
+    return quote(text, safe="@")
+
+
 def mailto(address: str | None, subject: str, body: str) -> str:
-    """A mailto: link with subject and body (RFC 6068 percent-encoding)."""
-    return f"mailto:{quote(address or '', safe='@')}?subject={quote(subject)}&body={quote(body)}"
+    """A mailto: link with subject and body (RFC 6068 percent-encoding); '' without a valid
+    address (an address from Leap with '?bcc=...' in it must not add recipients)."""
+    email = plain_email(address)
+    if not email:
+        return ""
+    return f"mailto:{email}?subject={quote(subject)}&body={quote(body)}"
 
 
 def decorate(actions: list[RequiredAction], codes: dict[str, ReasonCode]) -> None:

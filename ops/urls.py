@@ -19,4 +19,5 @@ urlpatterns = [
     path("me/calendar-token", views.issue_calendar_token, name="issue_calendar_token"),
     path("me/views/", views.save_view, name="save_view"),
     path("me/views/<int:pk>/delete", views.delete_view, name="delete_view"),
+    path("me/calendar-token/revoke", views.revoke_calendar_token, name="revoke_calendar_token"),
 ]

@@ -82,6 +82,14 @@ def issue_calendar_token(request: HttpRequest) -> HttpResponse:
     return _preferences_page(request, feed_url=feed_url)
 
 
+@require_POST
+@permission_required(roles.VIEW, raise_exception=True)
+def revoke_calendar_token(request: HttpRequest) -> HttpResponse:
+    """Stop the user's feed address (a lost phone, a calendar shared by mistake)."""
+    CalendarToken.revoke(CalendarToken.objects.filter(user=request.user), by=request.user)
+    return redirect(reverse("ops:preferences") + "#calendar-feed")
+
+
 def _preferences_page(request: HttpRequest, *, feed_url: str | None) -> HttpResponse:
     pref = UserPreference.objects.filter(user=request.user).first()
     context = {

@@ -43,6 +43,9 @@ export DEBUG=true
 export PYTHONUNBUFFERED=1
 export ALLOWED_HOSTS=${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1]}
 export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}
+# Emails (alerts, customer outreach) are written as files, not sent, unless SMTP is configured.
+export EMAIL_BACKEND=${EMAIL_BACKEND:-file}
+export EMAIL_FILE_PATH=${EMAIL_FILE_PATH:-var/demo/mail}
 if [ -z "${LEAP_API_KEY:-}" ]; then
   # The demo talks to the simulator it starts, never to a real Leap.
   export LEAP_SIMULATOR=true
@@ -57,6 +60,11 @@ for p in "$PORT" "$SIM_PORT"; do
 done
 
 say "broker: ${CELERY_BROKER_URL:-filesystem (var/celery-broker/)}"
+if [ "$EMAIL_BACKEND" = smtp ]; then
+  say "email: sent through SMTP ${EMAIL_HOST:-localhost}:${EMAIL_PORT:-25}"
+else
+  say "email: not sent; each message is written to $EMAIL_FILE_PATH/ ($EMAIL_BACKEND backend; EMAIL_BACKEND=smtp EMAIL_HOST=... to send)"
+fi
 
 # --- processes -----------------------------------------------------------------------------------
 # Each service runs in its own session (setsid), so stopping one takes its whole process tree
@@ -185,9 +193,14 @@ if [ "${LEAP_SIMULATOR:-}" = true ]; then
   fi
 fi
 
-# --- worker, beat ---------------------------------------------------------------------------
-start worker $PY -m celery -A leapportal worker --loglevel=INFO \
-  --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "demo@%h"
+# --- workers, beat --------------------------------------------------------------------------
+# One worker per queue (leapportal/queues.py), as in production: dispatch never waits behind a sync.
+QUEUE=${CELERY_QUEUE:-celery}
+start worker-dispatch $PY -m celery -A leapportal worker --loglevel=INFO \
+  -Q "$($PY -m leapportal.queues "$QUEUE" dispatch)" --concurrency 1 -n "dispatch@%h"
+start worker-sync nice -n 10 $PY -m celery -A leapportal worker --loglevel=INFO \
+  -Q "$($PY -m leapportal.queues "$QUEUE" sync),$QUEUE" \
+  --concurrency "${DEMO_WORKER_CONCURRENCY:-2}" -n "sync@%h"
 start beat $PY -m celery -A leapportal beat --loglevel=INFO -S django \
   --schedule "$LOG_DIR/celerybeat-schedule"
 
@@ -196,7 +209,7 @@ cat <<EOF
   leapportal is running:  http://127.0.0.1:$PORT/
 $LOGINS
   Django admin:           http://127.0.0.1:$PORT/admin/ (admin login)
-  Logs:                   $LOG_DIR/ (web, worker, beat, simulator, seed, access)
+  Logs:                   $LOG_DIR/ (web, worker-dispatch, worker-sync, beat, simulator, seed, access)
   Press Ctrl-C (or: kill $$) to stop everything.
 
 EOF

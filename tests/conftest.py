@@ -25,6 +25,8 @@ from urllib.parse import quote
 
 import pytest
 
+from leapportal import queues
+
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
 # thread with a running loop unless told otherwise. Tests only, never in settings.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -175,6 +177,8 @@ class CeleryWorker:
     ready: str = "ping"  # "ping" (remote control over the broker) or "log" (transports without it)
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    # -Q: by default the queue and its dispatch and sync queues (leapportal/queues.py).
+    queues: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -196,7 +200,7 @@ class CeleryWorker:
             "--without-mingle",
             "--without-heartbeat",
             "-Q",
-            self.queue,
+            self.queues or queues.all_of(self.queue),
             "-n",
             self.hostname,
             *self.extra_args,
@@ -358,8 +362,10 @@ class CeleryWorkers:
         from dispatch import wakeup
         from leapportal.celery import app
 
+        purged = 0
         with app.connection_for_write() as conn:
-            purged = conn.default_channel.queue_purge(self.queue) or 0
+            for queue in queues.names(self.queue).values():
+                purged += conn.default_channel.queue_purge(queue) or 0
         wakeup.forget()  # a drain flag whose task was just purged would silence the receivers
         return purged
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from leapportal import queues as celery_queues
 from leapportal.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
@@ -11,3 +12,6 @@ SECURE_SSL_REDIRECT = False
 # Each pytest process (each xdist worker too) has its own queue, so two runs sharing one Redis db
 # never take each other's tasks. The real worker of tests/conftest.py gets the name in CELERY_QUEUE.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE") or f"lp-test-{os.getpid()}"
+# ...and so are its dispatch and sync queues (lp-test-<pid>-dispatch, -sync).
+QUEUE_NAMES = celery_queues.names(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = celery_queues.routes(QUEUE_NAMES)

@@ -21,13 +21,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--api-key", default=DEFAULT_API_KEY)
     parser.add_argument("--admin-token", default=DEFAULT_ADMIN_TOKEN)
+    parser.add_argument(
+        "--revenue-history",
+        choices=("created", "full"),
+        default="created",
+        help="revenue rows from each meter's creation (default) or for every month (benchmarks)",
+    )
+    parser.add_argument(
+        "--now", default=None, help="start the clock here (ISO 8601 with offset); default: now"
+    )
     args = parser.parse_args(argv)
+    from datetime import datetime
+
+    now = datetime.fromisoformat(args.now) if args.now else None
     sim = Simulator(
         seed=args.seed,
         meters=args.meters,
         api_key=args.api_key,
         admin_token=args.admin_token,
         realtime=True,
+        now=now,
+        revenue_history=args.revenue_history,
     )
     server = SimulatorServer(sim, args.host, args.port)
     server.start_delivery_loop()

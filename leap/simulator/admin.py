@@ -321,8 +321,20 @@ def admin_routes(sim: Simulator) -> list[tuple[str, str, Callable[[Call], Reply]
             raise Invalid("name", str(exc)) from None
         return ok({"scenario": name, **result}, 201)
 
+    def onboarding_token(call: Call) -> Reply:
+        return ok({"onboarding_token": sim.jobs.issue_token()}, 201)
+
+    def process_jobs(call: Call) -> Reply:
+        data = body(call)
+        if data.get("now"):  # process every waiting job regardless of its due time
+            for job in sim.jobs.jobs.values():
+                job.due = min(job.due, sim.now)
+        return ok({"processed": sim.jobs.process_due()})
+
     return [
         ("GET", "/_sim/state", state),
+        ("POST", "/_sim/onboarding-tokens", onboarding_token),
+        ("POST", "/_sim/jobs/process", process_jobs),
         ("GET", "/_sim/scenarios", scenarios),
         ("POST", "/_sim/scenarios/{name}", run_scenario),
         ("POST", "/_sim/advance", advance),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from . import validate
 from .faults import Fault
@@ -61,6 +62,12 @@ class Call:
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
     data: Any = None
+    query: dict[str, list[str]] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """The last value of a query parameter (default when absent)."""
+        values = self.query.get(name)
+        return values[-1] if values else default
 
     def json(self) -> Any:
         """The body as JSON ({} when empty); raises Invalid on bad JSON."""
@@ -87,6 +94,7 @@ class Service:
             404: "Not Found",
             405: "Method Not Allowed",
             410: "Gone",
+            415: "Unsupported Media Type",
             429: "Too Many Requests",
         }
         title = titles.get(status, "Error")
@@ -103,6 +111,16 @@ class Service:
                 status, ("INTERNAL_SERVER_ERROR", "DISPATCH_UNEXPECTED_ERROR")
             )
             return Reply.json(status, {"code": code, "message": message, "error_code": error_code})
+        if self.name == "settlement":
+            problem = message or title
+            return Reply.json(
+                status,
+                {
+                    "title": title,
+                    "status": status,
+                    "details": [{"message": title, "description": problem}],
+                },
+            )
         if self.name in ("webhooks", "admin"):
             return Reply.json(status, {"error": title, "message": message})
         body: dict[str, Any] = {"title": title, "status": status, "details": details or {}}
@@ -111,12 +129,14 @@ class Service:
         return Reply.json(status, body)
 
 
-METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN = (
+METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN, SETTLEMENT, CREATE_METERS = (
     Service("meters"),
     Service("enrollments"),
     Service("dispatch"),
     Service("webhooks"),
     Service("admin"),
+    Service("settlement"),
+    Service("create-meters"),
 )
 UUIDISH = r"[^/]+"
 
@@ -145,6 +165,14 @@ class Api:
         r("PUT", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_update)
         r("DELETE", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_delete)
         r("POST", "/v1.1/webhooks/{webhook_id}/test", WEBHOOKS, self.webhooks_test)
+        from .settlement import settlement_routes
+
+        for method, template, handler in settlement_routes(self):
+            r(method, template, SETTLEMENT, handler)
+        from .jobs_api import job_routes
+
+        for method, template, handler in job_routes(self):
+            r(method, template, CREATE_METERS, handler)
         from .admin import admin_routes
 
         for method, template, handler in admin_routes(sim):
@@ -167,17 +195,23 @@ class Api:
             return WEBHOOKS
         if path.startswith("/_sim"):
             return ADMIN
+        if path.startswith(("/v1.1/revenue", "/v1.1/performance")):
+            return SETTLEMENT
+        if path.startswith(("/v1.1/jobs", "/v1.1/meters", "/v1.1/provisional-assets")):
+            return CREATE_METERS
         if "/enrollments" in path:
             return ENROLLMENTS
         return METERS
 
     # --- entry point -----------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
-        """Serve one request."""
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, query: str = ""
+    ) -> Reply:
+        """Serve one request (`query`: the raw query string, without the `?`)."""
         method = method.upper()
         headers = {k.lower(): v for k, v in headers.items()}
-        call = Call(method, path, headers, body)
+        call = Call(method, path, headers, body, query=parse_qs(query, keep_blank_values=True))
         reply = self._dispatch(call)
         if not path.startswith("/_sim"):
             self.sim.requests.record(method, path, reply.status, reply.route)
@@ -297,7 +331,13 @@ class Api:
         }
         if environ.get("CONTENT_TYPE"):
             headers["content-type"] = environ["CONTENT_TYPE"]
-        reply = self.handle(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"), headers, body)
+        reply = self.handle(
+            environ["REQUEST_METHOD"],
+            environ.get("PATH_INFO", "/"),
+            headers,
+            body,
+            query=environ.get("QUERY_STRING", ""),
+        )
         if reply.drop:
             # A WSGI app cannot close the socket itself; the server turns this into a dropped
             # connection (the threaded server in server.py drops it properly).

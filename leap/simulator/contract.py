@@ -18,7 +18,8 @@ import httpx
 HOST = "https://api.staging.leap.energy"
 # Faulted replies are deliberately off-contract (plain-text 500, torn JSON, explicit null token).
 UNCHECKED_FAULTS = {"429", "500", "torn", "drop", "null_page_token", "expired_token"}
-SPEC_FILES = ("meters", "enrollments", "dispatching", "webhooks")
+SPEC_FILES = ("meters", "enrollments", "dispatching", "webhooks", "settlement", "create-meters")
+CREATE_METERS_PREFIXES = ("/v1.1/jobs", "/v1.1/meters", "/v1.1/provisional-assets")
 
 
 def spec_for(path: str) -> str | None:
@@ -27,6 +28,10 @@ def spec_for(path: str) -> str | None:
         return "dispatching"
     if path.startswith("/v1.1/webhooks"):
         return "webhooks"
+    if path.startswith(("/v1.1/revenue/", "/v1.1/performance/")):
+        return "settlement"
+    if path.startswith(CREATE_METERS_PREFIXES):
+        return "create-meters"
     if path.startswith("/v2/meters/enrollments/") or (
         path.startswith("/v2/meters/") and path.endswith("/enrollments")
     ):
@@ -54,7 +59,9 @@ def _error_schema(name: str) -> Any:
 
     from leap.specs import load_spec
 
-    schema = load_spec(name)["components"]["schemas"]["ErrorResponse"]
+    schemas = load_spec(name)["components"]["schemas"]
+    # settlement.yml names its envelope per status; every one has the same shape.
+    schema = schemas.get("ErrorResponse") or schemas["ErrorResponseBadRequest"]
     return Draft4Validator(schema)
 
 
@@ -89,6 +96,14 @@ def check(method: str, path: str, status: int, headers: dict[str, str], body: by
     lowered = {k.lower(): v for k, v in headers.items()}
     if name is None or lowered.get("x-simulator-fault") in UNCHECKED_FAULTS:
         return []
+    if name == "settlement" and lowered.get("x-simulator-fault") == "extra_fields":
+        # settlement.yml forbids additional properties everywhere, yet Leap adds fields without
+        # a version bump (DIGEST §1.3): a reply with deliberate extra fields cannot conform.
+        return []
+    if name == "create-meters" and status == 400:
+        array = _batch_details_problems(method, path, body)
+        if array is not None:
+            return array
     request = _Request(HOST, path, method.lower(), None, "application/json")
     response = _Response(status, lowered.get("content-type", "application/json"), lowered, body)
     try:
@@ -103,6 +118,40 @@ def check(method: str, path: str, status: int, headers: dict[str, str], body: by
         detail = "; ".join(str(e) for e in getattr(exc, "schema_errors", ()) or ()) or str(exc)
         return [f"{method} {path} -> {status}: {type(exc).__name__}: {detail}"[:2000]]
     return []
+
+
+def _batch_details_problems(method: str, path: str, body: bytes) -> list[str] | None:
+    """A create-meters batch 400 whose `details` is an array, checked item by item.
+
+    Leap's own example of this 400 has `details` as an array of `ValidationError`, while the
+    schema it points at (`ErrorResponse`) says object (DIGEST §8.1, §9 #10): the simulator sends
+    what Leap sends, and each item must then be a ValidationError, the rest an ErrorResponse.
+    None when the body is not that case (the normal check applies).
+    """
+    from jsonschema import Draft4Validator
+
+    from leap.specs import load_spec
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not (isinstance(data, dict) and isinstance(data.get("details"), list)):
+        return None
+    schemas = load_spec("create-meters")["components"]["schemas"]
+    problems = [
+        f"{method} {path} -> 400: {e.message}"
+        for e in _error_schema("create-meters").iter_errors(
+            {k: v for k, v in data.items() if k != "details"}
+        )
+    ]
+    item_schema = Draft4Validator(schemas["ValidationError"])
+    for index, item in enumerate(data["details"]):
+        problems.extend(
+            f"{method} {path} -> 400: details[{index}]: {e.message}"
+            for e in item_schema.iter_errors(item)
+        )
+    return problems
 
 
 def _check_error(name: str, body: bytes, method: str, path: str, status: int) -> list[str]:

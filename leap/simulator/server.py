@@ -19,8 +19,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
-        path = self.path.split("?", 1)[0]
-        reply = self.server.sim.api.handle(self.command, path, dict(self.headers.items()), body)
+        path, _, query = self.path.partition("?")
+        reply = self.server.sim.api.handle(
+            self.command, path, dict(self.headers.items()), body, query=query
+        )
         if reply.drop:
             # Close the socket without a byte of response: the client sees a dropped connection.
             self.close_connection = True

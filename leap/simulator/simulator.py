@@ -110,6 +110,8 @@ class Simulator:
         changes_per_hour: float = 2.0,
         device_names: str = "lf",
         page_token_ttl: timedelta = timedelta(hours=1),
+        revenue_history: str = "created",
+        job_seconds: float = 5.0,
     ) -> None:
         now = now or datetime.now(UTC).replace(microsecond=0)
         if now.tzinfo is None:
@@ -140,6 +142,13 @@ class Simulator:
         self._counter = 0
         self._rng = random.Random(f"changes:{seed}")
         self._api: Any = None
+        from .revenue import RevenueBook
+
+        self.revenue = RevenueBook(self, history=revenue_history)
+        from .jobs import Jobs
+
+        # Create-meters jobs: processed `job_seconds` after they are accepted (leap/simulator/jobs.py).
+        self.jobs = Jobs(self, job_seconds)
 
     # --- clock -----------------------------------------------------------------------------------
 
@@ -189,6 +198,8 @@ class Simulator:
                     if change:
                         made.append(change)
             self.deliver_due()
+        with self.lock:
+            self.jobs.process_due()
         self.deliver_due()
         return made
 
@@ -236,6 +247,7 @@ class Simulator:
         partner_reference: str | None = None,
         status: str = "PENDING",
         like: str | None = None,
+        emit: bool = True,
     ) -> MeterState:
         """A new meter appears (partner-created or customer-authorized); sends meter.created."""
         with self.lock:
@@ -279,7 +291,8 @@ class Simulator:
                 return state
 
             state = self.portfolio.add(build)
-            self._emit("meter.created", state, {})
+            if emit:
+                self._emit("meter.created", state, {})
             return state
 
     def set_global_status(self, meter_id: str, status: str) -> MeterState:

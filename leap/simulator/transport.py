@@ -21,7 +21,8 @@ class SimulatorTransport(httpx.BaseTransport):
         """Answer one request in-process."""
         body = request.read()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.headers.raw}
-        reply = self.api.handle(request.method, request.url.path, headers, body)
+        query = request.url.query.decode("ascii", "replace")
+        reply = self.api.handle(request.method, request.url.path, headers, body, query=query)
         if reply.drop:
             raise httpx.RemoteProtocolError(
                 "Server disconnected without sending a response.", request=request

@@ -170,3 +170,29 @@ def schedule_words(context: template.Context, task: Any) -> str:
     if mode == "market" and "schedule_zones" not in cache:
         cache["schedule_zones"] = market_zones()  # one query per page, not per task
     return describe(task, mode, cache.get("schedule_zones") or [])
+
+
+@register.filter
+def mailto_link(address: str | None) -> str:
+    """'mailto:a@b.example' for one plain email address; '' for anything else.
+
+    The address comes from Leap: `a@b.example?bcc=someone@else` must not become a header of the
+    mail the operator sends.
+    """
+    from ops.queue import plain_email
+
+    email = plain_email(address)
+    return f"mailto:{email}" if email else ""
+
+
+@register.filter
+def web_link(url: str | None) -> str:
+    """The URL when it is http(s) with a host; '' otherwise (no javascript:, data:, ...)."""
+    from urllib.parse import urlsplit
+
+    text = (url or "").strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    return text if parts.scheme.lower() in {"http", "https"} and parts.netloc else ""

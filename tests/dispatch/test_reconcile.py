@@ -173,6 +173,8 @@ def test_the_beat_task_polls_and_sweeps(sim):
     counts = tasks.reconcile_dispatches.apply().get()
 
     assert counts["missed_webhook"] == 1
+    # The sweep is a beat entry of its own (it must run while Leap is down too).
+    assert tasks.sweep_deliveries.apply().get() == {"dispatch": 1, "meter": 0}
     old.refresh_from_db()
     assert old.status == "processed"  # its lost task was queued again
 

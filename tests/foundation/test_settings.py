@@ -78,7 +78,7 @@ BAD = [
     (
         "LEAP_DISPATCH_WEBHOOK_SECRETS",
         {"LEAP_DISPATCH_WEBHOOK_SECRETS": ""},
-        "LEAP_DISPATCH_WEBHOOK_SECRETS must be set when talking to the real Leap",
+        "LEAP_DISPATCH_WEBHOOK_SECRETS must be set when DEBUG is false",
     ),
     ("LEAP_WEBHOOK_HEADER", {"LEAP_WEBHOOK_HEADER": "x secret"}, "LEAP_WEBHOOK_HEADER must be"),
     ("PUBLIC_BASE_URL", {"PUBLIC_BASE_URL": "portal.example.com"}, "PUBLIC_BASE_URL must be a"),

@@ -173,6 +173,12 @@ READ_OPERATIONS = [
     ("dispatching", "/dispatch/group/search", "POST"),
     ("dispatching", "/dispatch/meter/webhook", "GET"),
     ("webhooks", "/v1.1/webhooks", "GET"),
+    ("settlement", "/v1.1/revenue/periodic/aggregation/meter/search", "POST"),
+    ("settlement", "/v1.1/revenue/periodic/aggregation/utility/search", "POST"),
+    ("settlement", "/v1.1/revenue/periodic/reports", "GET"),
+    ("settlement", "/v1.1/revenue/periodic/versions", "GET"),
+    ("settlement", "/v1.1/revenue/yearly/{year}", "GET"),
+    ("settlement", "/v1.1/performance/diagnosis/monthly/unresponsive/meters", "POST"),
 ]
 
 
@@ -262,3 +268,101 @@ def test_a_whole_portfolio_validates_in_both_device_spellings(seed, now, device_
                 break
     assert seen == 2 * 301
     assert transport.failures == []
+
+
+def _asset(ref: str, **overrides):
+    asset = {
+        "partner_reference": ref,
+        "transmission_region": "CAISO",
+        "customer_classification": "RESIDENTIAL",
+        "load_types": ["BATTERY_STORAGE"],
+        "meter_type": "DEVICE",
+        "customer": {
+            "street_1": "12 Main St",
+            "postal_code": "94103",
+            "city": "San Francisco",
+            "state_or_province_code": "CA",
+            "country_code": "US",
+        },
+        "device": {"device_type": "BATTERY", "device_serial_number": f"SN-{ref}"},
+    }
+    asset.update(overrides)
+    return asset
+
+
+@pytest.mark.leap_sim(meters=30, now=NOW, changes_per_hour=0)
+def test_create_meters_endpoints_through_the_real_client_validate(leap_sim):
+    """Jobs (accepted, processing, per-asset outcomes), listings with filters and paging, the
+    single create with an onboarding token, provisional assets, the 400 with a details array."""
+    client = leap.get_client()
+    taken = leap_sim.find_meters(lambda s: bool(s.partner_reference), 1)[0].partner_reference
+    nowhere = {**_asset("x")["customer"], "postal_code": "00501"}
+    job_id = client.create_meter_job(
+        [_asset("cm-1"), _asset("cm-1"), _asset("cm-2", customer=nowhere), _asset(taken)],
+        file_name="contract-1.json",
+    )
+    assert {a.status for a in client.get_meter_job(job_id).assets} == {"PROCESSING"}
+    leap_sim.advance(minutes=1)
+    job = client.get_meter_job(job_id)
+    assert job.status == "COMPLETED_WITH_ERRORS"
+    assert [a.status for a in job.assets] == [
+        "COMPLETED", "MULTIPLE_PARTNER_REFERENCE", "FAILED", "DUPLICATE"]  # fmt: skip
+    updated = client.create_meter_job([_asset(taken)], update_existing=True)
+    leap_sim.advance(minutes=1)
+    assert client.get_meter_job(updated).assets[0].status_detail.name == "METER_UPDATED"
+    for n in range(3):
+        client.create_meter_job([_asset(f"cm-page-{n}")], file_name=f"page-{n}.json")
+    assert len(list(client.iter_meter_jobs(page_size=2))) == 5
+    assert [j.file_name for j in client.find_meter_jobs("contract-1.json")] == ["contract-1.json"]
+    assert len(list(client.iter_meter_jobs({"status": ["PROCESSING"]}))) == 3
+    assert list(
+        client.iter_meter_jobs(search_query="cm-page-1", search_fields=["partner_reference"])
+    )
+    assert "COMPLETED" in client.meter_job_filters()["status"]
+    failed = list(client.iter_provisional_assets({"status": ["FAILED", "DUPLICATE"]}, page_size=1))
+    assert len(failed) == 2 and all(a.data for a in failed)
+    token = leap_sim.jobs.issue_token()
+    single = client.create_meter(token, _asset("cm-single"))
+    assert (
+        single.status == "COMPLETED" and client.create_meter(token, _asset("cm-single")) == single
+    )
+    with pytest.raises(leap.LeapRejected) as refused:
+        client.create_meter_job([_asset("ok-1"), {"partner_reference": "no-region"}])
+    assert {d["problem_field"] for d in refused.value.details} >= {"transmission_region"}
+    assert all(d["json_index"] == 1 for d in refused.value.details)
+    with pytest.raises(leap.LeapRejected) as bad_token:
+        client.create_meter("not-a-token", _asset("cm-3"))
+    assert bad_token.value.details[0]["field"] == "onboarding_token"
+    with pytest.raises(ValueError, match="at most 1000"):
+        client.create_meter_job([_asset(f"many-{n}") for n in range(1001)])
+    assert leap_sim.validator is not None and leap_sim.validator.checked >= 15
+    assert leap_sim.validator.failures == []
+
+
+def test_create_meters_error_paths_validate():
+    sim = Simulator(seed=1, meters=30, now=NOW)
+    transport = ValidatingTransport(sim.transport())
+    client = httpx.Client(
+        base_url="https://api.staging.leap.energy",
+        transport=transport,
+        headers={"Authorization": f"Bearer {sim.api_key}"},
+    )
+    unknown = "00000000-0000-4000-8000-000000000000"
+    answers = [
+        client.post("/v1.1/jobs/meters", json={"assets": []}),
+        client.post("/v1.1/jobs/meters", json={"assets": [{"partner_reference": "ab"}]}),
+        client.post("/v1.1/jobs/meters", json=[1]),
+        client.post("/v1.1/jobs/meters", headers={"Authorization": "Bearer nope"}, json={}),
+        client.get(f"/v1.1/jobs/meters/{unknown}"),
+        client.get("/v1.1/jobs/meters/not-a-uuid"),
+        client.get("/v1.1/jobs/meters", params={"filter": "colour:red"}),
+        client.get("/v1.1/provisional-assets", params={"filter": "colour:red"}),
+        client.get("/v1.1/provisional-assets", params={"page_size": "0"}),
+        client.post("/v1.1/meters", json={"onboarding_token": "x", "provisional_asset": {}}),
+    ]
+    assert all(a.status_code >= 400 for a in answers), [a.status_code for a in answers]
+    assert transport.checked == len(answers)
+    assert transport.failures == []
+    # The checker holds the array form of details to Leap's ValidationError items.
+    bad = json.dumps({"title": "x", "status": 400, "details": [{"json_index": 1}]}).encode()
+    assert check("POST", "/v1.1/jobs/meters", 400, {"content-type": "application/json"}, bad)

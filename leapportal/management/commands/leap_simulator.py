@@ -11,6 +11,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 
+def _shown_key(key: str, public_key: str) -> str:
+    """The simulator's public test key in full; any other key (a real one?) only by its start."""
+    return key if key == public_key else f"{key[:4]}… (from LEAP_API_KEY / --api-key, not shown)"
+
+
 class Command(BaseCommand):
     """Serve the Leap simulator until Ctrl-C, on the wall clock, sending webhooks as they fall due."""
 
@@ -42,6 +47,13 @@ class Command(BaseCommand):
         from leap.simulator import DEFAULT_API_KEY, Simulator
         from leap.simulator.server import SimulatorServer
 
+        if not (settings.DEBUG or settings.TESTING) or not settings.LEAP_SIMULATOR:
+            # A production process holds the real LEAP_API_KEY and the real webhook secrets; a
+            # stand-in Leap has no business there (and must not print them).
+            raise CommandError(
+                "manage.py leap_simulator is for development only: it needs DEBUG=true and "
+                "LEAP_SIMULATOR=true (this process is configured for the real Leap)"
+            )
         if not 1 <= options["meters"] <= 200_000:
             raise CommandError("--meters must be from 1 to 200000")
         if options["retry_scale"] < 0:
@@ -69,7 +81,7 @@ class Command(BaseCommand):
             f"Leap simulator: {options['meters']} meters, seed {options['seed']}, "
             f"ready in {time.perf_counter() - started:.1f} s\n"
             f"  URL:         {server.url}\n"
-            f"  API key:     {sim.api_key}\n"
+            f"  API key:     {_shown_key(sim.api_key, DEFAULT_API_KEY)}\n"
             f"  admin token: {sim.admin_token}   (Authorization: Bearer … on /_sim/…)\n"
             f'  admin API:   GET /_sim/state, POST /_sim/advance {{"minutes": 60}}, '
             "POST /_sim/dispatches, POST /_sim/faults, ...\n"

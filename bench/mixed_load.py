@@ -1,0 +1,517 @@
+"""Load from every side at once: a 100,000-meter full sync, dispatch webhooks, people browsing.
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench_mixed \
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/5 \
+        flock /work/.bench.lock python bench/mixed_load.py [--meters 100000] [--rate 200]
+
+As production runs it: gunicorn (the pages and both receivers), a Celery worker for the dispatch
+queue and one for the sync queue (leapportal/queues.py), the Leap simulator in its own process.
+After an untimed first import of the portfolio (a full sync into the emptied tables), one run
+measures each part alone, then all three together, then a burst:
+
+1. pages alone: `--users` threads, each logged in, browsing the dashboard pages in turn through
+   gunicorn for `--seconds`; page p95 (target <= 300 ms);
+2. dispatch alone: meter-level notifications (bench/webhook_load.py's Plan: new events,
+   redeliveries, updates, cancels) posted at `--rate` per second for `--seconds`; receipt-to-
+   visible p95 (the delivery's processed_at - received_at; target <= 2 s), lost (target 0);
+3. sync alone: the nightly full sync of the present portfolio, started as beat does, timed by
+   its SyncRun;
+4. together: the same full sync, with dispatch at `--rate`/s and the users browsing until it
+   finishes; each part against its figure from 1-3 (sync target: within 2x its solo time);
+5. burst: `--burst` notifications of `--burst-meters` meters each, posted as fast as they are
+   accepted; all visible (processed) within 60 s of the first post.
+
+Reuses bench/webhook_load.py (notifications, sender, CPU accounting), bench/leap_floor.py (the
+simulator process, the machine line). A script, not a test: copy its table into
+docs/benchmarks.md. The database named by DATABASE_URL must contain "bench": it is wiped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
+from bench.webhook_load import Plan, _Client, cpu_seconds, iso, percentile, stop  # noqa: E402
+
+SECRET = "bench-dispatch-secret-000000000001"
+HEADERS = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
+TARGETS = {"page_p95_ms": 300, "visible_p95_s": 2.0, "sync_ratio": 2.0, "burst_s": 60}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--meters", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--rate", type=float, default=200.0, help="dispatch notifications per second")
+    p.add_argument("--users", type=int, default=10)
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the solo parts")
+    p.add_argument("--burst", type=int, default=1000)
+    p.add_argument("--burst-meters", type=int, default=100)
+    p.add_argument("--sender-threads", type=int, default=16)
+    p.add_argument("--gunicorn-workers", type=int, default=3)
+    p.add_argument("--gunicorn-threads", type=int, default=4)
+    p.add_argument("--sync-nice", type=int, default=10,
+                   help="nice value of the sync worker (and its fetch process), as in production")  # fmt: skip
+    return p.parse_args()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- services ------------------------------------------------------------------------------------
+
+
+def start_services(
+    args, env: dict[str, str], logdir: Path, port: int
+) -> dict[str, subprocess.Popen]:
+    """gunicorn, the dispatch worker and the sync worker, each in its own process group."""
+    from leapportal import queues
+
+    names = queues.names(env["CELERY_QUEUE"])
+    py = sys.executable
+    commands = {
+        "gunicorn": [py, "-m", "gunicorn", "leapportal.wsgi:application",
+                     "-b", f"127.0.0.1:{port}", "-w", str(args.gunicorn_workers),
+                     "--worker-class", "gthread", "--threads", str(args.gunicorn_threads),
+                     "--backlog", "2048", "--log-level", "warning"],
+        "dispatch worker": [py, "-m", "celery", "-A", "leapportal", "worker",
+                            "-Q", names["dispatch"], "-c", "1", "--loglevel", "WARNING",
+                            "--without-gossip", "--without-mingle",
+                            "-n", f"bench-dispatch-{os.getpid()}@%h"],
+        "sync worker": ["nice", "-n", str(args.sync_nice), py, "-m", "celery", "-A", "leapportal", "worker",
+                        "-Q", f"{names['sync']},{names['default']}", "-c", "1",
+                        "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+                        "-n", f"bench-sync-{os.getpid()}@%h"],
+    }  # fmt: skip
+    procs = {}
+    for name, cmd in commands.items():
+        log = (logdir / f"{name.replace(' ', '-')}.log").open("wb")
+        procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        stop(list(procs.values()))
+        raise SystemExit(f"gunicorn did not answer; logs in {logdir}")
+    time.sleep(3)  # the workers connect to the broker
+    return procs
+
+
+# --- the three loads -----------------------------------------------------------------------------
+
+
+class Browsing:
+    """`users` threads, each with its own session and keep-alive connection, page after page."""
+
+    def __init__(self, port: int, cookie: str, pages: list[str], users: int) -> None:
+        self.port, self.cookie, self.pages, self.users = port, cookie, pages, users
+        self.samples: list[tuple[str, float, int]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _user(self, n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        order = self.pages[n % len(self.pages) :] + self.pages[: n % len(self.pages)]
+        for path in itertools.cycle(order):
+            if self._stop.is_set():
+                break
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers={"Cookie": self.cookie})
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                status = 0
+            self.samples.append((path, time.perf_counter() - started, status))
+            time.sleep(random.uniform(0.2, 0.6))  # a person reads the page before the next click
+
+    def start(self) -> Browsing:
+        self._threads = [threading.Thread(target=self._user, args=(n,), daemon=True)
+                         for n in range(self.users)]  # fmt: skip
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> dict:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=90)
+        times = [s[1] * 1000 for s in self.samples if s[2] == 200]
+        return {
+            "pages served": len(self.samples),
+            "non-200": sum(1 for s in self.samples if s[2] != 200),
+            "answers": dict(Counter(s[2] for s in self.samples)),
+            "page p50 (ms)": round(percentile(times, 50), 1),
+            "page p95 (ms)": round(percentile(times, 95), 1),
+            "page max (ms)": round(max(times), 1) if times else None,
+            "slowest pages (p95 ms)": dict(
+                sorted(
+                    (
+                        (
+                            path,
+                            round(
+                                percentile(
+                                    [
+                                        t * 1000
+                                        for p, t, s in self.samples
+                                        if p == path and s == 200
+                                    ],
+                                    95,
+                                ),
+                                1,
+                            ),
+                        )
+                        for path in self.pages
+                    ),
+                    key=lambda item: -item[1] if item[1] == item[1] else 0,
+                )[:4]
+            ),  # fmt: skip
+        }
+
+
+class Dispatching:
+    """Notifications posted at a steady rate (or as fast as accepted) by sender threads."""
+
+    def __init__(self, port: int, bodies: list[bytes], threads: int, rate: float | None) -> None:
+        self.port, self.bodies, self.rate = port, bodies, rate
+        self.threads = threads
+        self.results: list = [None] * len(bodies)
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self.t0 = 0.0
+        self.sent = 0
+
+    def _work(self, counter) -> None:
+        client = _Client(self.port)
+        while not self._stop.is_set() and (i := next(counter)) < len(self.bodies):
+            if self.rate:
+                due = self.t0 + i / self.rate
+                if due > time.perf_counter():
+                    time.sleep(due - time.perf_counter())
+            started = time.perf_counter()
+            try:
+                status, body = client.post("/dispatch/webhooks/meter", self.bodies[i], HEADERS)
+                delivery = json.loads(body).get("delivery_id") if status == 202 else None
+            except (OSError, http.client.HTTPException) as exc:
+                status, delivery = f"error: {exc}", None
+            self.results[i] = (status, time.perf_counter() - started, delivery)
+        client.close()
+
+    def start(self) -> Dispatching:
+        counter = itertools.count()
+        self.t0 = time.perf_counter()
+        self._workers = [threading.Thread(target=self._work, args=(counter,), daemon=True)
+                         for _ in range(self.threads)]  # fmt: skip
+        for t in self._workers:
+            t.start()
+        return self
+
+    def stop(self) -> list:
+        self._stop.set()
+        for t in self._workers:
+            t.join(timeout=120)
+        return [r for r in self.results if r is not None]
+
+    def join(self) -> list:
+        for t in self._workers:
+            t.join()
+        return [r for r in self.results if r is not None]
+
+
+def dispatch_figures(results: list, wait: float = 120) -> dict:
+    """Wait for every accepted notification to be processed; receipt-to-visible and losses."""
+    from dispatch.models import DispatchDelivery
+
+    ids = [r[2] for r in results if r[0] == 202]
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not DispatchDelivery.objects.filter(pk__in=ids, status="received").exists():
+            break
+        time.sleep(0.5)
+    rows = DispatchDelivery.objects.filter(pk__in=ids).values_list(
+        "status", "received_at", "processed_at"
+    )
+    visible = [(p - r).total_seconds() for s, r, p in rows if p and s in ("processed", "duplicate")]
+    lost = len(ids) - len(visible)
+    acks = [r[1] * 1000 for r in results if r[0] == 202]
+    return {
+        "notifications": len(results),
+        "accepted (202)": len(ids),
+        "other answers": len(results) - len(ids),
+        "ack p99 (ms)": round(percentile(acks, 99), 1),
+        "receipt-to-visible p50 (s)": round(percentile(visible, 50), 3),
+        "receipt-to-visible p95 (s)": round(percentile(visible, 95), 3),
+        "lost": lost,
+    }
+
+
+def run_full_sync() -> dict:
+    """Start the nightly full sync as beat does and wait for its SyncRun to finish."""
+    from meters import actions
+    from meters.models import SyncRun
+
+    run = actions.request_sync(SyncRun.Kind.FULL, trigger="bench")
+    while True:
+        run.refresh_from_db()
+        if run.status not in SyncRun.ACTIVE_STATUSES:
+            break
+        time.sleep(0.5)
+    seconds = (run.finished_at - run.started_at).total_seconds() if run.started_at else None
+    return {"status": run.status, "seconds": round(seconds or 0, 1), "sync run": run.pk,
+            "error": run.error[:200]}  # fmt: skip
+
+
+# --- setup ---------------------------------------------------------------------------------------
+
+
+def login_cookie() -> str:
+    """A session of an operator (made in the database, as a login would)."""
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user, _ = User.objects.get_or_create(username="bench-browser")
+    user.groups.add(Group.objects.get(name="operator"))
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def page_paths() -> list[str]:
+    from dispatch.models import DispatchTimeslot
+    from meters.models import MarketGroup, Meter, RequiredAction
+
+    meter = list(Meter.objects.order_by("partner_reference").values_list("pk", flat=True)[:1001])[
+        -1
+    ]
+    group = MarketGroup.objects.order_by("name").values_list("pk", flat=True).first()
+    action = RequiredAction.objects.filter(side="partner").values_list("pk", flat=True).first()
+    slot = DispatchTimeslot.objects.values_list("event_id", flat=True).first()
+    paths = ["/", "/meters/", "/meters/?page=40", "/meters/?q=orchard", "/meters/?region=CAISO&sort=-updated",
+             f"/meters/{meter}/", "/actions/", "/groups/", "/dispatch/", "/dispatch/?view=day&by=meter",
+             "/meters/sync/"]  # fmt: skip
+    if group:
+        paths.append(f"/groups/{group}/?day=1")
+    if action:
+        paths.append(f"/actions/{action}/")
+    if slot:
+        paths.append(f"/dispatch/events/{slot}/")
+    return paths
+
+
+def burst_bodies(meters: list[str], n: int, per: int, seed: int) -> list[bytes]:
+    rng = random.Random(seed)
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=4)
+    bodies = []
+    for _ in range(n):
+        start = base + timedelta(minutes=15 * rng.randrange(0, 96))
+        dispatches = [
+            {"meter_id": m, "partner_reference": f"ref-{m[:8]}", "timeslots": [{
+                "meter_event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "start_time": iso(start), "end_time": iso(start + timedelta(hours=1)),
+                "cancelled": False, "energy_kw": 10.0, "nomination_kw": 20.0,
+                "performance_compensation_cap": "up-to-site-load", "priority": 2,
+                "is_voluntary": False, "dispatch_event_types": ["day-ahead"], "programs": ["CCA"],
+            }]}
+            for m in rng.sample(meters, per)
+        ]  # fmt: skip
+        bodies.append(json.dumps({"integration_test_notification": False,
+                                  "communication_test": False,
+                                  "meter_dispatches": dispatches}).encode())  # fmt: skip
+    return bodies
+
+
+def main() -> None:
+    args = parse_args()
+    from bench.database import bench_database
+
+    bench_database("lp_bench_mixed")  # created if missing; refuses a name without "bench"
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not broker.startswith("redis://"):
+        raise SystemExit("set CELERY_BROKER_URL to redis://... (the workers are real processes)")
+    load_before = os.getloadavg()
+    with SimulatorProcess(args.meters, args.seed) as sim:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "leapportal.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-" + "k" * 60,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_COOKIES": "false",
+            "LEAP_SIMULATOR": "true",
+            "LEAP_BASE_URL": sim.url,
+            "LEAP_DISPATCH_WEBHOOK_SECRETS": SECRET,
+            "LEAP_METER_WEBHOOK_SECRETS": "bench-meter-secret-0000000000001",
+            "LOG_LEVEL": "WARNING",
+            "CELERY_QUEUE": f"bench-mixed-{os.getpid()}",
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "METERS_MISSING_HOLD_FRACTION": "1",
+        }
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment does
+        with connection.cursor() as cur:
+            cur.execute(
+                "TRUNCATE dispatch_dispatchdelivery, dispatch_dispatchtimeslot, "
+                "dispatch_dispatchtimeslotversion, dispatch_dispatchallocation, "
+                "meters_syncrun, meters_meter CASCADE"
+            )
+        logdir = Path(tempfile.mkdtemp(prefix="mixed-load-"))
+        port = free_port()
+        procs = start_services(args, env, logdir, port)
+        roots = [p.pid for p in procs.values()]
+        out: dict[str, dict] = {}
+        try:
+            first = run_full_sync()
+            print(f"first import (untimed): {first}", flush=True)
+            from meters.models import Meter
+
+            meters = [str(m) for m in Meter.objects.values_list("pk", flat=True)]
+            n = int(args.rate * args.seconds)
+            plan = Plan(n * 11 + 200, meters, args.seed, gap=args.sender_threads * 2)
+            bodies = iter(plan.bodies)
+            cookie, pages = login_cookie(), None
+            # A few notifications first, so the dispatch pages have rows to show.
+            Dispatching(port, [next(bodies) for _ in range(200)], 4, None).start().join()
+            pages = page_paths()
+
+            def cpu(before: dict, after: dict, wall: float) -> dict:
+                names = {f"pid {p.pid}": k for k, p in procs.items()}
+                names["postgres"] = "postgres"
+                return {names.get(k, k): round((after[k] - before[k]) / wall, 2) for k in after}
+
+            # 1. pages alone
+            before, t = cpu_seconds(roots), time.monotonic()
+            browsing = Browsing(port, cookie, pages, args.users).start()
+            time.sleep(args.seconds)
+            out["pages alone"] = browsing.stop()
+            out["pages alone"]["cores busy"] = cpu(before, cpu_seconds(roots), time.monotonic() - t)
+            print(out["pages alone"], flush=True)
+
+            # 2. dispatch alone
+            before, t = cpu_seconds(roots), time.monotonic()
+            sender = Dispatching(port, [next(bodies) for _ in range(n)], args.sender_threads,
+                                 args.rate).start()  # fmt: skip
+            out["dispatch alone"] = dispatch_figures(sender.join())
+            out["dispatch alone"]["cores busy"] = cpu(
+                before, cpu_seconds(roots), time.monotonic() - t
+            )
+            print(out["dispatch alone"], flush=True)
+
+            # 3. sync alone
+            before, t = cpu_seconds(roots), time.monotonic()
+            out["sync alone"] = run_full_sync()
+            out["sync alone"]["cores busy"] = cpu(before, cpu_seconds(roots), time.monotonic() - t)
+            print(out["sync alone"], flush=True)
+
+            # 4. together, for as long as the sync runs
+            before, t = cpu_seconds(roots), time.monotonic()
+            browsing = Browsing(port, cookie, pages, args.users).start()
+            sender = Dispatching(port, [next(bodies) for _ in range(n * 10)],
+                                 args.sender_threads, args.rate).start()  # fmt: skip
+            sync_result = run_full_sync()
+            sent = sender.stop()
+            out["together: pages"] = browsing.stop()
+            out["together: dispatch"] = dispatch_figures(sent)
+            out["together: sync"] = sync_result
+            out["together: sync"]["cores busy"] = cpu(
+                before, cpu_seconds(roots), time.monotonic() - t
+            )
+            print(out, flush=True)
+
+            # 5. the burst
+            bodies5 = burst_bodies(meters, args.burst, args.burst_meters, args.seed + 1)
+            t0 = time.monotonic()
+            burst = Dispatching(port, bodies5, args.sender_threads, None).start().join()
+            posted = time.monotonic() - t0
+            figures = dispatch_figures(burst, wait=600)
+            from dispatch.models import DispatchDelivery
+
+            ids = [r[2] for r in burst if r[0] == 202]
+            last = max(DispatchDelivery.objects.filter(pk__in=ids).values_list("processed_at", flat=True),
+                       default=None)  # fmt: skip
+            first_received = min(
+                DispatchDelivery.objects.filter(pk__in=ids).values_list("received_at", flat=True)
+            )
+            figures["all posted after (s)"] = round(posted, 1)
+            figures["all visible after (s)"] = (
+                round((last - first_received).total_seconds(), 1) if last else None
+            )
+            figures["meter timeslots"] = args.burst * args.burst_meters
+            out["burst"] = figures
+        finally:
+            stop(list(procs.values()))
+
+    print(f"\nmachine: {machine()}; load average before: {load_before}")
+    print("command: DATABASE_URL=... CELERY_BROKER_URL=... python bench/mixed_load.py "
+          + " ".join(sys.argv[1:]))  # fmt: skip
+    print(f"logs: {logdir}\n")
+    pa, pt = out["pages alone"], out["together: pages"]
+    da, dt = out["dispatch alone"], out["together: dispatch"]
+    sa, st = out["sync alone"], out["together: sync"]
+    b = out["burst"]
+    ratio = st["seconds"] / sa["seconds"] if sa["seconds"] else float("nan")
+    rows = [
+        ("page p95 (ms)", pa["page p95 (ms)"], pt["page p95 (ms)"], "<= 300"),
+        ("page p50 (ms)", pa["page p50 (ms)"], pt["page p50 (ms)"], ""),
+        ("pages served / non-200", f"{pa['pages served']} / {pa['non-200']}",
+         f"{pt['pages served']} / {pt['non-200']}", "0 non-200"),
+        ("dispatch receipt-to-visible p95 (s)", da["receipt-to-visible p95 (s)"],
+         dt["receipt-to-visible p95 (s)"], "<= 2"),
+        ("dispatch ack p99 (ms)", da["ack p99 (ms)"], dt["ack p99 (ms)"], ""),
+        ("dispatch accepted / lost", f"{da['accepted (202)']} / {da['lost']}",
+         f"{dt['accepted (202)']} / {dt['lost']}", "0 lost"),
+        ("full sync (s)", sa["seconds"], f"{st['seconds']} ({ratio:.2f}x)", "<= 2x solo"),
+    ]  # fmt: skip
+    print("| measure | alone | together | target |")
+    print("| --- | ---: | ---: | --- |")
+    for name, alone, together, target in rows:
+        print(f"| {name} | {alone} | {together} | {target} |")
+    print(f"\nburst: {b}")
+    print(f"\nslowest pages alone: {pa['slowest pages (p95 ms)']}; together: "
+          f"{pt['slowest pages (p95 ms)']}")  # fmt: skip
+    print(f"\ncores busy (CPU seconds per second): pages alone {pa['cores busy']}; dispatch alone "
+          f"{da['cores busy']}; sync alone {sa['cores busy']}; together {st['cores busy']}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,768 @@
+"""Leap's revenue & analytics (settlement.yml v1.1), computed from the simulator's portfolio.
+
+A meter's monthly revenue follows its enrollment and its dispatches:
+- it has a row for each month since it was created (`history="full"`: for every month, as a
+  portfolio migrated from another aggregator would; the benchmark uses it);
+- ACTIVE in its main program and in that program's season: capacity and energy revenue, by its
+  nomination, its response to events (the month's generated events plus every dispatch the
+  simulator holds for it in that month) and its data coverage; a meter idled or dis-enrolled
+  by its participation preferences for the month earns nothing (NO_CAPACITY_REVENUE);
+- ELIGIBLE or PENDING: potential revenue missed for want of enrollment
+  (MISSED_ENROLLMENT_CAPACITY); INELIGIBLE, NOT_PARTICIPATING or archived: nothing.
+Each meter has a responsiveness (never, rarely, normally responds; new meters are NEW_METER) that
+fixes its response percentage, and some meters have poor data coverage.
+
+Reports are monthly. Month M's V1 (PRELIMINARY) is published on the 5th of M+1, its V2
+(FINALIZED: late meter data arrives, adjustments are paid) on the 20th of M+2; `revise(month)`
+publishes one more FINALIZED version now (a true-up), changing a few meters' figures. Every
+figure is a pure function of (seed, meter, month, version), so paging and repeated calls agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import catalog
+from .portfolio import iso
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+HISTORY_MONTHS = 24  # months of reports Leap keeps for the simulated partner
+MONTH_NAMES = (
+    "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",
+    "OCTOBER", "NOVEMBER", "DECEMBER",
+)  # fmt: skip
+# $ per kW-month of nomination, by program (the rest: DEFAULT_PRICE).
+CAPACITY_PRICES = {
+    "CCA": 6.5, "DRAM": 7.2, "ELRP": 2.0, "CEC-DSGS": 9.0, "PGE-CBP": 8.1, "ERCOT-ERS": 5.4,
+    "ONCOR-CLM": 4.0, "NYISO-SCR": 11.5, "CONED-CSRP": 18.0, "CONED-DLRP": 15.0,
+    "PSEGLI-CSRP": 12.0, "PJM-CAPACITY": 8.9, "MA_DOER-CPS": 3.5, "NATGRID-CS": 2.9,
+}  # fmt: skip
+DEFAULT_PRICE = 5.0
+ENERGY_PRICE_KWH = 0.35
+RESPONSIVENESS = ("NEVER_RESPONDS", "RARELY_RESPONDS", "NORMALLY_RESPONDS")
+
+
+def month_index(text: str) -> int:
+    """Months since year 0 of `YYYY-MM`."""
+    return int(text[:4]) * 12 + int(text[5:7]) - 1
+
+
+def month_text(index: int) -> str:
+    """`YYYY-MM` of a month index."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_start(index: int) -> datetime:
+    """The first instant of a month, UTC."""
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def _draws(*parts: object) -> list[float]:
+    """Eight uniform draws in [0, 1) that are a pure function of the parts."""
+    raw = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=32).digest()
+    return [int.from_bytes(raw[i : i + 4], "big") / 4294967296 for i in range(0, 32, 4)]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a meter's revenue depends on that does not change month to month."""
+
+    index: int
+    meter_id: str
+    partner_reference: str | None
+    region: str
+    utility: str | None
+    customer: str | None
+    customer_group: str | None
+    load_types: tuple[str, ...]
+    status: str
+    archived: bool
+    program: str | None
+    market_group: str | None
+    season: frozenset[int]  # months (1-12) the program pays capacity in
+    created: int  # month index the meter was created in
+    nomination_kw: float
+    responsiveness: str
+    low_coverage: bool
+    idle: tuple[tuple[datetime, datetime | None], ...]  # IDLE / DISENROLL windows
+    stamp: datetime  # the meter's updated_at when these facts were read
+
+
+@dataclass(frozen=True)
+class Version:
+    """One published version of one month's report."""
+
+    month: int
+    number: int
+    published: datetime
+
+    @property
+    def name(self) -> str:
+        """V1, V2, ..."""
+        return f"V{self.number}"
+
+    @property
+    def status(self) -> str:
+        """V1 is preliminary; every later version is final."""
+        return "PRELIMINARY" if self.number == 1 else "FINALIZED"
+
+
+class RevenueBook:
+    """The simulator's revenue reports: versions, meter rows, aggregations, diagnosis."""
+
+    def __init__(self, sim: Simulator, *, history: str = "created") -> None:
+        if history not in ("created", "full"):
+            raise ValueError("history is 'created' or 'full'")
+        self.sim = sim
+        self.history = history
+        self.revisions: dict[int, list[datetime]] = defaultdict(list)
+        self._facts: dict[int, Facts] = {}
+        self._events: tuple[int, dict[tuple[str, int], int]] | None = None
+        self.invalid_rows: dict[tuple[int, str], dict[str, Any]] = {}  # (month, meter) -> fields
+
+    # --- versions --------------------------------------------------------------------------------
+
+    def versions(self, month: int, now: datetime | None = None) -> list[Version]:
+        """The versions of a month's report published by `now` (oldest first)."""
+        now = now or self.sim.now
+        current = now.year * 12 + now.month - 1
+        if not current - HISTORY_MONTHS <= month < current:
+            return []
+        start = month_start(month)
+        times = [
+            _add_months(start, 1) + timedelta(days=4, hours=10),
+            _add_months(start, 2) + timedelta(days=19, hours=10),
+            *self.revisions.get(month, []),
+        ]
+        return [
+            Version(month, number, when)
+            for number, when in enumerate(times, start=1)
+            if when <= now
+        ]
+
+    def latest(self, month: int) -> Version | None:
+        """The newest published version of a month, or None."""
+        found = self.versions(month)
+        return found[-1] if found else None
+
+    def version(self, month: int, name: str | None) -> Version | None:
+        """A named version (or the latest) of a month's report."""
+        if name is None:
+            return self.latest(month)
+        return next((v for v in self.versions(month) if v.name == name), None)
+
+    def revise(self, month: str) -> str:
+        """Publish a new FINALIZED version of a month now (a true-up); returns its name."""
+        index = month_index(month)
+        if not self.versions(index):
+            raise ValueError(f"no report of {month} is published yet")
+        self.revisions[index].append(self.sim.now)
+        return self.versions(index)[-1].name
+
+    # --- meters ----------------------------------------------------------------------------------
+
+    def facts(self, index: int) -> Facts | None:
+        """A meter's facts (cached until the meter changes); None for a removed meter."""
+        portfolio = self.sim.portfolio
+        if index in portfolio.removed or index >= portfolio.next_index:
+            return None
+        cached = self._facts.get(index)
+        overlay = portfolio.overlay.get(index)
+        if cached is not None and (overlay is None or cached.stamp == overlay.updated_at):
+            return cached  # a generated meter never changes until it moves into the overlay
+        state = overlay or portfolio.get(index)
+        details = state.details
+        customer = details.get("customer") or {}
+        utility = (details.get("utility") or {}).get("utility_name")
+        main = next((r for r in state.programs if r["enrollment_status"] == "ACTIVE"), None)
+        main = main or (state.programs[0] if state.programs else None)
+        program = main["program_identifier"] if main else None
+        season: set[int] = set()
+        if main is not None:
+            for start_month, length in _program(program).periods:
+                season.update((start_month - 1 + k) % 12 + 1 for k in range(length))
+        devices = (details.get("site") or {}).get("site_devices", [])
+        power = sum(d.get("power_capacity_kw", 0) for d in devices)
+        commercial = state.customer_classification == "COMMERCIAL"
+        nomination = round(max(power * 0.8, 40.0 if commercial else 4.0), 2)
+        draw = _draws("facts", self.sim.seed, state.meter_id)
+        responsiveness = RESPONSIVENESS[0 if draw[0] < 0.07 else 1 if draw[0] < 0.18 else 2]
+        idle = tuple(
+            (_parse(p["start_time"]), _parse(p.get("end_time")))
+            for p in state.participation
+            if p["participation_preference"] in ("IDLE", "DISENROLL")
+        )
+        facts = Facts(
+            index=index,
+            meter_id=state.meter_id,
+            partner_reference=state.partner_reference,
+            region=state.region,
+            utility=utility,
+            customer=customer.get("end_customer_company_name") or customer.get("end_customer_name"),
+            customer_group=state.customer_group or None,
+            load_types=tuple(state.load_types),
+            status=state.global_status,
+            archived=state.is_archived,
+            program=program,
+            market_group=main.get("market_group_name") if main else None,
+            season=frozenset(season),
+            created=state.created_at.year * 12 + state.created_at.month - 1,
+            nomination_kw=nomination,
+            responsiveness=responsiveness,
+            low_coverage=draw[1] < 0.08,
+            idle=idle,
+            stamp=state.updated_at,
+        )
+        self._facts[index] = facts
+        return facts
+
+    def _dispatch_counts(self) -> dict[tuple[str, int], int]:
+        """Events per (meter, month) of the dispatches the simulator holds (cached per change)."""
+        key = sum(e.version for e in self.sim.dispatches.values()) + len(self.sim.dispatches)
+        if self._events is not None and self._events[0] == key:
+            return self._events[1]
+        counts: dict[tuple[str, int], int] = defaultdict(int)
+        for event in self.sim.dispatches.values():
+            if event.slot.get("cancelled") or event.communication_test:
+                continue
+            start = event.slot["start_time"]
+            month = start.year * 12 + start.month - 1
+            members = [event.target_id] if event.level == "meter" else event.meter_ids
+            for meter_id in members:
+                counts[(meter_id, month)] += 1
+        self._events = (key, dict(counts))
+        return self._events[1]
+
+    def meter_rows(
+        self,
+        month: int,
+        version: Version,
+        offset: int = 0,
+        limit: int | None = None,
+        *,
+        broken: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Rows of a month from portfolio position `offset`; returns them and the next position.
+
+        `broken`: with the rows `break_row` spoiled (what the meter search sends); sums and
+        aggregations are computed from the sound figures.
+        """
+        rows: list[dict[str, Any]] = []
+        end = self.sim.portfolio.next_index
+        position = offset
+        counts = self._dispatch_counts()
+        while position < end and (limit is None or len(rows) < limit):
+            facts = self.facts(position)
+            position += 1
+            if facts is None:
+                continue
+            row = self.row(facts, month, version, counts)
+            if row is not None:
+                if broken:
+                    spoiled = self.invalid_rows.get((month, facts.meter_id))
+                    if spoiled is not None:
+                        row = {**row, **spoiled}
+                rows.append(row)
+        return rows, position
+
+    def row(
+        self,
+        facts: Facts,
+        month: int,
+        version: Version,
+        counts: dict[tuple[str, int], int] | None = None,
+    ) -> dict[str, Any] | None:
+        """One meter's row of a month's report at a version (None: no row that month)."""
+        if self.history == "created" and facts.created > month:
+            return None
+        if facts.program is None:
+            return None
+        counts = counts if counts is not None else self._dispatch_counts()
+        seed = self.sim.seed
+        draw = _draws("row", seed, facts.meter_id, month)
+        calendar_month = month % 12 + 1
+        in_season = calendar_month in facts.season
+        price = CAPACITY_PRICES.get(facts.program, DEFAULT_PRICE)
+        start, end = month_start(month), month_start(month + 1)
+        idled = any(s < end and (e is None or e > start) for s, e in facts.idle)
+        dispatched = counts.get((facts.meter_id, month), 0)
+        events = (int(draw[0] * 5) + dispatched) if in_season else dispatched
+        new_meter = self.history == "created" and month - facts.created < 2
+        history = "NEW_METER" if new_meter else facts.responsiveness
+        if history == "NEVER_RESPONDS":
+            response = round(draw[1] * 3, 1)
+        elif history == "RARELY_RESPONDS":
+            response = round(10 + draw[1] * 35, 1)
+        else:
+            response = round(72 + draw[1] * 28, 1)
+        coverage = round(40 + draw[2] * 34, 1) if facts.low_coverage else round(92 + draw[2] * 8, 1)
+        payment_adjustment = 0.0
+        # Later versions: late meter data arrives, adjustments (true-ups) are paid.
+        for number in range(2, version.number + 1):
+            later = _draws("version", seed, facts.meter_id, month, number)
+            if number == 2 and facts.low_coverage and later[0] < 0.5:
+                coverage = round(min(100.0, coverage + 20 + later[1] * 10), 1)
+            if later[2] < (0.03 if number == 2 else 0.02):
+                payment_adjustment = round(payment_adjustment + (later[3] - 0.3) * 40, 2)
+        nomination_kw = facts.nomination_kw
+        status = "NOT_PARTICIPATING" if facts.archived else facts.status
+        capacity_potential = energy_potential = 0.0
+        capacity = energy = penalty = 0.0
+        if status in ("ELIGIBLE", "PENDING") and in_season:
+            revenue_type = "MISSED_ENROLLMENT_CAPACITY"
+            capacity_potential = nomination_kw * price
+            events = response = 0
+        elif status != "ACTIVE" or idled or not in_season:
+            revenue_type = "NO_CAPACITY_REVENUE"
+            events = 0 if status != "ACTIVE" or idled else events
+            response = 0 if not events else response
+        else:
+            capacity_potential = nomination_kw * price
+            energy_potential = events * 2 * nomination_kw * ENERGY_PRICE_KWH
+            performance = response / 100 if events else 1.0
+            capacity = capacity_potential * min(1.0, performance * 1.05) * min(1.0, coverage / 90)
+            energy = energy_potential * performance * min(1.0, coverage / 90)
+            if events and performance < 0.5:
+                penalty = round(capacity_potential * 0.1, 2)
+            if coverage < 75:
+                revenue_type = "MISSING_DATA_CAPACITY"
+            elif events and response < 50:
+                revenue_type = "MISSED_DISPATCH_CAPACITY"
+            else:
+                revenue_type = "DELIVERED_CAPACITY"
+        potential = round(capacity_potential + energy_potential, 2)
+        capacity, energy = round(capacity, 2), round(energy, 2)
+        total = round(capacity + energy - penalty + payment_adjustment, 2)
+        text = month_text(month)
+        row: dict[str, Any] = {
+            "meter_id": facts.meter_id,
+            "nomination_w": round(nomination_kw * 1000, 2),
+            "capacity_revenue": capacity,
+            "capacity_price": price,
+            "energy_revenue": energy,
+            "delivery_start_date": text,
+            "delivery_end_date": text,
+            "monetized_w": round(nomination_kw * 1000 * (response / 100 if events else 1), 2),
+            "total_revenue": total,
+            "capacity_earned_w": round(nomination_kw * 1000 * response / 100, 2),
+            "energy_earned_wh": round(events * 2 * nomination_kw * 1000 * response / 100, 2),
+            "capacity_performance_percentage": response if events else 100.0,
+            "energy_performance_percentage": response,
+            "revenue_type": revenue_type,
+            "potential_revenue": potential,
+            "payment_adjustment": payment_adjustment,
+            "penalty": penalty,
+            "performance_adjustment": round(capacity - capacity_potential, 2),
+            "data_coverage_percentage": coverage,
+            "program": facts.program,
+            "load_types": list(facts.load_types),
+            "performance_factor": round(response / 100, 3),
+            "missed_revenue": round(max(potential - total, 0.0), 2),
+            "version": version.name,
+            "energy_price_kwh": ENERGY_PRICE_KWH,
+            "dispatch_event_response_percentage": response,
+            "total_number_of_events": events,
+            "diagnosis": "UNRESPONSIVE"
+            if events and history in ("NEVER_RESPONDS", "RARELY_RESPONDS")
+            else "NOT_APPLICABLE",
+            "historical_responsiveness": history,
+        }
+        if facts.partner_reference is not None:
+            row["partner_reference"] = facts.partner_reference
+        for key, value in (
+            ("customer_group", facts.customer_group),
+            ("utility", facts.utility),
+            ("customer", facts.customer),
+            ("market_group", facts.market_group),
+        ):
+            if value:
+                row[key] = value
+        return row
+
+    def all_rows(self, months: list[int], version_name: str | None) -> Iterator[dict[str, Any]]:
+        """Every row of these months (each at `version_name`, or its latest)."""
+        for month in months:
+            version = self.version(month, version_name)
+            if version is None:
+                continue
+            rows, _ = self.meter_rows(month, version)
+            yield from rows
+
+    def break_row(self, month: str, meter_id: str, **fields: Any) -> None:
+        """Make one meter's row of a month invalid from now on (tests of bad input)."""
+        self.invalid_rows[(month_index(month), str(meter_id))] = fields
+
+    # --- aggregations and reports ----------------------------------------------------------------
+
+    def aggregate(self, kind: str, rows: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Leap's customer / market-group / load-type / utility aggregations of meter rows."""
+        groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for row in rows:
+            if kind == "customer":
+                keys = [row.get("customer") or "Unknown customer"]
+            elif kind == "market-group":
+                keys = [row["market_group"]] if row.get("market_group") else []
+            elif kind == "load-type":
+                keys = row["load_types"] or ["UNASSIGNED_LOAD_TYPE"]
+            else:
+                keys = [row.get("utility") or "UNKNOWN"]
+            for key in keys:
+                slot = (key, row["delivery_start_date"], row["version"])
+                acc = groups.get(slot)
+                if acc is None:
+                    acc = groups[slot] = _Acc(key, row)
+                acc.add(row)
+        return [acc.render(kind) for acc in groups.values()]
+
+    def report(self, months: list[int], version_name: str | None) -> dict[str, Any] | None:
+        """The PeriodicReportResponse over these months (None when none is published)."""
+        versions = [v for v in (self.version(m, version_name) for m in months) if v is not None]
+        if not versions:
+            return None
+        total = potential = missed = adjust = penalty = perf_adjust = 0.0
+        capacity = energy = nomination = coverage = 0.0
+        meters = dispatched = events = 0
+        programs: set[str] = set()
+        statuses = []
+        for version in versions:
+            rows, _ = self.meter_rows(version.month, version)
+            month_programs = sorted({r["program"] for r in rows})
+            programs.update(month_programs)
+            for r in rows:
+                total += r["total_revenue"]
+                potential += r["potential_revenue"]
+                missed += r["missed_revenue"]
+                adjust += r["payment_adjustment"]
+                penalty += r["penalty"]
+                perf_adjust += r["performance_adjustment"]
+                capacity += r["capacity_revenue"]
+                energy += r["energy_revenue"]
+                nomination += r["nomination_w"]
+                coverage += r["data_coverage_percentage"]
+                meters += 1
+                dispatched += 1 if r["total_number_of_events"] else 0
+                events += r["total_number_of_events"]
+            text = month_text(version.month)
+            statuses.append(
+                {
+                    "programs": month_programs,
+                    "status": version.status,
+                    "updated_at": iso(version.published, millis=True),
+                    "delivery_start_date": text,
+                    "delivery_end_date": text,
+                    "version": version.name,
+                }
+            )
+        previous = None
+        last = versions[-1]
+        if last.number > 1:
+            earlier = Version(last.month, last.number - 1, last.published)
+            rows, _ = self.meter_rows(last.month, earlier)
+            previous = round(sum(r["total_revenue"] for r in rows), 2)
+        out: dict[str, Any] = {
+            "actual_revenue": round(total, 2),
+            "potential_revenue": round(potential, 2),
+            "payment_adjustment": round(adjust, 2),
+            "penalty": round(penalty, 2),
+            "performance_adjustment": round(perf_adjust, 2),
+            "data_coverage_percentage": round(coverage / meters, 2) if meters else 0.0,
+            "meters_dispatched_count": dispatched,
+            "total_meters_count": meters,
+            "dispatch_days_count": min(31 * len(versions), events),
+            "average_meter_revenue": round(total / meters, 2) if meters else 0.0,
+            "capacity": {"revenue": round(capacity, 2), "nomination_w": round(nomination, 2)},
+            "energy": {"revenue": round(energy, 2)},
+            "settlement_period": {
+                "period_start": month_text(versions[0].month),
+                "period_end": month_text(versions[-1].month),
+            },
+            "programs": sorted(programs),
+            "report_status": statuses,
+            "missed_revenue": round(missed, 2),
+            # Required by the spec; a first version has nothing before it: its own figure.
+            "previous_adjusted_revenue": previous if previous is not None else round(total, 2),
+        }
+        return out
+
+    def yearly(self, year: int, regions: set[str], statuses: set[str]) -> dict[str, Any]:
+        """The YearlyOverview of a year (the latest version of each published month)."""
+        monthly, reports, by_region = [], [], defaultdict(float)
+        actual = preliminary = potential = missed = adjust = penalty = perf = 0.0
+        cap_revenue = cap_nomination = energy_revenue = 0.0
+        meters_total = dispatched_total = 0
+        for m in range(12):
+            month = year * 12 + m
+            version = self.latest(month)
+            figures = {"actual": 0.0, "preliminary": 0.0, "potential": 0.0}
+            if version is not None and (not statuses or version.status in statuses):
+                rows, _ = self.meter_rows(month, version)
+                rows = [r for r in rows if not regions or self._region(r) in regions]
+                month_total = sum(r["total_revenue"] for r in rows)
+                figures["potential"] = sum(r["potential_revenue"] for r in rows)
+                key = "actual" if version.status == "FINALIZED" else "preliminary"
+                figures[key] = month_total
+                for r in rows:
+                    by_region[self._region(r)] += r["total_revenue"]
+                    missed += r["missed_revenue"]
+                    adjust += r["payment_adjustment"]
+                    penalty += r["penalty"]
+                    perf += r["performance_adjustment"]
+                    cap_revenue += r["capacity_revenue"]
+                    cap_nomination += r["nomination_w"]
+                    energy_revenue += r["energy_revenue"]
+                meters_total = max(meters_total, len(rows))
+                dispatched = sum(1 for r in rows if r["total_number_of_events"])
+                dispatched_total = max(dispatched_total, dispatched)
+                text = month_text(month)
+                reports.append(
+                    {
+                        "settlement_period": {"period_start": text, "period_end": text},
+                        "settlement_type": "MONTH",
+                        "total_payment": round(month_total, 2),
+                        "total_potential_revenue": round(figures["potential"], 2),
+                        "missed_revenue": round(sum(r["missed_revenue"] for r in rows), 2),
+                        "statuses": [
+                            {"status": v.status, "updated_at": iso(v.published, millis=True)}
+                            for v in self.versions(month)
+                        ],
+                        "dispatch_days_count": min(
+                            31, sum(r["total_number_of_events"] for r in rows)
+                        ),
+                        "transmission_region": sorted(by_region)[0] if by_region else "CAISO",
+                        "programs": sorted({r["program"] for r in rows}),
+                    }
+                )
+            actual += figures["actual"]
+            preliminary += figures["preliminary"]
+            potential += figures["potential"]
+            monthly.append(
+                {
+                    "actual_revenue": round(figures["actual"], 2),
+                    "preliminary_revenue": round(figures["preliminary"], 2),
+                    "potential_revenue": round(figures["potential"], 2),
+                    "month": MONTH_NAMES[m],
+                }
+            )
+        total = actual + preliminary
+        return {
+            "yearly_summary": {
+                "actual_revenue": round(actual, 2),
+                "preliminary_revenue": round(preliminary, 2),
+                "potential_revenue": round(potential, 2),
+                "missed_revenue": round(missed, 2),
+                "payment_adjustment": round(adjust, 2),
+                "penalty": round(penalty, 2),
+                "performance_adjustment": round(perf, 2),
+                "monthly_revenue": monthly,
+            },
+            "revenue_sources": {
+                "capacity": {
+                    "revenue": round(cap_revenue, 2),
+                    "nomination_w": round(cap_nomination, 2),
+                },
+                "energy": {"revenue": round(energy_revenue, 2)},
+            },
+            "regional_economics": {
+                "regions_revenue": [
+                    {"transmission_region": region, "revenue": round(value, 2)}
+                    for region, value in sorted(by_region.items())
+                ]
+            },
+            "unit_economics": {
+                "average_market_group_revenue": round(
+                    total / max(1, len(self.sim.market_groups)), 2
+                ),
+                "average_meter_revenue": round(total / meters_total, 2) if meters_total else 0.0,
+                "meters_dispatched_count": dispatched_total,
+                "average_kw_revenue": round(total / (cap_nomination / 1000), 2)
+                if cap_nomination
+                else 0.0,
+            },
+            "reports": reports,
+        }
+
+    def _region(self, row: dict[str, Any]) -> str:
+        index = self.sim.portfolio.index_of(row["meter_id"])
+        facts = self.facts(index) if index is not None else None
+        return facts.region if facts else "CAISO"
+
+    def unresponsive(
+        self, month: int, filters: dict[str, Any], offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int, dict[str, Any]]:
+        """Diagnosis rows of a month (meters with events) from position `offset`."""
+        version = self.latest(month)
+        found: list[dict[str, Any]] = []
+        summary = {"number_of_meters": 0, "missed_revenue": 0.0, "response": 0.0}
+        if version is None:
+            return found, self.sim.portfolio.next_index, summary
+        counts = self._dispatch_counts()
+        position = offset
+        end = self.sim.portfolio.next_index
+        while position < end and len(found) < limit:
+            facts = self.facts(position)
+            position += 1
+            if facts is None:
+                continue
+            row = self.row(facts, month, version, counts)
+            if row is None or not row["total_number_of_events"]:
+                continue
+            item = {
+                "meter_id": facts.meter_id,
+                "transmission_region": facts.region,
+                "program": facts.program,
+                "missed_revenue": row["missed_revenue"],
+                "nomination_w": row["nomination_w"],
+                "response_percentage": row["dispatch_event_response_percentage"],
+                "number_of_events": row["total_number_of_events"],
+                "historical_responsiveness": row["historical_responsiveness"],
+            }
+            if facts.partner_reference:
+                item["partner_reference"] = facts.partner_reference
+            if facts.customer:
+                item["customer_name"] = facts.customer
+            if facts.customer_group:
+                item["customer_group"] = facts.customer_group
+            if not _matches(item, filters):
+                continue
+            found.append(item)
+        return found, position, summary
+
+
+def _matches(item: dict[str, Any], f: dict[str, Any]) -> bool:
+    """The diagnosis filters: substring filters, lists, include/exclude pairs."""
+    for field, key in (
+        ("meter_id_contains", "meter_id"),
+        ("partner_reference_contains", "partner_reference"),
+        ("customer_name_contains", "customer_name"),
+    ):
+        wanted = f.get(field)
+        if wanted and wanted.lower() not in (item.get(key) or "").lower():
+            return False
+    for field, key in (
+        ("transmission_regions", "transmission_region"),
+        ("programs", "program"),
+        ("historical_responsiveness", "historical_responsiveness"),
+    ):
+        wanted = f.get(field)
+        if wanted and item[key] not in wanted:
+            return False
+    pair = (item["meter_id"], item["program"])
+    include = f.get("include_meter_programs")
+    if include and pair not in include:
+        return False
+    exclude = f.get("exclude_meter_programs")
+    return not (exclude and pair in exclude)
+
+
+class _Acc:
+    """Sums of one aggregation row."""
+
+    def __init__(self, key: str, row: dict[str, Any]) -> None:
+        self.key = key
+        self.month = row["delivery_start_date"]
+        self.version = row["version"]
+        self.group = row.get("customer_group")
+        self.meters = self.dispatched = 0
+        self.sums: dict[str, float] = defaultdict(float)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.meters += 1
+        self.dispatched += 1 if row["total_number_of_events"] else 0
+        for name in (
+            "nomination_w", "capacity_revenue", "energy_revenue", "monetized_w", "total_revenue",
+            "data_coverage_percentage", "energy_earned_wh", "potential_revenue",
+            "capacity_earned_w", "payment_adjustment", "penalty", "performance_adjustment",
+            "missed_revenue", "capacity_performance_percentage", "energy_performance_percentage",
+        ):  # fmt: skip
+            self.sums[name] += row[name]
+
+    def render(self, kind: str) -> dict[str, Any]:
+        s = {k: round(v, 2) for k, v in self.sums.items()}
+        n = max(self.meters, 1)
+        common = {
+            "meter_count": self.meters,
+            "nomination_w": s["nomination_w"],
+            "capacity_revenue": s["capacity_revenue"],
+            "energy_revenue": s["energy_revenue"],
+            "delivery_start_date": self.month,
+            "delivery_end_date": self.month,
+            "monetized_w": s["monetized_w"],
+            "total_revenue": s["total_revenue"],
+            "data_coverage_percentage": round(s["data_coverage_percentage"] / n, 2),
+            "potential_revenue": s["potential_revenue"],
+            "capacity_earned_w": s["capacity_earned_w"],
+            "payment_adjustment": s["payment_adjustment"],
+            "penalty": s["penalty"],
+            "performance_adjustment": s["performance_adjustment"],
+            "missed_revenue": s["missed_revenue"],
+            "version": self.version,
+        }
+        if kind == "utility":
+            metric = {
+                "quantity": s["capacity_earned_w"],
+                "price": 0.0,
+                "revenue": s["capacity_revenue"],
+            }
+            return {
+                "utility": self.key,
+                "capacity_w": {
+                    "earned_capacity": metric,
+                    "four_hour_capacity_bonus": {"quantity": 0.0, "price": 0.0, "revenue": 0.0},
+                    "missed_enrollment": {"quantity": 0.0, "price": 0.0, "revenue": 0.0},
+                },
+                "energy_wh": {
+                    "energy_earned": {
+                        "quantity": s["energy_earned_wh"],
+                        "revenue": s["energy_revenue"],
+                    },
+                    "performance_bonus": {"revenue": 0.0},
+                },
+                "meters_dispatched_count": self.dispatched,
+                **common,
+            }
+        common["capacity_performance_percentage"] = round(
+            s["capacity_performance_percentage"] / n, 2
+        )
+        common["energy_performance_percentage"] = round(s["energy_performance_percentage"] / n, 2)
+        common["energy_earned_wh"] = s["energy_earned_wh"]
+        if kind == "customer":
+            out = {"customer_name": self.key, **common}
+            if self.group:
+                out["customer_group"] = self.group
+            return out
+        if kind == "market-group":
+            return {"market_group": self.key, **common}
+        return {"load_type": self.key, **common}
+
+
+def _program(identifier: str | None) -> catalog.Program:
+    for region in catalog.REGIONS:
+        for program in region.programs:
+            if program.identifier == identifier:
+                return program
+    return catalog.Program(identifier or "CCA", "X", catalog.MONTHLY, "X")
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    text = value.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _add_months(when: datetime, months: int) -> datetime:
+    index = when.year * 12 + when.month - 1 + months
+    return when.replace(year=index // 12, month=index % 12 + 1)
