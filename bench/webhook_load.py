@@ -4,8 +4,10 @@
     CELERY_BROKER_URL=redis://127.0.0.1:6379/6 \
     python bench/webhook_load.py --notifications 10000 --concurrency 16
 
-Sends Leap-shaped meter notifications (1-5 meters, 1-3 timeslots each; 20% exact redeliveries,
-10% updates of earlier events, 5% cancellations, the rest new events) over loopback with a bounded
+Sends Leap-shaped meter notifications (1-5 meters, 1-3 timeslots each; 20% exact redeliveries of
+a body whose events are still in the state it carries, 10% updates of earlier events, 5%
+cancellations, 3% reverts (an event put back to its previous version: A -> B -> A, which must be
+applied), the rest new events) over loopback with a bounded
 pool of client threads, as fast as they can or paced at --rate per second, waits until the worker has processed everything, then reports from the
 database: acknowledged per second, acknowledgement p50/p99, receipt-to-visible p50/p95 (receipt
 to the commit of the processing), lost notifications (acknowledged but not stored or never
@@ -99,6 +101,9 @@ class Plan:
         self.events: dict[str, dict] = {}  # event id -> {"meter", "first": index}
         self.event_list: list[str] = []
         self.last_sent: dict[str, tuple[int, dict]] = {}  # event id -> (index, slot)
+        self.previous: dict[str, dict] = {}  # event id -> the slot it had before its last change
+        self.body_events: list[list[str]] = []  # the events each body carries
+        self.origin: list[int] = []  # the index of the body each one is (a copy of)
         base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=3)
         self.base = base
         for i in range(n):
@@ -107,13 +112,23 @@ class Plan:
             # that (with `gap` >= the client's concurrency) the earlier one was acknowledged first.
             earlier = i - gap
             if roll < 0.20 and earlier > 0:
-                j = self.rng.randrange(earlier)
-                self.bodies.append(self.bodies[j])
-                self.kinds.append("redelivery")
-                continue
-            if roll < 0.35 and earlier > 0:
-                kind = "update" if roll < 0.30 else "cancel"
-                body = self._change(i, earlier, cancel=kind == "cancel")
+                # An exact redelivery of the current state: a body none of whose events changed
+                # since (a body that repeats an older version is a revert, applied by design).
+                for _ in range(20):
+                    j = self.origin[self.rng.randrange(earlier)]  # the body it copies, if a copy
+                    if all(self.last_sent[e][0] == j for e in self.body_events[j]):
+                        self.bodies.append(self.bodies[j])
+                        self.body_events.append(self.body_events[j])
+                        self.origin.append(j)
+                        self.kinds.append("redelivery")
+                        break
+                else:
+                    j = None
+                if j is not None:
+                    continue
+            if roll < 0.38 and earlier > 0:
+                kind = "update" if roll < 0.30 else ("cancel" if roll < 0.35 else "revert")
+                body = self._change(i, earlier, kind=kind)
                 if body is not None:
                     self.bodies.append(body)
                     self.kinds.append(kind)
@@ -151,6 +166,9 @@ class Plan:
 
     def _new(self, i: int) -> bytes:
         by_meter: dict[str, list[dict]] = {}
+        events: list[str] = []
+        self.body_events.append(events)
+        self.origin.append(i)
         for meter in self.rng.sample(self.meters, self.rng.randint(1, 5)):
             slots = []
             for _ in range(self.rng.randint(1, 3)):
@@ -159,11 +177,12 @@ class Plan:
                 self.events[event_id] = {"meter": meter, "first": i}
                 self.event_list.append(event_id)
                 self.last_sent[event_id] = (i, slot)
+                events.append(event_id)
                 slots.append(slot)
             by_meter[meter] = slots
         return self._body(by_meter)
 
-    def _change(self, i: int, earlier: int, *, cancel: bool) -> bytes | None:
+    def _change(self, i: int, earlier: int, *, kind: str) -> bytes | None:
         chosen: list[str] = []
         for _ in range(20 * 3):  # random picks among the events sent early enough
             if len(chosen) >= self.rng.randint(1, 3) or not self.event_list:
@@ -173,14 +192,20 @@ class Plan:
                 e not in chosen
                 and self.last_sent[e][0] < earlier
                 and not self.last_sent[e][1]["cancelled"]
+                and (kind != "revert" or e in self.previous)
             ):
                 chosen.append(e)
         if not chosen:
             return None
         by_meter: dict[str, list[dict]] = {}
+        self.body_events.append(chosen)
+        self.origin.append(i)
         for event_id in chosen:
-            slot = dict(self.last_sent[event_id][1])
-            if cancel:
+            current = self.last_sent[event_id][1]
+            slot = dict(current)
+            if kind == "revert":  # back to the version before the last change: A -> B -> A
+                slot = dict(self.previous[event_id])
+            elif kind == "cancel":
                 slot["cancelled"] = True
             elif self.rng.random() < 0.5:
                 slot["energy_kw"] = round(self.rng.uniform(1, 50), 2)
@@ -188,6 +213,7 @@ class Plan:
                 start = datetime.fromisoformat(slot["start_time"]) + timedelta(minutes=15)
                 slot["start_time"] = iso(start)
                 slot["end_time"] = iso(start + timedelta(minutes=60))
+            self.previous[event_id] = current
             self.last_sent[event_id] = (i, slot)
             by_meter.setdefault(self.events[event_id]["meter"], []).append(slot)
         return self._body(by_meter)
@@ -489,7 +515,9 @@ def report(
         "duplicate timeslots": dupes + max(0, stored_events - len(plan.last_sent)),
         "final-state mismatches": mismatches,
         "... against receipt order": receipt_mismatches,
-        "kinds": {k: plan.kinds.count(k) for k in ("new", "redelivery", "update", "cancel")},
+        "kinds": {
+            k: plan.kinds.count(k) for k in ("new", "redelivery", "update", "cancel", "revert")
+        },
     }
     return out
 

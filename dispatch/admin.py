@@ -225,3 +225,33 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         for pk in ids:
             tasks.send_outbound.delay_on_commit(pk)
         self.message_user(request, f"{len(ids)} messages queued.")
+
+
+@admin.register(models.RejectedTimeslot)
+class RejectedTimeslotAdmin(admin.ModelAdmin):
+    """Timeslots that broke Leap's rules: kept for inspection, never applied."""
+
+    list_display = ("created_at", "level", "event_id", "recipient_uuid", "delivery", "errors")
+    search_fields = ("event_id", "recipient_uuid")
+    list_filter = ("level",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return _readonly(self)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(models.UnknownMeterAlert)
+class UnknownMeterAlertAdmin(admin.ModelAdmin):
+    """Dispatches for meters we do not have (dismissed from the overview or sync health)."""
+
+    list_display = ("meter_uuid", "events", "first_seen_at", "last_seen_at", "resolution")
+    search_fields = ("meter_uuid",)
+    list_filter = ("resolution",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return _readonly(self)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -4,16 +4,21 @@ One code path for every source: a parsed MeterDispatch/GroupDispatch becomes `In
 and `apply_all` upserts them on Leap's event id (one transaction per notification).
 
 Rules, in order, for a timeslot whose event id we already have:
-1. Same content (hash of every stored Leap field) -> nothing changes but `last_seen_at`.
+1. Same content as the event's current state (hash of every stored Leap field) -> nothing changes
+   but `last_seen_at`. Redeliveries are found per event, never by the whole body: a body that
+   repeats an older version after a change (A -> B -> A) differs from the current state and is
+   applied.
 2. Older than what is applied -> not applied; a STALE version records what it said. "Older" means
    its notification was received (or polled) before the one whose content is applied. This catches
    our own workers processing deliveries out of order (retries, several workers) and a poll
-   overtaken by a webhook. Leap's notifications carry no version or timestamp, so a body Leap
-   itself retried late is caught by the body hash instead: `process_delivery` marks a body we have
-   already processed as a duplicate and applies nothing, whatever came in between.
-3. Otherwise the new content overwrites the row and a version records {field: [old, new]};
+   overtaken by a webhook.
+3. Would bring a cancelled event back (a webhook body; Leap promises no order) -> held (a HELD
+   version), and Leap's dispatch search decides (dispatch/recheck.py).
+4. Otherwise the new content overwrites the row and a version records {field: [old, new]};
    `cancelled: true` keeps the row, marked cancelled.
 
+Every timeslot is checked first (`problems`: parse, enums, ranges); one that fails is kept as a
+RejectedTimeslot with its errors and the rest of the notification applies.
 A meter-level event for a meter we do not have is stored with `meter` null (parked), a resync of
 that meter is requested once, and `attach_parked` links it when the meter arrives.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections import Counter
@@ -43,6 +49,8 @@ from dispatch.models import (
     DispatchTimeslotVersion,
     Level,
     ReconcileRun,
+    RejectedTimeslot,
+    Source,
 )
 from meters.models import MarketGroup, Meter
 
@@ -81,6 +89,8 @@ class Incoming:
     delivery: DispatchDelivery | None = None
     received_at: datetime | None = None
     source: str | None = None
+    # Set when the timeslot did not even parse (values are then empty): kept, not applied.
+    errors: list[str] = field(default_factory=list)
 
     # Computed once (values are not changed after flattening): hash and versions both use it.
     _snapshot: dict[str, Any] | None = field(default=None, repr=False, compare=False)
@@ -111,6 +121,8 @@ class IngestResult:
     errors: list[str] = field(default_factory=list)
     # The same, per delivery (several deliveries can be applied in one go).
     by_delivery: dict[int | None, IngestResult] = field(default_factory=dict)
+    # The delivery whose content an unchanged timeslot repeats (for `duplicate_of`).
+    same_as: int | None = None
 
     def note(self, inc: Incoming, outcome: str, error: str | None = None) -> None:
         """Count one timeslot's outcome, overall and for its delivery."""
@@ -172,19 +184,61 @@ def _slot_values(slot: Any) -> dict[str, Any]:
     }
 
 
-def _raw_slots(dispatch: Any) -> list[dict[str, Any]]:
+def _raw_slots(dispatch: Any) -> list[Any]:
     """The timeslots exactly as Leap sent them (from the dispatch's raw dict when it has one)."""
     raw = getattr(dispatch, "raw", None)
     slots = raw.get("timeslots") if isinstance(raw, dict) else None
     if isinstance(slots, list) and len(slots) == len(dispatch.timeslots):
         return slots
-    return [slot.model_dump(mode="json") for slot in dispatch.timeslots]
+    return [s if isinstance(s, dict) else s.model_dump(mode="json") for s in dispatch.timeslots]
+
+
+def _raw_event_id(raw: Any, level: str) -> uuid.UUID | None:
+    """The event id of a timeslot that did not parse, if it has a readable one."""
+    key = "meter_event_id" if level == Level.METER else "market_group_event_id"
+    try:
+        return uuid.UUID(str(raw.get(key))) if isinstance(raw, dict) and raw.get(key) else None
+    except ValueError:
+        return None
+
+
+def _parsed_slots(dispatch: Any, level: str) -> Iterable[tuple[Any, Any, list[str]]]:
+    """(parsed timeslot or None, raw, errors) for each timeslot of a dispatch.
+
+    A lenient notification (leap.schemas.LenientNotification) leaves its timeslots raw, so
+    each is validated here on its own: one that fails is kept with its errors, the rest apply.
+    """
+    from leap.schemas import DispatchTimeslot as LeapTimeslot
+
+    for slot, raw in zip(dispatch.timeslots, _raw_slots(dispatch), strict=True):
+        if isinstance(slot, LeapTimeslot):  # already parsed (a strict search result)
+            yield slot, raw, []
+            continue
+        try:
+            yield LeapTimeslot.model_validate(slot), raw, []
+        except ValidationError as exc:
+            yield None, raw, [_short(exc)]
+
+
+def _flatten(
+    dispatch: Any, level: str, recipient: dict[str, Any], communication_test: bool
+) -> list[Incoming]:
+    out = []
+    for slot, raw, errors in _parsed_slots(dispatch, level):
+        if slot is None:
+            inc = Incoming(level, _raw_event_id(raw, level), dict(recipient), raw, errors=errors)
+            out.append(inc)
+            continue
+        values = {**_slot_values(slot), **recipient}
+        values["communication_test"] = values["communication_test"] or communication_test
+        out.append(Incoming(level, slot.event_id, values, raw))
+    return out
 
 
 def incoming_from_meter_dispatch(
     dispatch: Any, *, integration_test: bool, communication_test: bool = False
 ) -> list[Incoming]:
-    """Flatten a leap.schemas.MeterDispatch."""
+    """Flatten a leap.schemas.MeterDispatch (or LenientMeterDispatch)."""
     recipient = {
         "meter_uuid": dispatch.meter_id,
         "partner_reference": dispatch.partner_reference,
@@ -193,18 +247,13 @@ def incoming_from_meter_dispatch(
         "group_partner_references": [],
         "integration_test": integration_test,
     }
-    out = []
-    for slot, raw in zip(dispatch.timeslots, _raw_slots(dispatch), strict=True):
-        values = {**_slot_values(slot), **recipient}
-        values["communication_test"] = values["communication_test"] or communication_test
-        out.append(Incoming(Level.METER, slot.meter_event_id, values, raw))
-    return out
+    return _flatten(dispatch, Level.METER, recipient, communication_test)
 
 
 def incoming_from_group_dispatch(
     dispatch: Any, *, integration_test: bool, communication_test: bool = False
 ) -> list[Incoming]:
-    """Flatten a leap.schemas.GroupDispatch."""
+    """Flatten a leap.schemas.GroupDispatch (or LenientGroupDispatch)."""
     recipient = {
         "meter_uuid": None,
         "partner_reference": None,
@@ -213,12 +262,7 @@ def incoming_from_group_dispatch(
         "group_partner_references": sorted(dispatch.partner_references or []),
         "integration_test": integration_test,
     }
-    out = []
-    for slot, raw in zip(dispatch.timeslots, _raw_slots(dispatch), strict=True):
-        values = {**_slot_values(slot), **recipient}
-        values["communication_test"] = values["communication_test"] or communication_test
-        out.append(Incoming(Level.GROUP, slot.market_group_event_id, values, raw))
-    return out
+    return _flatten(dispatch, Level.GROUP, recipient, communication_test)
 
 
 def incoming_from_notification(notification: Any) -> list[Incoming]:
@@ -235,16 +279,38 @@ def incoming_from_notification(notification: Any) -> list[Incoming]:
     return out
 
 
-def _problem(inc: Incoming) -> str | None:
-    """Why this timeslot cannot be stored, or None."""
+def problems(inc: Incoming) -> list[str]:
+    """Why this timeslot breaks Leap's rules (DIGEST §6.3): enums and ranges; empty when fine.
+
+    Checked on every body processed, webhook or poll: such a timeslot is kept with its errors
+    (RejectedTimeslot), never stored as the event's state nor planned.
+    """
+    from leap.schemas import DISPATCH_EVENT_TYPES, DISPATCH_PROGRAMS, PERFORMANCE_CAPS
+
+    if inc.errors:
+        return list(inc.errors)
     if inc.event_id is None:
-        return "timeslot without an event id"
+        return ["timeslot without an event id"]
     v = inc.values
+    out = []
     if v["end_time"] <= v["start_time"]:
-        return f"event {inc.event_id}: end_time {v['end_time']} is not after start_time"
-    if not 0 <= v["priority"] <= 32767:
-        return f"event {inc.event_id}: priority {v['priority']} out of range"
-    return None
+        out.append(f"end_time {comparable(v['end_time'])} is not after start_time")
+    for name in ("energy_kw", "nomination_kw"):
+        if v[name] is not None and (v[name] < 0 or not math.isfinite(v[name])):
+            out.append(f"{name} {v[name]} is negative")
+    if not 1 <= v["priority"] <= 10:
+        out.append(f"priority {v['priority']} is not between 1 and 10")
+    if v["performance_compensation_cap"] not in PERFORMANCE_CAPS:
+        out.append(f"unknown performance_compensation_cap {v['performance_compensation_cap']!r}")
+    if not v["programs"]:
+        out.append("no program")
+    if unknown := sorted(set(v["programs"]) - DISPATCH_PROGRAMS):
+        out.append(f"unknown program {', '.join(unknown)}")
+    if not v["dispatch_event_types"]:
+        out.append("no dispatch_event_types")
+    if unknown := sorted(set(v["dispatch_event_types"]) - DISPATCH_EVENT_TYPES):
+        out.append(f"unknown dispatch_event_types {', '.join(unknown)}")
+    return out
 
 
 def _version(
@@ -278,6 +344,7 @@ class _Batch:
     versions: list[DispatchTimeslotVersion] = field(default_factory=list)
     seen_only: list[int] = field(default_factory=list)
     updated: dict[int, DispatchTimeslot] = field(default_factory=dict)
+    rechecks: list[int] = field(default_factory=list)  # held: Leap's search decides
 
     def recipient(self, inc: Incoming) -> dict[str, Any]:
         """The FKs of the recipient, when we have it."""
@@ -336,6 +403,23 @@ def _apply_existing(ts: DispatchTimeslot, inc: Incoming, batch: _Batch) -> str:
             _version(ts, Kind.STALE, inc, batch.ctx, changes=changes, snapshot=new)
         )
         return Kind.STALE
+    comes_back = ts.cancelled and not inc.values["cancelled"]
+    if comes_back and inc.source != Source.POLL and not ts.integration_test:
+        # Leap promises no order: a body that would bring a cancelled event back (Leap
+        # reinstating it, or an original arriving after its cancellation) is held, and Leap's
+        # dispatch search for its window decides, at once (dispatch/recheck.py). Poll results
+        # are Leap's search and apply.
+        batch.versions.append(
+            _version(ts, Kind.HELD, inc, batch.ctx, changes=changes, snapshot=new)
+        )
+        ts.recheck, ts.recheck_at = "pending", batch.ctx["now"]
+        ts.recheck_note = "a body would bring it back; asking Leap's dispatch search"
+        batch.updated[ts.pk] = ts
+        batch.rechecks.append(ts.pk)
+        return Kind.HELD
+    if comes_back and ts.recheck:  # Leap's search (a check or the reconcile poll): it is active
+        ts.recheck, ts.recheck_at = "confirmed", batch.ctx["now"]
+        ts.recheck_note = "Leap's dispatch search lists it active"
     if inc.values["cancelled"] and not ts.cancelled:
         kind = Kind.CANCELLED
     elif ts.cancelled and not inc.values["cancelled"]:
@@ -390,6 +474,9 @@ _UPDATED_FIELDS = [
     "last_seen_at",
     "applied_received_at",
     "last_delivery",
+    "recheck",
+    "recheck_at",
+    "recheck_note",
 ]
 
 _REFUSED = "event {}: refused (a test may not overwrite a real event, and an event keeps its level)"
@@ -408,16 +495,19 @@ def apply_all(
     Rows are locked in event-id order (one SELECT ... FOR UPDATE), new events inserted in one
     statement, versions in one more: a notification costs a dozen queries, not a dozen per slot.
     """
-    from dispatch import outbound, planning  # they import this module's helpers
+    from dispatch import alerts, outbound, planning  # they import this module's helpers
 
     result = IngestResult()
     valid: list[Incoming] = []
+    rejected: list[RejectedTimeslot] = []
     for inc in incoming:
         inc.delivery = inc.delivery or delivery
         inc.received_at = inc.received_at or received_at
         inc.source = inc.source or source
-        if problem := _problem(inc):
-            result.note(inc, "invalid", problem)
+        if found := problems(inc):
+            label = f"event {inc.event_id}" if inc.event_id else "a timeslot"
+            result.note(inc, "invalid", f"{label}: {'; '.join(found)}")
+            rejected.append(_rejected(inc, found))
         else:
             valid.append(inc)
     # In receipt order, so that several sightings of one event apply oldest first.
@@ -467,10 +557,14 @@ def apply_all(
             outcome = _apply_existing(ts, inc, batch)
             refused = outcome == "refused"
             result.note(inc, outcome, _REFUSED.format(inc.event_id) if refused else None)
+            if outcome == "unchanged" and inc.delivery is not None:
+                result.by_delivery[inc.delivery.pk].same_as = ts.last_delivery_id
             if not refused and outcome not in ("unchanged", DispatchTimeslotVersion.Kind.STALE):
                 result.changed.append(ts)
         update_rows(list(batch.updated.values()), _UPDATED_FIELDS)
         insert_rows(batch.versions)
+        if rejected:
+            RejectedTimeslot.objects.bulk_create(rejected)
         if batch.seen_only:
             DispatchTimeslot.objects.filter(pk__in=batch.seen_only).update(last_seen_at=now)
         for inc in valid:
@@ -488,9 +582,32 @@ def apply_all(
             changed = {ts.pk: ts for ts in result.changed}
             touched = planning.replan_timeslots(list(changed.values()))
             outbound.hand_on(touched | set(changed))
+            alerts.raise_unknown_meters(result.changed, batch.meters)
         if result.unknown_meters:
             _request_resync(result.unknown_meters)
+        if batch.rechecks:
+            from dispatch import tasks
+
+            for pk in batch.rechecks:
+                tasks.recheck_timeslot.delay_on_commit(pk)
     return result
+
+
+def _rejected(inc: Incoming, errors: list[str]) -> RejectedTimeslot:
+    """The kept record of a timeslot that broke Leap's rules."""
+    values = inc.values
+    recipient = (
+        values.get("meter_uuid") if inc.level == Level.METER else values.get("market_group_uuid")
+    )
+    return RejectedTimeslot(
+        delivery=inc.delivery,
+        level=inc.level,
+        event_id=inc.event_id,
+        recipient_uuid=recipient,
+        raw=inc.raw if isinstance(inc.raw, dict) else {"value": inc.raw},
+        errors=errors,
+        received_at=inc.received_at,
+    )
 
 
 def _request_resync(meter_ids: set[uuid.UUID]) -> None:
@@ -510,8 +627,11 @@ def _request_resync(meter_ids: set[uuid.UUID]) -> None:
 
 
 def attach_parked(meter_ids: Iterable[uuid.UUID] | None = None) -> int:
-    """Link parked meter-level events to their meters once we have them; returns how many."""
-    from dispatch import outbound, planning
+    """Link parked meter-level events to their meters once we have them; returns how many.
+
+    Also closes the unknown-meter alerts of meters that have arrived.
+    """
+    from dispatch import alerts, outbound, planning
 
     parked = DispatchTimeslot.objects.parked().filter(meter_uuid__in=Meter.objects.values("pk"))
     if meter_ids is not None:
@@ -540,6 +660,7 @@ def attach_parked(meter_ids: Iterable[uuid.UUID] | None = None) -> int:
         if attached:
             touched = planning.replan_timeslots(attached)
             outbound.hand_on(touched | attached)
+        alerts.resolve_arrived(meter_ids)
     return len(attached)
 
 
@@ -667,38 +788,28 @@ def process_waiting(
 
 
 def _apply_deliveries(batch: list[DispatchDelivery]) -> None:
-    """Apply these locked, waiting deliveries in the caller's transaction, each keeping its outcome."""
-    from leap.schemas import DispatchNotification
+    """Apply these locked, waiting deliveries in the caller's transaction, each keeping its outcome.
+
+    Redeliveries are found per event, not per body: a timeslot whose content equals the event's
+    current state changes nothing, and one that differs is applied, whatever older version it
+    repeats (Leap reverting a change, A -> B -> A). A delivery whose every timeslot was unchanged
+    is marked `duplicate`.
+    """
+    from leap.schemas import LenientNotification
 
     batch.sort(key=lambda d: (d.received_at, d.pk))
-    # Deduplicated at processing, not at receipt: every body Leap sent is stored, but a body
-    # already processed (an exact redelivery, or an older notification retried late) is not
-    # applied again.
-    processed = dict(
-        DispatchDelivery.objects.filter(
-            body_sha256__in={d.body_sha256 for d in batch},
-            status=DispatchDelivery.Status.PROCESSED,
-        )
-        .order_by("-received_at", "-pk")
-        .values_list("body_sha256", "pk")
-    )
     now = timezone.now()
     incoming: list[Incoming] = []
     applied: list[DispatchDelivery] = []
     for delivery in batch:
         delivery.attempts += 1
         delivery.processed_at = now
-        if delivery.body_sha256 in processed:
-            delivery.status = DispatchDelivery.Status.DUPLICATE
-            delivery.duplicate_of_id = processed[delivery.body_sha256]
-            continue
         try:
-            notification = DispatchNotification.model_validate_json(bytes(delivery.body))
+            notification = LenientNotification.model_validate_json(bytes(delivery.body))
         except ValidationError as exc:
             delivery.status = DispatchDelivery.Status.REJECTED
             delivery.error = f"not a valid dispatch notification: {_short(exc)}"
             continue
-        processed[delivery.body_sha256] = delivery.pk  # a later copy in the batch: duplicate
         for inc in incoming_from_notification(notification):
             inc.delivery = delivery
             inc.received_at = delivery.received_at
@@ -709,7 +820,13 @@ def _apply_deliveries(batch: list[DispatchDelivery]) -> None:
     result = apply_all(incoming, source=first.source, received_at=first.received_at)
     for delivery in applied:
         mine = result.for_delivery(delivery)
-        delivery.status = DispatchDelivery.Status.PROCESSED
+        counts = mine.counts
+        if counts and set(counts) == {"unchanged"}:
+            delivery.status = DispatchDelivery.Status.DUPLICATE
+            if mine.same_as != delivery.pk:
+                delivery.duplicate_of_id = mine.same_as
+        else:
+            delivery.status = DispatchDelivery.Status.PROCESSED
         delivery.summary = mine.summary()
         delivery.error = "; ".join(mine.errors)
     update_rows(batch, [*_OUTCOME_FIELDS, "summary", "duplicate_of"])

@@ -13,6 +13,7 @@ import secrets
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -131,6 +132,15 @@ class WebhookAuthFailure(models.Model):
         return f"{self.day} {self.level}: {self.count}"
 
 
+RECHECK_CHOICES = [
+    ("pending", "Waiting for Leap's search"),
+    ("confirmed", "Leap lists it active: brought back"),
+    ("refused", "Leap lists it cancelled: stays cancelled"),
+    ("not_listed", "Leap does not list it: stays cancelled"),
+    ("failed", "Leap unreachable: stays cancelled, reconcile retries"),
+]
+
+
 class DispatchTimeslotQuerySet(models.QuerySet["DispatchTimeslot"]):
     """Named selections of timeslots for views, planning and the feed."""
 
@@ -220,6 +230,13 @@ class DispatchTimeslot(models.Model):
     # Receipt time of the notification whose content is applied: an older one arriving (being
     # processed) later than it does not overwrite it. See dispatch/ingest.py.
     applied_received_at = models.DateTimeField(default=timezone.now)
+    # A webhook body that would bring this cancelled event back is held, and Leap's dispatch
+    # search for its window decides (dispatch/recheck.py): Leap promises no order.
+    recheck = models.CharField(
+        max_length=12, choices=RECHECK_CHOICES, blank=True, help_text="Leap search check"
+    )
+    recheck_note = models.CharField(max_length=300, blank=True)
+    recheck_at = models.DateTimeField(null=True, blank=True)
     first_delivery = models.ForeignKey(
         DispatchDelivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -250,6 +267,25 @@ class DispatchTimeslot(models.Model):
         return f"{self.level} event {self.event_id}"
 
     @property
+    def special_types(self) -> list[str]:
+        """Labels of the special event types it carries (capacity test, real time)."""
+        from leap.schemas import SPECIAL_EVENT_TYPES
+
+        return [
+            SPECIAL_EVENT_TYPES[t] for t in self.dispatch_event_types if t in SPECIAL_EVENT_TYPES
+        ]
+
+    @property
+    def is_capacity_test(self) -> bool:
+        """A capacity test: Leap measures the asset's performance."""
+        return "capacity-test" in self.dispatch_event_types
+
+    @property
+    def plan_from(self) -> Any:
+        """When the plan starts: its start, or when it reached us if it had already started."""
+        return max(self.start_time, self.first_seen_at)
+
+    @property
     def is_parked(self) -> bool:
         """A meter-level event whose meter we do not have yet."""
         return self.level == Level.METER and self.meter_id is None
@@ -270,6 +306,8 @@ class DispatchTimeslotVersion(models.Model):
         REINSTATED = "reinstated", "Reinstated"
         STALE = "stale", "Stale (older than what is applied; not applied)"
         ATTACHED = "attached", "Attached to its meter"
+        HELD = "held", "Would bring a cancelled event back: held for Leap's search"
+        CHECKED = "checked", "Leap's search checked (stays cancelled)"
 
     timeslot = models.ForeignKey(
         DispatchTimeslot, on_delete=models.CASCADE, related_name="versions"
@@ -373,6 +411,13 @@ class DispatchAllocation(models.Model):
     meter_uuid = models.UUIDField(db_index=True)
     # null: "as much as the meter can" (the timeslot's energy_kw was null).
     share_kw = models.FloatField(null=True, blank=True)
+    # What the meter is told to deliver, after Leap's compensation cap and its capability, and
+    # which limit set it (dispatch/planning.py: BOUNDS).
+    planned_kw = models.FloatField(null=True, blank=True)
+    bound_by = models.CharField(max_length=20, blank=True)
+    # The intervals the meter runs this event: [[start, end], ...] (ISO, UTC); an overlapping
+    # higher-ranked event takes the rest.
+    segments = models.JSONField(default=list, blank=True)
     followed = models.BooleanField(default=True)
     overruled_by = models.ForeignKey(
         DispatchTimeslot,
@@ -400,6 +445,66 @@ class DispatchAllocation(models.Model):
     def is_conflict(self) -> bool:
         """Overruled by another overlapping timeslot of the same meter."""
         return not self.followed and self.overruled_by_id is not None
+
+
+class RejectedTimeslot(models.Model):
+    """A timeslot that broke Leap's rules (enums, ranges, shape): kept with its error, not applied.
+
+    The rest of its notification is applied; sync health lists these.
+    """
+
+    delivery = models.ForeignKey(
+        DispatchDelivery, null=True, blank=True, on_delete=models.CASCADE, related_name="rejected"
+    )
+    level = models.CharField(max_length=10, choices=Level)
+    event_id = models.UUIDField(null=True, blank=True, db_index=True)
+    recipient_uuid = models.UUIDField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list)
+    received_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"rejected {self.event_id or 'timeslot'}: {'; '.join(self.errors)[:80]}"
+
+
+class UnknownMeterAlert(models.Model):
+    """Leap dispatched a meter we do not have: open until the meter arrives or someone dismisses.
+
+    One row per meter (reopened if it comes back after a dismissal). `open()` is the query the
+    overview and sync health show, and what a general alerts app can raise its own alert from.
+    """
+
+    meter_uuid = models.UUIDField(unique=True)
+    first_event = models.ForeignKey(
+        DispatchTimeslot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    events = models.PositiveIntegerField(default=0, help_text="Timeslots that named it")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    resolution = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("arrived", "Meter arrived"), ("dismissed", "Dismissed")],
+    )
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"unknown meter {self.meter_uuid}"
+
+    @classmethod
+    def open(cls) -> models.QuerySet[UnknownMeterAlert]:
+        """Alerts nobody has resolved yet, newest first."""
+        return cls.objects.filter(resolved_at__isnull=True).select_related("first_event")
 
 
 def _new_whsec() -> str:
@@ -456,11 +561,9 @@ class OutboundMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        constraints = [  # the same state is handed on once per endpoint
-            models.UniqueConstraint(
-                fields=["endpoint", "timeslot", "effective_hash"], name="one_message_per_state"
-            )
-        ]
+        # No unique (endpoint, timeslot, state): a state may come back (A -> B -> A) and must be
+        # handed on again. outbound.hand_on queues each change once by a compare-and-set on
+        # DispatchTimeslot.effective_hash instead.
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
     def __str__(self) -> str:

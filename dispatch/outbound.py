@@ -29,7 +29,6 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -40,6 +39,7 @@ from dispatch.models import (
     OutboundEndpoint,
     OutboundMessage,
 )
+from leap.schemas import SPECIAL_EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,19 @@ def effective_state(ts: DispatchTimeslot) -> dict[str, Any]:
         "programs": ts.programs,
         "communication_test": ts.communication_test,
         "integration_test": ts.integration_test,
+        # Flags a device system must not miss: a capacity test, a real-time event.
+        "special": sorted(t for t in ts.dispatch_event_types if t in SPECIAL_EVENT_TYPES),
+        "capacity_test": ts.is_capacity_test,
+        # up-to-site-load: reduce down to 0 kW site load at most; grid-exports-allowed: export.
+        "may_export": ts.performance_compensation_cap == "grid-exports-allowed",
+        "plan_from": comparable(ts.plan_from),
         "meters": [
             {
                 "meter_id": str(a.meter_uuid),
                 "share_kw": a.share_kw,
+                "planned_kw": a.planned_kw,
+                "bound_by": a.bound_by,
+                "segments": a.segments,
                 "follow": a.followed,
                 "overruled_by": str(a.overruled_by.event_id) if a.overruled_by_id else None,
                 "reason": a.reason,
@@ -96,11 +105,17 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
         # Nothing to hand on to. effective_hash records what was last handed on, so a later
         # endpoint first hears of a timeslot at its next change (the feed has the full picture).
         return []
-    timeslots = DispatchTimeslot.objects.filter(pk__in=ids).prefetch_related(
+    now = timezone.now()
+    # Ended timeslots are history, not work: never handed on (new, changed or cancelled).
+    timeslots = DispatchTimeslot.objects.filter(pk__in=ids, end_time__gt=now).prefetch_related(
         "allocations__overruled_by"
     )
     messages = []
     for ts in timeslots:
+        if ts.cancelled and not ts.effective_hash:
+            # Cancelled before our systems ever heard of it (a tombstone for an id we never saw,
+            # or an event withdrawn before it was handed on): nothing to cancel, nothing sent.
+            continue
         state = effective_state(ts)
         digest = state_hash(state)
         if digest == ts.effective_hash:
@@ -111,24 +126,26 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
             event_type = "timeslot.cancelled"
         else:
             event_type = "timeslot.updated"
-        DispatchTimeslot.objects.filter(pk=ts.pk).update(effective_hash=digest)
+        # Compare-and-set: a concurrent worker that handed this change on first wins; ours then
+        # updates nothing and queues nothing (PostgreSQL re-checks the WHERE after the wait).
+        if not DispatchTimeslot.objects.filter(pk=ts.pk, effective_hash=ts.effective_hash).update(
+            effective_hash=digest
+        ):
+            continue
         for endpoint in endpoints:
             if ts.integration_test and not endpoint.include_tests:
                 continue
             payload = {"type": event_type, "timestamp": comparable(timezone.now()), "data": state}
-            try:
-                with transaction.atomic():
-                    msg = OutboundMessage.objects.create(
-                        endpoint=endpoint,
-                        timeslot=ts,
-                        webhook_id=f"msg_{uuid.uuid4().hex}",
-                        event_type=event_type,
-                        effective_hash=digest,
-                        payload=payload,
-                    )
-            except IntegrityError:  # this very state was already queued for this endpoint
-                continue
-            messages.append(msg)
+            messages.append(
+                OutboundMessage.objects.create(
+                    endpoint=endpoint,
+                    timeslot=ts,
+                    webhook_id=f"msg_{uuid.uuid4().hex}",
+                    event_type=event_type,
+                    effective_hash=digest,
+                    payload=payload,
+                )
+            )
     if messages:
         from dispatch import tasks
 

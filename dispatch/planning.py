@@ -1,25 +1,32 @@
-"""The plan: each meter's share of its timeslots, and which overlapping timeslot it follows.
+"""The plan: what each meter is told to do for each timeslot, interval by interval.
 
-A meter-level timeslot gives its meter the whole `energy_kw`. A group-level timeslot is split over
-the `meter_ids` Leap listed, by the function named in settings.DISPATCH_GROUP_SPLIT (default
-`equal_share`: the same share for every member that can take part, that is every member we have and
-that is ACTIVE; if none can, every listed member). Members are flagged when they are not ACTIVE,
-not in our portfolio, or not in our copy of the group.
+Each (meter, timeslot) gets a DispatchAllocation:
+- its share of the timeslot (a meter-level timeslot's whole `energy_kw`; a group-level one split
+  over the `meter_ids` Leap listed by settings.DISPATCH_GROUP_SPLIT, default `equal_share`: the
+  same share for every member that can take part, ACTIVE and ours; if none can, every member);
+- the kW it will deliver (`planned_kw`) and the limit that set it (`bound_by`, BOUNDS): Leap's
+  award, capped by the compensation cap (`up-to-nomination` never beyond the nomination;
+  `up-to-site-load` not beyond our figure of the site load, never exporting; `grid-exports-allowed`
+  may export) and by what the meter's devices can do (discharge rate, usable battery energy over
+  the event). A null `energy_kw` ("as much as you can") is planned as the meter's capability;
+  with no capability known, as the nomination;
+- the intervals it runs (`segments`). A timeslot is planned from its start, or from when it
+  reached us if it had already started; one that had ended is stored and never planned.
 
-When a meter's live, uncancelled timeslots overlap in time, it follows them in this order (its
-"rank"), best first, and never two that overlap:
+Where a meter's live, uncancelled timeslots overlap, each interval goes to the best-ranked one:
 1. the lower `priority` number (1 is the highest);
 2. mandatory (`is_voluntary` false) before voluntary;
-3. the larger energy for this meter (its share; null, "as much as you can", counts as largest);
+3. the larger award for this meter (its share of `energy_kw`; null, "as much as you can",
+   counts as the largest);
 4. the earlier `start_time`;
 5. the event id, only so that the order is total.
-Going down that list, a timeslot is followed unless it overlaps one already followed; then it is
-overruled by that one, which is a conflict (shown on the dispatch pages and in the feed).
+The other timeslot keeps the rest of its window; one that loses every interval is not followed.
 Integration-test timeslots are planned only among themselves; cancelled ones are never followed.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import uuid
@@ -27,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -38,7 +45,7 @@ from django.utils.module_loading import import_string
 from dispatch.bulk import insert_rows, update_rows
 from dispatch.models import DispatchAllocation, DispatchTimeslot, Level
 from leapportal.timezones import trade_date
-from meters.models import GroupAssignment, Meter
+from meters.models import CapabilityOverride, GroupAssignment, Meter
 
 Flag = DispatchAllocation.Flag
 # Members with these flags cannot take a share of a group dispatch by default.
@@ -122,55 +129,214 @@ def members_of(timeslot: DispatchTimeslot, meters: dict[uuid.UUID, Meter]) -> li
     return out
 
 
-def _desired(timeslot: DispatchTimeslot, meters: dict[uuid.UUID, Meter]) -> dict[uuid.UUID, dict]:
+# Why a planned kW is what it is (DispatchAllocation.bound_by).
+BOUNDS = {
+    "award": "Leap's award (energy_kw)",
+    "nomination": "the nomination (up-to-nomination: never beyond it)",
+    "capability": "what the devices can do (discharge rate)",
+    "state_of_charge": "the battery's usable energy over the event (state-of-charge limits)",
+    "site_load": "the site's load (up-to-site-load: never below 0 kW, no export)",
+    "nomination_default": "no award and no known capability: the nomination",
+    "unknown": "no figure: no award, capability or nomination known",
+}
+# The meter columns the planner reads: a meter has some 60 columns, JSON among them.
+METER_PLAN_COLUMNS = (
+    "global_enrollment_status",
+    "battery_max_discharge_rate_kw",
+    "battery_energy_capacity_kwh",
+    "battery_min_soc_percent",
+    "battery_max_soc_percent",
+    "other_devices_power_kw",
+)
+
+
+@dataclass
+class Capability:
+    """What a meter can deliver, from Leap's device fields or an admin's override."""
+
+    kw: float | None = None  # discharge rate + other devices' power
+    usable_kwh: float | None = None  # battery energy between its state-of-charge limits
+    site_load_kw: float | None = None  # ours only (override)
+    source: str = "unknown"  # "leap", "override" or "unknown"
+
+
+def capability_of(meter: Meter | None, override: CapabilityOverride | None) -> Capability:
+    """The meter's capability; an override's figures win over Leap's, field by field."""
+    if meter is None:
+        return Capability()
+    o = override
+
+    def pick(mine: float | None, leap: float | None) -> float | None:
+        return mine if mine is not None else leap
+
+    leap_kw = None
+    parts = [meter.battery_max_discharge_rate_kw, meter.other_devices_power_kw]
+    if any(p is not None for p in parts):
+        leap_kw = sum(p for p in parts if p is not None)
+    kw = pick(o.max_discharge_kw if o else None, leap_kw)
+    energy = pick(o.energy_capacity_kwh if o else None, meter.battery_energy_capacity_kwh)
+    low = pick(o.min_soc_percent if o else None, meter.battery_min_soc_percent) or 0.0
+    high = pick(o.max_soc_percent if o else None, meter.battery_max_soc_percent)
+    high = 100.0 if high is None else high
+    usable = None if energy is None else max(0.0, energy * (high - low) / 100)
+    source = "override" if o is not None else ("leap" if kw is not None or energy else "unknown")
+    return Capability(kw, usable, o.site_load_kw if o else None, source)
+
+
+def plan_kw(
+    timeslot: DispatchTimeslot, share: float | None, cap: Capability, fraction: float, hours: float
+) -> tuple[float | None, str]:
+    """The kW a meter is told to deliver for a timeslot, and the limit that set it (BOUNDS).
+
+    `share` is its part of Leap's award (None: as much as it can), `fraction` its part of the
+    timeslot's nomination, `hours` how long it is planned for.
+    """
+    candidates: list[tuple[float, str]] = []
+    if share is not None:
+        candidates.append((share, "award"))
+    nomination = None if timeslot.nomination_kw is None else timeslot.nomination_kw * fraction
+    compensation = timeslot.performance_compensation_cap
+    if compensation == "up-to-nomination" and nomination is not None:
+        candidates.append((nomination, "nomination"))
+    if cap.kw is not None:
+        candidates.append((cap.kw, "capability"))
+    if cap.usable_kwh is not None and hours > 0:
+        candidates.append((cap.usable_kwh / hours, "state_of_charge"))
+    if compensation == "up-to-site-load" and cap.site_load_kw is not None:
+        candidates.append((cap.site_load_kw, "site_load"))
+    if not candidates:
+        if nomination is not None:
+            return round(nomination, 3), "nomination_default"
+        return None, "unknown"
+    kw, bound = min(candidates, key=lambda c: c[0])  # min() keeps the first of equals: the award
+    return round(max(kw, 0.0), 3), bound
+
+
+def _desired(
+    timeslot: DispatchTimeslot,
+    meters: dict[uuid.UUID, Meter],
+    overrides: dict[uuid.UUID, CapabilityOverride],
+) -> dict[uuid.UUID, dict]:
     """The allocation rows a timeslot should have: {meter_uuid: fields}."""
     members = members_of(timeslot, meters)
     if timeslot.level == Level.METER:
         shares = {m.meter_uuid: timeslot.energy_kw for m in members}
     else:
         shares = split_rule()(timeslot, members)
-    return {
-        m.meter_uuid: {"meter": m.meter, "share_kw": shares.get(m.meter_uuid), "flags": m.flags}
-        for m in members
-    }
+    takers = [m for m in members if m.eligible] or members
+    hours = (timeslot.end_time - timeslot.plan_from).total_seconds() / 3600
+    out = {}
+    for m in members:
+        share = shares.get(m.meter_uuid)
+        if timeslot.level == Level.METER:
+            fraction = 1.0
+        elif share is not None and timeslot.energy_kw:
+            fraction = share / timeslot.energy_kw
+        else:
+            fraction = 1 / len(takers) if m in takers else 0.0
+        cap = capability_of(m.meter, overrides.get(m.meter_uuid))
+        kw, bound = plan_kw(timeslot, share, cap, fraction, hours)
+        out[m.meter_uuid] = {
+            "meter": m.meter,
+            "share_kw": share,
+            "planned_kw": kw,
+            "bound_by": bound,
+            "flags": m.flags,
+        }
+    return out
 
 
-def rank(alloc: DispatchAllocation) -> tuple[Any, ...]:
+def load_meters(
+    ids: Iterable[uuid.UUID],
+) -> tuple[dict[uuid.UUID, Meter], dict[uuid.UUID, CapabilityOverride]]:
+    """The meters (only what planning reads) and their capability overrides."""
+    ids = list(ids)
+    if not ids:
+        return {}, {}
+    meters = Meter.objects.only(*METER_PLAN_COLUMNS).in_bulk(ids)
+    overrides = CapabilityOverride.objects.in_bulk(list(meters)) if meters else {}
+    return meters, overrides
+
+
+def rank(alloc: Any) -> tuple[Any, ...]:
     """Sort key of the module docstring's order (smaller is better)."""
     ts = alloc.timeslot
     energy = math.inf if alloc.share_kw is None else alloc.share_kw
     return (ts.priority, ts.is_voluntary, -energy, ts.start_time, str(ts.event_id))
 
 
-def resolve(allocations: list[DispatchAllocation]) -> None:
-    """Set followed / overruled_by / reason on one meter's allocations (in memory)."""
-    partitions: dict[bool, list[DispatchAllocation]] = defaultdict(list)
+def _epoch(value: Any) -> float:
+    return value.timestamp() if isinstance(value, datetime) else float(value)
+
+
+@lru_cache(maxsize=65536)  # the same boundaries come back on every re-plan of a meter
+def iso(epoch: float) -> str:
+    """An epoch second as Leap's UTC form (what segments hold)."""
+    return datetime.fromtimestamp(round(epoch, 6), UTC).isoformat().replace("+00:00", "Z")
+
+
+def _hm(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M")
+
+
+def resolve(allocations: list[Any]) -> None:
+    """Set segments / followed / overruled_by / reason on one meter's allocations (in memory).
+
+    Best-ranked first, each timeslot takes what is still free of its window [plan_from, end);
+    what an earlier (better) one holds is lost to that one.
+    """
+    partitions: dict[bool, list[Any]] = defaultdict(list)
     for alloc in allocations:
-        if alloc.timeslot.cancelled:
+        ts = alloc.timeslot
+        if ts.cancelled:
             alloc.followed, alloc.overruled_by, alloc.reason = False, None, "cancelled"
+            alloc.segments = []
+        elif _epoch(ts.end_time) <= _epoch(ts.plan_from):
+            alloc.followed, alloc.overruled_by = False, None
+            alloc.reason, alloc.segments = "ended before it reached us: not planned", []
         else:
-            partitions[alloc.timeslot.integration_test].append(alloc)
+            partitions[ts.integration_test].append(alloc)
     for group in partitions.values():
-        followed: list[DispatchAllocation] = []
+        starts: list[float] = []  # taken pieces, disjoint, sorted by start
+        pieces: list[tuple[float, float, Any]] = []
         for alloc in sorted(group, key=rank):
             ts = alloc.timeslot
-            winner = next(
-                (
-                    f
-                    for f in followed
-                    if f.timeslot.start_time < ts.end_time and ts.start_time < f.timeslot.end_time
-                ),
-                None,
-            )
-            if winner is None:
-                alloc.followed, alloc.overruled_by, alloc.reason = True, None, ""
-                followed.append(alloc)
+            lo, hi = _epoch(ts.plan_from), _epoch(ts.end_time)
+            free, lost = [], []
+            cur = lo
+            i = max(0, bisect.bisect_right(starts, lo) - 1)
+            while i < len(pieces) and pieces[i][0] < hi:
+                s0, e0, owner = pieces[i]
+                if e0 > lo:
+                    if s0 > cur:
+                        free.append((cur, s0))
+                    lost.append((max(s0, lo), min(e0, hi), owner))
+                    cur = max(cur, e0)
+                i += 1
+            if cur < hi:
+                free.append((cur, hi))
+            for s0, e0 in free:
+                at = bisect.bisect_left(starts, s0)
+                starts.insert(at, s0)
+                pieces.insert(at, (s0, e0, alloc))
+            alloc.segments = [[iso(a), iso(b)] for a, b in free]
+            alloc.followed = bool(free)
+            if not lost:
+                alloc.overruled_by, alloc.reason = None, ""
+                continue
+            winner = lost[0][2]
+            alloc.overruled_by = winner.timeslot
+            why = _why(winner.timeslot, ts, winner, alloc)
+            if not free:
+                alloc.reason = why[:200]
             else:
-                alloc.followed, alloc.overruled_by = False, winner.timeslot
-                alloc.reason = _why(winner.timeslot, ts, winner, alloc)
+                hours = sum(e - s for s, e, _ in lost) / 3600
+                first = f"{_hm(lost[0][0])}–{_hm(lost[0][1])} UTC"
+                more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+                alloc.reason = f"loses {hours:g} h ({first}{more}): {why}"[:200]
 
 
-def _why(win: DispatchTimeslot, lose: DispatchTimeslot, wa: Any, la: Any) -> str:
+def _why(win: Any, lose: Any, wa: Any, la: Any) -> str:
     """Which rule decided the conflict, in words."""
     if win.priority != lose.priority:
         return f"overlaps priority {win.priority} event (this one is priority {lose.priority})"
@@ -183,15 +349,28 @@ def _why(win: DispatchTimeslot, lose: DispatchTimeslot, wa: Any, la: Any) -> str
     return "overlaps an identical-rank event (event id decides)"
 
 
-_PLAN_FIELDS = ("meter", "share_kw", "flags", "followed", "overruled_by", "reason")
+_PLAN_FIELDS = (
+    "meter",
+    "share_kw",
+    "planned_kw",
+    "bound_by",
+    "flags",
+    "segments",
+    "followed",
+    "overruled_by",
+    "reason",
+)
 
 
-def _state(alloc: DispatchAllocation) -> tuple[Any, ...]:
+def _state(alloc: Any) -> tuple[Any, ...]:
     """What a change of the plan is measured on."""
     return (
         alloc.meter_id,
         alloc.share_kw,
+        alloc.planned_kw,
+        alloc.bound_by,
         sorted(alloc.flags),
+        _segments_text(alloc.segments),
         alloc.followed,
         alloc.overruled_by_id,
         alloc.reason,
@@ -219,10 +398,9 @@ def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
             if ts.level == Level.METER
             else {uuid.UUID(m) for m in ts.group_meter_ids}
         )
-    # Only the status (meter_is_active): a meter has some 60 columns, JSON among them.
-    meters = Meter.objects.only("global_enrollment_status").in_bulk(list(needed))
+    meters, overrides = load_meters(needed)
     for ts in timeslots:
-        wanted[ts.pk] = _desired(ts, meters)
+        wanted[ts.pk] = _desired(ts, meters, overrides)
 
     existing = defaultdict(dict)
     for alloc in DispatchAllocation.objects.filter(timeslot_id__in=list(wanted)):
@@ -259,6 +437,7 @@ def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
             fields = wanted.get(a.timeslot_id, {}).get(a.meter_uuid)
             if fields is not None:
                 a.meter, a.share_kw, a.flags = fields["meter"], fields["share_kw"], fields["flags"]
+                a.planned_kw, a.bound_by = fields["planned_kw"], fields["bound_by"]
         resolve(allocs)
         for a in allocs:
             if _state(a) != before[a.pk]:
@@ -296,10 +475,11 @@ class _Slot(_Values):
         "is_voluntary",
         "cancelled",
         "integration_test",
+        "plan_from",
     )
 
 
-# The allocation columns re-planning reads: the stand-in's first fields, and the first nine of
+# The allocation columns re-planning reads: the stand-in's first fields, and the first ones of
 # _REACHABLE_SQL (then come the timeslot's).
 ALLOCATION_COLUMNS = (
     "id",
@@ -307,11 +487,15 @@ ALLOCATION_COLUMNS = (
     "meter_id",
     "meter_uuid",
     "share_kw",
+    "planned_kw",
+    "bound_by",
     "flags",
+    "segments",
     "followed",
     "overruled_by_id",
     "reason",
 )
+_N = len(ALLOCATION_COLUMNS)
 
 
 class _Plan(_Values):
@@ -349,10 +533,12 @@ class _Plan(_Values):
 # timeslots. Raw SQL, and times as epoch seconds: Django's timestamptz loader (Python, per value)
 # and its per-row converters were most of re-planning's CPU when meters have long histories.
 _REACHABLE_SQL = """
-SELECT a.id, a.timeslot_id, a.meter_id, a.meter_uuid, a.share_kw, a.flags::text, a.followed,
-       a.overruled_by_id, a.reason, t.event_id::text,
+SELECT a.id, a.timeslot_id, a.meter_id, a.meter_uuid, a.share_kw, a.planned_kw, a.bound_by,
+       a.flags::text, a.segments::text, a.followed, a.overruled_by_id, a.reason,
+       t.event_id::text,
        extract(epoch FROM t.start_time)::float8, extract(epoch FROM t.end_time)::float8,
-       t.priority, t.is_voluntary, t.cancelled, t.integration_test
+       t.priority, t.is_voluntary, t.cancelled, t.integration_test,
+       extract(epoch FROM greatest(t.start_time, t.first_seen_at))::float8
 FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
 WHERE a.meter_uuid = ANY(%s) AND {where}
 """
@@ -363,6 +549,17 @@ _OVERLAPS = "(t.start_time < %s AND t.end_time > %s)"
 def _flags(text: str) -> list[str]:
     """A flags column's JSON (a handful of distinct values), parsed once. Never mutated."""
     return json.loads(text)
+
+
+def _segments_text(segments: Any) -> str:
+    """Segments as PostgreSQL prints a jsonb array of string pairs.
+
+    Re-planning reads the stored segments as that text and compares it with the new ones in
+    the same form: parsing every loaded row's JSON cost more than the rest of resolving it.
+    """
+    if isinstance(segments, str):
+        return segments
+    return "[" + ", ".join(f'["{a}", "{b}"]' for a, b in segments) + "]"
 
 
 def _utc(epoch: float) -> datetime:
@@ -392,8 +589,8 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
                 continue
             slot = slots.get(row[1])
             if slot is None:
-                slot = slots[row[1]] = _Slot(row[1], *row[9:])
-            loaded[row[0]] = _Plan(*row[:9], None, slot)
+                slot = slots[row[1]] = _Slot(row[1], *row[_N:])
+            loaded[row[0]] = _Plan(*row[:_N], None, slot)
         new_lo = min([lo, *(s.start_time for s in slots.values())])
         new_hi = max([hi, *(s.end_time for s in slots.values())])
         if (new_lo, new_hi) == (lo, hi):
@@ -403,9 +600,9 @@ def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[
         lo, hi = new_lo, new_hi
 
 
-# A row of one round: id, timeslot_id, meter_id, meter_uuid, share_kw, flags (parsed), followed,
-# overruled_by_id, reason, then the timeslot's event_id (text), start and end (epoch seconds),
-# priority, is_voluntary, cancelled, integration_test.
+# A row of one round: ALLOCATION_COLUMNS (flags and segments parsed), then the timeslot's
+# event_id (text), start and end (epoch seconds), priority, is_voluntary, cancelled,
+# integration_test, plan_from (epoch seconds).
 _ROW = tuple[Any, ...]
 
 
@@ -430,16 +627,18 @@ def _fetch(
         params = [meter_ids, _utc(hi), _utc(lo), _utc(outside[0]), _utc(outside[1])]
     with connection.cursor() as cursor:
         cursor.execute(_REACHABLE_SQL.format(where=where, **tables), params)
-        return [(*row[:5], _flags(row[5]), *row[6:]) for row in cursor.fetchall()]
+        return [(*row[:7], _flags(row[7]), *row[8:]) for row in cursor.fetchall()]
 
 
-def replan_meters(meter_uuids: Iterable[uuid.UUID]) -> set[int]:
-    """Re-plan every timeslot that addresses these meters (e.g. after their status changed)."""
-    ids = set(
-        DispatchAllocation.objects.filter(meter_uuid__in=list(meter_uuids)).values_list(
-            "timeslot_id", flat=True
-        )
-    )
+def replan_meters(meter_uuids: Iterable[uuid.UUID], *, upcoming_only: bool = True) -> set[int]:
+    """Re-plan the timeslots that address these meters (their status or capability changed).
+
+    Only those not yet ended by default: an ended event's plan is kept as it was.
+    """
+    allocs = DispatchAllocation.objects.filter(meter_uuid__in=list(meter_uuids))
+    if upcoming_only:
+        allocs = allocs.filter(timeslot__end_time__gt=timezone.now())
+    ids = set(allocs.values_list("timeslot_id", flat=True))
     return replan_timeslots(ids) if ids else set()
 
 

@@ -1,13 +1,15 @@
-"""When a meter arrives, attach the dispatch events that were parked waiting for it."""
+"""Reactions to the meters app: a meter arrives (attach its parked events), a capability changes
+(re-plan its upcoming events)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from meters.models import Meter
+from meters.models import CapabilityOverride, Meter
+from meters.signals import capability_changed
 
 
 @receiver(post_save, sender=Meter, dispatch_uid="dispatch-attach-parked")
@@ -29,3 +31,20 @@ def _has_group_allocation(meter_uuid: Any) -> bool:
     from dispatch.models import DispatchAllocation
 
     return DispatchAllocation.objects.filter(meter_uuid=meter_uuid, meter__isnull=True).exists()
+
+
+@receiver(capability_changed, dispatch_uid="dispatch-replan-capability")
+def capability_saved(sender: Any, meter_ids: list[Any], **kwargs: Any) -> None:
+    """The meters' device capability changed: re-plan their upcoming events after commit."""
+    from dispatch import tasks
+
+    tasks.replan_meters.delay_on_commit([str(m) for m in meter_ids])
+
+
+@receiver(post_save, sender=CapabilityOverride, dispatch_uid="dispatch-override-saved")
+@receiver(post_delete, sender=CapabilityOverride, dispatch_uid="dispatch-override-deleted")
+def override_changed(sender: Any, instance: CapabilityOverride, **kwargs: Any) -> None:
+    """An admin set or removed our own capability figures of a meter."""
+    if kwargs.get("raw"):
+        return
+    capability_changed.send(sender=CapabilityOverride, meter_ids=[instance.meter_id])

@@ -8,8 +8,8 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
-from dispatch import ingest, outbound, reconcile, wakeup
-from dispatch.models import DeliverySweep
+from dispatch import ingest, outbound, recheck, reconcile, wakeup
+from dispatch.models import DeliverySweep, DispatchTimeslot
 
 # A delivery still "received" this long after receipt lost its task (broker restart, crash).
 REQUEUE_AFTER = timedelta(minutes=2)
@@ -63,6 +63,7 @@ def reconcile_dispatches() -> dict | None:
 
     with leap.get_client() as client:
         run = reconcile.reconcile(client, now=timezone.now())
+    requeue_stuck_rechecks()
     for message_id in outbound.due_message_ids():
         send_outbound.delay(message_id)
     ingest.attach_parked()
@@ -81,6 +82,36 @@ def sweep_deliveries(older_than_seconds: float = REQUEUE_AFTER.total_seconds()) 
     return {"dispatch": found.dispatch_requeued, "meter": found.meter_requeued}
 
 
+def requeue_stuck_rechecks() -> int:
+    """Queue again the Leap checks of held timeslots whose task never ran."""
+    stuck = list(
+        DispatchTimeslot.objects.filter(
+            recheck="pending", recheck_at__lt=timezone.now() - REQUEUE_AFTER
+        ).values_list("pk", flat=True)[:1000]
+    )
+    for timeslot_id in stuck:
+        recheck_timeslot.delay(timeslot_id)
+    return len(stuck)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def recheck_timeslot(self, timeslot_id: int) -> str:
+    """Ask Leap's dispatch search whether a held, cancelled event comes back (dispatch.recheck)."""
+    import leap
+    from leap.errors import LeapError
+
+    try:
+        # One quick try per run: the task's own retries (with countdown) back off without
+        # holding a worker that also drains notifications while Leap is down.
+        with leap.get_client(max_retries=1, max_total_wait=5) as client:
+            return recheck.recheck(timeslot_id, client)
+    except LeapError as exc:
+        if self.request.retries >= self.max_retries:
+            recheck.give_up(timeslot_id, f"{type(exc).__name__}: {exc}")
+            return "failed"
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 2)) from exc
+
+
 @shared_task(acks_late=True)
 def send_outbound(message_id: int) -> str:
     """One signed delivery attempt of an outbound message; schedules its own retry."""
@@ -95,3 +126,18 @@ def send_outbound(message_id: int) -> str:
 def attach_parked_events(meter_ids: list[str]) -> int:
     """Link parked events to meters that have just arrived."""
     return ingest.meter_arrived(meter_ids)
+
+
+@shared_task(acks_late=True)
+def replan_meters(meter_ids: list[str]) -> int:
+    """Re-plan the upcoming events of meters whose capability changed, and hand on the changes."""
+    import uuid
+
+    from django.db import transaction
+
+    from dispatch import planning
+
+    with transaction.atomic():
+        changed = planning.replan_meters([uuid.UUID(m) for m in meter_ids])
+        outbound.hand_on(changed)
+    return len(changed)

@@ -14,5 +14,6 @@ urlpatterns: list = [
     path("", views.timeline, name="timeline"),
     path("events/<uuid:event_id>/", views.event_detail, name="event"),
     path("calendar/<str:token>.ics", views.ical_feed, name="ical"),
+    path("alerts/<int:pk>/dismiss", views.dismiss_alert, name="dismiss_alert"),
     # --- end dashboard pages ---
 ]

@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.utils.dateparse import parse_datetime
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from dispatch import alerts, chart, planning
 from dispatch import timeline as timeline_q
-from dispatch.models import DispatchTimeslot
+from dispatch.models import DispatchTimeslot, RejectedTimeslot, UnknownMeterAlert
 from leapportal import roles
 from leapportal.htmx import wants_fragment
 from ops import ical, timefmt
@@ -88,6 +93,15 @@ def timeline(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _with_segment_times(allocations: Any) -> list[Any]:
+    """The allocations with their segments as datetimes (the template formats them per zone)."""
+    out = []
+    for alloc in allocations:
+        alloc.segment_times = [(parse_datetime(a), parse_datetime(b)) for a, b in alloc.segments]
+        out.append(alloc)
+    return out
+
+
 @require_GET
 @permission_required(roles.VIEW, raise_exception=True)
 def event_detail(request: HttpRequest, event_id: uuid.UUID) -> HttpResponse:
@@ -100,15 +114,32 @@ def event_detail(request: HttpRequest, event_id: uuid.UUID) -> HttpResponse:
     )
     mode = timefmt.display_mode(request)
     slot.region = timeline_q.slot_region(slot)
+    context_zone = timeline_q.row_zone(slot, mode)
     context = {
         "slot": slot,
-        "zone": timeline_q.row_zone(slot, mode),
+        "zone": context_zone,
         "versions": slot.versions.select_related("delivery").order_by("-version", "-pk"),
-        "allocations": slot.allocations.select_related("meter", "overruled_by").order_by(
-            "meter_uuid"
+        "allocations": _with_segment_times(
+            slot.allocations.select_related("meter", "overruled_by").order_by("meter_uuid")
         ),
         "findings": slot.findings.select_related("run").order_by("-found_at")[:20],
         "raw": json.dumps(slot.raw, indent=2, sort_keys=True),
         "now": timezone.now(),
+        "charts": chart.charts_for(slot, context_zone),
+        "bounds": planning.BOUNDS,
+        "rejected": RejectedTimeslot.objects.filter(event_id=slot.event_id)[:20],
     }
     return render(request, "dispatch/event_detail.html", context)
+
+
+@require_POST
+@permission_required(roles.WORK_QUEUE, raise_exception=True)
+def dismiss_alert(request: HttpRequest, pk: int) -> HttpResponse:
+    """An operator has dealt with an unknown-meter alert; back to the page it was on."""
+    alert = get_object_or_404(UnknownMeterAlert, pk=pk)
+    if alerts.dismiss(alert.pk, request.user):
+        messages.success(request, f"Alert for meter {alert.meter_uuid} dismissed.")
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = reverse("home")
+    return redirect(target)

@@ -364,6 +364,31 @@ class MeterEnrollment(_MeterIdentity):
 
 # --- dispatch v2 ---------------------------------------------------------------------------------
 
+# Leap's dispatch enumerations (S-DSP; programs: the dispatch enum plus CT_GB-ESS, which the
+# enrollment and nomination enums carry, DIGEST §9.8). Parsing keeps them plain strings so a
+# payload never fails as a whole; dispatch/ingest.py checks each timeslot against these sets and
+# keeps one that breaks them, with its error, instead of planning it. tests/leap checks them
+# against the specs.
+DISPATCH_PROGRAMS = frozenset(
+    """CAISO-CCA-SC_ONLY CCA CEC-DSGS-OPTION4 CEC-DSGS CONED-CSRP CONED-DLRP DRAM ELRP ENERGY-ONLY
+    ERCOT-ERS EVERSOURCE-CS MA_DOER-CPS NATGRID-CS NRG-REALTIME NRG-RED NYISO-SCR ONCOR-CLM PGE-ART
+    PGE-CBP PJM-CAPACITY PSEGLI-CSRP PSEGLI-DLRP RIE-CS UNITIL-CS PSE-RPO SRP-RPO TVA-RPO
+    CAISO-ELRP-A4 CEC-DSGS-OPTION2 ENERGYHUB-CS CT_GB-ESS""".split()
+)
+PERFORMANCE_CAPS = frozenset({"up-to-nomination", "up-to-site-load", "grid-exports-allowed"})
+# DispatchEventType, plus 15m: Leap's polling guide names CAISO's 15-minute real-time events,
+# which MarketType spells "15m" (DIGEST §9.6).
+DISPATCH_EVENT_TYPES = frozenset(
+    {"hour-ahead", "day-ahead", "5m", "15m", "capacity-test", "standard"}
+)
+# Types an operator must notice: a capacity test measures performance, real-time events leave
+# minutes of notice.
+SPECIAL_EVENT_TYPES = {
+    "capacity-test": "capacity test",
+    "5m": "real-time (5 min)",
+    "15m": "real-time (15 min)",
+}
+
 _COMM_TEST = AliasChoices("communication_test", "is_communication_test")
 
 
@@ -432,6 +457,34 @@ class DispatchNotification(RawModel):
     _null_flags = field_validator(
         "integration_test_notification", "communication_test", mode="before"
     )(lambda v: False if v is None else v)
+
+
+class LenientMeterDispatch(RawModel):
+    """A meter's entry of a notification whose timeslots are validated one by one (ingest)."""
+
+    meter_id: UUID
+    partner_reference: OptStr = None
+    timeslots: list[Any] = Field(default_factory=list)
+
+    _none_lists = field_validator("timeslots", mode="before")(_none_to_list)
+
+
+class LenientGroupDispatch(RawModel):
+    """A group's entry of a notification whose timeslots are validated one by one (ingest)."""
+
+    market_group_id: UUID
+    meter_ids: UUIDList = Field(default_factory=list)
+    partner_references: StrList = Field(default_factory=list)
+    timeslots: list[Any] = Field(default_factory=list)
+
+    _none_lists = field_validator("timeslots", mode="before")(_none_to_list)
+
+
+class LenientNotification(DispatchNotification):
+    """DispatchNotification whose timeslots stay raw: one bad timeslot must not reject the rest."""
+
+    meter_dispatches: list[LenientMeterDispatch] = Field(default_factory=list)  # type: ignore[assignment]
+    group_dispatches: list[LenientGroupDispatch] = Field(default_factory=list)  # type: ignore[assignment]
 
 
 class Header(LeapModel):

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from meters import actions, sync
 from meters.models import (
+    CapabilityOverride,
     GroupAssignment,
     MarketGroup,
     Meter,
@@ -213,3 +214,32 @@ class GroupAssignmentAdmin(ReadOnlyAdmin):
     list_display = ["trade_date", "market_group", "meter", "source"]
     list_filter = ["trade_date", "source"]
     raw_id_fields = ["meter", "market_group"]
+
+
+@admin.register(CapabilityOverride)
+class CapabilityOverrideAdmin(admin.ModelAdmin):
+    """Our own figures of what a meter's devices can do; saving re-plans its upcoming dispatches."""
+
+    list_display = (
+        "meter",
+        "max_discharge_kw",
+        "energy_capacity_kwh",
+        "min_soc_percent",
+        "max_soc_percent",
+        "site_load_kw",
+        "updated_at",
+        "updated_by",
+    )
+    search_fields = ("meter__meter_id", "meter__partner_reference", "note")
+    raw_id_fields = ("meter",)
+    readonly_fields = ("updated_at", "updated_by")
+
+    def save_model(
+        self, request: HttpRequest, obj: CapabilityOverride, form: Any, change: bool
+    ) -> None:
+        """Record who set the figures, and when."""
+        from django.utils import timezone
+
+        obj.updated_by = request.user
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)

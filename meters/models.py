@@ -167,6 +167,17 @@ class Meter(models.Model):
     device_manufacturer = models.CharField(max_length=128, null=True, blank=True)
     device_model = models.CharField(max_length=128, null=True, blank=True)
     site_device_count = models.IntegerField(null=True, blank=True)
+    # What the devices can do (device and site devices, meters/snapshot.py: capability); the
+    # dispatch planner reads these, or an admin's CapabilityOverride where Leap gives none.
+    battery_max_discharge_rate_kw = models.FloatField(null=True, blank=True)
+    battery_max_charge_rate_kw = models.FloatField(null=True, blank=True)
+    battery_energy_capacity_kwh = models.FloatField(null=True, blank=True)
+    battery_min_soc_percent = models.FloatField(null=True, blank=True)
+    battery_max_soc_percent = models.FloatField(null=True, blank=True)
+    other_devices_power_kw = models.FloatField(
+        null=True, blank=True, help_text="Power capacity of the site's devices other than batteries"
+    )
+    is_connected_to_solar = models.BooleanField(null=True, blank=True)
 
     # Leap's audit
     leap_created_by = models.CharField(max_length=16, null=True, blank=True)
@@ -234,6 +245,68 @@ class Meter(models.Model):
             "utility_name": self.utility_name or "",
             "electric_service_account_number": self.electric_service_account_number or "",
         }
+
+
+class CapabilityOverride(models.Model):
+    """Our own figures for what a meter's devices can do, where Leap gives none or a wrong one.
+
+    Edited by admins (Django admin); a figure left empty falls back to Leap's. The dispatch
+    planner re-plans the meter's upcoming events when one is saved.
+    """
+
+    meter = models.OneToOneField(
+        Meter, primary_key=True, on_delete=models.CASCADE, related_name="capability_override"
+    )
+    max_discharge_kw = models.FloatField(
+        null=True, blank=True, help_text="kW the site can reduce or export at most"
+    )
+    energy_capacity_kwh = models.FloatField(null=True, blank=True)
+    min_soc_percent = models.FloatField(null=True, blank=True)
+    max_soc_percent = models.FloatField(null=True, blank=True)
+    site_load_kw = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Typical site load during dispatch hours: the most an up-to-site-load event plans",
+    )
+    note = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_discharge_kw__gte=0) | Q(max_discharge_kw__isnull=True),
+                name="override_discharge_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(energy_capacity_kwh__gte=0) | Q(energy_capacity_kwh__isnull=True),
+                name="override_energy_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(site_load_kw__gte=0) | Q(site_load_kw__isnull=True),
+                name="override_site_load_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"capability of {self.meter_id}"
+
+    def clean(self) -> None:
+        """State-of-charge limits are percentages, the minimum below the maximum."""
+        from django.core.exceptions import ValidationError
+
+        for name in ("min_soc_percent", "max_soc_percent"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 100:
+                raise ValidationError({name: "a percentage between 0 and 100"})
+        if (
+            self.min_soc_percent is not None
+            and self.max_soc_percent is not None
+            and self.min_soc_percent >= self.max_soc_percent
+        ):
+            raise ValidationError({"min_soc_percent": "must be below the maximum"})
 
 
 class ProgramEnrollment(models.Model):

@@ -44,6 +44,16 @@ CUSTOMER_FIELDS = (
     "state_or_province_code",
     "country_code",
 )
+# What the devices can do, for the dispatch planner (capability()).
+CAPABILITY_COLUMNS = (
+    "battery_max_discharge_rate_kw",
+    "battery_max_charge_rate_kw",
+    "battery_energy_capacity_kwh",
+    "battery_min_soc_percent",
+    "battery_max_soc_percent",
+    "other_devices_power_kw",
+    "is_connected_to_solar",
+)
 # Columns filled from meter details.
 DETAIL_COLUMNS = [
     "partner_reference",
@@ -63,6 +73,7 @@ DETAIL_COLUMNS = [
     "device_manufacturer",
     "device_model",
     "site_device_count",
+    *CAPABILITY_COLUMNS,
     "leap_created_by",
     "leap_created_at",
     "leap_updated_at",
@@ -191,7 +202,59 @@ def detail_columns(detail: Any) -> dict[str, Any]:
     row["device_type"] = device.device_type if device else None
     row["device_manufacturer"] = device.device_manufacturer if device else None
     row["device_model"] = device.device_model if device else None
+    row.update(capability(device, site))
     return _cut(row, _METER_LENGTHS)
+
+
+def _total(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known), 3) if known else None
+
+
+def capability(device: Any, site: Any) -> dict[str, Any]:
+    """What the meter's devices can do, from Leap's device and site devices (DIGEST §2.4).
+
+    Batteries: the site devices' rates and energy added up (a site may have several); where the
+    site lists no battery, the primary device's own fields. A rate Leap leaves out falls back to
+    the battery's power capacity. State-of-charge limits: the narrowest window. Other devices
+    (EV chargers, generators...) count with their power capacity.
+    """
+    batteries = [d for d in (site.site_devices if site else []) if d.device_type == "BATTERY"]
+    others = [d for d in (site.site_devices if site else []) if d.device_type != "BATTERY"]
+    if batteries:
+        discharge = _total(
+            [d.battery_max_discharge_rate_kw or d.power_capacity_kw for d in batteries]
+        )
+        charge = _total([d.battery_max_charge_rate_kw or d.power_capacity_kw for d in batteries])
+        energy = _total([d.energy_capacity_kwh for d in batteries])
+        lows = [d.battery_min_state_of_charge_percentage for d in batteries]
+        highs = [d.battery_max_state_of_charge_percentage for d in batteries]
+        solar = [d.is_connected_to_solar for d in batteries]
+    elif device is not None and (
+        device.device_type == "BATTERY" or device.battery_max_discharge_rate_kw is not None
+    ):
+        discharge = device.battery_max_discharge_rate_kw or device.battery_power_capacity_kw
+        charge = device.battery_max_charge_rate_kw or device.battery_power_capacity_kw
+        energy = device.battery_energy_capacity_kwh
+        lows = [device.battery_min_state_of_charge_percentage]
+        highs = [device.battery_max_state_of_charge_percentage]
+        solar = [device.is_connected_to_solar]
+    else:
+        discharge = charge = energy = None
+        lows, highs, solar = [], [], [device.is_connected_to_solar if device else None]
+    solar += [d.is_connected_to_solar for d in others]
+    lows = [v for v in lows if v is not None]
+    highs = [v for v in highs if v is not None]
+    known_solar = [v for v in solar if v is not None]
+    return {
+        "battery_max_discharge_rate_kw": discharge,
+        "battery_max_charge_rate_kw": charge,
+        "battery_energy_capacity_kwh": energy,
+        "battery_min_soc_percent": max(lows) if lows else None,
+        "battery_max_soc_percent": min(highs) if highs else None,
+        "other_devices_power_kw": _total([d.power_capacity_kw for d in others]),
+        "is_connected_to_solar": any(known_solar) if known_solar else None,
+    }
 
 
 @dataclass

@@ -226,8 +226,22 @@ def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
         "details_raw": json.dumps(meter.details_raw, indent=2, sort_keys=True),
         "enrollment_raw": json.dumps(meter.enrollment_raw, indent=2, sort_keys=True),
         "mapping": mapping_installed(),
+        **_capability_context(request, meter),
     }
     return render(request, "meters/meter_detail.html", context)
+
+
+def _capability_context(request: HttpRequest, meter: Meter) -> dict[str, Any]:
+    """What the dispatch planner takes this meter to be able to do, and our override of it."""
+    from dispatch.planning import capability_of
+    from meters.models import CapabilityOverride
+
+    override = CapabilityOverride.objects.filter(meter=meter).first()
+    return {
+        "override": override,
+        "capability": capability_of(meter, override),
+        "can_override": request.user.has_perm("meters.change_capabilityoverride"),
+    }
 
 
 # --- sync health -----------------------------------------------------------------------------

@@ -35,8 +35,10 @@ from meters.models import (
     SyncFailure,
     SyncRun,
 )
+from meters.signals import capability_changed
 from meters.snapshot import (
     AUDIT_COLUMNS,
+    CAPABILITY_COLUMNS,
     DETAIL_COLUMNS,
     ENROLLMENT_COLUMNS,
     SHARED_COLUMNS,
@@ -374,6 +376,7 @@ def plan_details(ctx: Context, items: list[Prepared]) -> Apply | None:
     # a webhook's resync may insert the same meter meanwhile).
     updates: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
+    capable: list[Any] = []  # meters whose device capability changed: dispatch re-plans them
     defaults = meter_defaults()
     for meter_id in todo:
         item = by_id[meter_id]
@@ -381,6 +384,8 @@ def plan_details(ctx: Context, items: list[Prepared]) -> Apply | None:
         if meter_id in stored:
             details_hash, missing_since = stored[meter_id]
             old = previous[meter_id]
+            if any(old[c] != columns.get(c) for c in CAPABILITY_COLUMNS):
+                capable.append(meter_id)
             if details_hash:  # the first details of a meter are not a change of it
                 _diff_columns(ctx, meter_id, old, columns)
                 _identity_events(ctx, meter_id, old, columns)
@@ -412,6 +417,8 @@ def plan_details(ctx: Context, items: list[Prepared]) -> Apply | None:
         _write_meters(updates, inserts, DETAIL_COLUMNS, "details")
         wctx.add_history(history)
         wctx.flush()
+        if capable:
+            capability_changed.send(sender=Meter, meter_ids=capable)
 
     return apply
 

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from leap.schemas import SPECIAL_EVENT_TYPES
+
 PRODID = "-//leapportal//dispatch calendar//EN"
 
 
@@ -51,6 +53,11 @@ def _summary(slot: Any) -> str:
     )
     energy = "max kW" if slot.energy_kw is None else f"{slot.energy_kw:g} kW"
     prefix = "CANCELLED: " if slot.cancelled else ""
+    special = [
+        SPECIAL_EVENT_TYPES[t] for t in slot.dispatch_event_types if t in SPECIAL_EVENT_TYPES
+    ]
+    if special:  # a capacity test or a real-time event must stand out in a calendar too
+        prefix += "[" + ", ".join(s.upper() for s in special) + "] "
     kind = "voluntary" if slot.is_voluntary else "mandatory"
     return f"{prefix}Dispatch {energy} ({kind}, priority {slot.priority}) — {who}"
 
@@ -69,6 +76,9 @@ def _description(slot: Any) -> str:
     ]
     if slot.communication_test:
         lines.append("Communication test")
+    for kind in slot.dispatch_event_types:
+        if kind in SPECIAL_EVENT_TYPES:
+            lines.append(f"Special: {SPECIAL_EVENT_TYPES[kind]}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from django.conf import settings
 
-T0 = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)
+# 17:00 UTC three days ahead: events must lie in the future, since an event that has already
+# ended when it reaches us is stored but never planned nor handed on.
+T0 = (datetime.now(UTC) + timedelta(days=3)).replace(hour=17, minute=0, second=0, microsecond=0)
 SECRET = "dev-dispatch-webhook-secret-01"
 
 

@@ -8,8 +8,13 @@ from datetime import timedelta
 import pytest
 
 from dispatch import ingest
-from dispatch.models import DispatchDelivery, DispatchTimeslot, DispatchTimeslotVersion
-from tests.dispatch.helpers import T0, group_notification, meter_notification, slot
+from dispatch.models import (
+    DispatchDelivery,
+    DispatchTimeslot,
+    DispatchTimeslotVersion,
+    RejectedTimeslot,
+)
+from tests.dispatch.helpers import T0, group_notification, iso, meter_notification, slot
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +129,7 @@ def test_a_window_update_moves_the_event(deliver, make_meter):
     assert (ts.start_time, ts.end_time) == (later, later + timedelta(hours=2))
     change = ts.versions.get(version=2).changes
     assert set(change) == {"start_time", "end_time"}
-    assert change["start_time"] == ["2026-12-01T17:00:00Z", "2026-12-01T17:30:00Z"]
+    assert change["start_time"] == [iso(T0), iso(later)]
 
 
 def test_a_cancellation_keeps_the_row_marked_cancelled(deliver, make_meter):
@@ -221,16 +226,26 @@ def test_an_older_notification_processed_after_a_newer_one_is_not_applied(make_m
     assert older.status == "processed" and older.summary == {"stale": 1}
 
 
-def test_an_older_body_redelivered_by_leap_after_a_newer_one_is_a_duplicate(deliver, make_meter):
-    """Leap retries a body it failed to deliver; if we had processed it, it changes nothing."""
+def test_a_body_repeating_an_older_version_after_a_change_is_applied(deliver, make_meter):
+    """A -> B -> A: per event, content that differs from the current version is applied, whatever
+    older version it repeats (Leap putting kW back); only the current state again is a no-op."""
     meter, event = make_meter(), uuid.uuid4()
     v1 = meter_notification((meter.pk, [slot(event, energy_kw=5.0)]))
     deliver(v1)
     deliver(meter_notification((meter.pk, [slot(event, energy_kw=7.0)])))
     deliver(v1)
 
-    assert DispatchTimeslot.objects.get(event_id=event).energy_kw == 7.0
-    assert DispatchDelivery.objects.order_by("pk").last().status == "duplicate"
+    ts = DispatchTimeslot.objects.get(event_id=event)
+    assert (ts.energy_kw, ts.version) == (5.0, 3)
+    assert ts.versions.get(version=3).changes == {"energy_kw": [7.0, 5.0]}
+    assert DispatchDelivery.objects.order_by("pk").last().status == "processed"
+
+    deliver(v1)  # the current state again: nothing changes
+
+    last = DispatchDelivery.objects.order_by("pk").last()
+    assert (last.status, last.summary) == ("duplicate", {"unchanged": 1})
+    assert last.duplicate_of == ts.versions.get(version=3).delivery
+    assert DispatchTimeslot.objects.get(event_id=event).version == 3
 
 
 def test_processing_twice_is_a_no_op(make_meter):
@@ -254,15 +269,26 @@ def test_a_timeslot_ending_before_it_starts_is_refused_with_a_reason(deliver, ma
     assert DispatchTimeslot.objects.count() == 1
 
 
-def test_a_notification_the_schema_refuses_is_marked_rejected_in_the_task(deliver):
-    bad = meter_notification((uuid.uuid4(), [slot(priority="high")]))
-    response = deliver(bad)
+def test_a_timeslot_the_schema_refuses_is_kept_with_its_error_and_the_rest_applies(
+    deliver, make_meter
+):
+    meter = make_meter()
+    good, bad = uuid.uuid4(), uuid.uuid4()
+    response = deliver(meter_notification((meter.pk, [slot(good), slot(bad, priority="high")])))
 
-    assert response.status_code == 202  # the wrapper's shape is fine; the schema is not
+    assert response.status_code == 202  # the wrapper's shape is fine; one timeslot is not
     delivery = DispatchDelivery.objects.get()
-    assert delivery.status == "rejected"
+    assert delivery.status == "processed"
+    assert (delivery.summary["created"], delivery.summary["invalid"]) == (1, 1)
     assert "priority" in delivery.error
-    assert not DispatchTimeslot.objects.exists()
+    assert list(DispatchTimeslot.objects.values_list("event_id", flat=True)) == [good]
+    rejected = RejectedTimeslot.objects.get()
+    assert (rejected.event_id, rejected.delivery, rejected.recipient_uuid) == (
+        bad,
+        delivery,
+        meter.pk,
+    )
+    assert rejected.raw["priority"] == "high" and "priority" in rejected.errors[0]
 
 
 def _stored(payload, received_at):
@@ -301,17 +327,20 @@ def test_waiting_deliveries_are_applied_together_each_with_its_own_outcome(make_
         d.refresh_from_db()
     assert (first.status, first.summary) == ("processed", {"created": 1})
     assert (update.status, update.summary) == ("processed", {"updated": 1})
-    assert (copy.status, copy.duplicate_of) == ("duplicate", first)
-    assert broken.status == "rejected" and "priority" in broken.error
+    # The first version again, after the update: applied (A -> B -> A).
+    assert (copy.status, copy.summary) == ("processed", {"updated": 1})
+    assert broken.status == "processed" and "priority" in broken.error
+    assert broken.summary["invalid"] == 1
     ts = DispatchTimeslot.objects.get(event_id=event)
-    assert ts.energy_kw == 6.0 and ts.version == 2
+    assert ts.energy_kw == 5.0 and ts.version == 3
     assert list(ts.versions.order_by("version").values_list("delivery", flat=True)) == [
         first.pk,
         update.pk,
+        copy.pk,
     ]
     # The other tasks find their deliveries done and do nothing.
     assert ingest.process_delivery(first.pk).status == "processed"
-    assert DispatchTimeslotVersion.objects.count() == 2
+    assert DispatchTimeslotVersion.objects.count() == 3
 
 
 def test_a_failing_batch_falls_back_to_the_tasks_own_delivery(make_meter, monkeypatch, settings):

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from dispatch import outbound
 from dispatch.models import OutboundEndpoint, OutboundMessage
-from tests.dispatch.helpers import T0, meter_notification, slot
+from tests.dispatch.helpers import T0, iso, meter_notification, slot
 
 pytestmark = pytest.mark.django_db
 
@@ -96,12 +96,17 @@ def test_a_new_event_is_handed_on_signed_and_verifiable(deliver, make_meter, end
         {
             "meter_id": str(meter.pk),
             "share_kw": 8.0,
+            "planned_kw": 8.0,
+            "bound_by": "award",
+            "segments": [[iso(T0), iso(T0 + timedelta(hours=1))]],
             "follow": True,
             "overruled_by": None,
             "reason": "",
             "flags": [],
         }
     ]
+    assert (data["special"], data["capacity_test"], data["may_export"]) == ([], False, False)
+    assert data["plan_from"] == iso(T0)
     message = OutboundMessage.objects.get()
     assert message.status == "delivered" and message.attempts == 1
     assert message.log.get().status_code == 204

@@ -9,7 +9,7 @@ import pytest
 from django.test import override_settings
 
 from dispatch.models import DispatchAllocation, DispatchTimeslot
-from tests.dispatch.helpers import T0, group_notification, meter_notification, slot
+from tests.dispatch.helpers import T0, group_notification, iso, meter_notification, slot
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +32,24 @@ def test_overlapping_events_of_different_priority_the_lower_number_wins(deliver,
         meter_notification((meter.pk, [slot(high, priority=1, start=T0 + timedelta(minutes=30))]))
     )
 
+    # Per interval: `high` takes 17:30-18:00 of `low`, which still runs 17:00-17:30.
+    assert _plan(meter) == {high: (True, None), low: (True, high)}
+    loser = DispatchAllocation.objects.get(timeslot__event_id=low)
+    assert "priority 1" in loser.reason and "loses 0.5 h" in loser.reason
+    assert loser.segments == [[iso(T0), iso(T0 + timedelta(minutes=30))]]
+    winner = DispatchAllocation.objects.get(timeslot__event_id=high)
+    assert winner.segments == [[iso(T0 + timedelta(minutes=30)), iso(T0 + timedelta(minutes=90))]]
+
+
+def test_an_event_inside_a_higher_ranked_one_loses_everything(deliver, make_meter):
+    meter = make_meter()
+    low, high = uuid.uuid4(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(low, priority=4, start=T0, hours=1)])))
+    deliver(meter_notification((meter.pk, [slot(high, priority=1, start=T0, hours=2)])))
+
     assert _plan(meter) == {high: (True, None), low: (False, high)}
     loser = DispatchAllocation.objects.get(timeslot__event_id=low)
-    assert loser.is_conflict and "priority 1" in loser.reason
+    assert loser.is_conflict and loser.segments == [] and "priority 1" in loser.reason
 
 
 def test_events_that_do_not_overlap_are_all_followed(deliver, make_meter):
@@ -68,8 +83,15 @@ def test_ties_on_priority_are_broken_in_the_documented_order(
     deliver(meter_notification((meter.pk, [slot(lose, priority=2, **loser_fields)])))
     deliver(meter_notification((meter.pk, [slot(win, priority=2, **winner_fields)])))
 
-    assert _plan(meter) == {win: (True, None), lose: (False, win)}
-    assert rule in DispatchAllocation.objects.get(timeslot__event_id=lose).reason
+    loser = DispatchAllocation.objects.get(timeslot__event_id=lose)
+    assert _plan(meter)[win] == (True, None)
+    assert loser.overruled_by.event_id == win and rule in loser.reason
+    # The loser keeps only what the winner does not hold: nothing, or its last 15 minutes.
+    assert loser.segments == (
+        [[iso(T0 + timedelta(hours=1)), iso(T0 + timedelta(minutes=75))]]
+        if rule == "earlier"
+        else []
+    )
 
 
 def test_a_cancelled_winner_frees_the_event_it_overruled(deliver, make_meter):
@@ -206,11 +228,19 @@ def test_a_chain_of_overlaps_is_resolved_as_a_whole(deliver, make_meter):
             )
         )
     )
-    assert _plan(meter) == {b: (True, None), c: (False, b)}
+    # Per interval: c loses 19:30-20:00 to b and runs 20:00-21:00.
+    assert _plan(meter) == {b: (True, None), c: (True, b)}
 
     deliver(meter_notification((meter.pk, [slot(a, priority=1, hours=2)])))
 
-    assert _plan(meter) == {a: (True, None), b: (False, a), c: (True, None)}
+    # a takes 18-19 of b; b keeps 19-20 and still holds 19:30-20 against c.
+    assert _plan(meter) == {a: (True, None), b: (True, a), c: (True, b)}
+    segments = {
+        x.timeslot.event_id: x.segments
+        for x in DispatchAllocation.objects.filter(meter_uuid=meter.pk).select_related("timeslot")
+    }
+    h = [iso(T0 + timedelta(hours=n / 2)) for n in range(9)]  # 17:00, 17:30 ... 21:00
+    assert segments == {a: [[h[0], h[4]]], b: [[h[4], h[6]]], c: [[h[6], h[8]]]}
 
 
 def test_save_plans_writes_every_plan_field_of_many_allocations(
@@ -256,6 +286,43 @@ def test_save_plans_writes_every_plan_field_of_many_allocations(
     assert (same.followed, same.meter_id, same.overruled_by_id) == (True, untouched.meter_id, None)
     with django_assert_num_queries(0):
         planning.save_plans([])
+
+
+def test_a_group_members_plan_is_capped_by_its_part_of_the_nomination(deliver, make_meter):
+    from meters.models import MarketGroup
+
+    group = MarketGroup.objects.create(market_group_id=uuid.uuid4(), name="G", region="CAISO")
+    a, b = make_meter(), make_meter(battery_max_discharge_rate_kw=3.0)
+    event = uuid.uuid4()
+    deliver(
+        group_notification(
+            group.pk,
+            [a.pk, b.pk],
+            [slot(event, level="group", energy_kw=12.0, nomination_kw=10.0,
+                  performance_compensation_cap="up-to-nomination")],
+        ),
+        level="group",
+    )  # fmt: skip
+
+    plans = {
+        x.meter_uuid: (x.share_kw, x.planned_kw, x.bound_by)
+        for x in DispatchAllocation.objects.filter(timeslot__event_id=event)
+    }
+    # 6 kW each of the award; half the 10 kW nomination each; b's battery gives 3 kW.
+    assert plans == {a.pk: (6.0, 5.0, "nomination"), b.pk: (6.0, 3.0, "capability")}
+
+
+def test_re_planning_an_unchanged_meter_writes_nothing(deliver, make_meter):
+    """The stored segments are compared as PostgreSQL prints them: nothing differs, nothing saved."""
+    from dispatch import planning
+
+    meter = make_meter()
+    a, b = uuid.uuid4(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(a, priority=3, hours=4)])))
+    deliver(meter_notification((meter.pk, [slot(b, priority=1, start=T0 + timedelta(hours=1))])))
+    assert len(DispatchAllocation.objects.get(timeslot__event_id=a).segments) == 2
+
+    assert planning.replan_timeslots(DispatchTimeslot.objects.all()) == set()
 
 
 def test_the_reachable_read_loads_what_overlaps_the_changed_timeslots_and_nothing_else(

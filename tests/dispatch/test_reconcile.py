@@ -177,3 +177,26 @@ def test_the_beat_task_polls_and_sweeps(sim):
     assert tasks.sweep_deliveries.apply().get() == {"dispatch": 1, "meter": 0}
     old.refresh_from_db()
     assert old.status == "processed"  # its lost task was queued again
+
+
+@pytest.mark.leap_sim(meters=5, changes_per_hour=0, validate=False)  # Leap sends a bad program
+def test_a_polled_timeslot_that_breaks_leaps_rules_is_kept_aside_not_applied(leap_sim):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dispatch.models import RejectedTimeslot
+
+    start = timezone.now().replace(microsecond=0) + timedelta(hours=3)
+    good, bad = (
+        leap_sim.create_dispatch(meter_ids=[m], start=start, notify=False, **fields)[0]
+        for m, fields in zip(leap_sim.meter_ids(2), [{}, {"programs": ["NOT-A-PROGRAM"]}], strict=True)
+    )  # fmt: skip
+
+    run = run_reconcile()
+
+    assert DispatchTimeslot.objects.filter(event_id=good).exists()
+    assert not DispatchTimeslot.objects.filter(event_id=bad).exists()
+    rejected = RejectedTimeslot.objects.get()
+    assert str(rejected.event_id) == bad and "unknown program NOT-A-PROGRAM" in rejected.errors[0]
+    assert rejected.delivery.source == "poll" and run.status == "done"
