@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from leap.errors import LeapError
 from meters.models import Meter
-from meters.webhooks import GROUP_EVENT, METER_EVENTS
+from meters.webhook_processing import GROUP_EVENT, METER_EVENTS
 
 EVENT_TYPES = sorted(METER_EVENTS) + [GROUP_EVENT]
 # For the test event when we have no meter yet: processing it finds no such meter at Leap.
