@@ -9,6 +9,7 @@ from django import forms
 from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from leapportal.apps import mapping_installed
 from meters import choices
 from meters.models import (
     EnrollmentStatus,
@@ -139,11 +140,6 @@ SEARCH_FIELDS = (
     "end_customer_email",
     "electric_service_account_number",  # the utility account number on the customer's bill
 )
-
-
-def mapping_installed() -> bool:
-    """Whether our customer/site mapping (the mapping app) is part of this project."""
-    return apps.is_installed("mapping")
 
 
 def search(meters: QuerySet[Meter], text: str) -> QuerySet[Meter]:
