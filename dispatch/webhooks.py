@@ -1,9 +1,9 @@
 """Receivers for Leap's dispatch notifications (meter level and group level).
 
-Leap counts an answer slower than 10 s as a failure and retries every minute for 50 minutes
-(DIGEST §6.1), so the receiver does the least that makes the notification safe: check the secret,
-read the body (bounded), check the wrapper's shape, store it in ONE insert, wake the drain task
-after commit (dispatch.wakeup), answer 202. Everything else happens in the worker
+Leap counts an answer slower than 10 s as a failure and retries every minute for 50 minutes, so
+the receiver does the least that makes the notification safe: check the secret, read the body
+(bounded), check the wrapper's shape, store it in ONE insert, wake the drain task after commit
+(dispatch.wakeup), answer 202. Everything else happens in the worker
 (dispatch.tasks.drain_deliveries).
 
 The checks both receivers make are the webhook inbox base's (leapportal.receivers.Inbox); this

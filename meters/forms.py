@@ -25,7 +25,7 @@ LOAD_TYPES = [
     "HVAC", "EV_CHARGING", "BATTERY_STORAGE", "COLD_STORAGE", "PUMPING", "WATER_HEATING",
     "BUILDING_AUTOMATION", "GENERATION", "MANUFACTURING", "LIGHTING", "OTHER",
 ]  # fmt: skip
-# Leap's PublicProgram list (DIGEST §3.7); a constant, because a DISTINCT over every enrollment
+# Leap's PublicProgram list (31 programs); a constant, because a DISTINCT over every enrollment
 # row would cost more than the page it serves. Unknown programs still match when typed in the URL.
 PROGRAMS = [
     "CAISO-CCA-SC_ONLY", "CCA", "CEC-DSGS-OPTION4", "CEC-DSGS", "CONED-CSRP", "CONED-DLRP", "DRAM",

@@ -1,6 +1,6 @@
 """Register our meter webhook receiver on Leap's webhook platform, idempotently, and test it.
 
-Leap's platform keeps subscriptions by id; PUT replaces one whole (DIGEST §5.1). We keep exactly
+Leap's platform keeps subscriptions by id; PUT replaces one whole (not a patch). We keep exactly
 one subscription pointing at PUBLIC_BASE_URL + our receiver path, with the header
 settings.LEAP_WEBHOOK_HEADER carrying the FIRST of settings.LEAP_METER_WEBHOOK_SECRETS (rotate by
 putting the new secret first, deploying, registering again, then dropping the old one).
