@@ -56,7 +56,7 @@ from meters.models import MarketGroup, Meter
 
 log = logging.getLogger(__name__)
 
-# The Leap fields of a timeslot that we store and compare (DIGEST §6.3).
+# The Leap fields of a timeslot that we store and compare (BaseDispatchEventTimeslot).
 SLOT_FIELDS = (
     "start_time",
     "end_time",
@@ -280,7 +280,7 @@ def incoming_from_notification(notification: Any) -> list[Incoming]:
 
 
 def problems(inc: Incoming) -> list[str]:
-    """Why this timeslot breaks Leap's rules (DIGEST §6.3): enums and ranges; empty when fine.
+    """Why this timeslot breaks Leap's rules (dispatching.yml): enums and ranges; empty when fine.
 
     Checked on every body processed, webhook or poll: such a timeslot is kept with its errors
     (RejectedTimeslot), never stored as the event's state nor planned.

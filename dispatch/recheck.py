@@ -1,6 +1,6 @@
 """Ask Leap whether a cancelled event really comes back.
 
-Leap promises no order (DIGEST §5.6, §6.6), so a webhook body that would bring a cancelled event
+Leap promises no delivery order, so a webhook body that would bring a cancelled event
 back (Leap reinstating it, or an original that reached us after its cancellation) is not applied
 at once: dispatch/ingest.py holds it and queues `recheck_timeslot`, which searches Leap's dispatch
 search for that event around its window and applies Leap's answer through the same ingest code

@@ -1,12 +1,13 @@
 """Receivers for Leap's dispatch notifications (meter level and group level).
 
-Leap counts an answer slower than 10 s as a failure and retries every minute for 50 minutes
-(DIGEST §6.1), so the receiver does the least that makes the notification safe: check the secret,
-read the body (bounded), check the wrapper's shape, store it in ONE insert, wake the drain task
-after commit (dispatch.wakeup), answer 202. Everything else happens in the worker
+Leap counts an answer slower than 10 s as a failure and retries every minute for 50 minutes, so
+the receiver does the least that makes the notification safe: check the secret, read the body
+(bounded), check the wrapper's shape, store it in ONE insert, wake the drain task after commit
+(dispatch.wakeup), answer 202. Everything else happens in the worker
 (dispatch.tasks.drain_deliveries).
 
-Refusals:
+The checks both receivers make are the webhook inbox base's (leapportal.receivers.Inbox); this
+module adds the shape of Leap's notification wrapper and the one INSERT. Refusals:
 - no or wrong secret: 401, counted per day and level (WebhookAuthFailure), body not kept: it is
   not Leap's, and keeping it would let anyone fill the database;
 - body over settings.DISPATCH_WEBHOOK_MAX_BYTES: 413, the first bytes kept as a rejected delivery;
@@ -16,15 +17,12 @@ Refusals:
 
 from __future__ import annotations
 
-import hmac
 import json
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -34,43 +32,9 @@ from dispatch import wakeup
 from dispatch.models import DispatchDelivery, Level, Source, WebhookAuthFailure
 from leapportal import receivers
 
-# Never stored: whatever could authenticate someone.
-_SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 _LIST_KEY = {Level.METER: "meter_dispatches", Level.GROUP: "group_dispatches"}
 _RECIPIENT_KEY = {Level.METER: "meter_id", Level.GROUP: "market_group_id"}
 _EVENT_KEY = {Level.METER: "meter_event_id", Level.GROUP: "market_group_event_id"}
-
-
-def secret_matches(presented: str) -> bool:
-    """True if the presented secret is one of the accepted ones; constant time over all of them."""
-    candidate = presented.encode()
-    matched = False
-    for secret in settings.LEAP_DISPATCH_WEBHOOK_SECRETS:
-        # No short-circuit: the time taken does not tell which secret (if any) matched.
-        matched |= hmac.compare_digest(candidate, secret.encode())
-    return matched and bool(presented)
-
-
-def count_auth_failure(level: str, *, reason: str, remote_addr: str | None) -> None:
-    """Add one to today's refused-request counter for this level."""
-    now = timezone.now()
-    values = {"count": F("count") + 1, "last_at": now, "last_reason": reason}
-    values["last_remote_addr"] = remote_addr
-    counters = WebhookAuthFailure.objects.filter(day=now.date(), level=level)
-    if counters.update(**values):
-        return
-    try:
-        with transaction.atomic():
-            WebhookAuthFailure.objects.create(
-                day=now.date(),
-                level=level,
-                count=1,
-                last_at=now,
-                last_reason=reason,
-                last_remote_addr=remote_addr,
-            )
-    except IntegrityError:  # another request created today's row first
-        counters.update(**values)
 
 
 def shape_error(payload: Any, level: str) -> str | None:
@@ -100,12 +64,6 @@ def shape_error(payload: Any, level: str) -> str | None:
             if not isinstance(slot, dict) or not isinstance(slot.get(_EVENT_KEY[level]), str):
                 return f"{key}[{i}].timeslots[{j}].{_EVENT_KEY[level]} is missing"
     return None
-
-
-def _stored_headers(request: HttpRequest) -> dict[str, str]:
-    """The request's headers without the shared secret or anything else that authenticates."""
-    drop = _SECRET_HEADERS | {settings.LEAP_WEBHOOK_HEADER.lower()}
-    return {k: v for k, v in request.headers.items() if k.lower() not in drop}
 
 
 _INSERT_COLUMNS = (
@@ -140,66 +98,59 @@ def _store(
     params = [
         Source.WEBHOOK, level, status, timezone.now(), processed_at, body,
         DispatchDelivery.hash_body(body), len(body), truncated,
-        json.dumps(_stored_headers(request)), request.META.get("REMOTE_ADDR") or None, error,
-        0, integration_test, communication_test, "{}",
+        json.dumps(receivers.stored_headers(request)), request.META.get("REMOTE_ADDR") or None,
+        error, 0, integration_test, communication_test, "{}",
     ]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_SQL, params)
         return cursor.fetchone()[0]
 
 
-def _reject(request: HttpRequest, level: str, body: bytes, status: int, error: str, **extra: Any):
-    """Keep a refused body for inspection and tell the sender why."""
-    delivery_id = _store(
-        request,
-        level,
-        body,
-        status=DispatchDelivery.Status.REJECTED,
-        error=error,
-        processed_at=timezone.now(),
-        **extra,
-    )
-    return JsonResponse({"error": error, "delivery_id": delivery_id}, status=status)
+class DispatchInbox(receivers.Inbox):
+    """The receiver of one level: the inbox base's checks, then the wrapper's shape, then _store."""
 
+    secrets_setting = "LEAP_DISPATCH_WEBHOOK_SECRETS"
+    max_bytes_setting = "DISPATCH_WEBHOOK_MAX_BYTES"
+    refusals = WebhookAuthFailure
 
-def receive(request: HttpRequest, level: str) -> JsonResponse:
-    """Authenticate, store and queue one notification for the given level."""
-    presented = request.headers.get(settings.LEAP_WEBHOOK_HEADER, "")
-    if not secret_matches(presented):
-        count_auth_failure(
-            level,
-            reason="wrong secret" if presented else "missing secret",
-            remote_addr=request.META.get("REMOTE_ADDR") or None,
+    def reject(
+        self, request: HttpRequest, body: bytes, status: int, error: str, *, truncated: bool = False
+    ) -> JsonResponse:
+        """Keep a refused body for inspection and tell the sender why."""
+        delivery_id = _store(
+            request,
+            self.receiver,
+            body,
+            status=DispatchDelivery.Status.REJECTED,
+            error=error,
+            processed_at=timezone.now(),
+            truncated=truncated,
         )
-        return JsonResponse({"error": "missing or wrong webhook secret"}, status=401)
+        return JsonResponse({"error": error, "delivery_id": delivery_id}, status=status)
 
-    limit = settings.DISPATCH_WEBHOOK_MAX_BYTES
-    body, too_big = receivers.read_bounded(request, limit)
-    if problem := receivers.content_type_problem(request):
-        return _reject(request, level, body, 415, problem, truncated=too_big)
-    if too_big:
-        error = f"body larger than {limit} bytes; the first {len(body)} bytes were kept"
-        return _reject(request, level, body, 413, error, truncated=True)
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        return _reject(request, level, body, 400, f"invalid JSON: {exc}")
-    if error := shape_error(payload, level):
-        return _reject(request, level, body, 400, f"not a {level} dispatch notification: {error}")
+    def accept(self, request: HttpRequest, body: bytes, payload: Any) -> JsonResponse:
+        """Store one notification and wake the drain after commit."""
+        level = self.receiver
+        if error := shape_error(payload, level):
+            return self.reject(request, body, 400, f"not a {level} dispatch notification: {error}")
 
-    delivery_id = _store(
-        request,
-        level,
-        body,
-        integration_test=bool(payload.get("integration_test_notification")),
-        communication_test=bool(payload.get("communication_test")),
-    )
-    # After commit, so the drain can see it; dispatch.wakeup publishes only if no drain is pending.
-    # Best effort: with the broker down the delivery is safe and the sweep queues it later.
-    transaction.on_commit(
-        lambda: receivers.publish_quietly(wakeup.request_drain, what=f"delivery {delivery_id}")
-    )
-    return JsonResponse({"delivery_id": delivery_id, "status": "received"}, status=202)
+        delivery_id = _store(
+            request,
+            level,
+            body,
+            integration_test=bool(payload.get("integration_test_notification")),
+            communication_test=bool(payload.get("communication_test")),
+        )
+        # After commit, so the drain can see it; dispatch.wakeup publishes only if no drain is
+        # pending. Best effort: with the broker down the delivery is safe and the sweep queues it.
+        transaction.on_commit(
+            lambda: receivers.publish_quietly(wakeup.request_drain, what=f"delivery {delivery_id}")
+        )
+        return JsonResponse({"delivery_id": delivery_id, "status": "received"}, status=202)
+
+
+METER_INBOX = DispatchInbox(Level.METER)
+GROUP_INBOX = DispatchInbox(Level.GROUP)
 
 
 @csrf_exempt
@@ -207,7 +158,7 @@ def receive(request: HttpRequest, level: str) -> JsonResponse:
 @require_POST
 def meter_webhook(request: HttpRequest) -> JsonResponse:
     """Leap's meter-level dispatch notifications."""
-    return receive(request, Level.METER)
+    return METER_INBOX.receive(request)
 
 
 @csrf_exempt
@@ -215,4 +166,4 @@ def meter_webhook(request: HttpRequest) -> JsonResponse:
 @require_POST
 def group_webhook(request: HttpRequest) -> JsonResponse:
     """Leap's group-level dispatch notifications."""
-    return receive(request, Level.GROUP)
+    return GROUP_INBOX.receive(request)

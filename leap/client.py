@@ -4,7 +4,8 @@ Every request goes through `LeapClient._send`, which adds auth and User-Agent, l
 counts it in `stats`, classifies failures once (leap.errors) and retries transient ones with
 exponential backoff and full jitter, bounded by `max_retries` and `max_total_wait`.
 
-Paths are the full service paths (DIGEST §1.1): /v2/meters..., /v2/dispatch/..., /v1.1/webhooks.
+Paths are full service paths, each service versioned on its own: /v2/meters..., /v2/dispatch/...,
+/v1.1/webhooks.
 No Meters v1 call exists here: v1 is past its end of life.
 """
 
@@ -83,8 +84,8 @@ logger = logging.getLogger("leap.client")
 T = TypeVar("T", bound=RawModel)
 Level = Literal["meter", "group"]
 
-MAX_PAGE_SIZE = 500  # meters and enrollments search (DIGEST §2.2)
-MAX_DISPATCH_WINDOW = timedelta(days=31)  # dispatch search guard (DIGEST §6.5)
+MAX_PAGE_SIZE = 500  # meters and enrollments search: page_size is 1-500
+MAX_DISPATCH_WINDOW = timedelta(days=31)  # dispatch search: a longer window is a 400
 MAX_REVENUE_PAGE_SIZE = 1000  # revenue searches and the unresponsive diagnosis (settlement.yml)
 MAX_REVENUE_MONTHS = 3  # a revenue aggregation search spans at most 3 months (settlement.yml)
 # The revenue aggregations: path segment -> (the list's key in a page, the row model).
@@ -1246,7 +1247,7 @@ class LeapClient:
     ) -> UUID:
         """`POST /v1.1/jobs/meters`: start a create-meters job; returns its job id.
 
-        Not idempotent (DIGEST §8.2: no idempotency keys): only failures that prove Leap did not
+        Not idempotent (Leap has no idempotency keys): only failures that prove Leap did not
         act are retried here. A caller that gets LeapUnavailable must find out whether the job
         exists (`find_meter_jobs(file_name=...)`) before sending it again. A 400 raises
         LeapRejected whose `details` lists `{message, json_index, problem_field}` per problem.

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-# Leap publishes no batch limit (DIGEST §8.2: no published limits; search pages stop at 500 and
-# id lists at 1,000). The client refuses more than this many assets in one job, and the simulator
+# Leap publishes no batch limit (no published limits at all; search pages stop at 500 and id
+# lists at 1,000). The client refuses more than this many assets in one job, and the simulator
 # answers 400 above it; the portal submits in batches of ONBOARDING_BATCH_SIZE (default 500).
 MAX_JOB_ASSETS = 1000
 

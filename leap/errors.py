@@ -160,7 +160,7 @@ def error_details(text: str) -> list[dict[str, Any]]:
 def parse_error_body(text: str, status: int | None = None) -> tuple[str, str | None]:
     """(message, code) from any of Leap's error bodies, falling back to the plain text.
 
-    Envelopes (DIGEST §8): meters/enrollments `{title, status, details}` (details an object, or an
+    Envelopes, per service: meters/enrollments `{title, status, details}` (details an object, or an
     array in create-meters), dispatch `{code, message, error_code}`, webhook platform
     `{error, message}`, create-single-meter `{errors: [{field, description, ...}]}`; and the
     plain-text 500 of meters/enrollments.

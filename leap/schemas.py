@@ -1,6 +1,7 @@
 """Typed views of what Leap sends, parsed at the edge (pydantic v2).
 
-Rules every model follows, because Leap changes payloads without a version bump (DIGEST §1.3, §9):
+Rules every model follows, because Leap changes payloads without a version bump (and calls
+added fields non-breaking; field spellings drift between copies of the same spec version):
 - unknown fields are kept (`extra="allow"`) and never fail validation;
 - enumerations are plain strings: a new region, program or action type must not break a sync;
 - empty strings of optional strings become None (`customer_group: ""`, `generator_fuel_type: ""`);
@@ -146,7 +147,7 @@ class Address(LeapModel):
 
 
 class Customer(LeapModel):
-    """The end customer of a meter, with address and billing address (DIGEST §2.4)."""
+    """The end customer of a meter, with address and billing address (meters.yml)."""
 
     street_1: OptStr = None
     street_2: OptStr = None
@@ -167,7 +168,8 @@ class Customer(LeapModel):
     partner_customer_reference: OptStr = None
 
 
-# The S-MET spelling and the newer LF spelling of the same device fields (DIGEST §9.2).
+# The older (meters.yml DeviceInfo) and the newer spelling of the same device fields: Leap sends
+# both under the same API version.
 _DISCHARGE = AliasChoices("battery_max_discharge_rate_kw", "max_energy_production_rate_kw")
 _CHARGE = AliasChoices("battery_max_charge_rate_kw", "max_energy_consumption_rate_kw")
 _SOLAR = AliasChoices("is_connected_to_solar", "pv_connected")
@@ -364,8 +366,8 @@ class MeterEnrollment(_MeterIdentity):
 
 # --- dispatch v2 ---------------------------------------------------------------------------------
 
-# Leap's dispatch enumerations (S-DSP; programs: the dispatch enum plus CT_GB-ESS, which the
-# enrollment and nomination enums carry, DIGEST §9.8). Parsing keeps them plain strings so a
+# Leap's dispatch enumerations (S-DSP; programs: the dispatch enum plus CT_GB-ESS, which only the
+# enrollment and nomination enums carry). Parsing keeps them plain strings so a
 # payload never fails as a whole; dispatch/ingest.py checks each timeslot against these sets and
 # keeps one that breaks them, with its error, instead of planning it. tests/leap checks them
 # against the specs.
@@ -377,7 +379,7 @@ DISPATCH_PROGRAMS = frozenset(
 )
 PERFORMANCE_CAPS = frozenset({"up-to-nomination", "up-to-site-load", "grid-exports-allowed"})
 # DispatchEventType, plus 15m: Leap's polling guide names CAISO's 15-minute real-time events,
-# which MarketType spells "15m" (DIGEST §9.6).
+# which only MarketType spells "15m": DispatchEventType lacks it.
 DISPATCH_EVENT_TYPES = frozenset(
     {"hour-ahead", "day-ahead", "5m", "15m", "capacity-test", "standard"}
 )
@@ -393,7 +395,7 @@ _COMM_TEST = AliasChoices("communication_test", "is_communication_test")
 
 
 class DispatchTimeslot(LeapModel):
-    """One dispatch event; updates and cancellations reuse its event id (DIGEST §6.6)."""
+    """One dispatch event; updates and cancellations reuse its event id (`cancelled: true`)."""
 
     meter_event_id: UUID | None = None
     market_group_event_id: UUID | None = None
@@ -444,7 +446,7 @@ class GroupDispatch(RawModel):
 
 
 class DispatchNotification(RawModel):
-    """The body Leap POSTs to a dispatch webhook (meter or group level, DIGEST §6.2)."""
+    """The body Leap POSTs to a dispatch webhook: two flags and the meter or group list."""
 
     integration_test_notification: bool = False
     communication_test: bool = Field(default=False, validation_alias=_COMM_TEST)
@@ -578,7 +580,7 @@ class WebhookPayload(LeapModel):
 
 
 class WebhookEvent(RawModel):
-    """A webhook platform delivery: `{webhook_event_id, payload}` (DIGEST §5.2)."""
+    """A webhook platform delivery, in Leap's envelope: `{webhook_event_id, payload}`."""
 
     webhook_event_id: UUID
     payload: WebhookPayload
@@ -588,7 +590,7 @@ class WebhookEvent(RawModel):
 
 
 class MeterFilter(LeapModel):
-    """The filters of the meters and enrollments searches (DIGEST §2.2); all optional.
+    """The filters of the meters and enrollments searches (MeterFilterRequest); all optional.
 
     Paging (`page_token`, `page_size`) is the client's business and not part of the filter.
     Lists are sent as given; the client splits `meter_ids` and `partner_references` longer than
@@ -670,7 +672,7 @@ class MeterSearchRequest(MeterFilter):
 
 
 class DispatchSearchRequest(LeapModel):
-    """A dispatch search body (meter or group level, DIGEST §6.5)."""
+    """A dispatch search body (meter or group level; start inclusive, end exclusive, <= 31 days)."""
 
     start_date: UtcDatetime
     end_date: UtcDatetime
@@ -763,7 +765,7 @@ class SuccessMessage(LeapModel):
 # --- revenue & analytics v1.1 (settlement.yml) ---------------------------------------------------
 #
 # Leap's settlement spec declares `additionalProperties: false` everywhere, yet Leap adds fields
-# without a version bump (DIGEST §1.3): these models keep unknown fields like every other one.
+# without a version bump: these models keep unknown fields like every other one.
 # Months are `YYYY-MM` strings; enumerations (revenue types, programs, load types, regions) are
 # plain strings. Every figure is optional unless the spec requires it.
 

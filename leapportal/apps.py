@@ -23,6 +23,11 @@ def _after_migrate(sender: AppConfig, **kwargs: Any) -> None:
         install_schedules()
 
 
+def mapping_installed() -> bool:
+    """Whether our customer/site mapping (the mapping app) is part of this project."""
+    return apps.is_installed("mapping")
+
+
 class LeapportalConfig(AppConfig):
     """The project app: roles, schedules, heartbeat, management commands."""
 

@@ -3,13 +3,6 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from django_htmx.middleware import HtmxDetails
-
-
-class HtmxHttpRequest(HttpRequest):
-    """HttpRequest with django-htmx's `htmx` attribute, for type hints in views."""
-
-    htmx: HtmxDetails
 
 
 def wants_fragment(request: HttpRequest) -> bool:

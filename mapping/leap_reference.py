@@ -3,7 +3,7 @@
 Leap's sync guide says partners will be able to edit partner_reference "coming soon", and Leap's
 reference pages list `PATCH /v1.1/meters/{meter_id}/partner_meter_ref` (and a bulk
 `PATCH /v1.1/meters/partner_meter_ref`), but none of Leap's published OpenAPI specs defines
-either path or its request body (see ../shared/leap-api/DIGEST.md §3.6). We do not guess a body
+either path or its request body (see docs/mapping.md). We do not guess a body
 for a write to Leap, so the action is shown as unavailable with this reason.
 tests/mapping/test_leap_reference.py fails once a published spec defines the path: then implement
 it in leap/client.py (docs/contracts.md) and put it behind a confirmation here.

@@ -9,6 +9,7 @@ from django import forms
 from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from leapportal.apps import mapping_installed
 from meters import choices
 from meters.models import (
     EnrollmentStatus,
@@ -24,7 +25,7 @@ LOAD_TYPES = [
     "HVAC", "EV_CHARGING", "BATTERY_STORAGE", "COLD_STORAGE", "PUMPING", "WATER_HEATING",
     "BUILDING_AUTOMATION", "GENERATION", "MANUFACTURING", "LIGHTING", "OTHER",
 ]  # fmt: skip
-# Leap's PublicProgram list (DIGEST §3.7); a constant, because a DISTINCT over every enrollment
+# Leap's PublicProgram list (31 programs); a constant, because a DISTINCT over every enrollment
 # row would cost more than the page it serves. Unknown programs still match when typed in the URL.
 PROGRAMS = [
     "CAISO-CCA-SC_ONLY", "CCA", "CEC-DSGS-OPTION4", "CEC-DSGS", "CONED-CSRP", "CONED-DLRP", "DRAM",
@@ -139,11 +140,6 @@ SEARCH_FIELDS = (
     "end_customer_email",
     "electric_service_account_number",  # the utility account number on the customer's bill
 )
-
-
-def mapping_installed() -> bool:
-    """Whether our customer/site mapping (the mapping app) is part of this project."""
-    return apps.is_installed("mapping")
 
 
 def search(meters: QuerySet[Meter], text: str) -> QuerySet[Meter]:

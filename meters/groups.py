@@ -1,6 +1,6 @@
 """Group assignment by trade day: which market group each meter is in today and the next two days.
 
-Two sources (DIGEST §4.3): the enrollment rows (a group per program x delivery period, turned into
+Two sources: the enrollment rows (a group per program x delivery period, turned into
 trade days in the market's time zone) and Leap's group-centric `meter.enrollment.group.updated`
 events. An enrollment re-derives its meter's enrollment-sourced rows; it leaves webhook rows alone
 unless it now says the same (then the row is confirmed as enrollment-sourced). A group event sets

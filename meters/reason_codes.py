@@ -1,6 +1,6 @@
 """The ReasonCode catalogue we start from: Leap's known action codes and its 14 action types.
 
-Leap publishes no status-code table (DIGEST §3.5, §9 #20): the meanings below come from the
+Leap publishes no status-code table (nor email templates): the meanings below come from the
 descriptions Leap sends with each code and from the action types' names; admins refine them in the
 Django admin. Seeding only creates missing rows, so an edited row is never overwritten. Codes the
 sync meets that are not here get a row of their own, marked as lacking guidance.

@@ -1,6 +1,6 @@
 """Register our meter webhook receiver on Leap's webhook platform, idempotently, and test it.
 
-Leap's platform keeps subscriptions by id; PUT replaces one whole (DIGEST §5.1). We keep exactly
+Leap's platform keeps subscriptions by id; PUT replaces one whole (not a patch). We keep exactly
 one subscription pointing at PUBLIC_BASE_URL + our receiver path, with the header
 settings.LEAP_WEBHOOK_HEADER carrying the FIRST of settings.LEAP_METER_WEBHOOK_SECRETS (rotate by
 putting the new secret first, deploying, registering again, then dropping the old one).
@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from leap.errors import LeapError
 from meters.models import Meter
-from meters.webhooks import GROUP_EVENT, METER_EVENTS
+from meters.webhook_processing import GROUP_EVENT, METER_EVENTS
 
 EVENT_TYPES = sorted(METER_EVENTS) + [GROUP_EVENT]
 # For the test event when we have no meter yet: processing it finds no such meter at Leap.

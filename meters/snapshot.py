@@ -212,7 +212,7 @@ def _total(values: list[float | None]) -> float | None:
 
 
 def capability(device: Any, site: Any) -> dict[str, Any]:
-    """What the meter's devices can do, from Leap's device and site devices (DIGEST §2.4).
+    """What the meter's devices can do, from Leap's device and site devices (meters.yml).
 
     Batteries: the site devices' rates and energy added up (a site may have several); where the
     site lists no battery, the primary device's own fields. A rate Leap leaves out falls back to

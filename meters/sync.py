@@ -397,7 +397,7 @@ def run_incremental(client: Any, run: SyncRun) -> SyncRun:
     run.window_start = since
     ctx.seen = SeenSet(f"meters_seen_{run.pk}")
     size = _page_size()
-    # Leap may not bump last_modified for enrollment-only changes (DIGEST §9 #17): the nightly
+    # Leap does not say whether enrollment-only changes bump last_modified: the nightly
     # full sync and the webhooks cover those; the created window catches new meters.
     filters = (
         [

@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 import leap
-from meters import actions, sync, webhooks
+from meters import actions, sync, webhook_processing
 from meters.models import SyncRun, WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -125,24 +125,24 @@ def resync_meter(meter_id: str, requested_by_id: int | None = None) -> int:
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def process_meter_webhook(self, delivery_id: int) -> str:
     """Fetch the current state of what a stored webhook delivery is about."""
-    delivery = webhooks.claim(delivery_id)
+    delivery = webhook_processing.claim(delivery_id)
     if delivery is None:
         return "not claimed"
     try:
         with leap.get_client() as client:
-            webhooks.process(client, delivery)
+            webhook_processing.process(client, delivery)
     except leap.LeapUnavailable as exc:
         if self.request.is_eager or self.request.retries >= settings.METERS_SYNC_MAX_RETRIES:
-            webhooks.fail(delivery_id, f"gave up: Leap unavailable: {exc}")
+            webhook_processing.fail(delivery_id, f"gave up: Leap unavailable: {exc}")
             return "failed"
         WebhookDelivery.objects.filter(pk=delivery_id).update(
             status=WebhookDelivery.Status.RECEIVED, error=f"retrying: Leap unavailable: {exc}"
         )
         raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from exc
     except leap.LeapRejected as exc:
-        webhooks.fail(delivery_id, f"Leap rejected the fetch: {exc}")
+        webhook_processing.fail(delivery_id, f"Leap rejected the fetch: {exc}")
         return "failed"
     except Exception as exc:
-        webhooks.fail(delivery_id, f"{type(exc).__name__}: {exc}")
+        webhook_processing.fail(delivery_id, f"{type(exc).__name__}: {exc}")
         raise
     return "processed"

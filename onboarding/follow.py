@@ -2,7 +2,7 @@
 
 The steps are submitted -> created (Leap made the meter) -> ELIGIBLE -> ACTIVE, read from the
 meter's global enrollment status as the meter sync stores it (Leap's global status is the best of
-its programs', DIGEST §3.3). Each step's start is stamped when first seen, so the funnel shows the
+its programs'). Each step's start is stamped when first seen, so the funnel shows the
 days spent in each. A meter that has spent more than ONBOARDING_STUCK_DAYS in one step before
 ACTIVE is stuck: it is listed, with its open required actions, in the action queue's lane.
 """

@@ -1,6 +1,6 @@
 """Sending onboarding batches to Leap and reading their outcome.
 
-Never a duplicate at Leap (Leap has no idempotency keys, DIGEST §8.2):
+Never a duplicate at Leap (Leap has no idempotency keys):
 - each batch has its own file_name, stable across retries; a send whose answer was lost (timeout,
   5xx after the body went out) marks the batch UNSURE, and the next attempt first asks Leap for a
   job of that file_name (`find_meter_jobs`) and adopts it instead of sending again;

@@ -1,6 +1,6 @@
 """Which fields an asset needs, beyond the spec's global ones, for a program, region, meter type.
 
-create-meters.yml marks only the global fields required (DIGEST §7: partner_reference,
+create-meters.yml marks only the global fields required (partner_reference,
 transmission_region, customer_classification, load_types, meter_type and the customer address) and
 says programs add their own. It states those additions in field descriptions, which this table
 follows, quoting them:
@@ -21,7 +21,7 @@ follows, quoting them:
 
 Meter types: a DEVICE or SUBMETER meter is identified by its device (type and serial number); a
 UTILITY_METER by its utility. Programs are listed per region as the simulator's catalogue and
-DIGEST §3.7 place them.
+Leap's program list place them.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.apps import apps
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from leapportal.apps import mapping_installed
 from leapportal.timezones import trade_date
 from meters.models import EnrollmentStatus, GroupAssignment, MarketGroup, MeterEvent
 
@@ -58,11 +58,6 @@ def trade_days_for(region: str, now: datetime) -> list[date]:
     """Today and the next two trade days in the region's market."""
     today = trade_date(region or None, now)
     return [today + timedelta(days=i) for i in range(DAYS)]
-
-
-def mapping_installed() -> bool:
-    """Whether our customer/site mapping (the mapping app) is part of this project."""
-    return apps.is_installed("mapping")
 
 
 def figures(groups: list[MarketGroup], now: datetime) -> list[GroupFigures]:

@@ -80,7 +80,7 @@ class Call:
 
 
 class Service:
-    """Error envelopes of one of Leap's services (DIGEST §8.1)."""
+    """Error envelopes of one of Leap's services (each service has its own error body)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -223,7 +223,7 @@ class Api:
         path = call.path
         service = self.service_for(path)
         if re.match(r"^/v1(/|$)", path):
-            # Meters v1 is past its end of life (DIGEST §1.4).
+            # Meters v1 is past its end of life (supported until 2026-10-31 at the latest).
             return service.error(410, "Meters API v1 has reached its end of life; use /v2")
         allowed = []
         for method, pattern, template, route_service, handler in self.routes:
@@ -725,7 +725,7 @@ def _meter_predicates(
         return not (before and not core.created_at < before)
 
     def accept(state: Any) -> bool:
-        # AND across fields, IN within a list (DIGEST §2.2).
+        # AND across fields, IN within a list (Leap does not say; the natural reading).
         checks = (
             not region or state.region == region,
             not statuses or state.global_status in statuses,

@@ -1,7 +1,7 @@
 """Static reference data the simulator draws a realistic portfolio from.
 
 Regions, utilities, load zones, cities with real postal codes, programs with their delivery-period
-calendars, required-action codes and per-program dispatch values (DIGEST §2.4, §3, §6.4).
+calendars, required-action codes and per-program dispatch values (from Leap's spec examples).
 """
 
 from __future__ import annotations
@@ -429,11 +429,12 @@ LEAP_ACTIONS = (
     ("LEAP_0001", "HAS_NOMINATIONS", "This meter does not have nominations set"),
 )
 
-# Far-future end-of-participation sentinels Leap really sends (DIGEST §3.6).
+# Far-future end-of-participation sentinels Leap really sends for "forever" (its examples).
 FOREVER = ("9000-12-31T23:59:59.999999999Z", "9000-01-01T00:00:00Z", "2099-12-31T00:00:00Z")
 
-# Per-program dispatch values (DIGEST §6.4): priority, is_voluntary, cap, event types,
-# energy as a fraction of nomination (None: energy_kw null, "deliver the maximum").
+# Per-program dispatch values (dispatching.yml's integration-test examples): priority,
+# is_voluntary, cap, event types, energy as a fraction of nomination (None: energy_kw null,
+# "deliver the maximum").
 DISPATCH_TEMPLATES: dict[str, tuple[int, bool, str, tuple[str, ...], float | None]] = {
     "CCA": (2, False, "up-to-site-load", ("day-ahead",), 0.8),
     "ELRP": (3, True, "grid-exports-allowed", ("standard",), None),

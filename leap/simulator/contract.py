@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-# The spec's servers are Leap's hosts; dispatch's server URL already ends in /v2 (DIGEST §1.1).
+# The spec's servers are Leap's hosts; dispatch's server URL already ends in /v2, its paths do not.
 HOST = "https://api.staging.leap.energy"
 # Faulted replies are deliberately off-contract (plain-text 500, torn JSON, explicit null token).
 UNCHECKED_FAULTS = {"429", "500", "torn", "drop", "null_page_token", "expired_token"}
@@ -98,7 +98,7 @@ def check(method: str, path: str, status: int, headers: dict[str, str], body: by
         return []
     if name == "settlement" and lowered.get("x-simulator-fault") == "extra_fields":
         # settlement.yml forbids additional properties everywhere, yet Leap adds fields without
-        # a version bump (DIGEST §1.3): a reply with deliberate extra fields cannot conform.
+        # a version bump: a reply with deliberate extra fields cannot conform.
         return []
     if name == "create-meters" and status == 400:
         array = _batch_details_problems(method, path, body)
@@ -124,7 +124,7 @@ def _batch_details_problems(method: str, path: str, body: bytes) -> list[str] | 
     """A create-meters batch 400 whose `details` is an array, checked item by item.
 
     Leap's own example of this 400 has `details` as an array of `ValidationError`, while the
-    schema it points at (`ErrorResponse`) says object (DIGEST §8.1, §9 #10): the simulator sends
+    schema it points at (`ErrorResponse`) says object: the simulator sends
     what Leap sends, and each item must then be a ValidationError, the rest an ErrorResponse.
     None when the body is not that case (the normal check applies).
     """

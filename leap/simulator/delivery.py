@@ -1,7 +1,7 @@
 """Outgoing webhook deliveries with Leap's retry ladders.
 
 Leap's webhook platform tries 10 times over about 8 hours; dispatch notifications are retried
-every minute, 50 times (DIGEST §5.5, §6.1). Waits are multiplied by `retry_scale` so a demo or a
+every minute, 50 times. Waits are multiplied by `retry_scale` so a demo or a
 test can run the ladder in seconds.
 """
 

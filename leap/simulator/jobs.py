@@ -1,4 +1,4 @@
-"""Create-meters jobs in the simulator (create-meters.yml v1.1, DIGEST §7).
+"""Create-meters jobs in the simulator (create-meters.yml v1.1: POST /v1.1/jobs/meters, then poll).
 
 A job is accepted at once (201 `{job_id}`) with every asset PROCESSING, and processed when the
 simulator's clock has moved `job_seconds` past its creation (on the next read of the job, the
@@ -17,7 +17,7 @@ next listing, or `advance()`): then each asset gets its own outcome from its dat
 
 The job then reads COMPLETED, COMPLETED_WITH_ERRORS (some assets failed) or FAILED (all did).
 Missing required fields, wrong types and values outside an enum refuse the whole batch with a 400
-whose `details` is an array (DIGEST §8.1), as Leap's example shows.
+whose `details` is an array (the schema says object), as Leap's example shows.
 """
 
 from __future__ import annotations

@@ -301,7 +301,7 @@ class MeterState:
 
 
 def _smet_site(site: dict[str, Any]) -> dict[str, Any]:
-    """Rename the LF device fields to the older S-MET spelling (DIGEST §9.2)."""
+    """Rename the device fields to their older spelling (meters.yml's DeviceInfo; both are live)."""
     renames = {
         "battery_max_discharge_rate_kw": "max_energy_production_rate_kw",
         "battery_max_charge_rate_kw": "max_energy_consumption_rate_kw",
@@ -675,7 +675,7 @@ class Generator:
             ]
         rows = [{"participation_preference": "PARTICIPATE", "start_time": iso(start), "end_time": forever}]  # fmt: skip
         if rng.random() < 0.05:
-            # Leap's own data overlaps windows like this (DIGEST §3.6).
+            # Leap's own examples overlap windows like this (PARTICIPATE to 03-31, IDLE from 03-02).
             idle_start = (self.epoch + timedelta(days=rng.randint(2, 20))).replace(
                 hour=0, minute=0, second=0, microsecond=0
             )

@@ -1,4 +1,4 @@
-"""Scripted dispatch scenarios (DIGEST §6.6-6.9): what Leap sends in each case the portal must handle.
+"""Scripted dispatch scenarios: what Leap sends in each case the portal must handle.
 
 Each scenario drives a Simulator through its public verbs and queues the notifications Leap would
 send to the registered dispatch webhooks; `sim.deliver_due()` (or `advance`) sends them. The demo

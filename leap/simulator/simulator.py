@@ -502,7 +502,7 @@ class Simulator:
         self._publish(event_type, payload)
 
     def _emit_actions(self, state: MeterState) -> None:
-        # The platform event carries the partner list only (DIGEST §5.3).
+        # The platform event carries the partner's list of required actions only (webhooks.yml).
         self._emit(
             "meter.enrollment.required-actions.updated",
             state,

@@ -132,7 +132,7 @@ def _enum(body: dict[str, Any], field: str, enum: tuple[str, ...]) -> str | None
 
 
 def meter_filter(body: Any) -> dict[str, Any]:
-    """A checked MeterFilterRequest (DIGEST §2.2), normalised; raises Invalid."""
+    """A checked MeterFilterRequest (meters.yml), normalised; raises Invalid."""
     if not isinstance(body, dict):
         raise Invalid("body", "must be a JSON object")
     page_size = body.get("page_size", 500)
@@ -175,7 +175,7 @@ def meter_filter(body: Any) -> dict[str, Any]:
 
 
 def dispatch_search(body: Any, level: str) -> dict[str, Any]:
-    """A checked dispatch search request (DIGEST §6.5); raises Invalid."""
+    """A checked dispatch search request (window at most 31 days); raises Invalid."""
     if not isinstance(body, dict):
         raise Invalid("body", "must be a JSON object")
     for field in ("start_date", "end_date"):

@@ -1,4 +1,4 @@
-"""Builders for Leap dispatch notifications, in Leap's wrapper (DIGEST §6.2), and a poster."""
+"""Builders for Leap dispatch notifications, in Leap's wrapper, and a poster."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def slot(
     end: datetime | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
-    """One timeslot with realistic defaults (CAISO CCA day-ahead award, DIGEST §6.4)."""
+    """One timeslot with realistic defaults (CAISO CCA day-ahead award, as Leap's example)."""
     key = "meter_event_id" if level == "meter" else "market_group_event_id"
     body = {
         key: str(event_id or uuid.uuid4()),

@@ -1,4 +1,7 @@
-"""Processing notifications into timeslots: Leap's core event-processing cases (DIGEST §6.6)."""
+"""Processing notifications into timeslots: Leap's core event-processing cases.
+
+Updates and cancellations reuse the event id; the same id may arrive again unchanged.
+"""
 
 from __future__ import annotations
 
