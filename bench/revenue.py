@@ -29,7 +29,10 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the checkout is put on sys.path below
+    from leap.client import LeapClient
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -167,7 +170,7 @@ def empty_revenue() -> None:
         )
 
 
-def timed_sync(client: Any) -> dict[str, Any]:
+def timed_sync(client: LeapClient) -> dict[str, Any]:
     from django.utils import timezone
 
     from revenue import sync

@@ -32,6 +32,7 @@ from dispatch.models import (
     Level,
     Source,
 )
+from leap.client import LeapClient
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def _finish(ts_id: int, outcome: str, note: str) -> None:
     )
 
 
-def recheck(timeslot_id: int, client: Any) -> str:
+def recheck(timeslot_id: int, client: LeapClient) -> str:
     """Ask Leap's search about one held timeslot and apply its answer; returns the outcome.
 
     Leap errors (LeapError) propagate: the task retries them.

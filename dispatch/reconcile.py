@@ -30,6 +30,7 @@ from dispatch.models import (
     ReconcileRun,
     Source,
 )
+from leap.client import LeapClient
 from leap.errors import LeapBadPayload, LeapError
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,7 @@ def _raw_dispatch(dispatch: Any) -> dict[str, Any]:
     return raw if isinstance(raw, dict) else dispatch.model_dump(mode="json")
 
 
-def reconcile(client: Any, *, now: datetime | None = None) -> ReconcileRun | None:
+def reconcile(client: LeapClient, *, now: datetime | None = None) -> ReconcileRun | None:
     """One reconcile pass; returns the run (None when another one is running)."""
     now = now or timezone.now()
     run = start_run(now)

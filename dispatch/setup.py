@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from dispatch.ingest import comparable
 from dispatch.models import Level
+from leap.client import LeapClient
 from leap.errors import LeapError
 from meters.models import MarketGroup, Meter
 
@@ -85,7 +86,7 @@ def test_notification(level: str) -> dict[str, Any]:
 
 
 def register_receivers(
-    client: Any, *, levels: tuple[str, ...] = (Level.METER, Level.GROUP), send_test: bool = True
+    client: LeapClient, *, levels: tuple[str, ...] = (Level.METER, Level.GROUP), send_test: bool = True
 ) -> list[SetupResult]:
     """PUT our receiver for each level, then (optionally) ask Leap to send a test notification."""
     secret = settings.LEAP_DISPATCH_WEBHOOK_SECRETS[0]

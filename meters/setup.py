@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
+from leap.client import LeapClient
 from leap.errors import LeapError
 from meters.models import Meter
 from meters.webhook_processing import GROUP_EVENT, METER_EVENTS
@@ -66,7 +67,7 @@ def test_payload() -> dict[str, Any]:
     }
 
 
-def register_receiver(client: Any, *, send_test: bool = True) -> Registration:
+def register_receiver(client: LeapClient, *, send_test: bool = True) -> Registration:
     """Create or update our one subscription (idempotent), then optionally send a test event."""
     result = Registration(url=receiver_url())
     headers = {settings.LEAP_WEBHOOK_HEADER: settings.LEAP_METER_WEBHOOK_SECRETS[0]}

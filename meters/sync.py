@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from leap import LeapBadPayload, LeapNotFound, LeapPageTokenExpired, MeterFilter
+from leap import LeapBadPayload, LeapClient, LeapNotFound, LeapPageTokenExpired, MeterFilter
 from meters import choices, groups
 from meters.models import ChangeSource, Meter, MeterEvent, SyncRun
 from meters.search import PREPARE, FetchProcess, PausedGC, prefetch, search_pages
@@ -57,7 +57,13 @@ class HoldError(Exception):
 
 
 def _open(
-    client: Any, stream: str, filters: Any, size: int, *, full: bool = False, after: Any = None
+    client: LeapClient,
+    stream: str,
+    filters: Any,
+    size: int,
+    *,
+    full: bool = False,
+    after: Any = None,
 ) -> Any:
     """One search of `stream` ("details" or "enrollment"), its pages prepared for the writer.
 
@@ -294,7 +300,7 @@ def _finish(ctx: Context, run: SyncRun, status: str, **fields: Any) -> SyncRun:
     return run
 
 
-def run_full(client: Any, run: SyncRun) -> SyncRun:
+def run_full(client: LeapClient, run: SyncRun) -> SyncRun:
     """Every meter, then the missing ones; see the module docstring."""
     ctx = _context(run, ChangeSource.POLL)
     present_before = Meter.objects.present().count()
@@ -388,7 +394,7 @@ def incremental_since(run: SyncRun) -> datetime | None:
     return previous.started_at - timedelta(minutes=settings.METERS_INCREMENTAL_OVERLAP_MINUTES)
 
 
-def run_incremental(client: Any, run: SyncRun) -> SyncRun:
+def run_incremental(client: LeapClient, run: SyncRun) -> SyncRun:
     """Meters modified or created since the last good run (all of them, the first time)."""
     ctx = _context(run, ChangeSource.POLL)
     ctx.initial = not Meter.objects.exists()
@@ -432,7 +438,7 @@ def run_incremental(client: Any, run: SyncRun) -> SyncRun:
     return _finish(ctx, run, SyncRun.Status.DONE)
 
 
-def resync_meter(client: Any, run: SyncRun, meter_id: uuid.UUID, *, source: str) -> SyncRun:
+def resync_meter(client: LeapClient, run: SyncRun, meter_id: uuid.UUID, *, source: str) -> SyncRun:
     """Fetch one meter's current details and enrollment and store them."""
     ctx = _context(run, source)
     ctx.seen = SeenSet(f"meters_seen_{run.pk}")
@@ -457,7 +463,7 @@ def resync_meter(client: Any, run: SyncRun, meter_id: uuid.UUID, *, source: str)
 
 
 def resync_meters(
-    client: Any, run: SyncRun, meter_ids: Iterable[uuid.UUID], *, source: str
+    client: LeapClient, run: SyncRun, meter_ids: Iterable[uuid.UUID], *, source: str
 ) -> SyncRun:
     """Fetch a list of meters through the searches (the client splits long id lists)."""
     ids = sorted(set(meter_ids))
@@ -476,7 +482,7 @@ def resync_meters(
     return _finish(ctx, run, SyncRun.Status.DONE)
 
 
-def execute(client: Any, run: SyncRun) -> SyncRun:
+def execute(client: LeapClient, run: SyncRun) -> SyncRun:
     """Run a claimed SyncRun by its kind."""
     if run.kind == SyncRun.Kind.FULL:
         return run_full(client, run)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from leap.client import LeapClient
 from leap.schemas import WebhookEvent
 from leapportal import timezones
 from meters import groups, sync
@@ -50,7 +51,7 @@ def fail(delivery_id: int, error: str) -> None:
     )
 
 
-def process(client: Any, delivery: WebhookDelivery) -> SyncRun:
+def process(client: LeapClient, delivery: WebhookDelivery) -> SyncRun:
     """Bring our tables up to Leap's current state for what the delivery is about."""
     event = WebhookEvent.model_validate_json(delivery.body)
     payload = event.payload
@@ -84,7 +85,7 @@ def process(client: Any, delivery: WebhookDelivery) -> SyncRun:
     return run
 
 
-def _process_group_event(client: Any, run: SyncRun, payload: Any) -> None:
+def _process_group_event(client: LeapClient, run: SyncRun, payload: Any) -> None:
     """Fetch the group's members before and after, then apply the event's membership."""
     # Both old and new members may have moved. The event is applied last, over the rows the
     # enrollments gave: for its window it is the fresher, group-centric truth.

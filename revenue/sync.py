@@ -36,7 +36,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from leap import LeapBadPayload
-from leap.client import MAX_REVENUE_PAGE_SIZE
+from leap.client import MAX_REVENUE_PAGE_SIZE, LeapClient
 from meters.bulk import dumps
 from meters.search import PausedGC, prefetch
 from revenue.models import (
@@ -169,7 +169,7 @@ def _copy(rows: list[tuple]) -> None:
 
 
 def fetch_version(
-    client: Any, run: RevenueSyncRun, month: date, name: str, leap_updated_at: datetime | None
+    client: LeapClient, run: RevenueSyncRun, month: date, name: str, leap_updated_at: datetime | None
 ) -> ReportVersion | None:
     """Fetch one version of a month's report and store it; None when Leap's report is invalid."""
     report, _ = RevenueReport.objects.get_or_create(month=month)
@@ -404,7 +404,7 @@ def supersede(month: date, name: str, leap_updated_at: datetime | None) -> None:
 # --- diagnosis -----------------------------------------------------------------------------------
 
 
-def fetch_diagnosis(client: Any, run: RevenueSyncRun, month: date) -> int:
+def fetch_diagnosis(client: LeapClient, run: RevenueSyncRun, month: date) -> int:
     """Replace a month's never/rarely-responding meters with Leap's current diagnosis."""
     found: list[MeterResponsiveness] = []
     now = timezone.now()
@@ -445,7 +445,7 @@ def fetch_diagnosis(client: Any, run: RevenueSyncRun, month: date) -> int:
 # --- the run -------------------------------------------------------------------------------------
 
 
-def run_sync(client: Any, run: RevenueSyncRun) -> RevenueSyncRun:
+def run_sync(client: LeapClient, run: RevenueSyncRun) -> RevenueSyncRun:
     """List the window's versions, fetch the new ones, refresh the diagnosis; finish the run."""
     now = timezone.now()
     first, last = window(now, settings.REVENUE_SYNC_MONTHS)

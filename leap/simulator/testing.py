@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.test import Client
 
-def django_sender(client: Any) -> Callable[[str, dict[str, str], bytes], Any]:
+
+def django_sender(client: Client) -> Callable[[str, dict[str, str], bytes], Any]:
     """A `sim.deliver_to` that POSTs through a django.test.Client (path of the URL only)."""
 
     def send(url: str, headers: dict[str, str], content: bytes) -> Any:
