@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from leap.create_meters import MAX_JOB_ASSETS
 from leap.errors import (
@@ -82,6 +82,7 @@ from leap.schemas import (
 logger = logging.getLogger("leap.client")
 
 T = TypeVar("T", bound=RawModel)
+E = TypeVar("E", bound=BaseModel)  # an envelope: a page or list wrapper, or a small response
 Level = Literal["meter", "group"]
 
 MAX_PAGE_SIZE = 500  # meters and enrollments search: page_size is 1-500
@@ -372,7 +373,7 @@ class LeapClient:
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: a uniform wait in [0, min(cap, base * 2**(attempt-1))]."""
-        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
+        ceiling = min(self.backoff_cap, self.backoff_base * (2.0 ** (attempt - 1)))
         return self._rng() * ceiling
 
     def _send(
@@ -575,7 +576,7 @@ class LeapClient:
             self.stats.record_error(error)
             raise error from exc
 
-    def _envelope(self, model: type[Any], data: Any, method: str, path: str) -> Any:
+    def _envelope(self, model: type[E], data: Any, method: str, path: str) -> E:
         """Validate a page/list envelope; a malformed envelope fails the whole page."""
         try:
             return model.model_validate(data if data is not None else {})

@@ -102,7 +102,10 @@ class RawModel(LeapModel):
     @property
     def raw(self) -> dict[str, Any]:
         """The dict exactly as Leap sent it (not a copy: do not mutate)."""
-        return self.__pydantic_private__["_raw"]
+        private = self.__pydantic_private__
+        assert private is not None  # always a dict: _raw has a default factory
+        raw: dict[str, Any] = private["_raw"]
+        return raw
 
     @classmethod
     def parse(cls, raw: Any) -> Any:

@@ -76,9 +76,10 @@ def load_yaml(path: Path) -> Any:
 
 
 @functools.cache
-def _load_cached(path: str) -> Any:
+def _load_cached(path: str) -> dict[str, Any]:
     """Parse a spec file once per process."""
-    return load_yaml(Path(path))
+    spec: dict[str, Any] = load_yaml(Path(path))
+    return spec
 
 
 def load_spec(name: str) -> dict[str, Any]:

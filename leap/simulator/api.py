@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import parse_qs
 
 from . import validate
 from .faults import Fault
-from .portfolio import iso
+from .portfolio import MeterState, iso
 from .validate import Invalid
 
 if TYPE_CHECKING:
@@ -64,6 +64,12 @@ class Call:
     data: Any = None
     query: dict[str, list[str]] = field(default_factory=dict)
 
+    @overload
+    def arg(self, name: str) -> str | None: ...
+    @overload
+    def arg(self, name: str, default: str) -> str: ...
+    @overload
+    def arg(self, name: str, default: str | None) -> str | None: ...
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The last value of a query parameter (default when absent)."""
         values = self.query.get(name)
@@ -404,7 +410,8 @@ class Api:
             indices = sorted(
                 i for i in (portfolio.index_of(m) for m in query["meter_ids"]) if i is not None
             )
-            page, position = [], offset
+            page: list[MeterState] = []
+            position = offset
             while position < len(indices) and len(page) < size:
                 state = portfolio.get(indices[position])
                 position += 1

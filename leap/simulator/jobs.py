@@ -175,7 +175,7 @@ class Jobs:
                 "Invalid request body",
                 [{"message": "The body must be a JSON object with an assets array"}],
             )
-        assets = body["assets"]
+        assets: list[dict[str, Any]] = body["assets"]
         if not assets:
             raise BatchRefused(
                 "Invalid request body",
@@ -392,7 +392,7 @@ class Jobs:
 
     def provisional_assets(self) -> list[dict[str, Any]]:
         """Every asset of every job, newest job first."""
-        out = []
+        out: list[dict[str, Any]] = []
         for job_id in reversed(self.order):
             job = self.jobs[job_id]
             out.extend(a.json(job_id, with_data=True) for a in job.assets)

@@ -252,6 +252,7 @@ def job_routes(api: Api) -> list[tuple[str, str, Callable[[Call], Reply]]]:
                     for p in problems
                 ]
             )
+        assert isinstance(asset, dict)  # structural_problems refuses anything else
         return Reply.json(200, jobs.create_single(token, asset, update_existing=update_existing))
 
     return [

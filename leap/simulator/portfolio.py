@@ -13,6 +13,7 @@ import hashlib
 import math
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -69,7 +70,7 @@ class Period:
     @functools.cached_property
     def deadlines(self) -> list[tuple[datetime, datetime]]:
         """Rolling (deadline, activation) pairs: activations every 14 days, deadline 2 days before."""
-        pairs = []
+        pairs: list[tuple[datetime, datetime]] = []
         activation = self.start
         while activation < self.end and len(pairs) < 2:
             pairs.append((activation - timedelta(days=2), activation))
@@ -772,7 +773,7 @@ class Portfolio:
             self._cache.pop(index, None)
         return self.overlay[index]
 
-    def add(self, state_factory: Any) -> MeterState:
+    def add(self, state_factory: Callable[[int, str], MeterState]) -> MeterState:
         """Append a new meter built by `state_factory(index, meter_id)`."""
         index = self.next_index
         self.next_index += 1

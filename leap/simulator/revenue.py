@@ -195,9 +195,10 @@ class RevenueBook:
         draw = _draws("facts", self.sim.seed, state.meter_id)
         responsiveness = RESPONSIVENESS[0 if draw[0] < 0.07 else 1 if draw[0] < 0.18 else 2]
         idle = tuple(
-            (_parse(p["start_time"]), _parse(p.get("end_time")))
+            (start, _parse(p.get("end_time")))
             for p in state.participation
             if p["participation_preference"] in ("IDLE", "DISENROLL")
+            and (start := _parse(p["start_time"])) is not None
         )
         facts = Facts(
             index=index,
@@ -403,7 +404,7 @@ class RevenueBook:
 
     def aggregate(self, kind: str, rows: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
         """Leap's customer / market-group / load-type / utility aggregations of meter rows."""
-        groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+        groups: dict[tuple[str, str, str], _Acc] = {}
         for row in rows:
             if kind == "customer":
                 keys = [row.get("customer") or "Unknown customer"]
@@ -493,7 +494,8 @@ class RevenueBook:
 
     def yearly(self, year: int, regions: set[str], statuses: set[str]) -> dict[str, Any]:
         """The YearlyOverview of a year (the latest version of each published month)."""
-        monthly, reports, by_region = [], [], defaultdict(float)
+        monthly, reports = [], []
+        by_region: defaultdict[str, float] = defaultdict(float)
         actual = preliminary = potential = missed = adjust = penalty = perf = 0.0
         cap_revenue = cap_nomination = energy_revenue = 0.0
         meters_total = dispatched_total = 0

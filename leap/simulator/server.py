@@ -67,6 +67,7 @@ class SimulatorServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The base URL clients use."""
         host, port = self.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server: (host, port)
         return f"http://{host}:{port}"
 
     def start_delivery_loop(self, every: float = 1.0) -> None:

@@ -277,8 +277,8 @@ class Handlers:
         if not raw.isdigit() or not 2000 <= int(raw) <= 9999:
             raise Invalid("year", "must be a year such as 2025")
         regions = set(_strings(call.arg("transmission_regions"), "transmission_regions") or ())
-        if call.arg("transmission_region"):
-            regions.add(call.arg("transmission_region"))
+        if region := call.arg("transmission_region"):
+            regions.add(region)
         statuses = set(_strings(call.arg("report_statuses"), "report_statuses") or ())
         if statuses - {"PRELIMINARY", "FINALIZED"}:
             raise Invalid("report_statuses", "must be PRELIMINARY and/or FINALIZED")

@@ -48,7 +48,7 @@ class RequestLog(list[tuple[str, str, int]]):
         self.append((method, path, status))
         self.routes.append(f"{method} {route}" if route else f"{method} {path}")
 
-    def count(self, key: str) -> int:
+    def count(self, key: str) -> int:  # type: ignore[override]  # by route, not by item
         """Requests matching "METHOD /path" exactly or "METHOD /route/{template}"."""
         exact = sum(1 for method, path, _ in self if f"{method} {path}" == key)
         return exact or sum(1 for route in self.routes if route == key)
@@ -419,7 +419,11 @@ class Simulator:
             ]
             if not rows:
                 raise ValueError(f"meter is not enrolled in {group.program} {group.period.name}")
-            old = {r.get("market_group_id") for r in rows} - {None, group.market_group_id}
+            old: set[str] = {
+                r["market_group_id"]
+                for r in rows
+                if r.get("market_group_id") not in (None, group.market_group_id)
+            }
             for row in rows:
                 row["market_group_id"] = group.market_group_id
                 row["market_group_name"] = group.name
