@@ -48,6 +48,7 @@ test: services
 	echo "[test] python $$($(BIN)/python -c 'import sys; print(sys.version.split()[0])'); chromium: $$($${CHROMIUM_PATH:-/usr/bin/chromium} --version 2>/dev/null | head -1); playwright: $$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("playwright"))')"; \
 	echo "[test] database $$DATABASE_URL, broker $$CELERY_BROKER_URL"; \
 	echo "[test] ruff"; $(BIN)/ruff check .; $(BIN)/ruff format --check .; \
+	echo "[test] mypy"; LEAPPORTAL_TESTING=true $(BIN)/mypy; \
 	echo "[test] manage.py check"; DEBUG=true $(BIN)/python manage.py check --fail-level WARNING; \
 	echo "[test] makemigrations --check"; DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run; \
 	echo "[test] pytest"; $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
@@ -61,4 +62,4 @@ fmt: install
 # Also deletes the embedded PostgreSQL's data (var/postgres), so it stops that server first.
 clean:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python manage.py embedded_db stop; fi
-	rm -rf var staticfiles .pytest_cache .ruff_cache test-artifacts
+	rm -rf var staticfiles .pytest_cache .ruff_cache .mypy_cache test-artifacts

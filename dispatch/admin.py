@@ -64,7 +64,7 @@ class DispatchDeliveryAdmin(admin.ModelAdmin):
             status=models.DispatchDelivery.Status.RECEIVED, error=""
         )
         for pk in ids:
-            tasks.process_delivery.delay_on_commit(pk)
+            tasks.process_delivery.delay_on_commit(pk)  # type: ignore[attr-defined]  # DjangoTask
         self.message_user(request, f"{len(ids)} deliveries queued again.")
 
     @admin.action(description="Register our receivers with Leap and send a test notification")
@@ -223,7 +223,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
             status=models.OutboundMessage.Status.RETRYING, next_attempt_at=timezone.now()
         )
         for pk in ids:
-            tasks.send_outbound.delay_on_commit(pk)
+            tasks.send_outbound.delay_on_commit(pk)  # type: ignore[attr-defined]  # DjangoTask
         self.message_user(request, f"{len(ids)} messages queued.")
 
 

@@ -589,7 +589,7 @@ def apply_all(
             from dispatch import tasks
 
             for pk in batch.rechecks:
-                tasks.recheck_timeslot.delay_on_commit(pk)
+                tasks.recheck_timeslot.delay_on_commit(pk)  # type: ignore[attr-defined]  # DjangoTask
     return result
 
 

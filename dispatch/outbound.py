@@ -150,7 +150,7 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
         from dispatch import tasks
 
         for msg in messages:
-            tasks.send_outbound.delay_on_commit(msg.pk)
+            tasks.send_outbound.delay_on_commit(msg.pk)  # type: ignore[attr-defined]  # DjangoTask
     return messages
 
 

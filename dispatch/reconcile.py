@@ -79,7 +79,8 @@ def _compare(
         [inc.event_id for inc in incoming], field_name="event_id"
     )
     pending = None
-    to_apply, findings = [], []
+    to_apply: list[ingest.Incoming] = []
+    findings: list[tuple[ingest.Incoming, str, dict[str, Any]]] = []
     for inc in incoming:
         ts = stored.get(inc.event_id)
         if ts is not None and ts.content_hash == inc.content_hash:

@@ -86,7 +86,10 @@ def test_notification(level: str) -> dict[str, Any]:
 
 
 def register_receivers(
-    client: LeapClient, *, levels: tuple[str, ...] = (Level.METER, Level.GROUP), send_test: bool = True
+    client: LeapClient,
+    *,
+    levels: tuple[str, ...] = (Level.METER, Level.GROUP),
+    send_test: bool = True,
 ) -> list[SetupResult]:
     """PUT our receiver for each level, then (optionally) ask Leap to send a test notification."""
     secret = settings.LEAP_DISPATCH_WEBHOOK_SECRETS[0]

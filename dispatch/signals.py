@@ -23,7 +23,7 @@ def meter_saved(sender: type[Meter], instance: Meter, created: bool, **kwargs: A
     if DispatchTimeslot.objects.filter(
         level=Level.METER, meter_uuid=instance.pk, meter__isnull=True
     ).exists() or (_has_group_allocation(instance.pk)):
-        tasks.attach_parked_events.delay_on_commit([str(instance.pk)])
+        tasks.attach_parked_events.delay_on_commit([str(instance.pk)])  # type: ignore[attr-defined]  # DjangoTask
 
 
 def _has_group_allocation(meter_uuid: Any) -> bool:
@@ -38,7 +38,7 @@ def capability_saved(sender: Any, meter_ids: list[Any], **kwargs: Any) -> None:
     """The meters' device capability changed: re-plan their upcoming events after commit."""
     from dispatch import tasks
 
-    tasks.replan_meters.delay_on_commit([str(m) for m in meter_ids])
+    tasks.replan_meters.delay_on_commit([str(m) for m in meter_ids])  # type: ignore[attr-defined]  # DjangoTask
 
 
 @receiver(post_save, sender=CapabilityOverride, dispatch_uid="dispatch-override-saved")

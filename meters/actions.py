@@ -40,7 +40,7 @@ def _requeue_if_lost(run: SyncRun) -> None:
         SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(
             heartbeat_at=timezone.now()
         )
-        run_sync.delay_on_commit(run.pk)
+        run_sync.delay_on_commit(run.pk)  # type: ignore[attr-defined]  # DjangoTask
 
 
 def request_sync(
@@ -80,7 +80,7 @@ def request_sync(
             )
             from meters.tasks import run_sync
 
-            run_sync.delay_on_commit(run.pk)
+            run_sync.delay_on_commit(run.pk)  # type: ignore[attr-defined]  # DjangoTask
     except IntegrityError:
         # Someone else queued the same kind between our check and our insert.
         existing = _active(kind, meter_id)

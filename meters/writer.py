@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections import defaultdict, namedtuple
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.utils import timezone
@@ -57,34 +57,37 @@ def meter_defaults() -> dict[str, Any]:
     return {f.attname: f.get_default() for f in Meter._meta.concrete_fields if not f.primary_key}
 
 
-# What the enrollment writer reads back of a meter's stored programs and actions ("id" is the pk).
-PROGRAM_FIELDS = [
-    "id",
-    "meter_id",
-    "program_identifier",
-    "delivery_period",
-    "delivery_period_start",
-    "delivery_period_end",
-    "enrollment_status",
-    "enrollment_deadlines",
-    "market_group_id",
-    "market_group_name",
-]
-ACTION_FIELDS = [
-    "id",
-    "meter_id",
-    "side",
-    "code",
-    "program_identifier",
-    "delivery_period",
-    "action_type",
-    "description",
-    "deadline",
-    "first_seen_at",
-    "resolved_at",
-]
-StoredProgram = namedtuple("StoredProgram", ["pk", *PROGRAM_FIELDS[1:]])  # noqa: PYI024
-StoredAction = namedtuple("StoredAction", ["pk", *ACTION_FIELDS[1:]])  # noqa: PYI024
+# What the enrollment writer reads back of a meter's stored programs and actions: the rows'
+# columns in this order ("id" is the pk).
+class StoredProgram(NamedTuple):
+    pk: int
+    meter_id: uuid.UUID
+    program_identifier: str
+    delivery_period: str
+    delivery_period_start: datetime | None
+    delivery_period_end: datetime | None
+    enrollment_status: str
+    enrollment_deadlines: list[Any]
+    market_group_id: uuid.UUID | None
+    market_group_name: str
+
+
+class StoredAction(NamedTuple):
+    pk: int
+    meter_id: uuid.UUID
+    side: str
+    code: str
+    program_identifier: str
+    delivery_period: str
+    action_type: str
+    description: str
+    deadline: datetime | None
+    first_seen_at: datetime
+    resolved_at: datetime | None
+
+
+PROGRAM_FIELDS = ["id", *StoredProgram._fields[1:]]
+ACTION_FIELDS = ["id", *StoredAction._fields[1:]]
 
 ENROLLMENT_METER_COLUMNS = ENROLLMENT_COLUMNS + list(SHARED_COLUMNS) + sorted(AUDIT_COLUMNS)
 
@@ -398,7 +401,7 @@ def plan_details(ctx: Context, items: list[Prepared]) -> Apply | None:
                 MeterEvent.Kind.NEW_METER,
                 details={"partner_reference": columns.get("partner_reference")},
             )
-        row = {
+        meter_row = {
             "meter_id": meter_id,
             **columns,
             "details_raw": item.text,
@@ -408,9 +411,9 @@ def plan_details(ctx: Context, items: list[Prepared]) -> Apply | None:
             "missing_since": None,
         }
         if meter_id in stored:
-            updates.append(row)
+            updates.append(meter_row)
         else:
-            inserts.append(defaults | row | {"first_seen_at": ctx.now})
+            inserts.append(defaults | meter_row | {"first_seen_at": ctx.now})
     history = ctx.take_history()
 
     def apply(wctx: Context) -> None:
@@ -541,17 +544,24 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
         for row in rows_for(Meter, names, "meter_id", wanted)
     }
     old_programs: dict[uuid.UUID, dict[str, StoredProgram]] = defaultdict(dict)
-    for row in map(
+    for stored_program in map(
         StoredProgram._make, rows_for(ProgramEnrollment, PROGRAM_FIELDS, "meter_id", enrolled)
     ):
-        old_programs[row.meter_id][f"{row.program_identifier}/{row.delivery_period}"] = row
-    old_actions: dict[uuid.UUID, dict[tuple, StoredAction]] = defaultdict(dict)
-    for action in map(
+        old_programs[stored_program.meter_id][
+            f"{stored_program.program_identifier}/{stored_program.delivery_period}"
+        ] = stored_program
+    old_actions: dict[uuid.UUID, dict[tuple[str, str, str, str], StoredAction]] = defaultdict(dict)
+    for stored_action in map(
         StoredAction._make, rows_for(RequiredAction, ACTION_FIELDS, "meter_id", enrolled)
     ):
-        old_actions[action.meter_id][
-            (action.side, action.code, action.program_identifier, action.delivery_period)
-        ] = action
+        old_actions[stored_action.meter_id][
+            (
+                stored_action.side,
+                stored_action.code,
+                stored_action.program_identifier,
+                stored_action.delivery_period,
+            )
+        ] = stored_action
     old_participation: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     for meter_id, preference, start, end, reason in rows_for(
         ParticipationPreference,
@@ -593,7 +603,7 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
         # Fields this enrollment leaves out keep their stored values (see SHARED_COLUMNS).
         for name in ENROLLMENT_METER_COLUMNS:
             if name not in columns:
-                columns[name] = old.get(name, Meter._meta.get_field(name).get_default())
+                columns[name] = old.get(name, Meter._meta.get_field(name).get_default())  # type: ignore[union-attr]  # a column
 
         if is_new:
             ctx.created += 1
@@ -621,7 +631,11 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
         for key, row in snap.programs.items():
             prior = before.get(key)
             prior_tracked = _program_tracked(prior) if prior else None
-            if prior_tracked == row.tracked() and prior.market_group_name == row.market_group_name:
+            if (
+                prior is not None
+                and prior_tracked == row.tracked()
+                and prior.market_group_name == row.market_group_name
+            ):
                 continue
             if not first_enrollment:
                 _diff_program(ctx, meter_id, key, prior_tracked, row.tracked())
@@ -648,11 +662,11 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
 
         # required actions
         prior_actions = old_actions.get(meter_id, {})
-        for key, action in snap.actions.items():
-            prior = prior_actions.get(key)
-            opened = prior is None or prior.resolved_at is not None
+        for action_key, action in snap.actions.items():
+            prior_action = prior_actions.get(action_key)
+            opened = prior_action is None or prior_action.resolved_at is not None
             if opened:
-                if not first_enrollment or prior is not None:
+                if not first_enrollment or prior_action is not None:
                     ctx.change(meter_id, action.label, None, action.description)
                 if action.side == "partner":
                     ctx.event(
@@ -667,7 +681,11 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
                             "description": action.description,
                         },
                     )
-            elif (prior.description, prior.deadline, prior.action_type) != (
+            elif prior_action is not None and (
+                prior_action.description,
+                prior_action.deadline,
+                prior_action.action_type,
+            ) != (
                 action.description,
                 action.deadline,
                 action.action_type,
@@ -675,7 +693,7 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
                 ctx.change(
                     meter_id,
                     action.label,
-                    {"description": prior.description, "deadline": prior.deadline},
+                    {"description": prior_action.description, "deadline": prior_action.deadline},
                     {"description": action.description, "deadline": action.deadline},
                 )
             action_upserts.append(
@@ -693,21 +711,21 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
                     "resolved_at": None,
                 }
             )
-        for key, prior in prior_actions.items():
-            if prior.resolved_at is None and key not in snap.actions:
-                action_resolves.append(prior.pk)
-                label = f"action.{prior.side}.{prior.code}.{prior.program_identifier}/{prior.delivery_period}"
-                ctx.change(meter_id, label, prior.description, None)
-                if prior.side == "partner":
+        for action_key, prior_action in prior_actions.items():
+            if prior_action.resolved_at is None and action_key not in snap.actions:
+                action_resolves.append(prior_action.pk)
+                label = f"action.{prior_action.side}.{prior_action.code}.{prior_action.program_identifier}/{prior_action.delivery_period}"
+                ctx.change(meter_id, label, prior_action.description, None)
+                if prior_action.side == "partner":
                     ctx.event(
                         meter_id,
                         MeterEvent.Kind.ACTION_RESOLVED,
                         details={
-                            "code": prior.code,
-                            "action_type": prior.action_type,
-                            "program": prior.program_identifier,
-                            "delivery_period": prior.delivery_period,
-                            "open_since": prior.first_seen_at,
+                            "code": prior_action.code,
+                            "action_type": prior_action.action_type,
+                            "program": prior_action.program_identifier,
+                            "delivery_period": prior_action.delivery_period,
+                            "open_since": prior_action.first_seen_at,
                         },
                     )
 
@@ -725,7 +743,7 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
             participation_meters.append(meter_id)
             participation_rows.extend({"meter_id": meter_id, **row} for row in snap.participation)
 
-        row = {
+        meter_row = {
             "meter_id": meter_id,
             **{name: columns[name] for name in ENROLLMENT_METER_COLUMNS},
             "enrollment_raw": by_id[meter_id].text,
@@ -735,9 +753,9 @@ def plan_enrollments(ctx: Context, items: list[Prepared]) -> Apply | None:
             "missing_since": None,
         }
         if is_new:
-            inserts.append(defaults | columns | row | {"first_seen_at": ctx.now})
+            inserts.append(defaults | columns | meter_row | {"first_seen_at": ctx.now})
         else:
-            updates.append(row)
+            updates.append(meter_row)
 
     history = ctx.take_history()
     windows = {

@@ -169,7 +169,11 @@ def _copy(rows: list[tuple]) -> None:
 
 
 def fetch_version(
-    client: LeapClient, run: RevenueSyncRun, month: date, name: str, leap_updated_at: datetime | None
+    client: LeapClient,
+    run: RevenueSyncRun,
+    month: date,
+    name: str,
+    leap_updated_at: datetime | None,
 ) -> ReportVersion | None:
     """Fetch one version of a month's report and store it; None when Leap's report is invalid."""
     report, _ = RevenueReport.objects.get_or_create(month=month)
