@@ -82,6 +82,7 @@ from leap.schemas import (
 logger = logging.getLogger("leap.client")
 
 T = TypeVar("T", bound=RawModel)
+V = TypeVar("V")
 E = TypeVar("E", bound=BaseModel)  # an envelope: a page or list wrapper, or a small response
 Level = Literal["meter", "group"]
 
@@ -253,7 +254,7 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     return max(0.0, (when - (now or _now())).total_seconds())
 
 
-def _chunks(values: list[Any], size: int) -> list[list[Any]]:
+def _chunks(values: list[V], size: int) -> list[list[V]]:
     """`values` cut into lists of at most `size` (one empty list for no values)."""
     return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
 
@@ -1055,7 +1056,7 @@ class LeapClient:
         filters: Iterable[str] | None = None,
         page_size: int = MAX_REVENUE_PAGE_SIZE,
         lazy: bool = False,
-    ) -> Iterator[Page[Any]]:
+    ) -> Iterator[Page[RawModel]]:
         """Stream `POST /v1.1/revenue/periodic/aggregation/{aggregation}/search` page by page.
 
         `aggregation` is meter, customer, market-group, load-type or utility. A period longer
@@ -1081,7 +1082,7 @@ class LeapClient:
 
     def iter_revenue(
         self, aggregation: str, period_start: str, period_end: str, **kw: Any
-    ) -> Iterator[Any]:
+    ) -> Iterator[RawModel]:
         """Every row of a revenue aggregation search; invalid rows go to `on_bad`, or raise."""
         on_bad = kw.pop("on_bad", None)
         pages = self.iter_revenue_pages(aggregation, period_start, period_end, **kw)

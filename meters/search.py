@@ -35,6 +35,7 @@ from uuid import UUID, SafeUUID
 from django.conf import settings
 
 from leap.client import ClientStats, LeapClient, Page
+from leap.schemas import MeterFilter
 from meters.snapshot import Prepared, prepare_details, prepare_enrollment
 
 logger = logging.getLogger(__name__)
@@ -228,7 +229,9 @@ class prefetch(_Stream[T]):  # noqa: N801 - used like the generator function it 
             thread.join(timeout=5)
 
 
-def search_pages(client: LeapClient, stream: str, filters: Any, page_size: int, **kw: Any) -> Any:
+def search_pages(
+    client: LeapClient, stream: str, filters: MeterFilter | None, page_size: int, **kw: Any
+) -> Any:
     """The client's search of one stream ("details" or "enrollment")."""
     if stream == "details":
         return client.iter_meter_pages(filters, page_size, **kw)
@@ -260,7 +263,7 @@ class FetchProcess(_Stream[Page[Prepared]]):
         self,
         client: LeapClient,
         stream: str,
-        filters: Any,
+        filters: MeterFilter | None,
         page_size: int,
         *,
         depth: int = 2,

@@ -59,7 +59,7 @@ class HoldError(Exception):
 def _open(
     client: LeapClient,
     stream: str,
-    filters: Any,
+    filters: MeterFilter | None,
     size: int,
     *,
     full: bool = False,
