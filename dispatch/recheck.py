@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,7 @@ from dispatch.models import (
     Source,
 )
 from leap.client import LeapClient
+from leap.schemas import GroupDispatch, MeterDispatch
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ def recheck(timeslot_id: int, client: LeapClient) -> str:
         return ts.recheck if ts else "gone"
     start, end = _window(ts)
     bad: list[Any] = []
+    found: Iterator[MeterDispatch] | Iterator[GroupDispatch]
     if ts.level == Level.METER:
         found = client.iter_meter_dispatches(
             start, end, meter_event_ids=[ts.event_id], exclude_real_time_events=False,

@@ -84,6 +84,7 @@ def process_again(kind: str, delivery_id: int, *, by: str) -> bool:
     from meters import tasks as meter_tasks
 
     note = f"\n[{timezone.now():%Y-%m-%d %H:%M}Z] processed again by {by}"
+    model: type[DispatchDelivery] | type[WebhookDelivery]
     if kind == "dispatch":
         model, publish = DispatchDelivery, dispatch_tasks.process_delivery.delay
     elif kind == "meter":

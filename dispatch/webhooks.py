@@ -32,9 +32,10 @@ from dispatch import wakeup
 from dispatch.models import DispatchDelivery, Level, Source, WebhookAuthFailure
 from leapportal import receivers
 
-_LIST_KEY = {Level.METER: "meter_dispatches", Level.GROUP: "group_dispatches"}
-_RECIPIENT_KEY = {Level.METER: "meter_id", Level.GROUP: "market_group_id"}
-_EVENT_KEY = {Level.METER: "meter_event_id", Level.GROUP: "market_group_event_id"}
+# Level members are str, and shape_error is given the level as a str.
+_LIST_KEY: dict[str, str] = {Level.METER: "meter_dispatches", Level.GROUP: "group_dispatches"}
+_RECIPIENT_KEY: dict[str, str] = {Level.METER: "meter_id", Level.GROUP: "market_group_id"}
+_EVENT_KEY: dict[str, str] = {Level.METER: "meter_event_id", Level.GROUP: "market_group_event_id"}
 
 
 def shape_error(payload: Any, level: str) -> str | None:

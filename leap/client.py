@@ -83,6 +83,8 @@ logger = logging.getLogger("leap.client")
 
 T = TypeVar("T", bound=RawModel)
 V = TypeVar("V")
+# What a Page holds: validated objects, or what a caller made of them (meters.search prepares them).
+Item = TypeVar("Item")
 E = TypeVar("E", bound=BaseModel)  # an envelope: a page or list wrapper, or a small response
 Level = Literal["meter", "group"]
 
@@ -187,7 +189,7 @@ class ClientStats:
             }
 
 
-class Page(list[T], Generic[T]):
+class Page(list[Item], Generic[Item]):
     """One page of a search: the objects that validated, plus the ones that did not.
 
     `failures` holds a LeapBadPayload (with `.raw` and `.errors`) for every object of the page that
@@ -197,7 +199,7 @@ class Page(list[T], Generic[T]):
 
     def __init__(
         self,
-        items: Iterable[T] = (),
+        items: Iterable[Item] = (),
         *,
         failures: list[LeapBadPayload] | None = None,
         number: int = 1,
