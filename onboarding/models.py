@@ -3,7 +3,8 @@ way from submitted to ACTIVE.
 
 Draft (a file as received, or failed assets being fixed) -> DraftRow (one line's verdict) ->
 Job (what one person submitted) -> Batch (one create-meters job at Leap, within its limits) ->
-Asset (one line sent: Leap's outcome, its meter, its funnel timestamps).
+Asset (one line sent: Leap's outcome, its meter, its funnel timestamps) -> ProgramStep (a created
+asset's way to ACTIVE in one of the programs it was onboarded for).
 """
 
 from __future__ import annotations
@@ -248,3 +249,33 @@ class Asset(models.Model):
     def failed(self) -> bool:
         """Leap did not create or update a meter for it."""
         return self.status in self.FAILED_STATUSES
+
+
+class ProgramStep(models.Model):
+    """A created asset's way to ACTIVE in one program it was onboarded for.
+
+    Leap enrolls a meter per program (and delivery period): one meter can be ACTIVE in one program
+    and PENDING in another (DIGEST §3.2), so each program of the job has its own step, read from
+    the meter's enrollment rows of that program (the best of its delivery periods). A job that
+    named no program has one step, program "", read from the meter's global status. The asset's
+    own stage and timestamps are the rollup of its steps (onboarding.follow): it is as far as its
+    slowest program.
+    """
+
+    # The identity's prefix indexes the asset.
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="steps", db_index=False)
+    program = models.CharField(max_length=64, blank=True)
+    stage = models.CharField(max_length=10, choices=Asset.Stage, default=Asset.Stage.CREATED)
+    stage_since = models.DateTimeField()
+    created_at = models.DateTimeField()  # the asset's (Leap made the meter): days to ELIGIBLE
+    eligible_at = models.DateTimeField(null=True, blank=True)
+    active_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "program"], name="onboarding_step_identity")
+        ]
+        indexes = [models.Index(fields=["program", "stage", "stage_since"], name="onboarding_step")]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} {self.program or '(no program)'}: {self.stage}"

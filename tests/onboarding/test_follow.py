@@ -36,7 +36,7 @@ def test_created_meters_are_linked_and_followed_to_active_and_stuck_ones_queue_u
         assert all(o.status == 202 for _, o in outcomes), outcomes
         return tasks.follow_meters.apply().get()
 
-    job = submit(client, [row(1), row(2, site_id="")], programs=["ELRP", "CEC-DSGS"][:1])
+    job = submit(client, [row(1), row(2, site_id="")], programs=["ELRP"])
     leap_sim.advance(minutes=1)
     poll_round()
     first, second = job.assets.order_by("line")
@@ -50,12 +50,14 @@ def test_created_meters_are_linked_and_followed_to_active_and_stuck_ones_queue_u
     assert change.source == "onb" and change.actor_name == "olga"
     assert change.reason == f"onboarding job #{job.pk}, line 2"
 
-    leap_sim.set_global_status(str(first.meter_id), "ELIGIBLE")
+    # Leap moves the meter on in the job's program (the global status follows and is sent).
+    leap_sim.set_program_status(str(first.meter_id), "ELRP", "ELIGIBLE")
     assert deliver()["moved"] == 1
-    leap_sim.set_global_status(str(first.meter_id), "ACTIVE")
+    leap_sim.set_program_status(str(first.meter_id), "ELRP", "ACTIVE")
     assert deliver()["moved"] == 1
     first.refresh_from_db()
     assert first.stage == "active" and first.eligible_at <= first.active_at
+    assert list(first.steps.values_list("program", "stage")) == [("ELRP", "active")]
 
     # The second meter waits on its customer: past the set number of days it is stuck.
     leap_sim.open_action(str(second.meter_id), "AUTH_0001")
