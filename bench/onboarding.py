@@ -224,7 +224,8 @@ def follow_open_jobs(n_jobs: int, per_job: int = 100) -> None:
 
 
 def fill_portfolio(n: int) -> None:
-    """n onboarded meters: Meter rows and their assets over 200 jobs, at every funnel step."""
+    """n onboarded meters: Meter rows, their assets over 200 jobs (a quarter of them in two
+    programs) and their program steps, at every funnel step."""
     from django.db import connection
 
     from onboarding.models import Draft, Job
@@ -288,6 +289,24 @@ def fill_portfolio(n: int) -> None:
             JOIN b ON b.job_id = j.id
             """.replace("{n}", str(int(n)))
         )
+        # Each created asset's program steps: its first program is its slowest (the asset's
+        # own step); the other program of a two-program job is ACTIVE five days after creation.
+        c.execute(
+            """
+            INSERT INTO onboarding_programstep (asset_id, program, stage, stage_since,
+                created_at, eligible_at, active_at)
+            SELECT a.id, p.program,
+                CASE WHEN p.n = 1 THEN a.stage ELSE 'active' END,
+                CASE WHEN p.n = 1 THEN a.stage_since ELSE a.created_at + interval '5 days' END,
+                a.created_at,
+                CASE WHEN p.n = 1 THEN a.eligible_at ELSE a.created_at + interval '2 days' END,
+                CASE WHEN p.n = 1 THEN a.active_at ELSE a.created_at + interval '5 days' END
+            FROM onboarding_asset a
+            CROSS JOIN LATERAL jsonb_array_elements_text(a.programs) WITH ORDINALITY
+                AS p(program, n)
+            WHERE a.stage IN ('created', 'eligible', 'active')
+            """
+        )
         c.execute(
             """
             INSERT INTO meters_requiredaction (meter_id, side, program_identifier, delivery_period,
@@ -297,7 +316,10 @@ def fill_portfolio(n: int) -> None:
             FROM meters_meter WHERE action_required
             """
         )
-        c.execute("ANALYZE onboarding_asset; ANALYZE meters_meter; ANALYZE meters_requiredaction")
+        c.execute(
+            "ANALYZE onboarding_asset; ANALYZE onboarding_programstep; ANALYZE meters_meter; "
+            "ANALYZE meters_requiredaction"
+        )
     print(
         f"\nfilled {n:,} onboarded meters over {jobs_n} jobs in {time.perf_counter() - began:.0f} s"
     )
