@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from mapping import actions as mapping_actions
 from meters.models import Meter, RequiredAction
-from onboarding.models import Asset, ProgramStep
+from onboarding.models import Asset, FunnelSum, Job, ProgramStep
 
 logger = logging.getLogger("onboarding")
 LINK_BATCH = 2000
@@ -82,6 +82,7 @@ FROM (
     GROUP BY s.asset_id
 ) r
 WHERE a.id = r.asset_id
+RETURNING a.job_id
 """
 
 
@@ -94,6 +95,7 @@ def stamp_steps(now: datetime | None = None) -> int:
         moved = [row[0] for row in cursor.fetchall()]
         if moved:
             cursor.execute(ROLLUP_SQL, {"assets": sorted(set(moved))})
+            refresh_funnel(row[0] for row in cursor.fetchall())
     return len(moved)
 
 
@@ -180,58 +182,81 @@ def attach_actions(assets: list[Asset]) -> None:
         asset.actions = by_meter.get(asset.meter_id, [])  # type: ignore[attr-defined]
 
 
-# Two passes. The assets, grouped by job: the per-job and total rows, and the steps that do not
-# depend on the program (submitted, created, failed, days to create, waiting to be created),
-# merged per program in Python (the assets of a job were onboarded for the job's programs).
-# The program steps, grouped by program: ELIGIBLE and ACTIVE in each program, from its own
-# enrollment status. Durations are summed as intervals (an epoch per row made numeric sums) and
-# carried as (seconds, n) so they merge exactly.
-ASSETS_SQL = """
-SELECT a.job_id,
-       count(*) FILTER (WHERE a.stage <> 'failed') AS submitted,
-       count(*) FILTER (WHERE a.stage IN ('created', 'eligible', 'active')) AS created,
-       count(*) FILTER (WHERE a.stage IN ('eligible', 'active')) AS eligible,
-       count(*) FILTER (WHERE a.stage = 'active') AS active,
-       count(*) FILTER (WHERE a.stage = 'failed' AND a.resubmitted_in_id IS NULL) AS failed,
-       count(*) FILTER (WHERE a.stage IN ('created', 'eligible')
-                        AND a.stage_since < %(cutoff)s) AS stuck,
-       extract(epoch FROM sum(a.created_at - a.submitted_at)),
+# The sums of some jobs, from their assets (grouped by job: the per-job and total rows, and the
+# steps that do not depend on the program: submitted, created, failed, days to create, waiting to
+# be created) and their program steps (grouped by job and program: ELIGIBLE and ACTIVE in each
+# program, from its own enrollment status). The jobs' rows are replaced in one transaction.
+REFRESH_SQL = """
+INSERT INTO onboarding_funnelsum (job_id, program, submitted, created, eligible, active, failed,
+    create_seconds, create_n, eligible_seconds, eligible_n, active_seconds, active_n,
+    waiting_submitted_n, waiting_submitted_epochs, waiting_open_n, waiting_open_epochs)
+SELECT a.job_id, NULL,
+       count(*) FILTER (WHERE a.stage <> 'failed'),
+       count(*) FILTER (WHERE a.stage IN ('created', 'eligible', 'active')),
+       count(*) FILTER (WHERE a.stage IN ('eligible', 'active')),
+       count(*) FILTER (WHERE a.stage = 'active'),
+       count(*) FILTER (WHERE a.stage = 'failed' AND a.resubmitted_in_id IS NULL),
+       COALESCE(extract(epoch FROM sum(a.created_at - a.submitted_at)), 0),
        count(a.created_at - a.submitted_at),
-       extract(epoch FROM sum(a.eligible_at - a.created_at)),
+       COALESCE(extract(epoch FROM sum(a.eligible_at - a.created_at)), 0),
        count(a.eligible_at - a.created_at),
-       extract(epoch FROM sum(a.active_at - a.eligible_at)),
+       COALESCE(extract(epoch FROM sum(a.active_at - a.eligible_at)), 0),
        count(a.active_at - a.eligible_at),
-       extract(epoch FROM sum(%(now)s - a.stage_since) FILTER (WHERE a.stage = 'submitted')),
        count(*) FILTER (WHERE a.stage = 'submitted'),
-       extract(epoch FROM sum(%(now)s - a.stage_since)
-                          FILTER (WHERE a.stage IN ('created', 'eligible'))),
-       count(*) FILTER (WHERE a.stage IN ('created', 'eligible'))
+       COALESCE(sum(extract(epoch FROM a.stage_since)) FILTER (WHERE a.stage = 'submitted'), 0),
+       count(*) FILTER (WHERE a.stage IN ('created', 'eligible')),
+       COALESCE(sum(extract(epoch FROM a.stage_since))
+                FILTER (WHERE a.stage IN ('created', 'eligible')), 0)
 FROM onboarding_asset a
+WHERE a.job_id = ANY(%(jobs)s)
 GROUP BY a.job_id
-"""
-STEPS_SQL = """
-SELECT s.program,
-       count(*) FILTER (WHERE s.stage IN ('eligible', 'active')) AS eligible,
-       count(*) FILTER (WHERE s.stage = 'active') AS active,
-       count(*) FILTER (WHERE s.stage IN ('created', 'eligible')
-                        AND s.stage_since < %(cutoff)s) AS stuck,
-       extract(epoch FROM sum(s.eligible_at - s.created_at)),
+UNION ALL
+SELECT a.job_id, s.program, 0, 0,
+       count(*) FILTER (WHERE s.stage IN ('eligible', 'active')),
+       count(*) FILTER (WHERE s.stage = 'active'),
+       0, 0, 0,
+       COALESCE(extract(epoch FROM sum(s.eligible_at - s.created_at)), 0),
        count(s.eligible_at - s.created_at),
-       extract(epoch FROM sum(s.active_at - s.eligible_at)),
+       COALESCE(extract(epoch FROM sum(s.active_at - s.eligible_at)), 0),
        count(s.active_at - s.eligible_at),
-       extract(epoch FROM sum(%(now)s - s.stage_since)
-                          FILTER (WHERE s.stage IN ('created', 'eligible'))),
-       count(*) FILTER (WHERE s.stage IN ('created', 'eligible'))
+       0, 0,
+       count(*) FILTER (WHERE s.stage IN ('created', 'eligible')),
+       COALESCE(sum(extract(epoch FROM s.stage_since))
+                FILTER (WHERE s.stage IN ('created', 'eligible')), 0)
 FROM onboarding_programstep s
-GROUP BY s.program
+JOIN onboarding_asset a ON a.id = s.asset_id
+WHERE a.job_id = ANY(%(jobs)s)
+GROUP BY a.job_id, s.program
+"""
+
+
+def refresh_funnel(job_ids: Any) -> None:
+    """Recompute the funnel sums of these jobs (after anything changed their assets or steps)."""
+    jobs = sorted({int(j) for j in job_ids})
+    if jobs:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # One refresh of a job at a time (the next one's DELETE then sees these rows).
+            cursor.execute(
+                "SELECT 1 FROM onboarding_job WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                [jobs],
+            )
+            cursor.execute("DELETE FROM onboarding_funnelsum WHERE job_id = ANY(%s)", [jobs])
+            cursor.execute(REFRESH_SQL, {"jobs": jobs})
+
+
+# Stuck depends on now: counted live, from the (stage, stage_since) indexes.
+STUCK_SQL = """
+SELECT a.job_id, NULL, count(*) FROM onboarding_asset a
+WHERE a.stage IN ('created', 'eligible') AND a.stage_since < %(cutoff)s GROUP BY a.job_id
+UNION ALL
+SELECT NULL, s.program, count(*) FROM onboarding_programstep s
+WHERE s.stage IN ('created', 'eligible') AND s.stage_since < %(cutoff)s GROUP BY s.program
 """
 COUNTS = ("submitted", "created", "eligible", "active", "failed", "stuck")
 # waiting_open: waiting in created or ELIGIBLE; waiting_submitted: waiting to be created.
 SUMS = ("create", "eligible", "active", "waiting_submitted", "waiting_open")
-# What a program row takes from its jobs' rows; the rest comes from its steps.
-FROM_JOBS = ({"submitted", "created", "failed"}, {"create", "waiting_submitted"})
-STEP_COUNTS = ("eligible", "active", "stuck")
-STEP_SUMS = ("eligible", "active", "waiting_open")
+# What a program row takes from its jobs' asset rows; the rest comes from its steps.
+FROM_JOBS = (("submitted", "created", "failed"), ("create", "waiting_submitted"))
 
 
 class _Row:
@@ -242,17 +267,19 @@ class _Row:
         self.counts = dict.fromkeys(COUNTS, 0)
         self.sums = {d: [0.0, 0] for d in SUMS}
 
-    def add(
-        self,
-        counts: dict[str, int],
-        sums: dict[str, tuple[Any, int]],
-    ) -> None:
-        for name, value in counts.items():
-            self.counts[name] += value
-        for name, (total, n) in sums.items():
-            if n:
-                self.sums[name][0] += float(total or 0)
-                self.sums[name][1] += n
+    def add(self, row: FunnelSum, now: float, counts: Any = COUNTS, sums: Any = SUMS) -> None:
+        for name in counts:
+            if name != "stuck":
+                self.counts[name] += getattr(row, name)
+        for name in sums:
+            if name.startswith("waiting"):
+                n = getattr(row, f"{name}_n")
+                total = now * n - getattr(row, f"{name}_epochs")
+            else:
+                n = getattr(row, f"{name}_n")
+                total = getattr(row, f"{name}_seconds")
+            self.sums[name][0] += total
+            self.sums[name][1] += n
 
     def as_dict(self) -> dict[str, Any]:
         def days(*names: str) -> float | None:
@@ -270,48 +297,44 @@ class _Row:
         }
 
 
-def _split(values: tuple[Any, ...], counts: tuple[str, ...], sums: tuple[str, ...]) -> Any:
-    n = len(counts)
-    return (
-        dict(zip(counts, values[:n], strict=True)),
-        {name: (values[n + 2 * i], values[n + 2 * i + 1]) for i, name in enumerate(sums)},
-    )
-
-
 def funnel(now: datetime, *, jobs: int = 25) -> dict[str, Any]:
     """The funnel per program (each program's own steps) and per job (the most recent `jobs`),
     plus the totals; per job and in total an asset is as far as its slowest program."""
-    from onboarding.models import Job
-
-    params = {"now": now, "cutoff": stuck_cutoff(now)}
-    with connection.cursor() as cursor:
-        cursor.execute(ASSETS_SQL, params)
-        per_job_rows = {row[0]: _split(row[1:], COUNTS, SUMS) for row in cursor.fetchall()}
-        cursor.execute(STEPS_SQL, params)
-        per_step_rows = {row[0]: _split(row[1:], STEP_COUNTS, STEP_SUMS) for row in cursor}
-    programs_of = dict(Job.objects.filter(pk__in=list(per_job_rows)).values_list("pk", "programs"))
+    epoch = now.timestamp()
+    rows = list(FunnelSum.objects.all())
+    programs_of = dict(
+        Job.objects.filter(pk__in={r.job_id for r in rows}).values_list("pk", "programs")
+    )
     total = _Row("all")
     per_program: dict[str, _Row] = {}
     per_job: dict[int, _Row] = {}
     job_counts, job_sums = FROM_JOBS
-    for job_id, (counts, sums) in per_job_rows.items():
-        total.add(counts, sums)
-        per_job[job_id] = _Row(job_id)
-        per_job[job_id].add(counts, sums)
-        shared = (
-            {k: v for k, v in counts.items() if k in job_counts},
-            {k: v for k, v in sums.items() if k in job_sums},
-        )
-        for program in dict.fromkeys(programs_of.get(job_id) or [NO_PROGRAM]):
-            per_program.setdefault(program, _Row(program)).add(*shared)
-    for program, (counts, sums) in per_step_rows.items():
-        key = program or NO_PROGRAM
-        per_program.setdefault(key, _Row(key)).add(counts, sums)
+    for row in rows:
+        if row.program is None:
+            total.add(row, epoch)
+            per_job.setdefault(row.job_id, _Row(row.job_id)).add(row, epoch)
+            for program in dict.fromkeys(programs_of.get(row.job_id) or [NO_PROGRAM]):
+                per_program.setdefault(program, _Row(program)).add(row, epoch, job_counts, job_sums)
+        else:
+            key = row.program or NO_PROGRAM
+            per_program.setdefault(key, _Row(key)).add(
+                row, epoch, ("eligible", "active"), ("eligible", "active", "waiting_open")
+            )
+    with connection.cursor() as cursor:
+        cursor.execute(STUCK_SQL, {"cutoff": stuck_cutoff(now)})
+        for job_id, program, n in cursor.fetchall():
+            if job_id is not None:
+                total.counts["stuck"] += n
+                if job_id in per_job:
+                    per_job[job_id].counts["stuck"] += n
+            else:
+                key = program or NO_PROGRAM
+                per_program.setdefault(key, _Row(key)).counts["stuck"] += n
     recent = sorted(per_job, reverse=True)[:jobs]
     return {
         "programs": sorted(
             (r.as_dict() for r in per_program.values()), key=lambda r: (-r["submitted"], r["key"])
         ),
         "jobs": [per_job[j].as_dict() for j in recent],
-        "total": total.as_dict() if per_job_rows else None,
+        "total": total.as_dict() if per_job else None,
     }

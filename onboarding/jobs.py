@@ -28,6 +28,7 @@ from django.utils import timezone
 
 import leap
 from leap.schemas import MeterJobDetail
+from onboarding import follow
 from onboarding.models import Asset, Batch, Draft, DraftRow, Job, ProgramStep
 
 logger = logging.getLogger("onboarding")
@@ -99,6 +100,8 @@ def submit_draft(draft: Draft, *, user: Any) -> Job:
         fixed = [r["fixes_asset_id"] for r in rows if r["fixes_asset_id"]]
         if fixed:
             Asset.objects.filter(pk__in=fixed).update(resubmitted_in=job)
+        fixed_jobs = Asset.objects.filter(pk__in=fixed).values_list("job_id", flat=True)
+        follow.refresh_funnel([job.pk, *fixed_jobs])
         draft.status = Draft.Status.SUBMITTED
         draft.save(update_fields=["status"])
         from onboarding import tasks
@@ -417,7 +420,7 @@ def poll_due(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int
 
 
 def refresh_job(job_id: int) -> None:
-    """Recount a job's assets and batches into its status."""
+    """Recount a job's assets and batches into its status, and its funnel sums."""
     counts = dict(Asset.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("pk")))
     total = sum(counts.values())
     open_batches = Batch.objects.filter(job_id=job_id, status__in=Batch.OPEN)
@@ -440,3 +443,4 @@ def refresh_job(job_id: int) -> None:
         counts={"assets": total, **counts, "failed": failed},
         finished_at=timezone.now() if finished else None,
     )
+    follow.refresh_funnel([job_id])

@@ -31,6 +31,7 @@ def created_asset(programs, meter_status, created_at, n=1):
         stage_since=created_at, submitted_at=created_at - DAY, created_at=created_at,
     )  # fmt: skip
     jobs._start_steps([asset], created_at)
+    follow.refresh_funnel([job.pk])  # as jobs.refresh_job does after outcomes
     return asset, meter
 
 
