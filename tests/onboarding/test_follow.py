@@ -10,9 +10,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from mapping.models import MappingChange, MeterMapping
-from onboarding import tasks
-from onboarding.models import Asset
-from tests.onboarding.helpers import row
+from onboarding import follow, tasks
+from onboarding.models import Asset, ProgramStep
+from tests.onboarding.helpers import assert_funnel_sums_fresh, row
 from tests.onboarding.test_jobs import poll_round, submit
 
 SECRET = "dev-meter-webhook-secret-0001"
@@ -63,6 +63,8 @@ def test_created_meters_are_linked_and_followed_to_active_and_stuck_ones_queue_u
     leap_sim.open_action(str(second.meter_id), "AUTH_0001")
     deliver()
     Asset.objects.filter(pk=second.pk).update(stage_since=timezone.now() - timedelta(days=11))
+    ProgramStep.objects.filter(asset=second).update(stage_since=timezone.now() - timedelta(days=11))
+    follow.refresh_funnel([job.pk])  # the days went by without a write: recount the job
     lane = client.get("/onboarding/stuck/").content.decode()
     assert "onb-00002" in lane and "AUTH_0001" in lane and "onb-00001" not in lane
     queue = client.get("/actions/").content.decode()
@@ -71,4 +73,6 @@ def test_created_meters_are_linked_and_followed_to_active_and_stuck_ones_queue_u
     funnel = client.get("/onboarding/funnel/").content.decode()
     assert 'data-count="submitted">2<' in funnel and 'data-count="active">1<' in funnel
     assert 'data-count="stuck">1<' in funnel
+    assert 'href="/onboarding/stuck/?program=ELRP">1</a>' in funnel
     assert "<td>ELRP</td>" in funnel and f'href="/onboarding/jobs/{job.pk}/"' in funnel
+    assert_funnel_sums_fresh()
