@@ -267,7 +267,7 @@ class _Row:
         self.counts = dict.fromkeys(COUNTS, 0)
         self.sums = {d: [0.0, 0] for d in SUMS}
 
-    def add(self, row: FunnelSum, now: float, counts: Any = COUNTS, sums: Any = SUMS) -> None:
+    def add(self, row: Any, now: float, counts: Any = COUNTS, sums: Any = SUMS) -> None:
         for name in counts:
             if name != "stuck":
                 self.counts[name] += getattr(row, name)
@@ -301,7 +301,8 @@ def funnel(now: datetime, *, jobs: int = 25) -> dict[str, Any]:
     """The funnel per program (each program's own steps) and per job (the most recent `jobs`),
     plus the totals; per job and in total an asset is as far as its slowest program."""
     epoch = now.timestamp()
-    rows = list(FunnelSum.objects.all())
+    fields = [f.attname for f in FunnelSum._meta.concrete_fields if f.attname != "id"]
+    rows = list(FunnelSum.objects.values_list(*fields, named=True))  # no model instances
     programs_of = dict(
         Job.objects.filter(pk__in={r.job_id for r in rows}).values_list("pk", "programs")
     )
@@ -320,7 +321,10 @@ def funnel(now: datetime, *, jobs: int = 25) -> dict[str, Any]:
             per_program.setdefault(key, _Row(key)).add(
                 row, epoch, ("eligible", "active"), ("eligible", "active", "waiting_open")
             )
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Two index-only scans of ~30,000 entries at 100,000 meters: parallel workers cost more
+        # to start than they save (EXPLAIN ANALYZE: 22-30 ms with them, 12-18 ms without).
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(STUCK_SQL, {"cutoff": stuck_cutoff(now)})
         for job_id, program, n in cursor.fetchall():
             if job_id is not None:
