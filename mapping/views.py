@@ -94,16 +94,7 @@ def _row(meter: Meter | None, mapping: MeterMapping | None) -> dict[str, Any]:
 
 
 def _counts() -> dict[str, int]:
-    meters = flags.annotate_meters(Meter.objects.all())
-    counts = {
-        code: flags.filter_meters(meters, code).count()
-        for code in flags.FILTERS
-        if code != "missing"
-    }
-    counts["missing"] = flags.missing_mappings().count()
-    counts["meters"] = Meter.objects.count()
-    counts["mappings"] = MeterMapping.objects.count()
-    return counts
+    return flags.counts()
 
 
 def _inline_context(request: HttpRequest, meter_id: uuid.UUID, **extra: Any) -> dict[str, Any]:

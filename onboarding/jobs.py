@@ -28,7 +28,8 @@ from django.utils import timezone
 
 import leap
 from leap.schemas import MeterJobDetail
-from onboarding.models import Asset, Batch, Draft, DraftRow, Job
+from onboarding import follow
+from onboarding.models import Asset, Batch, Draft, DraftRow, Job, ProgramStep
 
 logger = logging.getLogger("onboarding")
 MAX_BACKOFF = timedelta(minutes=15)
@@ -99,6 +100,8 @@ def submit_draft(draft: Draft, *, user: Any) -> Job:
         fixed = [r["fixes_asset_id"] for r in rows if r["fixes_asset_id"]]
         if fixed:
             Asset.objects.filter(pk__in=fixed).update(resubmitted_in=job)
+        fixed_jobs = Asset.objects.filter(pk__in=fixed).values_list("job_id", flat=True)
+        follow.refresh_funnel([job.pk, *fixed_jobs])
         draft.status = Draft.Status.SUBMITTED
         draft.save(update_fields=["status"])
         from onboarding import tasks
@@ -250,6 +253,7 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
         batch.assets.all().only(
             "pk", "batch", "position", "partner_reference", "status", "detail_name", "meter_id",
             "failed_fields", "detail_description", "stage", "stage_since", "created_at",
+            "programs",
         )
     )  # fmt: skip
     by_position = {a.position: a for a in ours}
@@ -260,6 +264,7 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
         if i in by_position
     )
     changed: list[Asset] = []
+    created: list[Asset] = []
     for i, theirs in enumerate(job.assets):
         asset = (
             by_position.get(i) if same_order else by_reference.get(theirs.partner_reference or "")
@@ -275,6 +280,7 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
             continue  # nothing new: no write (a round over processing jobs writes nothing)
         if theirs.status == "COMPLETED" and asset.status != Asset.Status.COMPLETED:
             asset.stage, asset.stage_since, asset.created_at = Asset.Stage.CREATED, now, now
+            created.append(asset)
         elif theirs.status in Asset.FAILED_STATUSES and asset.status not in Asset.FAILED_STATUSES:
             asset.stage, asset.stage_since = Asset.Stage.FAILED, now
         (asset.status, asset.detail_name, asset.detail_description, asset.failed_fields,
@@ -282,6 +288,7 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
         changed.append(asset)
     with transaction.atomic():
         _write_outcomes(changed)
+        _start_steps(created, now)
         status = Batch.LEAP_STATUS.get(job.status, Batch.Status.PROCESSING)
         finished = status != Batch.Status.PROCESSING
         # While processing, the next read is when the round's claim put it (one per interval).
@@ -329,6 +336,23 @@ def _write_outcomes(assets: list[Asset]) -> None:
         sql = OUTCOME_SQL.replace("%(rows)s", rows)  # placeholders only; values are params
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+
+
+def _start_steps(assets: list[Asset], now: datetime) -> None:
+    """Each newly created asset starts its way to ACTIVE in each of its programs (or one "" step,
+    followed by the meter's global status, when its job named none)."""
+    ProgramStep.objects.bulk_create(
+        (
+            ProgramStep(
+                asset_id=asset.pk, program=program, stage=Asset.Stage.CREATED,
+                stage_since=now, created_at=now,
+            )
+            for asset in assets
+            for program in dict.fromkeys(asset.programs or [""])
+        ),
+        batch_size=2000,
+        ignore_conflicts=True,
+    )  # fmt: skip
 
 
 def poll_batch(batch: Batch, client: leap.LeapClient) -> str:
@@ -396,7 +420,7 @@ def poll_due(*, now: datetime | None = None, limit: int = 1000) -> dict[str, int
 
 
 def refresh_job(job_id: int) -> None:
-    """Recount a job's assets and batches into its status."""
+    """Recount a job's assets and batches into its status, and its funnel sums."""
     counts = dict(Asset.objects.filter(job_id=job_id).values_list("status").annotate(n=Count("pk")))
     total = sum(counts.values())
     open_batches = Batch.objects.filter(job_id=job_id, status__in=Batch.OPEN)
@@ -419,3 +443,4 @@ def refresh_job(job_id: int) -> None:
         counts={"assets": total, **counts, "failed": failed},
         finished_at=timezone.now() if finished else None,
     )
+    follow.refresh_funnel([job_id])

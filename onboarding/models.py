@@ -3,7 +3,8 @@ way from submitted to ACTIVE.
 
 Draft (a file as received, or failed assets being fixed) -> DraftRow (one line's verdict) ->
 Job (what one person submitted) -> Batch (one create-meters job at Leap, within its limits) ->
-Asset (one line sent: Leap's outcome, its meter, its funnel timestamps).
+Asset (one line sent: Leap's outcome, its meter, its funnel timestamps) -> ProgramStep (a created
+asset's way to ACTIVE in one of the programs it was onboarded for).
 """
 
 from __future__ import annotations
@@ -238,7 +239,10 @@ class Asset(models.Model):
         indexes = [
             models.Index(fields=["batch", "position"]),
             models.Index(fields=["job", "status", "line"]),
-            models.Index(fields=["stage", "stage_since"]),
+            # The stuck lane and the funnel's live stuck count per job (from the index alone).
+            models.Index(
+                fields=["stage", "stage_since"], include=["job"], name="onboarding_asset_stuck"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -248,3 +252,78 @@ class Asset(models.Model):
     def failed(self) -> bool:
         """Leap did not create or update a meter for it."""
         return self.status in self.FAILED_STATUSES
+
+
+class ProgramStep(models.Model):
+    """A created asset's way to ACTIVE in one program it was onboarded for.
+
+    Leap enrolls a meter per program (and delivery period): one meter can be ACTIVE in one program
+    and PENDING in another (Leap enrolls per program), so each program of the job has its own step, read from
+    the meter's enrollment rows of that program (the best of its delivery periods). A job that
+    named no program has one step, program "", read from the meter's global status. The asset's
+    own stage and timestamps are the rollup of its steps (onboarding.follow): it is as far as its
+    slowest program.
+    """
+
+    # The identity's prefix indexes the asset.
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="steps", db_index=False)
+    program = models.CharField(max_length=64, blank=True)
+    stage = models.CharField(max_length=10, choices=Asset.Stage, default=Asset.Stage.CREATED)
+    stage_since = models.DateTimeField()
+    created_at = models.DateTimeField()  # the asset's (Leap made the meter): days to ELIGIBLE
+    eligible_at = models.DateTimeField(null=True, blank=True)
+    active_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "program"], name="onboarding_step_identity")
+        ]
+        # The funnel's live stuck count per program, from the index alone.
+        indexes = [
+            models.Index(
+                fields=["stage", "stage_since"], include=["program"], name="onboarding_step_stuck"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} {self.program or '(no program)'}: {self.stage}"
+
+
+class FunnelSum(models.Model):
+    """The funnel's sums over one job's assets (program None), or over its steps in one program.
+
+    Kept by onboarding.follow.refresh_funnel whenever a job's assets or steps change (sent,
+    outcomes, steps stamped, resubmitted): the funnel page adds up a few hundred of these rather
+    than aggregating every asset and step (at 100,000 meters those passes alone cost more than
+    the page's budget). Waiting is kept as the sum of the epochs its rows began at, so the page
+    computes it for any now; stuck depends on now and is counted live, from the indexes.
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
+    program = models.CharField(max_length=64, null=True, blank=True)
+    submitted = models.IntegerField(default=0)
+    created = models.IntegerField(default=0)
+    eligible = models.IntegerField(default=0)
+    active = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)  # and not resubmitted
+    create_seconds = models.FloatField(default=0)
+    create_n = models.IntegerField(default=0)
+    eligible_seconds = models.FloatField(default=0)
+    eligible_n = models.IntegerField(default=0)
+    active_seconds = models.FloatField(default=0)
+    active_n = models.IntegerField(default=0)
+    # Waiting to be created (only on the assets' row), and waiting in created or ELIGIBLE.
+    waiting_submitted_n = models.IntegerField(default=0)
+    waiting_submitted_epochs = models.FloatField(default=0)
+    waiting_open_n = models.IntegerField(default=0)
+    waiting_open_epochs = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "program"], name="onboarding_funnel_sum", nulls_distinct=False
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"funnel of job {self.job_id} ({self.program or 'assets'})"

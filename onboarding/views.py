@@ -460,18 +460,20 @@ def funnel(request: HttpRequest) -> HttpResponse:
 def stuck(request: HttpRequest) -> HttpResponse:
     """The action queue's lane of onboarded meters stuck before ACTIVE."""
     now = timezone.now()
-    query = follow.stuck_assets(now)
     program = (request.GET.get("program") or "").strip()[:64]
-    if program:
-        query = query.filter(programs__contains=[program])
+    query = follow.stuck_assets(now, program or None)
     q = (request.GET.get("q") or "").strip()[:200]
     if q:
         query = query.filter(Q(partner_reference__icontains=q) | Q(customer_id__icontains=q))
     page = Paginator(query, 100).get_page(request.GET.get("page"))
     assets = list(page.object_list)
     follow.attach_actions(assets)
+    cutoff = follow.stuck_cutoff(now)
     for asset in assets:
         asset.days = (now - asset.stage_since).days  # type: ignore[attr-defined]
+        for step in asset.program_steps:  # type: ignore[attr-defined]
+            step.days = (now - step.stage_since).days
+            step.stuck = step.stage != Asset.Stage.ACTIVE and step.stage_since < cutoff
     context = {
         "page": page,
         "assets": assets,

@@ -317,6 +317,49 @@ class Simulator:
             )
             return state
 
+    def set_program_status(self, meter_id: str, program: str, status: str) -> MeterState:
+        """Leap changes a meter's status in one program (its current and coming periods; a
+        program the meter was not in is added, Leap having assessed the meter for it). The
+        global status becomes the best of the programs' and its event is sent when
+        it changes: Leap has no per-program event, the meter sync's polling sees the rest."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self.lock:
+            state = self.portfolio.materialise(str(meter_id))
+            now = self.now
+            rows = [
+                r for r in state.programs if r["program_identifier"] == program and r["end"] > now
+            ]
+            if not rows:
+                region = catalog.REGION_BY_CODE[state.region]
+                found = [p for p in region.programs if p.identifier == program]
+                if not found:
+                    raise ValueError(f"no program {program} in {state.region}")
+                periods = self.portfolio.generator.periods(region, found[0])
+                rows = [
+                    {"program_identifier": program, "delivery_period": period.name,
+                     "start": period.start, "end": period.end, "period": period}
+                    for period in periods
+                ]  # fmt: skip
+                state.programs.extend(rows)
+            for row in rows:
+                row["enrollment_status"] = status
+                if status != "ACTIVE":
+                    row.pop("market_group_id", None)
+                    row.pop("market_group_name", None)
+            rank = ("ACTIVE", "ELIGIBLE", "PENDING", "INELIGIBLE", "NOT_PARTICIPATING")
+            statuses = {r["enrollment_status"] for r in state.programs if r["end"] > now}
+            best = min(statuses, key=lambda s: rank.index(s) if s in rank else len(rank))
+            self._touch(state)
+            if best != state.global_status:
+                state.global_status = best
+                self._emit(
+                    "meter.enrollment.global-status.updated",
+                    state,
+                    {"global_enrollment_status": best},
+                )
+            return state
+
     def open_action(
         self,
         meter_id: str,

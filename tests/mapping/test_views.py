@@ -257,3 +257,91 @@ def test_mapped_rows_add_no_queries_to_the_meter_list(viewer_client, admin_user,
     for i in range(3, 20):
         _map(make_meter(f"r{i}").pk, admin_user, f"c{i}", f"s{i}")
     assert count() == few
+
+
+def _flag_counts_one_by_one():
+    from mapping import flags
+
+    meters = flags.annotate_meters(Meter.objects.all())
+    return {
+        **{c: flags.filter_meters(meters, c).count() for c in flags.FILTERS if c != "missing"},
+        "missing": flags.missing_mappings().count(),
+        "meters": Meter.objects.count(),
+        "mappings": MeterMapping.objects.count(),
+    }
+
+
+@pytest.mark.parametrize("convention", [True, False])
+def test_the_cards_count_in_one_pass_what_each_flag_filter_lists(
+    admin_user, make_meter, settings, convention
+):
+    from django.utils import timezone
+
+    from mapping import flags
+    from mapping.models import SharedSite
+
+    # Most mapped meters agree (or, for the other case, disagree) with their customer id.
+    for i in range(6):
+        m = make_meter(f"cust-{i}")
+        _map(m.pk, admin_user, f"cust-{i}" if convention else f"other-{i}", f"S{i}")
+    disagree = make_meter("cust-b")
+    _map(disagree.pk, admin_user, "cust-x", "S-x")
+    make_meter("cust-unmapped")
+    make_meter(None)  # no reference: unmapped, never a mismatch
+    make_meter("cust-gone-unmapped", missing_since=timezone.now())  # neither unmapped nor missing
+    archived = make_meter("cust-arch", is_archived=True)
+    _map(archived.pk, admin_user, "cust-arch", "S-arch")
+    gone = make_meter("cust-gone")
+    _map(gone.pk, admin_user, "cust-gone", "S-gone")
+    Meter.objects.filter(pk=gone.pk).delete()
+    marked = make_meter("cust-marked", missing_since=timezone.now())
+    _map(marked.pk, admin_user, "cust-marked", "S-marked")
+    settings.MAPPING_ONE_METER_PER_SITE = False
+    for site in ("S-two", "S-two", "S-ok", "S-ok"):
+        _map(make_meter(f"cust-{site}").pk, admin_user, f"cust-{site}", site)
+    SharedSite.objects.create(site_id="S-ok", reason="campus")
+    settings.MAPPING_ONE_METER_PER_SITE = True
+    flags.forget_convention()
+
+    counted = flags.count_flags()
+
+    assert counted == _flag_counts_one_by_one()
+    assert counted["shared_site"] == 2 and counted["missing"] == 2 and counted["archived"] == 1
+    assert counted["mismatch"] == (1 if convention else 0)
+    settings.MAPPING_ONE_METER_PER_SITE = False
+    assert flags.count_flags() == _flag_counts_one_by_one()
+
+
+def test_the_remembered_cards_follow_every_mapping_write_at_once(
+    admin_client, admin_user, make_meter
+):
+    from mapping import flags
+
+    a, b = make_meter("cust-a"), make_meter("cust-b")
+    _map(a.pk, admin_user, "cust-a", "S1")
+    assert flags.counts()["unmapped"] == 1
+    # Written by another process: this one's memory is not told, the next look sees it anyway.
+    MeterMapping.objects.create(meter_id=b.pk, customer_id="cust-b", site_id="S1")
+    MappingChange.objects.create(meter_id=b.pk, actor_name="api", source="api", reason="x")
+    assert flags.counts() == _flag_counts_one_by_one()
+    assert flags.counts()["unmapped"] == 0 and flags.counts()["shared_site"] == 2
+    from mapping.models import SharedSite
+
+    SharedSite.objects.create(site_id="S1", reason="campus")
+    assert flags.counts()["shared_site"] == 0
+    html = admin_client.get("/mapping/?part=counts", headers=HX).content.decode()
+    assert 'id="mapping-counts"' in html
+
+
+def test_what_the_sync_changes_on_meters_shows_in_the_cards_within_a_minute(
+    admin_user, make_meter, monkeypatch
+):
+    from mapping import flags
+
+    meter = make_meter("cust-a")
+    _map(meter.pk, admin_user, "cust-a")
+    assert flags.counts()["archived"] == 0
+    Meter.objects.filter(pk=meter.pk).update(is_archived=True)  # the sync, elsewhere
+    assert flags.counts()["archived"] == 0  # remembered
+    monkeypatch.setattr(flags, "COUNTS_TTL_SECONDS", 0.0)
+    assert flags.counts()["archived"] == 1

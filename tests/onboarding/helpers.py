@@ -73,3 +73,16 @@ def upload(client: Any, content: bytes, name: str = "assets.csv", **scope: Any) 
     data = {"region": "CAISO", "meter_type": "DEVICE", "programs": [], **scope}
     data["file"] = SimpleUploadedFile(name, content)
     return client.post("/onboarding/upload", data)
+
+
+def assert_funnel_sums_fresh() -> None:
+    """The funnel sums the write paths kept equal a recomputation of every job's."""
+    from django.utils import timezone
+
+    from onboarding import follow
+    from onboarding.models import Job
+
+    now = timezone.now()
+    kept = follow.funnel(now)
+    follow.refresh_funnel(Job.objects.values_list("pk", flat=True))
+    assert follow.funnel(now) == kept

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from onboarding import jobs
+from onboarding import follow, jobs
 from onboarding.models import Asset, Batch, Draft, DraftRow, Job
-from tests.onboarding.helpers import csv_bytes, row, upload
+from tests.onboarding.helpers import assert_funnel_sums_fresh, csv_bytes, row, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -231,6 +231,10 @@ def test_fix_and_resubmit_sends_only_the_failed_assets(operator_client, leap_sim
     refs = [a.data["partner_reference"] for j in leap_sim.jobs.jobs.values() for a in j.assets
             if a.detail.get("name") == "METER_CREATED"]  # fmt: skip
     assert len(refs) == len(set(refs)) == 2
+    # The first job's failed assets, resubmitted, no longer count as failed in its funnel row.
+    rows = {r["key"]: r for r in follow.funnel(timezone.now())["jobs"]}
+    assert (rows[job.pk]["failed"], rows[second.pk]["created"]) == (0, 2)
+    assert_funnel_sums_fresh()
 
 
 def test_resubmitting_a_reference_still_processing_is_refused(operator_client, make_user):

@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from meters.models import RequiredAction
 from ops import workflow
 from ops.models import ActionWorkItem, ActionWorkItemChange, BulkWorkUpdate, SavedView
 from ops.schedules import describe
@@ -30,6 +33,56 @@ def test_a_bulk_state_change_audits_each_action_it_changed_and_skips_the_rest(
     bulk_rows = ActionWorkItemChange.objects.filter(bulk=record)
     assert sorted(c.work_item.action_id for c in bulk_rows) == sorted(a.pk for a in three[1:])
     assert all(c.changes == {"state": ["new", "contacted"]} for c in bulk_rows)
+
+
+def test_each_bulk_operation_records_before_and_after_as_a_single_change_would(three, make_user):
+    olga, otto = make_user("operator", username="olga"), make_user("operator", username="otto")
+    workflow.update_work_item(three[0], actor=olga, assignee=otto)
+    ids = [a.pk for a in three]
+
+    def history(record):
+        rows = ActionWorkItemChange.objects.filter(bulk=record).select_related("work_item")
+        return {c.work_item.action_id: c.changes for c in rows}
+
+    assigned = workflow.bulk_update(ids, actor=olga, operation="assign", value=olga, label="olga")
+    assert history(assigned) == {
+        three[0].pk: {"assignee": ["otto", "olga"]},
+        three[1].pk: {"assignee": [None, "olga"]},
+        three[2].pk: {"assignee": [None, "olga"]},
+    }
+    until = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    snoozed = workflow.bulk_update(ids, actor=olga, operation="snooze", value=until, label="3d")
+    assert history(snoozed) == {
+        pk: {"snoozed_until": [None, "2030-01-02T03:04:05+00:00"]} for pk in ids
+    }
+    woken = workflow.bulk_update(ids[:1], actor=olga, operation="snooze", value=None, label="")
+    assert history(woken) == {three[0].pk: {"snoozed_until": ["2030-01-02T03:04:05+00:00", None]}}
+    unassigned = workflow.bulk_update(ids, actor=otto, operation="assign", value=None, label="")
+    assert unassigned.changed == 3 and not ActionWorkItem.objects.exclude(assignee=None).exists()
+    # What it changed carries who and when, as a single change does.
+    item = ActionWorkItem.objects.get(action=three[1])
+    assert (item.updated_by, item.updated_at) == (otto, unassigned.created_at)
+    assert (item.snoozed_until, item.state) == (until, "new")
+
+
+def test_a_bulk_change_costs_the_same_queries_for_3_or_300_actions(make_user, db):
+    olga = make_user("operator", username="olga")
+    few = [make_action(make_meter()).pk for _ in range(3)]
+    many = [make_action(make_meter()).pk for _ in range(300)]
+    workflow.update_work_item(RequiredAction.objects.get(pk=many[0]), actor=olga, note="hi")
+    counts = []
+    for ids in (few, many):
+        for operation, value in (("state", "contacted"), ("assign", olga), ("note", "called")):
+            with CaptureQueriesContext(connection) as queries:
+                record = workflow.bulk_update(
+                    ids, actor=olga, operation=operation, value=value, label=str(value)
+                )
+            assert record.changed == len(ids)
+            counts.append(len(queries))
+    assert counts[:3] == counts[3:]
+    notes = ActionWorkItem.objects.filter(action_id__in=many).values_list("note", flat=True)
+    assert sum(n.startswith("hi\n\ncalled (olga, ") for n in notes) == 1
+    assert sum(n.startswith("called (olga, ") for n in notes) == 299
 
 
 def test_a_bulk_note_is_appended_signed_never_overwrites(three, make_user):
