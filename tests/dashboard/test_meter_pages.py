@@ -105,6 +105,9 @@ def test_a_group_lists_its_assigned_and_its_enrolled_meters_on_every_page(viewer
         "/meters/", {"group": str(group.pk), "sort": "-meter", "per_page": "25", "page": "2"}
     )
     assert b"Page 2 is past the end of this list" in page_two.content
+    exported = _csv(viewer_client.get("/meters/export.csv", {"group": str(group.pk)}))
+    at = exported[0].index("partner_reference")
+    assert sorted(r[at] for r in exported[1:]) == listed()
 
 
 def test_deep_pages_show_their_own_rows_in_order(viewer_client):
