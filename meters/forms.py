@@ -106,18 +106,19 @@ class MeterFilterForm(forms.Form):
                 )
             )
         if data.get("group"):
-            meters = meters.filter(
-                Exists(
-                    GroupAssignment.objects.filter(
-                        meter=OuterRef("pk"), market_group_id=data["group"]
-                    )
-                )
-                | Exists(
-                    ProgramEnrollment.objects.filter(
-                        meter=OuterRef("pk"), market_group_id=data["group"]
+            # The group's meters (assigned on any day, or enrolled through it) as one set the
+            # planner joins to: two EXISTS joined by OR were checked on every meter of the table,
+            # for the page and again for its count (~100 ms at 100,000 meters).
+            members = (
+                GroupAssignment.objects.filter(market_group_id=data["group"])
+                .values("meter_id")
+                .union(
+                    ProgramEnrollment.objects.filter(market_group_id=data["group"]).values(
+                        "meter_id"
                     )
                 )
             )
+            meters = meters.filter(pk__in=members)
         if data.get("meter_type"):
             meters = meters.filter(meter_type=data["meter_type"])
         if data.get("load_type"):

@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 # --- choices -------------------------------------------------------------------------------------
@@ -118,6 +118,10 @@ class MeterQuerySet(models.QuerySet["Meter"]):
         except ValueError:
             pass
         return self.filter(query)
+
+
+# The live portfolio (MeterQuerySet.live), as the partial indexes of the meter list state it.
+LIVE = Q(missing_since__isnull=True, is_archived=False)
 
 
 class Meter(models.Model):
@@ -225,6 +229,23 @@ class Meter(models.Model):
             models.Index(fields=["utility_name"], name="meter_utility_name"),
             # meter_region_status_updated (region, status, leap_updated_at DESC NULLS LAST,
             # meter_id DESC) is created by raw SQL in migration 0005.
+            # The meter list (meters/views.py) of the live portfolio, the view nearly every
+            # visit starts with: its default order, and a region sorted by Leap update, each
+            # read in the list's own order (NULLS LAST, meter_id tiebreak) and counted from the
+            # index alone, instead of sorting or counting the table's rows (meters 0009).
+            models.Index(
+                F("partner_reference").asc(nulls_last=True),
+                F("meter_id").asc(),
+                name="meter_live_by_reference",
+                condition=LIVE,
+            ),
+            models.Index(
+                F("transmission_region").asc(),
+                F("leap_updated_at").desc(nulls_last=True),
+                F("meter_id").desc(),
+                name="meter_live_region_updated",
+                condition=LIVE,
+            ),
         ]
 
     def __str__(self) -> str:

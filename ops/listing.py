@@ -125,18 +125,30 @@ def paginate(
     per_page: int | None = None,
     cap: int = COUNT_CAP,
     count: bool = True,
+    rows_from: QuerySet[Any] | None = None,
 ) -> Page:
     """Page `queryset` by ?page= and ?per_page=, in exactly two queries (rows and capped count).
 
     With count=False (substring searches, whose count would scan the table a second time) the
     pager shows the rows and a next link but no total.
+
+    With `rows_from` (the unfiltered rows with their joins and per-row subqueries), the page is
+    found first and its rows read afterwards, in the same single query: `queryset` (filters and
+    sort only) picks the page's keys, often from an index alone, and only those rows are read
+    from `rows_from`, sorted as `queryset` is. Otherwise the joins and subqueries of a list are
+    paid for every row an OFFSET skips too.
     """
     size = per_page or per_page_from(params)
     number = _positive_int(params.get("page"), 1)
     max_page = cap // size + 1
     number = min(number, max_page)  # deep offsets are the slow part; past the cap, filter instead
     offset = (number - 1) * size
-    rows = list(queryset[offset : offset + size + 1])
+    window = queryset[offset : offset + size + 1]
+    if rows_from is None:
+        rows = list(window)
+    else:
+        keys = window.values("pk")
+        rows = list(rows_from.filter(pk__in=keys).order_by(*queryset.query.order_by))
     has_next = len(rows) > size
     rows = rows[:size]
     if number == 1 and not has_next:

@@ -74,6 +74,22 @@ def test_pagination_counts_at_most_the_cap(django_assert_num_queries):
     assert exact.count == 30 and exact.num_pages == 3 and not exact.has_next
 
 
+@pytest.mark.django_db
+def test_a_page_found_first_reads_only_its_own_rows_in_one_query(django_assert_num_queries):
+    from django.db.models import Value
+    from django.db.models.functions import Concat
+
+    User.objects.bulk_create(User(username=f"u{i:03d}", last_name=f"{i % 3}") for i in range(30))
+    users = User.objects.order_by("last_name", "-username")
+    decorated = User.objects.annotate(shown=Concat("username", Value("!")))
+    with django_assert_num_queries(2):  # the rows (keys picked in a subquery) and the count
+        page = listing.paginate(users, {"page": "2"}, per_page=7, rows_from=decorated)
+    # exactly the rows and order of the plain page, each read from rows_from
+    assert [u.username for u in page] == [u.username for u in users[7:14]]
+    assert [u.shown for u in page] == [f"{u.username}!" for u in users[7:14]]
+    assert page.count == 30 and page.has_next and page.has_previous
+
+
 def test_csv_streams_rows_and_defuses_formulas():
     response = csvexport.stream_csv(
         "meters",
