@@ -48,6 +48,9 @@ document.addEventListener("submit", (event) => {
 }, true);
 
 // --- Keyboard: / search, j/k rows, Enter work panel, a assign to me, e done, x select, ? keys ---
+// The id of a row being swapped (opened, closed, worked): between the swap and htmx's settle the
+// new row is in the page but not yet marked current, and a fast j/k must count from it.
+let swappingRow = null;
 function queueRows() {
   return Array.from(document.querySelectorAll("[data-keyboard-list] tbody[data-action-row]"));
 }
@@ -89,10 +92,12 @@ document.addEventListener("keydown", (event) => {
   }
   const rows = queueRows();
   if (!rows.length) return;
-  const row = currentRow() || (el.closest && el.closest("tbody[data-action-row]"));
+  const row = currentRow() || (swappingRow && document.getElementById(swappingRow))
+    || (el.closest && el.closest("tbody[data-action-row]"));
   const index = row ? rows.indexOf(row) : -1;
-  if (event.key === "j") { event.preventDefault(); focusRow(rows[Math.min(index + 1, rows.length - 1)]); }
-  else if (event.key === "k") { event.preventDefault(); focusRow(rows[Math.max(index - 1, 0)]); }
+  // A move wins over a swap still settling: the settle must not pull the cursor back.
+  if (event.key === "j") { event.preventDefault(); swappingRow = null; focusRow(rows[Math.min(index + 1, rows.length - 1)]); }
+  else if (event.key === "k") { event.preventDefault(); swappingRow = null; focusRow(rows[Math.max(index - 1, 0)]); }
   else if (event.key === "Enter" && row && !el.closest("a, button")) {
     event.preventDefault();
     const toggle = row.querySelector("[data-row-toggle]");
@@ -116,7 +121,6 @@ document.addEventListener("click", (event) => {
 });
 // After a row is swapped (opened, closed, worked), keep it current and focused. The old row is
 // detached by then, so remember its id before the swap and pick the new one up as it loads.
-let swappingRow = null;
 document.addEventListener("htmx:beforeSwap", (event) => {
   const target = event.detail.target;
   swappingRow = target && target.matches && target.matches("tbody[data-action-row]") ? target.id : null;
