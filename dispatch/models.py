@@ -267,6 +267,13 @@ class DispatchTimeslot(models.Model):
                 condition=Q(integration_test=False),
                 name="timeslot_live_window",
             ),
+            # Sync health's list of events waiting on (or failed) a Leap check: a few rows, found
+            # without reading every timeslot (dispatch/templatetags/dispatch_alerts.py).
+            models.Index(
+                fields=["-recheck_at"],
+                condition=Q(recheck__in=["pending", "failed", "not_listed"]),
+                name="timeslot_rechecks_open",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
