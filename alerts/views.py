@@ -21,7 +21,7 @@ from alerts.forms import PreferenceForm
 from alerts.models import Alert, OutboundMessage
 from leapportal import roles
 from leapportal.htmx import wants_fragment
-from ops.listing import paginate, parse_sort
+from leapportal.web.listing import paginate, parse_sort
 
 STATUS_FILTERS = {
     "live": ("Not resolved", Q(resolved_at__isnull=True)),

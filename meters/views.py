@@ -33,11 +33,12 @@ from leapportal.heartbeat import worker_is_stale
 from leapportal.htmx import wants_fragment
 from leapportal.models import WorkerHeartbeat
 from leapportal.timezones import trade_date
+from leapportal.web import csvexport, timefmt
+from leapportal.web.listing import paginate, parse_sort
 from meters import actions
 from meters.forms import MeterFilterForm, mapping_installed
 from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun, WebhookDelivery
-from ops import csvexport, health, timefmt
-from ops.listing import paginate, parse_sort
+from ops import health
 
 METER_SORTS = {
     "meter": ["partner_reference"],

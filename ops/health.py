@@ -15,8 +15,8 @@ from django_celery_beat.models import PeriodicTask
 
 from dispatch.models import DispatchDelivery, Receiver, ReconcileRun, WebhookAuthFailure
 from leapportal.heartbeat import last_worker_seen
+from leapportal.web.urgency import humanize_delta
 from meters.models import SyncRun, WebhookDelivery
-from ops.urgency import humanize_delta
 
 
 @dataclass

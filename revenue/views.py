@@ -22,9 +22,10 @@ from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from leapportal.web import csvexport
+from leapportal.web.listing import COUNT_CAP, paginate, parse_sort
 from meters.models import Meter
-from ops import csvexport, queue
-from ops.listing import COUNT_CAP, paginate, parse_sort
+from ops import queue
 from revenue import charts, lane, queries
 from revenue.models import (
     MeterResponsiveness,
