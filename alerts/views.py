@@ -99,7 +99,7 @@ def subject_link(alert: Alert) -> str | None:
         return reverse("dispatch:timeline")
     if alert.kind == Alert.Kind.METER_MISSING and alert.meter_id:
         return reverse("meters:detail", args=[alert.meter_id])
-    return reverse("meters:sync_health")
+    return reverse("ops:sync_health")
 
 
 @require_GET
@@ -196,7 +196,7 @@ def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     nxt = request.POST.get("next", "")
     if nxt.startswith("/") and not nxt.startswith("//"):
         return redirect(nxt)
-    return redirect("meters:sync_health")
+    return redirect("ops:sync_health")
 
 
 @require_POST

@@ -533,4 +533,4 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     """Start a revenue sync (or show the one already queued or running)."""
     run = request_sync(trigger="user", requested_by=request.user)
     messages.success(request, f"Revenue sync #{run.pk} is {run.status}.")
-    return redirect(reverse("meters:sync_health") + "#revenue-sync")
+    return redirect(reverse("ops:sync_health") + "#revenue-sync")
