@@ -34,7 +34,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -43,6 +43,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from dispatch.bulk import insert_rows, update_rows
+from dispatch.comparable import comparable
 from dispatch.models import (
     DispatchDelivery,
     DispatchTimeslot,
@@ -144,17 +145,6 @@ class IngestResult:
         if self.errors:
             data["errors"] = self.errors
         return data
-
-
-def comparable(value: Any) -> Any:
-    """A JSON-able form of a stored value, stable for hashing and for `changes`."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [comparable(v) for v in value]
-    return value
 
 
 def content_hash(values: dict[str, Any]) -> str:

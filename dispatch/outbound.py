@@ -32,7 +32,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from dispatch.ingest import comparable
+from dispatch.comparable import comparable
 from dispatch.models import (
     DispatchTimeslot,
     OutboundAttempt,
