@@ -187,9 +187,9 @@ def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Put a failed message back in the queue (sent by the next pass of the send sweep)."""
     message = get_object_or_404(OutboundMessage, pk=pk)
     if sending.retry_now(message, by=request.user):
-        from alerts.tasks import send_message
+        from alerts import enqueue
 
-        send_message.delay(message.pk)
+        enqueue.send_message(message.pk)
         messages.success(request, f"Message #{message.pk} to {message.to} queued again.")
     else:
         messages.info(request, f"Message #{message.pk} is {message.get_status_display()}.")

@@ -42,6 +42,7 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from dispatch import enqueue
 from dispatch.bulk import insert_rows, update_rows
 from dispatch.comparable import comparable
 from dispatch.models import (
@@ -576,10 +577,8 @@ def apply_all(
         if result.unknown_meters:
             _request_resync(result.unknown_meters)
         if batch.rechecks:
-            from dispatch import tasks
-
             for pk in batch.rechecks:
-                tasks.recheck_timeslot.delay_on_commit(pk)  # type: ignore[attr-defined]  # DjangoTask
+                enqueue.recheck_timeslot_on_commit(pk)
     return result
 
 

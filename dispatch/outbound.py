@@ -147,10 +147,10 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
                 )
             )
     if messages:
-        from dispatch import tasks
+        from dispatch import enqueue
 
         for msg in messages:
-            tasks.send_outbound.delay_on_commit(msg.pk)  # type: ignore[attr-defined]  # DjangoTask
+            enqueue.send_outbound_on_commit(msg.pk)
     return messages
 
 

@@ -56,7 +56,7 @@ def _key() -> str:
 
 def request_drain() -> None:
     """After a delivery committed: queue a drain unless one is pending that will still look."""
-    from dispatch import tasks
+    from dispatch import enqueue
 
     client = _redis()
     if client is not None:
@@ -65,7 +65,7 @@ def request_drain() -> None:
                 return
         except Exception:  # Redis trouble: publishing anyway is always safe
             log.warning("drain flag unavailable; publishing", exc_info=True)
-    tasks.drain_deliveries.delay()
+    enqueue.drain_deliveries()
 
 
 def keep_pending() -> None:

@@ -27,6 +27,7 @@ from leapportal.web.listing import COUNT_CAP, paginate, parse_sort
 from meters.models import Meter
 from ops import queue
 from revenue import charts, lane, queries
+from revenue.actions import request_sync
 from revenue.models import (
     MeterResponsiveness,
     MeterRevenue,
@@ -34,7 +35,6 @@ from revenue.models import (
     RevenueSyncRun,
     UnresponsiveWorkItem,
 )
-from revenue.tasks import request_sync
 
 
 def csv_response(
