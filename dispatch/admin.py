@@ -167,13 +167,6 @@ class ReconcileFindingAdmin(admin.ModelAdmin):
     raw_id_fields = ("timeslot", "run")
 
 
-@admin.register(models.WebhookAuthFailure)
-class WebhookAuthFailureAdmin(admin.ModelAdmin):
-    """Refused requests (wrong or missing secret), counted per day."""
-
-    list_display = ("day", "level", "count", "last_at", "last_remote_addr", "last_reason")
-
-
 class AttemptInline(admin.TabularInline):
     """The delivery log of a message."""
 

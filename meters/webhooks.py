@@ -20,9 +20,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
-from dispatch.models import Receiver, WebhookAuthFailure
 from leap.schemas import WebhookEvent
 from leapportal import receivers
+from leapportal.models import Receiver, WebhookAuthFailure
 from meters import enqueue
 from meters.models import WebhookDelivery
 from meters.webhook_processing import GROUP_EVENT, METER_EVENTS
