@@ -42,10 +42,11 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
-from dispatch import enqueue
+from dispatch import alerts, enqueue, outbound, planning
 from dispatch.bulk import insert_rows, update_rows
 from dispatch.comparable import comparable
 from dispatch.models import (
+    DispatchAllocation,
     DispatchDelivery,
     DispatchTimeslot,
     DispatchTimeslotVersion,
@@ -486,8 +487,6 @@ def apply_all(
     Rows are locked in event-id order (one SELECT ... FOR UPDATE), new events inserted in one
     statement, versions in one more: a notification costs a dozen queries, not a dozen per slot.
     """
-    from dispatch import alerts, outbound, planning  # they import this module's helpers
-
     result = IngestResult()
     valid: list[Incoming] = []
     rejected: list[RejectedTimeslot] = []
@@ -620,8 +619,6 @@ def attach_parked(meter_ids: Iterable[uuid.UUID] | None = None) -> int:
 
     Also closes the unknown-meter alerts of meters that have arrived.
     """
-    from dispatch import alerts, outbound, planning
-
     parked = DispatchTimeslot.objects.parked().filter(meter_uuid__in=Meter.objects.values("pk"))
     if meter_ids is not None:
         parked = parked.filter(meter_uuid__in=list(meter_ids))
@@ -655,8 +652,6 @@ def attach_parked(meter_ids: Iterable[uuid.UUID] | None = None) -> int:
 
 def meter_arrived(meter_ids: Iterable[uuid.UUID | str]) -> int:
     """Attach parked events of newly arrived meters and re-plan group events that named them."""
-    from dispatch import outbound, planning
-    from dispatch.models import DispatchAllocation
 
     uuids = [uuid.UUID(str(m)) for m in meter_ids]
     attached = attach_parked(uuids)

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from dispatch import enqueue
 from dispatch.comparable import comparable
 from dispatch.models import (
     DispatchTimeslot,
@@ -147,8 +148,6 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
                 )
             )
     if messages:
-        from dispatch import enqueue
-
         for msg in messages:
             enqueue.send_outbound_on_commit(msg.pk)
     return messages

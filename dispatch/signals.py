@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from dispatch import enqueue
 from meters.models import CapabilityOverride, Meter
 from meters.signals import capability_changed
 
@@ -17,7 +18,6 @@ def meter_saved(sender: type[Meter], instance: Meter, created: bool, **kwargs: A
     """A new meter may have parked events (bulk inserts are caught by the reconcile sweep)."""
     if not created or kwargs.get("raw"):
         return
-    from dispatch import enqueue
     from dispatch.models import DispatchTimeslot, Level
 
     if DispatchTimeslot.objects.filter(
@@ -36,8 +36,6 @@ def _has_group_allocation(meter_uuid: Any) -> bool:
 @receiver(capability_changed, dispatch_uid="dispatch-replan-capability")
 def capability_saved(sender: Any, meter_ids: list[Any], **kwargs: Any) -> None:
     """The meters' device capability changed: re-plan their upcoming events after commit."""
-    from dispatch import enqueue
-
     enqueue.replan_meters_on_commit(meter_ids)
 
 

@@ -18,8 +18,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from dispatch import enqueue
 from dispatch.models import DeliverySweep, DispatchDelivery
 from leapportal import receivers
+from meters import enqueue as meters_enqueue
 from meters.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,6 @@ def stuck_meter_events(older_than: timedelta) -> list[int]:
 
 def sweep(older_than: timedelta = GRACE) -> DeliverySweep | None:
     """Queue again what waits too long; record and log how many (None: nothing was waiting)."""
-    from dispatch import enqueue
-    from meters import enqueue as meters_enqueue
-
     dispatch_ids = stuck_dispatch(older_than)
     meter_ids = stuck_meter_events(older_than)
     if not dispatch_ids and not meter_ids:
@@ -80,9 +79,6 @@ def sweep(older_than: timedelta = GRACE) -> DeliverySweep | None:
 
 def process_again(kind: str, delivery_id: int, *, by: str) -> bool:
     """Put one failed delivery back to "received" and queue it; False if it was not failed."""
-    from dispatch import enqueue
-    from meters import enqueue as meters_enqueue
-
     note = f"\n[{timezone.now():%Y-%m-%d %H:%M}Z] processed again by {by}"
     model: type[DispatchDelivery] | type[WebhookDelivery]
     if kind == "dispatch":
