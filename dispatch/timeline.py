@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Prefetch, Q, QuerySet
 
 from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
-from ops import timefmt
+from leapportal.web import timefmt
 
 VIEWS = ("day", "week", "past")
 GROUPINGS = ("group", "program", "meter")
