@@ -49,6 +49,7 @@ test: services
 	echo "[test] database $$DATABASE_URL, broker $$CELERY_BROKER_URL"; \
 	echo "[test] ruff"; $(BIN)/ruff check .; $(BIN)/ruff format --check .; \
 	echo "[test] mypy"; LEAPPORTAL_TESTING=true $(BIN)/mypy; \
+	echo "[test] import-linter"; $(BIN)/lint-imports --no-cache; \
 	echo "[test] manage.py check"; DEBUG=true $(BIN)/python manage.py check --fail-level WARNING; \
 	echo "[test] makemigrations --check"; DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run; \
 	echo "[test] pytest"; $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)

@@ -30,7 +30,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from alerts.models import Alert, AlertChange, CounterSample
-from dispatch.models import DispatchDelivery, ReconcileRun, WebhookAuthFailure
+from dispatch.models import DispatchDelivery, ReconcileRun
+from leapportal.models import WebhookAuthFailure
 from meters.models import SyncRun, WebhookDelivery
 
 # pg_advisory_xact_lock key: two passes never interleave (beat and a manual run, say).

@@ -19,6 +19,7 @@ from alerts.forms import ComposeForm, TemplateForm
 from alerts.models import OutboundMessage
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from leapportal.web.mailto import mailto
 from meters.models import Meter, ReasonCode, RequiredAction
 from ops import queue
 
@@ -85,7 +86,7 @@ def compose(request: HttpRequest, pk: int) -> HttpResponse:
         "reason": reason,
         "guard": outreach.recent_send(action.pk, address, now) if address else None,
         "guard_hours": _guard_hours(),
-        "mailto": queue.mailto(
+        "mailto": mailto(
             action.meter.end_customer_email,
             form["subject"].value() or "",
             form["body"].value() or "",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.db import transaction
 
 from alerts import evaluate, notify, sending
 
@@ -37,11 +36,3 @@ def send_message(message_id: int) -> str:
 def send_due_messages() -> dict[str, int]:
     """Every 30 s (beat): one attempt at every message whose (re)try time has come."""
     return sending.send_due()
-
-
-def send_on_commit(message_ids: list[int]) -> None:
-    """Start sending these messages once the transaction that queued them commits."""
-    if len(message_ids) > 20:  # "send to all": one task works through them in order
-        transaction.on_commit(send_due_messages.delay)
-    elif message_ids:
-        transaction.on_commit(lambda: [send_message.delay(i) for i in message_ids])

@@ -21,7 +21,7 @@ from alerts.forms import PreferenceForm
 from alerts.models import Alert, OutboundMessage
 from leapportal import roles
 from leapportal.htmx import wants_fragment
-from ops.listing import paginate, parse_sort
+from leapportal.web.listing import paginate, parse_sort
 
 STATUS_FILTERS = {
     "live": ("Not resolved", Q(resolved_at__isnull=True)),
@@ -99,7 +99,7 @@ def subject_link(alert: Alert) -> str | None:
         return reverse("dispatch:timeline")
     if alert.kind == Alert.Kind.METER_MISSING and alert.meter_id:
         return reverse("meters:detail", args=[alert.meter_id])
-    return reverse("meters:sync_health")
+    return reverse("ops:sync_health")
 
 
 @require_GET
@@ -187,16 +187,16 @@ def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Put a failed message back in the queue (sent by the next pass of the send sweep)."""
     message = get_object_or_404(OutboundMessage, pk=pk)
     if sending.retry_now(message, by=request.user):
-        from alerts.tasks import send_message
+        from alerts import enqueue
 
-        send_message.delay(message.pk)
+        enqueue.send_message(message.pk)
         messages.success(request, f"Message #{message.pk} to {message.to} queued again.")
     else:
         messages.info(request, f"Message #{message.pk} is {message.get_status_display()}.")
     nxt = request.POST.get("next", "")
     if nxt.startswith("/") and not nxt.startswith("//"):
         return redirect(nxt)
-    return redirect("meters:sync_health")
+    return redirect("ops:sync_health")
 
 
 @require_POST

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from dispatch import models, setup, tasks
+from dispatch import enqueue, models, setup
 
 
 def _readonly(model_admin: admin.ModelAdmin) -> list[str]:
@@ -64,7 +64,7 @@ class DispatchDeliveryAdmin(admin.ModelAdmin):
             status=models.DispatchDelivery.Status.RECEIVED, error=""
         )
         for pk in ids:
-            tasks.process_delivery.delay_on_commit(pk)  # type: ignore[attr-defined]  # DjangoTask
+            enqueue.process_delivery_on_commit(pk)
         self.message_user(request, f"{len(ids)} deliveries queued again.")
 
     @admin.action(description="Register our receivers with Leap and send a test notification")
@@ -167,13 +167,6 @@ class ReconcileFindingAdmin(admin.ModelAdmin):
     raw_id_fields = ("timeslot", "run")
 
 
-@admin.register(models.WebhookAuthFailure)
-class WebhookAuthFailureAdmin(admin.ModelAdmin):
-    """Refused requests (wrong or missing secret), counted per day."""
-
-    list_display = ("day", "level", "count", "last_at", "last_remote_addr", "last_reason")
-
-
 class AttemptInline(admin.TabularInline):
     """The delivery log of a message."""
 
@@ -223,7 +216,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
             status=models.OutboundMessage.Status.RETRYING, next_attempt_at=timezone.now()
         )
         for pk in ids:
-            tasks.send_outbound.delay_on_commit(pk)  # type: ignore[attr-defined]  # DjangoTask
+            enqueue.send_outbound_on_commit(pk)
         self.message_user(request, f"{len(ids)} messages queued.")
 
 

@@ -2,7 +2,7 @@
 
 GET /dispatch/feed.json with `Authorization: Bearer <token>`: the per-system API tokens of the
 mapping app (mapping.ApiToken, issued and revoked in the admin), checked by its `token_required`
-decorator, so one token serves a system for both JSON APIs. Query:
+(mapping/tokens.py), so one token serves a system for both JSON APIs. Query:
 `from`, `to` (ISO 8601 with offset; default now .. now + 48 h, at most 31 days apart),
 `include_tests` (false), `include_cancelled` (true: a consumer must learn cancellations),
 `meter_id` (only timeslots addressing that meter). Each timeslot is the same effective state
@@ -19,10 +19,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
-from dispatch.ingest import comparable
+from dispatch.comparable import comparable
 from dispatch.models import DispatchAllocation, DispatchTimeslot
 from dispatch.outbound import effective_state
-from mapping.api import token_required
+from mapping.tokens import token_required
 
 MAX_WINDOW = timedelta(days=31)
 MAX_ITEMS = 2000

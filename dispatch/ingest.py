@@ -34,7 +34,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -42,8 +42,11 @@ from django.db import transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
+from dispatch import alerts, enqueue, outbound, planning
 from dispatch.bulk import insert_rows, update_rows
+from dispatch.comparable import comparable
 from dispatch.models import (
+    DispatchAllocation,
     DispatchDelivery,
     DispatchTimeslot,
     DispatchTimeslotVersion,
@@ -144,17 +147,6 @@ class IngestResult:
         if self.errors:
             data["errors"] = self.errors
         return data
-
-
-def comparable(value: Any) -> Any:
-    """A JSON-able form of a stored value, stable for hashing and for `changes`."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [comparable(v) for v in value]
-    return value
 
 
 def content_hash(values: dict[str, Any]) -> str:
@@ -495,8 +487,6 @@ def apply_all(
     Rows are locked in event-id order (one SELECT ... FOR UPDATE), new events inserted in one
     statement, versions in one more: a notification costs a dozen queries, not a dozen per slot.
     """
-    from dispatch import alerts, outbound, planning  # they import this module's helpers
-
     result = IngestResult()
     valid: list[Incoming] = []
     rejected: list[RejectedTimeslot] = []
@@ -586,10 +576,8 @@ def apply_all(
         if result.unknown_meters:
             _request_resync(result.unknown_meters)
         if batch.rechecks:
-            from dispatch import tasks
-
             for pk in batch.rechecks:
-                tasks.recheck_timeslot.delay_on_commit(pk)  # type: ignore[attr-defined]  # DjangoTask
+                enqueue.recheck_timeslot_on_commit(pk)
     return result
 
 
@@ -631,8 +619,6 @@ def attach_parked(meter_ids: Iterable[uuid.UUID] | None = None) -> int:
 
     Also closes the unknown-meter alerts of meters that have arrived.
     """
-    from dispatch import alerts, outbound, planning
-
     parked = DispatchTimeslot.objects.parked().filter(meter_uuid__in=Meter.objects.values("pk"))
     if meter_ids is not None:
         parked = parked.filter(meter_uuid__in=list(meter_ids))
@@ -666,8 +652,6 @@ def attach_parked(meter_ids: Iterable[uuid.UUID] | None = None) -> int:
 
 def meter_arrived(meter_ids: Iterable[uuid.UUID | str]) -> int:
     """Attach parked events of newly arrived meters and re-plan group events that named them."""
-    from dispatch import outbound, planning
-    from dispatch.models import DispatchAllocation
 
     uuids = [uuid.UUID(str(m)) for m in meter_ids]
     attached = attach_parked(uuids)

@@ -100,38 +100,6 @@ class DeliverySweep(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.dispatch_requeued}+{self.meter_requeued}"
 
 
-class Receiver(models.TextChoices):
-    """Which receiver refused a request: the two dispatch levels, or meter events."""
-
-    METER = "meter", "Meter dispatches"
-    GROUP = "group", "Group dispatches"
-    METER_EVENTS = "events", "Meter events"
-
-
-class WebhookAuthFailure(models.Model):
-    """Requests refused for a missing or wrong secret, counted per day and level.
-
-    A counter, not a row per request: whoever hammers the receiver without the secret must not be
-    able to fill our database, and the body of an unauthenticated request is not Leap's.
-    """
-
-    day = models.DateField()
-    level = models.CharField(max_length=10, choices=Receiver)
-    count = models.PositiveIntegerField(default=0)
-    last_at = models.DateTimeField(default=timezone.now)
-    last_remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    last_reason = models.CharField(max_length=40, blank=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["day", "level"], name="one_auth_failure_counter_a_day")
-        ]
-        ordering = ["-day", "level"]
-
-    def __str__(self) -> str:
-        return f"{self.day} {self.level}: {self.count}"
-
-
 RECHECK_CHOICES = [
     ("pending", "Waiting for Leap's search"),
     ("confirmed", "Leap lists it active: brought back"),

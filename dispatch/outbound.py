@@ -32,7 +32,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from dispatch.ingest import comparable
+from dispatch import enqueue
+from dispatch.comparable import comparable
 from dispatch.models import (
     DispatchTimeslot,
     OutboundAttempt,
@@ -147,10 +148,8 @@ def hand_on(timeslot_ids: Iterable[int]) -> list[OutboundMessage]:
                 )
             )
     if messages:
-        from dispatch import tasks
-
         for msg in messages:
-            tasks.send_outbound.delay_on_commit(msg.pk)  # type: ignore[attr-defined]  # DjangoTask
+            enqueue.send_outbound_on_commit(msg.pk)
     return messages
 
 

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dispatch import ingest
+from dispatch.comparable import comparable
 from dispatch.models import (
     DispatchDelivery,
     DispatchTimeslot,
@@ -93,8 +94,8 @@ def _compare(
         if ts is None:
             findings.append((inc, ReconcileFinding.Kind.MISSED_WEBHOOK, {}))
         elif polled_at >= ts.applied_received_at:
-            old = {f: ingest.comparable(getattr(ts, f)) for f in ingest.COMPARED_FIELDS}
-            new = {f: ingest.comparable(inc.values[f]) for f in ingest.COMPARED_FIELDS}
+            old = {f: comparable(getattr(ts, f)) for f in ingest.COMPARED_FIELDS}
+            new = {f: comparable(inc.values[f]) for f in ingest.COMPARED_FIELDS}
             diff = {f: [old[f], new[f]] for f in ingest.COMPARED_FIELDS if old[f] != new[f]}
             findings.append((inc, ReconcileFinding.Kind.VALUE_DIFFERS, diff))
         to_apply.append(inc)

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from dispatch.ingest import comparable
+from dispatch.comparable import comparable
 from dispatch.models import Level
 from leap.client import LeapClient
 from leap.errors import LeapError

@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from dispatch import enqueue
 from meters.models import CapabilityOverride, Meter
 from meters.signals import capability_changed
 
@@ -17,13 +18,12 @@ def meter_saved(sender: type[Meter], instance: Meter, created: bool, **kwargs: A
     """A new meter may have parked events (bulk inserts are caught by the reconcile sweep)."""
     if not created or kwargs.get("raw"):
         return
-    from dispatch import tasks
     from dispatch.models import DispatchTimeslot, Level
 
     if DispatchTimeslot.objects.filter(
         level=Level.METER, meter_uuid=instance.pk, meter__isnull=True
     ).exists() or (_has_group_allocation(instance.pk)):
-        tasks.attach_parked_events.delay_on_commit([str(instance.pk)])  # type: ignore[attr-defined]  # DjangoTask
+        enqueue.attach_parked_events_on_commit([instance.pk])
 
 
 def _has_group_allocation(meter_uuid: Any) -> bool:
@@ -36,9 +36,7 @@ def _has_group_allocation(meter_uuid: Any) -> bool:
 @receiver(capability_changed, dispatch_uid="dispatch-replan-capability")
 def capability_saved(sender: Any, meter_ids: list[Any], **kwargs: Any) -> None:
     """The meters' device capability changed: re-plan their upcoming events after commit."""
-    from dispatch import tasks
-
-    tasks.replan_meters.delay_on_commit([str(m) for m in meter_ids])  # type: ignore[attr-defined]  # DjangoTask
+    enqueue.replan_meters_on_commit(meter_ids)
 
 
 @receiver(post_save, sender=CapabilityOverride, dispatch_uid="dispatch-override-saved")

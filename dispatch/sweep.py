@@ -18,8 +18,10 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from dispatch import enqueue
 from dispatch.models import DeliverySweep, DispatchDelivery
 from leapportal import receivers
+from meters import enqueue as meters_enqueue
 from meters.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -56,18 +58,15 @@ def stuck_meter_events(older_than: timedelta) -> list[int]:
 
 def sweep(older_than: timedelta = GRACE) -> DeliverySweep | None:
     """Queue again what waits too long; record and log how many (None: nothing was waiting)."""
-    from dispatch import tasks as dispatch_tasks
-    from meters import tasks as meter_tasks
-
     dispatch_ids = stuck_dispatch(older_than)
     meter_ids = stuck_meter_events(older_than)
     if not dispatch_ids and not meter_ids:
         return None
     # The dispatch drain applies every waiting delivery in batches: one drain task covers them
     # all (the per-delivery task would apply them one transaction each).
-    dispatch_tasks.drain_deliveries.delay()
+    enqueue.drain_deliveries()
     for delivery_id in meter_ids:
-        meter_tasks.process_meter_webhook.delay(delivery_id)
+        meters_enqueue.process_meter_webhook(delivery_id)
     record = DeliverySweep.objects.create(
         dispatch_requeued=len(dispatch_ids), meter_requeued=len(meter_ids)
     )
@@ -80,15 +79,12 @@ def sweep(older_than: timedelta = GRACE) -> DeliverySweep | None:
 
 def process_again(kind: str, delivery_id: int, *, by: str) -> bool:
     """Put one failed delivery back to "received" and queue it; False if it was not failed."""
-    from dispatch import tasks as dispatch_tasks
-    from meters import tasks as meter_tasks
-
     note = f"\n[{timezone.now():%Y-%m-%d %H:%M}Z] processed again by {by}"
     model: type[DispatchDelivery] | type[WebhookDelivery]
     if kind == "dispatch":
-        model, publish = DispatchDelivery, dispatch_tasks.process_delivery.delay
+        model, publish = DispatchDelivery, enqueue.process_delivery
     elif kind == "meter":
-        model, publish = WebhookDelivery, meter_tasks.process_meter_webhook.delay
+        model, publish = WebhookDelivery, meters_enqueue.process_meter_webhook
     else:
         raise ValueError(f"unknown delivery kind {kind!r}")
     with transaction.atomic():

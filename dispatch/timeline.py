@@ -19,8 +19,8 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
 from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
+from leapportal.web import timefmt
 from meters.models import Meter
-from ops import timefmt
 
 VIEWS = ("day", "week", "past")
 GROUPINGS = ("group", "program", "meter")
@@ -140,7 +140,7 @@ def timeslots(query: TimelineQuery) -> QuerySet[DispatchTimeslot]:
 def with_rows(keys: QuerySet[DispatchTimeslot]) -> QuerySet[DispatchTimeslot]:
     """`timeslots()` with what each row shows: meter, group and versions, raw JSON left out.
 
-    Apart, so a page's keys are found from the timeslots alone (ops.listing.paginate's
+    Apart, so a page's keys are found from the timeslots alone (leapportal.web.listing.paginate's
     rows_from; an index holds what the filters and sorts need) and only the page's rows are
     joined and read.
     """

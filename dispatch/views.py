@@ -23,8 +23,8 @@ from dispatch import timeline as timeline_q
 from dispatch.models import DispatchTimeslot, RejectedTimeslot, UnknownMeterAlert
 from leapportal import roles
 from leapportal.htmx import wants_fragment
-from ops import ical, timefmt
-from ops.listing import paginate
+from leapportal.web import ical, timefmt
+from leapportal.web.listing import paginate
 from ops.models import CalendarToken
 
 ICAL_PAST = timedelta(days=7)

@@ -27,6 +27,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from dispatch import enqueue
+
 log = logging.getLogger(__name__)
 
 PENDING_TTL = 60  # seconds; longer than a batch, short enough that a lost task is soon replaced
@@ -56,8 +58,6 @@ def _key() -> str:
 
 def request_drain() -> None:
     """After a delivery committed: queue a drain unless one is pending that will still look."""
-    from dispatch import tasks
-
     client = _redis()
     if client is not None:
         try:
@@ -65,7 +65,7 @@ def request_drain() -> None:
                 return
         except Exception:  # Redis trouble: publishing anyway is always safe
             log.warning("drain flag unavailable; publishing", exc_info=True)
-    tasks.drain_deliveries.delay()
+    enqueue.drain_deliveries()
 
 
 def keep_pending() -> None:

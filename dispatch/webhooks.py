@@ -29,8 +29,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from dispatch import wakeup
-from dispatch.models import DispatchDelivery, Level, Source, WebhookAuthFailure
+from dispatch.models import DispatchDelivery, Level, Source
 from leapportal import receivers
+from leapportal.models import WebhookAuthFailure
 
 # Level members are str, and shape_error is given the level as a str.
 _LIST_KEY: dict[str, str] = {Level.METER: "meter_dispatches", Level.GROUP: "group_dispatches"}

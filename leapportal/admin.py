@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from leapportal.models import WorkerHeartbeat
+from leapportal.models import WebhookAuthFailure, WorkerHeartbeat
 
 
 @admin.register(WorkerHeartbeat)
@@ -21,3 +21,10 @@ class WorkerHeartbeatAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         """Heartbeats come from workers only."""
         return False
+
+
+@admin.register(WebhookAuthFailure)
+class WebhookAuthFailureAdmin(admin.ModelAdmin):
+    """Refused requests (wrong or missing secret), counted per day."""
+
+    list_display = ("day", "level", "count", "last_at", "last_remote_addr", "last_reason")

@@ -16,7 +16,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("Meters", "meters:list"),
     ("Mapping", "mapping:overview"),
     ("Onboarding", "onboarding:index"),
-    ("Sync health", "meters:sync_health"),
+    ("Sync health", "ops:sync_health"),
     ("Alerts", "alerts:list"),
 ]
 

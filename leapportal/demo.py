@@ -113,9 +113,9 @@ def map_demo_meters() -> str:
     where onboarding lags. The import, its file and one audit row per meter are kept as an admin's
     upload would be. Meters already mapped are left alone, so a second seeding adds nothing.
     """
+    from leapportal.web import csvexport
     from mapping.imports import COLUMNS, apply_import, preview_upload
     from meters.models import Meter
-    from ops import csvexport
 
     meters = Meter.objects.present()
     rows = sorted(

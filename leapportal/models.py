@@ -1,8 +1,11 @@
-"""Project-wide models: the permissions anchor and the worker heartbeat."""
+"""Project-wide models: the permissions anchor, the worker heartbeat, the time-zone preference,
+the webhook inboxes' refusal counter."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Portal(models.Model):
@@ -37,3 +40,57 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname} @ {self.last_seen_at:%Y-%m-%d %H:%M:%S}Z"
+
+
+class UserPreference(models.Model):
+    """How one user wants the dashboard to show things (times in market zone or UTC)."""
+
+    class TimeZoneMode(models.TextChoices):
+        MARKET = "market", "Market time (zone named)"
+        UTC = "utc", "UTC"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ops_preference"
+    )
+    time_zone = models.CharField(max_length=10, choices=TimeZoneMode, default=TimeZoneMode.MARKET)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "ops_userpreference"  # moved from ops with its table (ops 0005, leapportal 0003)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.time_zone})"
+
+
+class Receiver(models.TextChoices):
+    """Which receiver refused a request: the two dispatch levels, or meter events."""
+
+    METER = "meter", "Meter dispatches"
+    GROUP = "group", "Group dispatches"
+    METER_EVENTS = "events", "Meter events"
+
+
+class WebhookAuthFailure(models.Model):
+    """Requests refused for a missing or wrong secret, counted per day and level.
+
+    A counter, not a row per request: whoever hammers the receiver without the secret must not be
+    able to fill our database, and the body of an unauthenticated request is not Leap's. Both
+    inboxes count here (leapportal/receivers.py `count_refusal`), so it sits beside their base.
+    """
+
+    day = models.DateField()
+    level = models.CharField(max_length=10, choices=Receiver)
+    count = models.PositiveIntegerField(default=0)
+    last_at = models.DateTimeField(default=timezone.now)
+    last_remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    last_reason = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        db_table = "dispatch_webhookauthfailure"  # moved from dispatch with its table
+        constraints = [
+            models.UniqueConstraint(fields=["day", "level"], name="one_auth_failure_counter_a_day")
+        ]
+        ordering = ["-day", "level"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.level}: {self.count}"

@@ -14,10 +14,10 @@ from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from leapportal.web import csvexport
 from mapping import imports
 from mapping.forms import ImportRowFilterForm, ReasonForm, UploadForm
 from mapping.models import MappingImport
-from ops import csvexport
 
 
 @require_http_methods(["GET", "POST"])

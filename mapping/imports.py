@@ -24,12 +24,12 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from leapportal.web import csvexport
 from mapping import actions, bulk, portfolio
 from mapping.flags import forget_convention
 from mapping.models import ImportRow, MappingImport, MeterMapping
 from mapping.validation import InvalidValue, clean_mapping, clean_meter_id, clean_reason
 from meters.models import Meter
-from ops import csvexport
 
 COLUMNS = ("meter_id", "partner_reference", "customer_id", "site_id", "label")
 KEY_COLUMNS = ("meter_id", "partner_reference")

@@ -22,12 +22,12 @@ from django_htmx.http import trigger_client_event
 
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from leapportal.web import csvexport
 from mapping import flags, leap_reference
 from mapping.actions import MappingRefused, clear_mapping, set_mapping
 from mapping.forms import AuditFilterForm, MappingForm, OverviewFilterForm, ReasonForm
 from mapping.models import MappingChange, MeterMapping
 from meters.models import Meter
-from ops import csvexport
 
 PAGE_SIZE = 50
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from meters import sync
+from meters import enqueue, sync
 from meters.models import SyncRun
 
 KINDS = (SyncRun.Kind.FULL, SyncRun.Kind.INCREMENTAL, SyncRun.Kind.METER)
@@ -35,12 +35,10 @@ def _requeue_if_lost(run: SyncRun) -> None:
     waiting_since = run.heartbeat_at or run.created_at
     limit = timezone.now() - timedelta(seconds=settings.METERS_SYNC_STALE_SECONDS)
     if run.status == SyncRun.Status.QUEUED and waiting_since < limit:
-        from meters.tasks import run_sync
-
         SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.QUEUED).update(
             heartbeat_at=timezone.now()
         )
-        run_sync.delay_on_commit(run.pk)  # type: ignore[attr-defined]  # DjangoTask
+        enqueue.run_sync_on_commit(run.pk)
 
 
 def request_sync(
@@ -78,9 +76,7 @@ def request_sync(
                 requested_by=user,
                 trigger=trigger or ("user" if user else "schedule"),
             )
-            from meters.tasks import run_sync
-
-            run_sync.delay_on_commit(run.pk)  # type: ignore[attr-defined]  # DjangoTask
+            enqueue.run_sync_on_commit(run.pk)
     except IntegrityError:
         # Someone else queued the same kind between our check and our insert.
         existing = _active(kind, meter_id)

@@ -7,13 +7,12 @@ from meters import views, webhooks
 app_name = "meters"
 urlpatterns: list = [
     # --- dashboard pages (dashboard engineer) ---
+    # Sync health (/meters/sync/) combines meters and dispatch: served by ops/urls.py.
     path("", views.meter_list, name="list"),
     path("export.csv", views.meter_export, name="export"),
     path("<uuid:meter_id>/", views.meter_detail, name="detail"),
     path("<uuid:meter_id>/resync", views.resync, name="resync"),
-    path("sync/", views.sync_health, name="sync_health"),
     path("sync/now", views.sync_now, name="sync_now"),
-    path("sync/deliveries/<str:kind>/<int:pk>/again", views.process_again, name="process_again"),
     path("sync/runs/<int:pk>/", views.sync_run, name="sync_run"),
     # --- end dashboard pages ---
     # Leap's webhook platform posts meter events here (authenticated by the secret header).

@@ -1,43 +1,38 @@
-"""Meter pages of the dashboard: the list (with its CSV), the meter, sync health.
+"""Meter pages of the dashboard: the list (with its CSV), the meter, a sync run.
 
-Views stay thin: forms filter, ops.listing sorts and pages, meters.actions starts syncs.
+Sync health, which combines meters and dispatch, is a top-floor page (ops/sync_health.py).
+Views stay thin: forms filter, leapportal.web.listing sorts and pages, meters.actions starts syncs.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import (
-    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from dispatch import sweep
-from dispatch.models import DispatchDelivery, DispatchTimeslot, ReconcileFinding, ReconcileRun
 from leapportal import roles
-from leapportal.heartbeat import worker_is_stale
 from leapportal.htmx import wants_fragment
-from leapportal.models import WorkerHeartbeat
 from leapportal.timezones import trade_date
+from leapportal.web import csvexport, timefmt
+from leapportal.web.listing import paginate, parse_sort
 from meters import actions
+from meters.capability import capability_of
 from meters.forms import MeterFilterForm, mapping_installed
-from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun, WebhookDelivery
-from ops import csvexport, health, timefmt
-from ops.listing import paginate, parse_sort
+from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun
 
 METER_SORTS = {
     "meter": ["partner_reference"],
@@ -193,7 +188,7 @@ def meter_export(request: HttpRequest) -> StreamingHttpResponse:
 @require_GET
 @permission_required(roles.VIEW, raise_exception=True)
 def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
-    """Everything we know about one meter, its history and its dispatches."""
+    """Everything we know about one meter, its history and (dispatch's fragment) its dispatches."""
     meter = get_object_or_404(
         Meter.objects.select_related("mapping") if mapping_installed() else Meter.objects,
         pk=meter_id,
@@ -207,13 +202,6 @@ def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
     codes = {c.code: c for c in ReasonCode.objects.filter(code__in={a.code for a in actions})}
     for action in actions:
         action.reason = codes.get(action.code)
-    dispatches = (
-        DispatchTimeslot.objects.for_ops()
-        .filter(Q(meter=meter) | Q(level="group", group_meter_ids__contains=[str(meter.pk)]))
-        .filter(end_time__gt=now - timedelta(days=30))
-        .select_related("market_group")
-        .order_by("start_time")[:100]
-    )
     skip = {"details_raw", "enrollment_raw", "details_hash", "enrollment_hash"}
     fields = [
         (f.verbose_name, getattr(meter, f.attname), f.get_internal_type())
@@ -235,7 +223,6 @@ def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
         "today": trade_date(meter.transmission_region, now),
         "changes": meter.changes.order_by("-changed_at", "-pk")[:200],
         "events": meter.events.order_by("-occurred_at")[:50],
-        "dispatches": dispatches,
         "runs": [
             with_percent(r)
             for r in SyncRun.objects.filter(meter_id=meter.pk).order_by("-created_at")[:3]
@@ -250,7 +237,6 @@ def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
 
 def _capability_context(request: HttpRequest, meter: Meter) -> dict[str, Any]:
     """What the dispatch planner takes this meter to be able to do, and our override of it."""
-    from dispatch.planning import capability_of
     from meters.models import CapabilityOverride
 
     override = CapabilityOverride.objects.filter(meter=meter).first()
@@ -259,71 +245,6 @@ def _capability_context(request: HttpRequest, meter: Meter) -> dict[str, Any]:
         "capability": capability_of(meter, override),
         "can_override": request.user.has_perm("meters.change_capabilityoverride"),
     }
-
-
-# --- sync health -----------------------------------------------------------------------------
-
-RUN_SORTS = {"created": ["created_at"], "kind": ["kind", "-created_at"], "status": ["status"]}
-
-
-@require_GET
-@permission_required(roles.VIEW, raise_exception=True)
-@vary_on_headers("HX-Request")
-def sync_health(request: HttpRequest) -> HttpResponse:
-    """Sync runs, next scheduled runs, webhook deliveries, reconcile findings, worker liveness."""
-    now = timezone.now()
-    runs = SyncRun.objects.select_related("requested_by")
-    kind = request.GET.get("kind", "")
-    if kind in SyncRun.Kind.values:
-        runs = runs.filter(kind=kind)
-    else:
-        kind = ""
-    sort = parse_sort(request.GET.get("sort"), RUN_SORTS, default="-created")
-    page = paginate(runs.order_by(*sort.order_by), request.GET, per_page=25)
-    context = {
-        "now": now,
-        "page": page,
-        "sort": sort,
-        "kind": kind,
-        "kinds": SyncRun.Kind.choices,
-        "active": active_runs(),
-        "next_runs": health.next_runs(now),
-        "day": health.delivery_counts(now - timedelta(hours=24)),
-        "recent_deliveries": WebhookDelivery.objects.defer("body", "headers").order_by(
-            "-received_at"
-        )[:10],
-        "recent_dispatch_deliveries": DispatchDelivery.objects.defer("body", "headers").order_by(
-            "-received_at"
-        )[:10],
-        "reconcile": ReconcileRun.objects.order_by("-started_at").first(),
-        "findings": ReconcileFinding.objects.select_related("timeslot").order_by("-found_at")[:15],
-        "workers": WorkerHeartbeat.objects.order_by("-last_seen_at")[:5],
-        "worker_stale": worker_is_stale(now=now),
-        "warnings": health.stale_warnings(now),
-        "can_sync": request.user.has_perm(roles.START_SYNC),
-        "failed_dispatch": sweep.failed("dispatch"),
-        "failed_dispatch_count": sweep.failed_count("dispatch"),
-        "failed_meter": sweep.failed("meter"),
-        "failed_meter_count": sweep.failed_count("meter"),
-        "sweeps": sweep.recent_sweeps(),
-    }
-    template = "meters/sync_health.html"
-    if wants_fragment(request):
-        template += "#sync-runs"
-    return render(request, template, context)
-
-
-@require_POST
-@permission_required(roles.START_SYNC, raise_exception=True)
-def process_again(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    """Queue a delivery that failed its retries once more (the button on sync health)."""
-    if kind not in ("dispatch", "meter"):
-        raise Http404("no such kind of delivery")
-    if sweep.process_again(kind, pk, by=request.user.get_username()):
-        messages.success(request, f"The {kind} delivery {pk} is queued to be processed again.")
-    else:
-        messages.info(request, f"The {kind} delivery {pk} is not failed (any more): nothing to do.")
-    return redirect(reverse("meters:sync_health") + "#failed-deliveries")
 
 
 def with_percent(run: SyncRun) -> SyncRun:
@@ -369,7 +290,7 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     run = actions.request_sync(kind, requested_by=request.user)
     if not wants_fragment(request):
         messages.info(request, f"{run.get_kind_display()} sync #{run.pk} is {run.status}.")
-        return redirect("meters:sync_health")
+        return redirect("ops:sync_health")
     # The whole "running" area, so it never says "No sync running." above a running sync.
     return render(request, "meters/partials/sync_active.html", {"active": active_runs()})
 

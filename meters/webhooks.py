@@ -20,10 +20,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
-from dispatch.models import Receiver, WebhookAuthFailure
 from leap.schemas import WebhookEvent
 from leapportal import receivers
-from meters import tasks
+from leapportal.models import Receiver, WebhookAuthFailure
+from meters import enqueue
 from meters.models import WebhookDelivery
 from meters.webhook_processing import GROUP_EVENT, METER_EVENTS
 
@@ -122,7 +122,7 @@ class MeterEventInbox(receivers.Inbox):
             delivery_id = delivery.pk
             transaction.on_commit(
                 lambda: receivers.publish_quietly(
-                    tasks.process_meter_webhook.delay,
+                    enqueue.process_meter_webhook,
                     delivery_id,
                     what=f"meter delivery {delivery_id}",
                 )

@@ -104,9 +104,9 @@ def submit_draft(draft: Draft, *, user: Any) -> Job:
         follow.refresh_funnel([job.pk, *fixed_jobs])
         draft.status = Draft.Status.SUBMITTED
         draft.save(update_fields=["status"])
-        from onboarding import tasks
+        from onboarding import enqueue
 
-        transaction.on_commit(lambda: tasks.send_job.delay(job.pk))
+        enqueue.send_job_on_commit(job.pk)
     return job
 
 

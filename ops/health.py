@@ -13,10 +13,11 @@ from django.conf import settings
 from django.db.models import Count, Sum
 from django_celery_beat.models import PeriodicTask
 
-from dispatch.models import DispatchDelivery, Receiver, ReconcileRun, WebhookAuthFailure
+from dispatch.models import DispatchDelivery, ReconcileRun
 from leapportal.heartbeat import last_worker_seen
+from leapportal.models import Receiver, WebhookAuthFailure
+from leapportal.web.urgency import humanize_delta
 from meters.models import SyncRun, WebhookDelivery
-from ops.urgency import humanize_delta
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""Dashboard workflow state: user preferences, calendar tokens and the action work items."""
+"""Dashboard workflow state: calendar tokens, the action work items and saved views.
+
+The time-zone preference (UserPreference) is leapportal's: the time formatting below the apps reads it.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +11,6 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-
-
-class UserPreference(models.Model):
-    """How one user wants the dashboard to show things (times in market zone or UTC)."""
-
-    class TimeZoneMode(models.TextChoices):
-        MARKET = "market", "Market time (zone named)"
-        UTC = "utc", "UTC"
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ops_preference"
-    )
-    time_zone = models.CharField(max_length=10, choices=TimeZoneMode, default=TimeZoneMode.MARKET)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"{self.user} ({self.time_zone})"
 
 
 class CalendarToken(models.Model):

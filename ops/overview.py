@@ -8,9 +8,9 @@ from typing import Any
 from django.db.models import Count, Q
 
 from dispatch.models import DispatchTimeslot
+from leapportal.web.urgency import SOON
 from meters.models import EnrollmentStatus, MarketGroup, Meter, RequiredAction
 from ops import groups
-from ops.urgency import SOON
 
 STATUS_ORDER = [s.value for s in EnrollmentStatus]
 

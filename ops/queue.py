@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from leapportal.web.mailto import mailto
+from leapportal.web.urgency import SOON
 from meters.models import GroupAssignment, ProgramEnrollment, ReasonCode, RequiredAction
 from ops.models import ActionWorkItem
-from ops.urgency import SOON
 
 
 @dataclass(frozen=True)
@@ -217,28 +217,6 @@ def reason_codes(actions: list[RequiredAction]) -> dict[str, ReasonCode]:
     """The catalogue rows of the page's codes and action types, in one query."""
     keys = {a.code for a in actions} | {a.action_type for a in actions}
     return {c.code: c for c in ReasonCode.objects.filter(code__in=keys)}
-
-
-def plain_email(address: str | None) -> str:
-    """The address, percent-encoded for a mailto: link, if it is one valid email; else ''."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
-
-    text = (address or "").strip()
-    try:
-        validate_email(text)
-    except ValidationError:
-        return ""
-    return quote(text, safe="@")
-
-
-def mailto(address: str | None, subject: str, body: str) -> str:
-    """A mailto: link with subject and body (RFC 6068 percent-encoding); '' without a valid
-    address (an address from Leap with '?bcc=...' in it must not add recipients)."""
-    email = plain_email(address)
-    if not email:
-        return ""
-    return f"mailto:{email}?subject={quote(subject)}&body={quote(body)}"
 
 
 def decorate(actions: list[RequiredAction], codes: dict[str, ReasonCode]) -> None:

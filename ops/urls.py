@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ops import views
+from ops import sync_health, views
 
 app_name = "ops"
 urlpatterns = [
@@ -20,4 +20,11 @@ urlpatterns = [
     path("me/views/", views.save_view, name="save_view"),
     path("me/views/<int:pk>/delete", views.delete_view, name="delete_view"),
     path("me/calendar-token/revoke", views.revoke_calendar_token, name="revoke_calendar_token"),
+    # Under /meters/ where it always was; meters.urls (included first) leaves these paths to us.
+    path("meters/sync/", sync_health.sync_health, name="sync_health"),
+    path(
+        "meters/sync/deliveries/<str:kind>/<int:pk>/again",
+        sync_health.process_again,
+        name="process_again",
+    ),
 ]

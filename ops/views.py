@@ -26,18 +26,19 @@ from django.views.decorators.vary import vary_on_headers
 from dispatch.models import DispatchTimeslot
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from leapportal.models import UserPreference
+from leapportal.web import csvexport, timefmt
+from leapportal.web.listing import paginate, parse_sort
 from meters import choices
 from meters.forms import REGIONS
 from meters.models import GroupAssignment, MarketGroup, ReasonCode, RequiredAction
-from ops import csvexport, groups, queue, timefmt, workflow
-from ops.listing import paginate, parse_sort
+from ops import groups, queue, workflow
 from ops.models import (
     ActionWorkItem,
     ActionWorkItemChange,
     BulkWorkUpdate,
     CalendarToken,
     SavedView,
-    UserPreference,
 )
 
 

@@ -11,21 +11,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
+from leapportal.web.history import display
 from meters.models import RequiredAction
 from ops.models import ActionWorkItem, ActionWorkItemChange, BulkWorkUpdate
 
 _UNSET: Any = object()
-
-
-def _display(value: Any) -> Any:
-    """How a value is kept in the history: users by username, times as ISO with offset."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "get_username"):
-        return value.get_username()
-    return value
 
 
 @transaction.atomic
@@ -71,7 +61,7 @@ def _apply(item: ActionWorkItem, wanted: dict[str, Any]) -> dict[str, list[Any]]
     for field, value in wanted.items():
         current = getattr(item, field)
         if current != value:
-            changes[field] = [_display(current), _display(value)]
+            changes[field] = [display(current), display(value)]
             setattr(item, field, value)
     return changes
 
@@ -133,8 +123,8 @@ def bulk_update(
         _set_notes(changes, actor=actor, now=now)
         history = {pk: [current, changes[pk]] for pk, current, _ in rows}
     else:
-        after = _display(value)
-        history = {pk: [_display(shown), after] for pk, current, shown in rows if current != target}
+        after = display(value)
+        history = {pk: [display(shown), after] for pk, current, shown in rows if current != target}
         if history:
             ActionWorkItem.objects.filter(pk__in=list(history)).update(
                 **{field: value, "updated_at": now, "updated_by": actor}

@@ -18,9 +18,10 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from leapportal.web.history import display
+from leapportal.web.mailto import mailto
 from meters.models import ReasonCode
 from ops import queue
-from ops.workflow import _display
 from revenue.models import MeterResponsiveness, UnresponsiveWorkItem, UnresponsiveWorkItemChange
 
 EMAIL_CODE = "UNRESPONSIVE_METER"
@@ -146,7 +147,7 @@ def email_for(meter: Any) -> tuple[str, str, str] | None:
     if reason is None or meter is None or not reason.email_body:
         return None
     subject, body = reason.render_email(meter)
-    return subject, body, queue.mailto(meter.end_customer_email, subject, body)
+    return subject, body, mailto(meter.end_customer_email, subject, body)
 
 
 def guidance() -> ReasonCode | None:
@@ -191,7 +192,7 @@ def update(
     for field, value in wanted.items():
         current = getattr(item, field)
         if current != value:
-            changes[field] = [_display(current), _display(value)]
+            changes[field] = [display(current), display(value)]
             setattr(item, field, value)
     if changes:
         item.updated_at = now

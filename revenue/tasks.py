@@ -4,41 +4,19 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from celery import shared_task
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 import leap
 from meters.tasks import retry_delay
 from revenue import sync
+from revenue.actions import fail_stale_runs, request_sync
 from revenue.models import RevenueSyncRun
 
 logger = logging.getLogger(__name__)
-
-
-def request_sync(*, trigger: str, requested_by: Any = None) -> RevenueSyncRun:
-    """Queue a revenue sync (or return the one already queued or running).
-
-    A running run whose worker died (no heartbeat) is failed first, so a new one can start.
-    """
-    fail_stale_runs()
-    active = RevenueSyncRun.objects.filter(status__in=RevenueSyncRun.ACTIVE_STATUSES).first()
-    if active is not None:
-        return active
-    try:
-        with transaction.atomic():
-            run = RevenueSyncRun.objects.create(
-                trigger=trigger,
-                requested_by=requested_by if getattr(requested_by, "pk", None) else None,
-            )
-    except IntegrityError:  # another request queued one meanwhile
-        return RevenueSyncRun.objects.get(status__in=RevenueSyncRun.ACTIVE_STATUSES)
-    transaction.on_commit(lambda: run_revenue_sync.delay(run.pk))
-    return run
 
 
 def claim_run(run_id: int) -> RevenueSyncRun | None:
@@ -98,15 +76,3 @@ def scheduled_revenue_sync() -> int:
     """Beat, daily: check Leap for new report versions (a run already active is reused)."""
     fail_stale_runs()
     return request_sync(trigger="schedule").pk
-
-
-def fail_stale_runs() -> int:
-    """Fail running runs whose heartbeat stopped (their worker died)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.METERS_SYNC_STALE_SECONDS)
-    return RevenueSyncRun.objects.filter(
-        status=RevenueSyncRun.Status.RUNNING, heartbeat_at__lt=cutoff
-    ).update(
-        status=RevenueSyncRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error="no heartbeat: the worker died mid-run; the next run fetches the version again",
-    )

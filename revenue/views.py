@@ -22,10 +22,12 @@ from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from leapportal.web import csvexport
+from leapportal.web.listing import COUNT_CAP, paginate, parse_sort
 from meters.models import Meter
-from ops import csvexport, queue
-from ops.listing import COUNT_CAP, paginate, parse_sort
+from ops import queue
 from revenue import charts, lane, queries
+from revenue.actions import request_sync
 from revenue.models import (
     MeterResponsiveness,
     MeterRevenue,
@@ -33,7 +35,6 @@ from revenue.models import (
     RevenueSyncRun,
     UnresponsiveWorkItem,
 )
-from revenue.tasks import request_sync
 
 
 def csv_response(
@@ -532,4 +533,4 @@ def sync_now(request: HttpRequest) -> HttpResponse:
     """Start a revenue sync (or show the one already queued or running)."""
     run = request_sync(trigger="user", requested_by=request.user)
     messages.success(request, f"Revenue sync #{run.pk} is {run.status}.")
-    return redirect(reverse("meters:sync_health") + "#revenue-sync")
+    return redirect(reverse("ops:sync_health") + "#revenue-sync")

@@ -1,10 +1,16 @@
-"""Template tags of the dispatch app: its alerts and problems, on the overview and sync health."""
+"""Template tags of the dispatch app: the fragments of dispatch data other apps' pages show.
+
+Its alerts and problems (overview, sync health) and a meter's dispatches (the meter page), so
+those pages show dispatch data without importing dispatch.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.db.models import Q
 
 from dispatch.models import DispatchTimeslot, RejectedTimeslot, UnknownMeterAlert
 from leapportal import roles
@@ -45,3 +51,17 @@ def dispatch_problems() -> dict[str, Any]:
             .only("event_id", "recheck", "recheck_note", "recheck_at", "level")[:SHOWN]
         ),
     }
+
+
+@register.inclusion_tag("dispatch/partials/meter_dispatches.html", takes_context=True)
+def meter_dispatches(context: template.Context, meter: Any) -> dict[str, Any]:
+    """The meter page's dispatches: the last 30 days and upcoming, its own and its groups'."""
+    now = context["now"]
+    dispatches = (
+        DispatchTimeslot.objects.for_ops()
+        .filter(Q(meter=meter) | Q(level="group", group_meter_ids__contains=[str(meter.pk)]))
+        .filter(end_time__gt=now - timedelta(days=30))
+        .select_related("market_group")
+        .order_by("start_time")[:100]
+    )
+    return {"dispatches": dispatches, "meter": meter, "now": now, "request": context.get("request")}

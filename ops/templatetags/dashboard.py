@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from ops import timefmt, urgency
+from leapportal.web import timefmt, urgency
 
 register = template.Library()
 
@@ -179,7 +179,7 @@ def mailto_link(address: str | None) -> str:
     The address comes from Leap: `a@b.example?bcc=someone@else` must not become a header of the
     mail the operator sends.
     """
-    from ops.queue import plain_email
+    from leapportal.web.mailto import plain_email
 
     email = plain_email(address)
     return f"mailto:{email}" if email else ""

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from alerts import evaluate
 from alerts.models import Alert, AlertChange
-from dispatch.models import DispatchAllocation, DispatchDelivery, ReconcileRun, WebhookAuthFailure
+from dispatch.models import DispatchAllocation, DispatchDelivery, ReconcileRun
+from leapportal.models import WebhookAuthFailure
 from mapping.models import MeterMapping
 from meters.models import Meter, SyncRun, WebhookDelivery
 from ops import workflow

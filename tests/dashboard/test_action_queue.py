@@ -135,7 +135,7 @@ def test_the_queue_costs_the_same_queries_for_few_and_many_rows(
 
 
 def test_mailto_encodes_subject_and_body():
-    from ops.queue import mailto
+    from leapportal.web.mailto import mailto
 
     link = mailto("a@b.example", "Hi & bye", "Line 1\nLine 2")
     assert link.startswith("mailto:a@b.example?subject=Hi%20%26%20bye&body=")

@@ -8,7 +8,8 @@ import uuid
 import pytest
 from django.test import override_settings
 
-from dispatch.models import DispatchDelivery, DispatchTimeslot, WebhookAuthFailure
+from dispatch.models import DispatchDelivery, DispatchTimeslot
+from leapportal.models import WebhookAuthFailure
 from tests.dispatch.helpers import SECRET, group_notification, meter_notification, post, slot
 
 pytestmark = pytest.mark.django_db

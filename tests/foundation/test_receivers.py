@@ -9,8 +9,8 @@ import pytest
 from django.http import JsonResponse
 from django.test import RequestFactory, override_settings
 
-from dispatch.models import WebhookAuthFailure
 from leapportal import receivers
+from leapportal.models import WebhookAuthFailure
 
 HEADER = "x-leapportal-secret"
 SECRETS = ["the-new-secret-0000000001", "the-old-secret-0000000002"]

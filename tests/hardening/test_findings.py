@@ -13,7 +13,8 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 
-from dispatch.models import DispatchDelivery, Receiver, WebhookAuthFailure
+from dispatch.models import DispatchDelivery
+from leapportal.models import Receiver, WebhookAuthFailure
 from mapping import imports
 from mapping.actions import set_mapping
 from mapping.models import ApiToken, MappingChange

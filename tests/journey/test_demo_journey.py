@@ -305,7 +305,7 @@ def test_each_role_follows_every_link_of_the_demo_without_a_server_error(demo_st
         problems += refused_to(browser, base, role, admin_walk.visited)
     # Every kind of detail link was met and opened (the demo data has each kind).
     kinds = {
-        "ops:groups", "meters:list", "meters:sync_health", "dispatch:timeline",
+        "ops:groups", "meters:list", "ops:sync_health", "dispatch:timeline",
         "meters:detail", "ops:group", "ops:action", "dispatch:event", "mapping:meter",
         "mapping:import_detail", "mapping:audit", "admin:index",
     }  # fmt: skip

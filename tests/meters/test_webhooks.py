@@ -215,7 +215,7 @@ def test_a_wrong_or_missing_secret_is_refused_and_counted(client, secret, settin
     assert response.status_code == 401
     # Counted per day (like the dispatch receivers), never stored: junk must not fill the table.
     assert not WebhookDelivery.objects.exists()
-    from dispatch.models import WebhookAuthFailure
+    from leapportal.models import WebhookAuthFailure
 
     assert WebhookAuthFailure.objects.get(level="events").count == 1
 

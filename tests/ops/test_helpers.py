@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.contrib.auth.models import User
 
-from ops import csvexport, listing, timefmt, urgency
+from leapportal.web import csvexport, listing, timefmt, urgency
 
 LA = ZoneInfo("America/Los_Angeles")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from ops.models import CalendarToken, UserPreference
+from leapportal.models import UserPreference
+from ops.models import CalendarToken
 from tests.dashboard.factories import make_timeslot
 
 

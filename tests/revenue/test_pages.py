@@ -193,7 +193,7 @@ def test_the_meter_page_sync_health_and_the_queue_show_revenue(synced, viewer_cl
     )
     page = viewer_client.get(reverse("meters:detail", args=[row.meter_id])).content.decode()
     assert "Revenue and responsiveness by month" in page and f"{row.month:%Y-%m}" in page
-    health = viewer_client.get(reverse("meters:sync_health")).content.decode()
+    health = viewer_client.get(reverse("ops:sync_health")).content.decode()
     assert "Revenue sync" in health and "badge--done" in health
     card = viewer_client.get(reverse("revenue:sync_card")).content.decode()
     assert card.startswith('<section class="card" id="revenue-sync">')  # nothing running: no poll

@@ -1,7 +1,7 @@
 """Showing UTC timestamps in a market's time zone, with the zone named, or in UTC.
 
 Times are stored in UTC. A row is shown in the zone of its market (its transmission region) unless
-the user chose UTC (ops.UserPreference). Exports always carry the offset.
+the user chose UTC (leapportal.UserPreference). Exports always carry the offset.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def display_mode(request: HttpRequest | None) -> str:
     mode = "market"
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        from ops.models import UserPreference
+        from leapportal.models import UserPreference
 
         mode = (
             UserPreference.objects.filter(user=user).values_list("time_zone", flat=True).first()
