@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dispatch', '0005_merge_issue14_plans_and_delivery_sweeps'),
+        ('dispatch', '0006_webhookauthfailure_moves_to_leapportal'),
         ('meters', '0009_meter_list_live_indexes'),
     ]
 
