@@ -148,7 +148,28 @@ def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
         if query.market_group
         else None,
         "bulk_limit": workflow.BULK_LIMIT,
+        "bulk_active": _active_bulk(request, can_work),
     }
+
+
+def _active_bulk(request: HttpRequest, can_work: bool) -> BulkWorkUpdate | None:
+    """The user's own bulk change still queued or running, its progress URL set: the queue
+    keeps showing it (and polling) after a reload or a change of filters."""
+    if not can_work:
+        return None
+    record = (
+        BulkWorkUpdate.objects.filter(
+            created_by=request.user, status__in=BulkWorkUpdate.ACTIVE_STATUSES
+        )
+        .select_related("created_by")
+        .defer("action_ids", "arguments")
+        .order_by("-pk")
+        .first()
+    )
+    if record is not None:
+        back = f"?{request.GET.urlencode()}" if request.GET else ""
+        record.progress_url = _progress_url(record, back)  # type: ignore[attr-defined]
+    return record
 
 
 @require_GET

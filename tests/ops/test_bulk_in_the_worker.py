@@ -155,6 +155,23 @@ def test_the_queue_polls_while_queued_then_gets_the_refreshed_table(operator_cli
     assert ActionWorkItem.objects.filter(assignee__username="operator-user").count() == 12
 
 
+def test_a_reloaded_queue_keeps_showing_its_users_running_change(client, make_user, settings):
+    settings.OPS_BULK_INLINE_MAX = 2
+    olga, otto = make_user("operator", username="olga"), make_user("operator", username="otto")
+    _actions(3)
+    client.force_login(olga)
+    client.post("/actions/bulk", _all_matching(operation="state", state="done"), headers=HX)
+    record = BulkWorkUpdate.objects.get()
+    page = client.get("/actions/?region=ERCOT").content.decode()
+    assert f'hx-get="/actions/bulk/{record.pk}?back=%3Fregion%3DERCOT"' in page
+    assert 'id="bulk-status" class="bulk-progress"' in page
+    client.force_login(otto)  # someone else's change is not in otto's way
+    assert "bulk-progress" not in client.get("/actions/").content.decode()
+    workflow.run_queued_bulk_update(record.pk)
+    client.force_login(olga)
+    assert "bulk-progress" not in client.get("/actions/").content.decode()
+
+
 def test_a_bulk_change_up_to_the_inline_maximum_is_written_in_the_request(
     operator_client, settings
 ):
