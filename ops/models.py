@@ -173,17 +173,23 @@ class BulkWorkUpdate(models.Model):
     selected = models.IntegerField(default=0)
     changed = models.IntegerField(default=0)
     # A large change (over OPS_BULK_INLINE_MAX actions) is queued and applied by a worker in
-    # chunks; a small one is written inside the request and is "done" when created.
-    status = models.CharField(max_length=10, choices=Status, default=Status.DONE)
+    # chunks; a small one is written inside the request and is "done" when created. The database
+    # defaults let the code before these fields insert rows too (a rolling deploy, a rollback).
+    status = models.CharField(
+        max_length=10, choices=Status, default=Status.DONE, db_default=Status.DONE
+    )
     action_ids = ArrayField(
-        models.BigIntegerField(), default=list, blank=True,
+        models.BigIntegerField(), default=list, db_default=[], blank=True,
         help_text="queued: the actions chosen when it was asked (applied in this order)",
     )  # fmt: skip
     arguments = models.JSONField(
-        default=dict, blank=True, help_text="queued: the resolved value the worker applies"
+        default=dict, db_default={}, blank=True,
+        help_text="queued: the resolved value the worker applies",
+    )  # fmt: skip
+    processed = models.IntegerField(
+        default=0, db_default=0, help_text="actions applied so far (queued ones)"
     )
-    processed = models.IntegerField(default=0, help_text="actions applied so far (queued ones)")
-    error = models.TextField(blank=True)
+    error = models.TextField(blank=True, db_default="")
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -252,3 +252,19 @@ def test_a_bulk_change_whose_user_is_gone_fails_and_says_so(make_user, db):
         record.status == "failed" and "the user who asked for it no longer exists" in record.error
     )
     assert record.finished_at is not None and not ActionWorkItem.objects.exists()
+
+
+def test_the_code_before_queued_changes_can_still_record_a_bulk_change(db):
+    """A rolling deploy or a rollback: an INSERT naming only the old columns still works."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ops_bulkworkupdate (created_at, operation, value, query, selected, changed)"
+            " VALUES (now(), 'state', 'done', '', 3, 3) RETURNING id"
+        )
+        (pk,) = cursor.fetchone()
+    record = BulkWorkUpdate.objects.get(pk=pk)
+    assert (record.status, record.action_ids, record.arguments, record.processed, record.error) == (
+        "done", [], {}, 0, ""
+    )  # fmt: skip
