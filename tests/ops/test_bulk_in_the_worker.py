@@ -268,3 +268,23 @@ def test_the_code_before_queued_changes_can_still_record_a_bulk_change(db):
     assert (record.status, record.action_ids, record.arguments, record.processed, record.error) == (
         "done", [], {}, 0, ""
     )  # fmt: skip
+
+
+def test_each_queued_operation_writes_the_history_an_inline_change_writes(make_user, db):
+    olga, otto = make_user("operator", username="olga"), make_user("operator", username="otto")
+    until = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    cases = [("assign", otto, "otto"), ("snooze", until, "3d"), ("state", "waiting_leap", "x"),
+             ("assign", None, "nobody"), ("snooze", None, "")]  # fmt: skip
+    inline_actions, queued_actions = _actions(2), _actions(2)
+
+    def history(record):
+        rows = ActionWorkItemChange.objects.filter(bulk=record).order_by("work_item__action_id")
+        return [(c.changes, c.changed_by_id) for c in rows]
+
+    for operation, value, label in cases:
+        inline = workflow.bulk_update([a.pk for a in inline_actions], actor=olga,
+                                      operation=operation, value=value, label=label)  # fmt: skip
+        queued = workflow.queue_bulk_update([a.pk for a in queued_actions], actor=olga,
+                                            operation=operation, value=value, label=label)  # fmt: skip
+        assert workflow.run_queued_bulk_update(queued.pk) == "done"
+        assert history(queued) == history(inline) and len(history(queued)) == 2, operation
