@@ -3,7 +3,8 @@
 - dispatch: draining dispatch notifications, the reconcile poll, hand-on webhooks (seconds count);
 - sync: the meter syncs and meter webhook events (a full sync keeps a worker busy for minutes);
 - sync also takes the revenue sync (a 1.2-million-row report is minutes of work);
-- the default queue: the rest (worker heartbeats, alerts, onboarding polls).
+- the default queue: the rest (worker heartbeats, alerts, onboarding polls, the action queue's
+  large bulk changes, ops.tasks).
 
 Each gets its own worker(s), so a 100,000-meter full sync never delays a dispatch, and workers can
 be added per queue on more machines (README, production notes). Plain module (no Django): the

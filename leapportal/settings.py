@@ -588,6 +588,11 @@ DASHBOARD_DISPATCH_STALE_MINUTES = env_int(
     "DASHBOARD_DISPATCH_STALE_MINUTES", default=10, minimum=1
 )
 
+# A bulk change of the action queue over this many actions is queued and applied by a worker
+# (ops.tasks.apply_bulk_update, default queue) while the page follows its progress; smaller ones
+# are applied inside the request. 0 queues every bulk change.
+OPS_BULK_INLINE_MAX = env_int("OPS_BULK_INLINE_MAX", default=200, minimum=0)
+
 # --- email, alerts and customer outreach (alerts/) ----------------------------------------------
 
 # How email leaves: "smtp" (production: the EMAIL_HOST settings), "file" (one file per message in

@@ -9,6 +9,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -142,6 +143,12 @@ class BulkWorkUpdate(models.Model):
         SNOOZE = "snooze", "Snooze"
         NOTE = "note", "Add a note"
 
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -151,9 +158,44 @@ class BulkWorkUpdate(models.Model):
     query = models.TextField(blank=True, help_text="the queue filters, when 'all matching'")
     selected = models.IntegerField(default=0)
     changed = models.IntegerField(default=0)
+    # A large change (over OPS_BULK_INLINE_MAX actions) is queued and applied by a worker in
+    # chunks; a small one is written inside the request and is "done" when created. The database
+    # defaults let the code before these fields insert rows too (a rolling deploy, a rollback).
+    status = models.CharField(
+        max_length=10, choices=Status, default=Status.DONE, db_default=Status.DONE
+    )
+    action_ids = ArrayField(
+        models.BigIntegerField(), default=list, db_default=[], blank=True,
+        help_text="queued: the actions chosen when it was asked (applied in this order)",
+    )  # fmt: skip
+    arguments = models.JSONField(
+        default=dict, db_default={}, blank=True,
+        help_text="queued: the resolved value the worker applies",
+    )  # fmt: skip
+    processed = models.IntegerField(
+        default=0, db_default=0, help_text="actions applied so far (queued ones)"
+    )
+    error = models.TextField(blank=True, db_default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
 
     def __str__(self) -> str:
         return f"bulk #{self.pk} {self.operation} ({self.changed}/{self.selected})"
+
+    @property
+    def is_active(self) -> bool:
+        """Still queued or running: its progress page keeps polling."""
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def percent(self) -> int:
+        """How much of it is applied, 0-100."""
+        if self.status == self.Status.DONE:
+            return 100
+        return min(100, (100 * self.processed) // self.selected) if self.selected else 0
 
 
 class SavedView(models.Model):

@@ -9,6 +9,7 @@ urlpatterns = [
     path("actions/", views.action_queue, name="actions"),
     path("actions/export.csv", views.action_export, name="actions_export"),
     path("actions/bulk", views.action_bulk, name="actions_bulk"),
+    path("actions/bulk/<int:pk>", views.action_bulk_progress, name="action_bulk_progress"),
     path("actions/<int:pk>/", views.action_detail, name="action"),
     path("actions/<int:pk>/work", views.action_work, name="action_work"),
     path("groups/", views.group_list, name="groups"),

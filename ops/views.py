@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ObjectDoesNotExist
@@ -19,7 +20,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -148,7 +149,28 @@ def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
         if query.market_group
         else None,
         "bulk_limit": workflow.BULK_LIMIT,
+        "bulk_active": _active_bulk(request, can_work),
     }
+
+
+def _active_bulk(request: HttpRequest, can_work: bool) -> BulkWorkUpdate | None:
+    """The user's own bulk change still queued or running, its progress URL set: the queue
+    keeps showing it (and polling) after a reload or a change of filters."""
+    if not can_work:
+        return None
+    record = (
+        BulkWorkUpdate.objects.filter(
+            created_by=request.user, status__in=BulkWorkUpdate.ACTIVE_STATUSES
+        )
+        .select_related("created_by")
+        .defer("action_ids", "arguments")
+        .order_by("-pk")
+        .first()
+    )
+    if record is not None:
+        back = f"?{request.GET.urlencode()}" if request.GET else ""
+        record.progress_url = _progress_url(record, back)  # type: ignore[attr-defined]
+    return record
 
 
 @require_GET
@@ -342,33 +364,79 @@ def _bulk_change(request: HttpRequest, data: dict[str, Any]) -> tuple[Any, str] 
 @require_POST
 @permission_required(roles.WORK_QUEUE, raise_exception=True)
 def action_bulk(request: HttpRequest) -> HttpResponse:
-    """Assign, set the state, snooze or note the selected actions (or all that match) at once."""
+    """Assign, set the state, snooze or note the selected actions (or all that match) at once.
+
+    Up to OPS_BULK_INLINE_MAX actions the change is written now and the queue answers with the
+    result; a larger one is queued for a worker, and the answer is its progress, which polls
+    /actions/bulk/<id> until it is done (without JavaScript: a redirect to that page).
+    """
+    back = _back(request.POST.get("back", ""))
     form = BulkForm(request.POST)
     if not form.is_valid():
-        return _bulk_answer(request, error=f"Invalid bulk change: {form.errors.as_text()}")
+        return _bulk_answer(request, back, error=f"Invalid bulk change: {form.errors.as_text()}")
     target = _bulk_target(request, form.cleaned_data)
     change = _bulk_change(request, form.cleaned_data) if not isinstance(target, str) else target
     if isinstance(target, str) or isinstance(change, str):
-        return _bulk_answer(request, error=str(change if isinstance(change, str) else target))
+        return _bulk_answer(request, back, error=str(change if isinstance(change, str) else target))
     ids, query = target
     value, label = change
+    operation = form.cleaned_data["operation"]
+    if len(ids) > settings.OPS_BULK_INLINE_MAX:
+        record = workflow.queue_bulk_update(
+            ids, actor=request.user, operation=operation, value=value, label=label, query=query
+        )
+        url = _progress_url(record, back)
+        if not wants_fragment(request):
+            return redirect(url)
+        response = render(
+            request,
+            "ops/partials/bulk_progress.html",
+            {"bulk": record, "progress_url": url, "slot": "bulk-status"},
+        )
+        # The form targets the whole table; the progress goes into the table's status line.
+        response["HX-Retarget"] = "#bulk-status"
+        response["HX-Reswap"] = "outerHTML"
+        return response
     record = workflow.bulk_update(
-        ids, actor=request.user, operation=form.cleaned_data["operation"], value=value,
-        label=label, query=query,
-    )  # fmt: skip
-    verb = record.get_operation_display().lower()
-    text = (
-        f"Bulk #{record.pk}: {verb} “{label}” on {record.selected:,} "
-        f"action{'s' if record.selected != 1 else ''}; {record.changed:,} changed"
-        f"{'' if record.changed == record.selected else f', {record.selected - record.changed:,} already so'}."
+        ids, actor=request.user, operation=operation, value=value, label=label, query=query
     )
-    return _bulk_answer(request, done=text)
+    return _bulk_answer(request, back, done=_bulk_text(record))
 
 
-def _bulk_answer(request: HttpRequest, *, done: str = "", error: str = "") -> HttpResponse:
+def _back(back: str) -> str:
+    """The queue's own query string (`?code=...`) to go back to; anything else is dropped."""
+    return back if back.startswith("?") else ""
+
+
+def _progress_url(record: BulkWorkUpdate, back: str) -> str:
+    """The address of a queued bulk change's progress (a page GET serves, and reloads)."""
+    url = reverse("ops:action_bulk_progress", args=[record.pk])
+    return f"{url}?{urlencode({'back': back})}" if back else url
+
+
+def _bulk_text(record: BulkWorkUpdate) -> str:
+    """What a finished bulk change did, in one sentence."""
+    verb = record.get_operation_display().lower()
+    same = record.selected - record.changed
+    return (
+        f"Bulk #{record.pk}: {verb} “{record.value or 'nobody'}” on {record.selected:,} "
+        f"action{'s' if record.selected != 1 else ''}; {record.changed:,} changed"
+        f"{'' if not same else f', {same:,} already so'}."
+    )
+
+
+def _bulk_failure(record: BulkWorkUpdate) -> str:
+    """What a failed bulk change did before it failed, and why it failed."""
+    return (
+        f"Bulk #{record.pk} failed after {record.processed:,} of {record.selected:,} actions "
+        f"({record.changed:,} changed): {record.error}"
+    )
+
+
+def _bulk_answer(
+    request: HttpRequest, back: str, *, done: str = "", error: str = ""
+) -> HttpResponse:
     """The refreshed queue (htmx) or a redirect to it, saying what the bulk change did."""
-    back = request.POST.get("back", "")
-    back = back if back.startswith("?") or not back else ""
     if not wants_fragment(request):
         if error:
             messages.error(request, error)
@@ -380,8 +448,47 @@ def _bulk_answer(request: HttpRequest, *, done: str = "", error: str = "") -> Ht
     context = _queue_page_context(request)
     context["bulk_done"], context["bulk_error"] = done, error
     response = render(request, "ops/action_queue.html#action-table", context)
+    response["HX-Retarget"] = "#action-table"
+    response["HX-Reswap"] = "outerHTML"
     response["HX-Trigger"] = "actionsChanged"
     return response
+
+
+@require_GET
+@permission_required(roles.WORK_QUEUE, raise_exception=True)
+@vary_on_headers("HX-Request", "HX-Target")
+def action_bulk_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """A queued bulk change: its progress while it runs, then what it did (or why it failed).
+
+    The queue polls it every second (htmx, target #bulk-status) and, once finished, gets the
+    refreshed table with the result; its own page (no JavaScript, or reloaded) shows the same
+    progress and reloads itself until finished.
+    """
+    record = get_object_or_404(
+        BulkWorkUpdate.objects.select_related("created_by").defer("action_ids", "arguments"),
+        pk=pk,
+    )
+    back = _back(request.GET.get("back", ""))
+    htmx = getattr(request, "htmx", None)
+    from_queue = wants_fragment(request) and htmx is not None and htmx.target == "bulk-status"
+    if from_queue and not record.is_active:
+        failed = record.status == BulkWorkUpdate.Status.FAILED
+        return _bulk_answer(
+            request, back,
+            done="" if failed else _bulk_text(record),
+            error=_bulk_failure(record) if failed else "",
+        )  # fmt: skip
+    context = {
+        "bulk": record,
+        "progress_url": _progress_url(record, back),
+        "slot": "bulk-status" if from_queue else "bulk-progress",
+        "back": back,
+        "result": _bulk_text(record) if record.status == BulkWorkUpdate.Status.DONE else "",
+        "failure": _bulk_failure(record) if record.status == BulkWorkUpdate.Status.FAILED else "",
+    }
+    if wants_fragment(request):
+        return render(request, "ops/partials/bulk_progress.html", context)
+    return render(request, "ops/bulk_progress.html", context)
 
 
 @require_GET

@@ -203,6 +203,54 @@ def test_bulk_changes_on_selected_rows_and_on_all_matching(
     screenshot(page, "queue-bulk-history")
 
 
+@pytest.mark.worker
+@pytest.mark.parametrize("width", [1440, 390], ids=["desktop", "phone"])
+def test_a_large_all_matching_change_runs_in_the_worker_and_the_queue_follows_it(
+    live_server, page, make_user, login, screenshot, celery_worker, settings, width
+):
+    """Over OPS_BULK_INLINE_MAX (20 here, 200 by default) a bulk change is queued and applied by
+    a real Celery worker; the queue shows its progress, then the result and the refreshed rows."""
+    settings.OPS_BULK_INLINE_MAX = 20
+    make_user("operator", username="olga")
+    actions = _queue(60)
+    auth = [a for a in actions if a.code == "AUTH_0001"]
+    login(page, "olga")
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/actions/?code=AUTH_0001&per_page=25")
+    queue_url = page.url
+    page.check("[data-bulk-all]")
+    page.select_option("#bulk-form select[name=state]", "waiting_leap")
+    page.click("#bulk-form button[value=state]")
+    # The answer is at once: the progress, in the table's status line, polling its address.
+    progress = page.locator("#bulk-status.bulk-progress")
+    progress.wait_for()
+    assert progress.get_attribute("hx-trigger") == "every 1s"
+    assert "on 30 actions" in progress.inner_text()
+    screenshot(page, f"queue-bulk-queued-{width}", full_page=False)
+    page.wait_for_selector("#bulk-result:has-text('30 changed')", timeout=30_000)
+    assert "Bulk #" in page.inner_text("#bulk-result") and page.url == queue_url
+    assert page.locator("#bulk-status[hx-trigger]").count() == 0  # polling stopped
+    for action in auth[:5]:  # the rows refreshed with the table
+        assert "Waiting on Leap" in page.inner_text(f"#action-{action.pk} .work-cell")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(page, f"queue-bulk-done-{width}", full_page=False)
+
+    record = BulkWorkUpdate.objects.get()
+    assert (record.status, record.selected, record.changed) == ("done", 30, 30)
+    assert ActionWorkItem.objects.filter(action__in=auth, state="waiting_leap").count() == 30
+    history = ActionWorkItemChange.objects.filter(bulk=record)
+    assert history.count() == 30
+    assert all(c.changes == {"state": ["new", "waiting_leap"]} for c in history)
+
+    # Its address is a page GET serves: the same result, and a way back to the queue.
+    response = page.goto(f"{live_server.url}/actions/bulk/{record.pk}?back=%3Fcode%3DAUTH_0001")
+    assert response.status == 200 and "30 changed" in page.inner_text("#bulk-result")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(page, f"queue-bulk-page-{width}")
+    page.click("#bulk-back")
+    page.wait_for_url(f"{live_server.url}/actions/?code=AUTH_0001")
+
+
 def test_a_viewer_gets_no_bulk_controls_and_a_bulk_post_is_refused(
     live_server, page, make_user, login
 ):
