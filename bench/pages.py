@@ -8,7 +8,8 @@ Creates the database if needed, migrates, fills it with bulk inserts straight in
 and vacuums it (skipped with --reuse when the counts already match), then requests every
 dashboard page through Django's test client (the whole stack: middleware, permission checks,
 templates) and prints, per page: p50 and p95 in milliseconds, the number of queries and the
-response size. The target is p95 <= 150 ms. A script, not a test: run it by hand and copy the table into docs/benchmarks.md.
+response size. The target is p95 <= 150 ms. A script, not a test: run it by hand and copy the
+table into docs/benchmarks.md.
 """
 
 from __future__ import annotations
