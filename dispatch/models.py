@@ -219,6 +219,29 @@ class DispatchTimeslot(models.Model):
         indexes = [
             models.Index(fields=["meter", "start_time"]),
             models.Index(fields=["end_time", "start_time"]),
+            # The timeline's page of a window (ops): which live timeslots overlap it, sorted by
+            # group, meter or time, read from this index alone; only the page's rows are read.
+            models.Index(
+                fields=["end_time", "start_time"],
+                include=[
+                    "id",
+                    "market_group",
+                    "market_group_uuid",
+                    "meter",
+                    "meter_uuid",
+                    "event_id",
+                    "cancelled",
+                ],
+                condition=Q(integration_test=False),
+                name="timeslot_live_window",
+            ),
+            # Sync health's list of events waiting on (or failed) a Leap check: a few rows, found
+            # without reading every timeslot (dispatch/templatetags/dispatch_alerts.py).
+            models.Index(
+                fields=["-recheck_at"],
+                condition=Q(recheck__in=["pending", "failed", "not_listed"]),
+                name="timeslot_rechecks_open",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -14,10 +14,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
 
 from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
 from leapportal.web import timefmt
+from meters.models import Meter
 
 VIEWS = ("day", "week", "past")
 GROUPINGS = ("group", "program", "meter")
@@ -91,8 +94,12 @@ def parse(params: Mapping[str, str], *, mode: str, now: datetime) -> TimelineQue
 ORDER = {
     "group": ("market_group__name", "market_group_uuid", "start_time"),
     "program": ("programs", "start_time"),
-    "meter": ("meter__partner_reference", "meter_uuid", "start_time"),
+    "meter": ("meter_reference", "meter_uuid", "start_time"),
 }
+
+# JSON columns no row of the timeline shows: not read, not decoded (the meter's raw payloads
+# alone were most of the JSON a page decoded).
+DEFERRED = ("raw", "group_partner_references", "meter__details_raw", "meter__enrollment_raw")
 
 
 def timeslots(query: TimelineQuery) -> QuerySet[DispatchTimeslot]:
@@ -124,15 +131,28 @@ def timeslots(query: TimelineQuery) -> QuerySet[DispatchTimeslot]:
     order = list(ORDER[query.by])
     if query.view == "past":
         order = ["-end_time", "-start_time"]
+    # The meter's reference read per timeslot (a primary-key lookup), not through a join: joined,
+    # PostgreSQL hashes every meter to sort a day's few hundred timeslots.
+    reference = Subquery(Meter.objects.filter(pk=OuterRef("meter_id")).values("partner_reference"))
+    return qs.alias(meter_reference=reference).order_by(*order, "event_id")
+
+
+def with_rows(keys: QuerySet[DispatchTimeslot]) -> QuerySet[DispatchTimeslot]:
+    """`timeslots()` with what each row shows: meter, group and versions, raw JSON left out.
+
+    Apart, so a page's keys are found from the timeslots alone (leapportal.web.listing.paginate's
+    rows_from; an index holds what the filters and sorts need) and only the page's rows are
+    joined and read.
+    """
     return (
-        qs.select_related("meter", "market_group")
+        keys.select_related("meter", "market_group")
+        .defer(*DEFERRED)
         .prefetch_related(
             Prefetch(
                 "versions",
                 queryset=DispatchTimeslotVersion.objects.order_by("-version", "-pk"),
             )
         )
-        .order_by(*order, "event_id")
     )
 
 
@@ -166,6 +186,15 @@ def axis(query: TimelineQuery) -> list[dict[str, Any]]:
         {"left": i / 7 * 100, "label": (first + timedelta(days=i)).strftime("%a %d")}
         for i in range(7)
     ]
+
+
+def axis_ticks(ticks: list[dict[str, Any]]) -> SafeString:
+    """The window bar's tick lines (every tick but the first), built once for all rows."""
+    return format_html_join(
+        "",
+        '<span class="tl-tick" style="left: {}%"></span>',
+        ((f"{t['left']:.2f}",) for t in ticks[1:]),
+    )
 
 
 def layout(

@@ -74,12 +74,15 @@ def timeline(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     mode = timefmt.display_mode(request)
     query = timeline_q.parse(request.GET, mode=mode, now=now)
-    page = paginate(timeline_q.timeslots(query), request.GET)
+    keys = timeline_q.timeslots(query)
+    page = paginate(keys, request.GET, rows_from=timeline_q.with_rows(keys))
+    axis = timeline_q.axis(query)
     context = {
         "query": query,
         "page": page,
         "rows": timeline_q.layout(page.items, query, mode),
-        "axis": timeline_q.axis(query),
+        "axis": axis,
+        "axis_ticks": timeline_q.axis_ticks(axis),
         "mode": mode,
         "now": now,
         "next_slot": timeline_q.next_start(now, include_tests=query.include_tests),

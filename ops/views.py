@@ -599,11 +599,15 @@ def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
         DispatchTimeslot.objects.for_ops()
         .filter(level="group")
         .filter(Q(market_group=group) | Q(market_group_uuid=group.pk))
+        .defer("raw", "group_meter_ids", "group_partner_references")  # JSON the page never shows
     )
     days, index = _group_day(request, group)
     day = days[index]
+    # The page's keys from the group's rows alone, then those rows with their meter and mapping.
     page = paginate(
-        groups.members(group, day).order_by("meter__partner_reference", "meter_id"), request.GET
+        groups.by_reference(GroupAssignment.objects.filter(market_group=group, trade_date=day)),
+        request.GET,
+        rows_from=groups.by_reference(groups.members(group, day)),
     )
     context = {
         "group": group,

@@ -153,3 +153,38 @@ def test_the_repeated_hour_on_2026_11_01_is_shown_twice_with_its_zone(viewer_cli
     viewer_client.post("/me/time-zone", {"time_zone": "utc"})
     utc = viewer_client.get("/dispatch/", {"view": "day", "date": "2026-11-01"}).content.decode()
     assert '2026-11-01 08:30 <span class="tz">UTC</span>' in utc
+
+
+def test_a_group_page_lists_its_members_by_partner_reference_page_after_page(viewer_client):
+    today = trade_date("CAISO", datetime.now(UTC))
+    group = make_group("PAGED_GROUP")
+    references = [f"ref-{i:03d}" for i in range(30)]
+    for reference in reversed(references):  # created in the opposite order
+        _assign(make_meter(partner_reference=reference), group, today)
+    shown = []
+    for page in ("1", "2", "3"):
+        body = viewer_client.get(f"/groups/{group.pk}/", {"per_page": "25", "page": page})
+        shown += [r for r in references if f">{r}</a>" in body.content.decode()]
+    assert shown == references
+
+
+def test_the_timeline_by_meter_sorts_by_the_meters_reference_and_links_each_row(viewer_client):
+    from django.urls import reverse
+
+    start = datetime.now(UTC) + timedelta(hours=2)
+    slots = {
+        reference: make_timeslot(meter=make_meter(partner_reference=reference), start_time=start)
+        for reference in ("zulu-1", "alpha-1", "mike-1")
+    }
+    group = make_group("LINKED_GROUP")
+    make_timeslot(level="group", market_group=group, market_group_uuid=group.pk, meter_uuid=None,
+                  start_time=start)  # fmt: skip
+    body = viewer_client.get("/dispatch/", {"view": "day", "by": "meter"}).content.decode()
+    rows = [
+        body.index(f'id="timeslot-{slots[r].event_id}"') for r in ("alpha-1", "mike-1", "zulu-1")
+    ]
+    assert rows == sorted(rows)
+    for slot in slots.values():
+        assert f'href="{reverse("dispatch:event", args=[slot.event_id])}"' in body
+        assert f'href="{reverse("meters:detail", args=[slot.meter_id])}"' in body
+    assert f'href="{reverse("ops:group", args=[group.pk])}"' in body
