@@ -554,37 +554,26 @@ class _Plan(_Values):
         self.overruled_by_id = None if timeslot is None else timeslot.pk
 
 
-# _reachable in one statement: the allocations of the affected meters with what resolve() reads
-# of their timeslots. `reach` starts from the allocations of each meter that overlap one of its
-# windows (or are overruled by a changed timeslot), and adds those of the same meter overlapping
-# what it holds until nothing new comes: each meter's loaded set is closed under overlap. Raw
-# SQL, and times as epoch seconds: Django's timestamptz loader (Python, per value) and its
-# per-row converters were most of re-planning's CPU when meters have long histories.
+# _reachable's reads. First the extent of the affected meters' allocations in a window (light:
+# no JSON, times as epoch seconds), then what resolve() reads of the chosen ones. Raw SQL: Django's
+# timestamptz loader (Python, per value) and its per-row converters were most of re-planning's
+# CPU when meters have long histories.
+_EXTENT_SQL = """
+SELECT a.id, a.meter_uuid, extract(epoch FROM t.start_time)::float8,
+       extract(epoch FROM t.end_time)::float8, a.overruled_by_id
+FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
+WHERE a.meter_uuid = ANY(%s) AND {where}
+"""
+_OVERLAPS = "(t.start_time < %s AND t.end_time > %s)"
 _REACHABLE_SQL = """
-WITH RECURSIVE w(meter_uuid, lo, hi) AS (
-    SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[])
-), reach(id, meter_uuid, start_time, end_time) AS (
-    SELECT a.id, a.meter_uuid, t.start_time, t.end_time
-    FROM w JOIN {allocations} a ON a.meter_uuid = w.meter_uuid
-    JOIN {timeslots} t ON t.id = a.timeslot_id AND t.start_time < w.hi AND t.end_time > w.lo
-    UNION
-    SELECT a.id, a.meter_uuid, t.start_time, t.end_time
-    FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
-    WHERE a.overruled_by_id = ANY(%s) AND a.meter_uuid = ANY(%s)
-    UNION
-    SELECT a.id, a.meter_uuid, t.start_time, t.end_time
-    FROM reach r JOIN {allocations} a ON a.meter_uuid = r.meter_uuid
-    JOIN {timeslots} t ON t.id = a.timeslot_id
-        AND t.start_time < r.end_time AND t.end_time > r.start_time
-)
 SELECT a.id, a.timeslot_id, a.meter_id, a.meter_uuid, a.share_kw, a.planned_kw, a.bound_by,
        a.flags::text, a.segments::text, a.followed, a.overruled_by_id, a.reason,
        t.event_id::text,
        extract(epoch FROM t.start_time)::float8, extract(epoch FROM t.end_time)::float8,
        t.priority, t.is_voluntary, t.cancelled, t.integration_test,
        extract(epoch FROM greatest(t.start_time, t.first_seen_at))::float8
-FROM (SELECT DISTINCT id FROM reach) r JOIN {allocations} a ON a.id = r.id
-JOIN {timeslots} t ON t.id = a.timeslot_id
+FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
+WHERE a.id = ANY(%s)
 """
 
 
@@ -620,10 +609,9 @@ def _reachable(
 
     `windows` are (meter, start, end): where a changed timeslot is, or held pieces before the
     change, for a meter it addresses or addressed (default: every changed timeslot's window for
-    every meter). Loaded: a meter's allocations overlapping one
-    of its windows or overruled by a changed timeslot (it may have moved away), then,
-    repeatedly, those of the same meter overlapping what was loaded (_REACHABLE_SQL). Each
-    meter's loaded set is closed under overlap, so resolving it alone gives the same answer as
+    every meter). Loaded: the groups of overlapping allocations of a meter (found on light rows
+    in a window closed under overlap) that overlap one of its windows or hold one overruled by
+    a changed timeslot (it may have moved away). Each meter's loaded set is closed under overlap, so resolving it alone gives the same answer as
     resolving the meter's whole history, which grows without bound; and the parts of a history
     that nothing changed reaches are not loaded at all (they would resolve as they are stored).
     Times in the stand-ins are epoch seconds (resolve() only compares them).
@@ -636,10 +624,57 @@ def _reachable(
         "allocations": DispatchAllocation._meta.db_table,
         "timeslots": DispatchTimeslot._meta.db_table,
     }
-    meters_of, los, his = (list(c) for c in zip(*windows, strict=True))
-    params = [meters_of, los, his, [ts.pk for ts in changed], list(meters)]
+    seeds = {ts.pk for ts in changed}
+    meter_ids = list(meters)
+    # 1. A window closed under overlap over all these meters (widened until nothing new
+    # overlaps it), as before: light rows, (id, meter, start, end, overruled_by).
+    lo = min(w[1] for w in windows).timestamp()
+    hi = max(w[2] for w in windows).timestamp()
+    where = f"({_OVERLAPS} OR a.overruled_by_id = ANY(%s))"
+    params: list[Any] = [meter_ids, _utc(hi), _utc(lo), list(seeds)]
+    extent: dict[int, tuple[Any, ...]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(_REACHABLE_SQL.format(**tables), params)
+        while True:
+            cursor.execute(_EXTENT_SQL.format(where=where, **tables), params)
+            for row in cursor.fetchall():
+                extent[row[0]] = row
+            new_lo = min([lo, *(r[2] for r in extent.values())])
+            new_hi = max([hi, *(r[3] for r in extent.values())])
+            if (new_lo, new_hi) == (lo, hi):
+                break
+            where = f"{_OVERLAPS} AND NOT {_OVERLAPS}"  # only what the widening adds
+            params = [meter_ids, _utc(new_hi), _utc(new_lo), _utc(hi), _utc(lo)]
+            lo, hi = new_lo, new_hi
+    # 2. Per meter, its groups of overlapping allocations (a sweep by start); chosen: those
+    # overlapping one of its windows or holding an allocation overruled by a changed timeslot.
+    by_meter: dict[uuid.UUID, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in extent.values():
+        by_meter[row[1]].append(row)
+    spans: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
+    for meter_uuid, start, end in windows:
+        spans[meter_uuid].append((start.timestamp(), end.timestamp()))
+    chosen: list[int] = []
+    for meter_uuid, rows in by_meter.items():
+        rows.sort(key=lambda r: r[2])
+        mine = spans.get(meter_uuid, ())
+        group: list[tuple[Any, ...]] = []
+        top = -math.inf
+        for row in [*rows, None]:
+            if row is None or row[2] >= top:  # a new group starts (or the last one ends)
+                if group and (
+                    any(r[4] in seeds for r in group)
+                    or any(a < top and b > group[0][2] for a, b in mine)
+                ):
+                    chosen += [r[0] for r in group]
+                if row is None:
+                    break
+                group, top = [], -math.inf
+            group.append(row)
+            top = max(top, row[3])
+    if not chosen:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_REACHABLE_SQL.format(**tables), [chosen])
         rows = cursor.fetchall()
     slots: dict[int, _Slot] = {}
     loaded = []
@@ -649,6 +684,10 @@ def _reachable(
             slot = slots[row[1]] = _Slot(row[1], *row[_N:])
         loaded.append(_Plan(*row[:7], _flags(row[7]), *row[8:_N], None, slot))
     return loaded
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def replan_meters(meter_uuids: Iterable[uuid.UUID], *, upcoming_only: bool = True) -> set[int]:
