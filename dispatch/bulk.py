@@ -9,7 +9,6 @@ implementation for both apps; mapping/bulk.py keeps its own).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from django.db import connection, models, transaction
 from django.db.models import Model
 from psycopg import sql
 
-from meters.bulk import JsonText, stage_rows
+from meters.bulk import JsonText, dumps, stage_rows
 
 
 def _columns(model: type[Model]) -> list[models.Field]:
@@ -25,16 +24,35 @@ def _columns(model: type[Model]) -> list[models.Field]:
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
-def _row(obj: Model, fields: list[models.Field], is_json: list[bool]) -> list[Any]:
+def _row(obj: Any, fields: list[models.Field], is_json: list[bool]) -> list[Any]:
     """The attribute values as COPY takes them: JSON columns as JSON text, the rest as they are."""
     return [
-        JsonText(json.dumps(getattr(obj, f.attname))) if j else getattr(obj, f.attname)
+        _json(getattr(obj, f.attname)) if j else getattr(obj, f.attname)
         for f, j in zip(fields, is_json, strict=True)
     ]
 
 
-def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> list[Model]:
+_EMPTY: dict[type, JsonText] = {list: JsonText("[]"), dict: JsonText("{}")}
+
+
+def _json(value: Any) -> JsonText:
+    """A JSON column's value as JSON text (jsonb: spacing and key order are not kept anyway).
+
+    By orjson (meters.bulk.dumps), and the many empty lists and dicts without a call at all:
+    the standard library's json.dumps of every JSON cell was a tenth of processing.
+    """
+    if not value and type(value) in _EMPTY:
+        return _EMPTY[type(value)]
+    return dumps(value)
+
+
+def insert_rows(
+    objs: Sequence[Any], *, conflict_key: str | None = None, model: type[Model] | None = None
+) -> list[Any]:
     """Insert these unsaved rows of one model; returns the rows inserted, with their pks set.
+
+    `objs` may be stand-ins with the model's attribute names (every column's) when `model` is
+    given and there is no `conflict_key`.
 
     Without `conflict_key`: COPY straight into the table, every row inserted (pks left unset:
     the callers never need them). With it (a unique column): COPY into a temporary table, then
@@ -44,7 +62,7 @@ def insert_rows(objs: Sequence[Model], *, conflict_key: str | None = None) -> li
     """
     if not objs:
         return []
-    model = type(objs[0])
+    model = model or type(objs[0])
     fields = _columns(model)
     is_json = [isinstance(f, models.JSONField) for f in fields]
     cols = sql.SQL(", ").join(sql.Identifier(f.column) for f in fields)

@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -307,23 +308,43 @@ def problems(inc: Incoming) -> list[str]:
 
 def _version(
     ts: DispatchTimeslot, kind: str, inc: Incoming, ctx: dict[str, Any], **extra: Any
-) -> DispatchTimeslotVersion:
-    """A version row for the timeslot (not saved: the caller bulk-creates them)."""
-    return DispatchTimeslotVersion(
-        timeslot=ts,
+) -> Any:
+    """A version row for the timeslot (not saved: the caller inserts them, insert_rows).
+
+    A stand-in with the columns' attribute names, not a model instance: a notification makes
+    a version per timeslot, and building model instances for them was a tenth of processing.
+    """
+    run = ctx["run"]
+    return SimpleNamespace(
+        timeslot_id=ts.pk,
         version=ts.version,
         kind=kind,
         changed_at=ctx["now"],
         source=inc.source,
-        delivery=inc.delivery,
-        reconcile_run=ctx["run"],
+        delivery_id=None if inc.delivery is None else inc.delivery.pk,
+        reconcile_run_id=None if run is None else run.pk,
+        changes=extra.pop("changes", {}),
+        snapshot=extra.pop("snapshot", {}),
         **extra,
     )
 
 
 def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
     """The compared fields as JSON."""
-    return {name: comparable(values.get(name)) for name in COMPARED_FIELDS}
+    out = {}
+    for name in COMPARED_FIELDS:
+        value = values.get(name)
+        # Most are already JSON (str, bool, number, None): only the rest go through comparable.
+        if value is None or type(value) in _PLAIN:
+            out[name] = value
+        elif type(value) is list and all(type(v) is str for v in value):
+            out[name] = list(value)  # what comparable makes of a list of strings
+        else:
+            out[name] = comparable(value)
+    return out
+
+
+_PLAIN = frozenset({str, bool, int, float})
 
 
 @dataclass
@@ -333,7 +354,7 @@ class _Batch:
     ctx: dict[str, Any]
     meters: dict[uuid.UUID, Meter]
     groups: dict[uuid.UUID, MarketGroup]
-    versions: list[DispatchTimeslotVersion] = field(default_factory=list)
+    versions: list[Any] = field(default_factory=list)  # stand-ins (_version)
     seen_only: list[int] = field(default_factory=list)
     updated: dict[int, DispatchTimeslot] = field(default_factory=dict)
     rechecks: list[int] = field(default_factory=list)  # held: Leap's search decides
@@ -552,7 +573,7 @@ def apply_all(
             if not refused and outcome not in ("unchanged", DispatchTimeslotVersion.Kind.STALE):
                 result.changed.append(ts)
         update_rows(list(batch.updated.values()), _UPDATED_FIELDS)
-        insert_rows(batch.versions)
+        insert_rows(batch.versions, model=DispatchTimeslotVersion)
         if rejected:
             RejectedTimeslot.objects.bulk_create(rejected)
         if batch.seen_only:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, lru_cache
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -377,26 +378,50 @@ def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
     changed: set[int] = set()
     stale_ids = []
     new_rows = []
+    # Where each affected meter's plan can change: a changed timeslot's window now, and the
+    # pieces it held before (whatever lost a piece to it overlaps those; it may have moved).
+    windows: list[tuple[uuid.UUID, datetime, datetime]] = []
     for ts in timeslots:
         have, want = existing[ts.pk], wanted[ts.pk]
         affected |= set(have) | set(want)
+        for meter_uuid in set(have) | set(want):
+            windows.append((meter_uuid, ts.start_time, ts.end_time))
+        for meter_uuid, alloc in have.items():
+            for a, b in alloc.segments or ():
+                windows.append((meter_uuid, _parse_iso(a), _parse_iso(b)))
         for meter_uuid, alloc in have.items():
             if meter_uuid not in want:
                 stale_ids.append(alloc.pk)
                 changed.add(ts.pk)
         for meter_uuid, fields in want.items():
             if meter_uuid not in have:
+                # A stand-in with the columns' attribute names, not a model instance (their
+                # __init__ was a tenth of processing): resolve() below sets the plan fields.
+                meter = fields["meter"]
                 new_rows.append(
-                    DispatchAllocation(timeslot=ts, meter_uuid=meter_uuid, planned_at=now, **fields)
+                    SimpleNamespace(
+                        timeslot_id=ts.pk,
+                        meter_id=None if meter is None else meter.pk,
+                        meter_uuid=meter_uuid,
+                        share_kw=fields["share_kw"],
+                        planned_kw=fields["planned_kw"],
+                        bound_by=fields["bound_by"],
+                        flags=fields["flags"],
+                        segments=[],
+                        followed=True,
+                        overruled_by_id=None,
+                        reason="",
+                        planned_at=now,
+                    )
                 )
                 changed.add(ts.pk)
     if stale_ids:
         DispatchAllocation.objects.filter(pk__in=stale_ids).delete()
-    insert_rows(new_rows)
+    insert_rows(new_rows, model=DispatchAllocation)
 
     # Re-resolve the affected meters over the part of their plan the change can reach.
     by_meter: dict[uuid.UUID, list[DispatchAllocation]] = defaultdict(list)
-    for alloc in _reachable(affected, timeslots):
+    for alloc in _reachable(affected, timeslots, windows):
         by_meter[alloc.meter_uuid].append(alloc)
     to_save = []
     for allocs in by_meter.values():
@@ -497,9 +522,17 @@ class _Plan(_Values):
         self.overruled_by_id = None if timeslot is None else timeslot.pk
 
 
-# One round of _reachable: the allocations of some meters with what resolve() reads of their
-# timeslots. Raw SQL, and times as epoch seconds: Django's timestamptz loader (Python, per value)
-# and its per-row converters were most of re-planning's CPU when meters have long histories.
+# _reachable's reads. First the extent of the affected meters' allocations in a window (light:
+# no JSON, times as epoch seconds), then what resolve() reads of the chosen ones. Raw SQL: Django's
+# timestamptz loader (Python, per value) and its per-row converters were most of re-planning's
+# CPU when meters have long histories.
+_EXTENT_SQL = """
+SELECT a.id, a.meter_uuid, extract(epoch FROM t.start_time)::float8,
+       extract(epoch FROM t.end_time)::float8, a.overruled_by_id
+FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
+WHERE a.meter_uuid = ANY(%s) AND {where}
+"""
+_OVERLAPS = "(t.start_time < %s AND t.end_time > %s)"
 _REACHABLE_SQL = """
 SELECT a.id, a.timeslot_id, a.meter_id, a.meter_uuid, a.share_kw, a.planned_kw, a.bound_by,
        a.flags::text, a.segments::text, a.followed, a.overruled_by_id, a.reason,
@@ -508,9 +541,8 @@ SELECT a.id, a.timeslot_id, a.meter_id, a.meter_uuid, a.share_kw, a.planned_kw, 
        t.priority, t.is_voluntary, t.cancelled, t.integration_test,
        extract(epoch FROM greatest(t.start_time, t.first_seen_at))::float8
 FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
-WHERE a.meter_uuid = ANY(%s) AND {where}
+WHERE a.id = ANY(%s)
 """
-_OVERLAPS = "(t.start_time < %s AND t.end_time > %s)"
 
 
 @cache
@@ -530,72 +562,100 @@ def _segments_text(segments: Any) -> str:
     return "[" + ", ".join(f'["{a}", "{b}"]' for a, b in segments) + "]"
 
 
-def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
+@lru_cache(maxsize=65536)
+def _parse_iso(text: str) -> datetime:
+    """A segment boundary (Leap's UTC form, as iso() writes it) as a datetime."""
+    return datetime.fromisoformat(text)
 
 
-def _reachable(meters: set[uuid.UUID], changed: list[DispatchTimeslot]) -> list[_Plan]:
-    """The allocations of these meters whose plan the changed timeslots can affect.
+def _reachable(
+    meters: set[uuid.UUID],
+    changed: list[DispatchTimeslot],
+    windows: list[tuple[uuid.UUID, datetime, datetime]] | None = None,
+) -> list[_Plan]:
+    """The allocations of these meters whose plan the changed timeslots can affect, per meter.
 
-    Those overlapping a changed timeslot or overruled by one (it may have moved away), then,
-    repeatedly, those overlapping what was loaded: the loaded set is closed under overlap, so
-    resolving it alone gives the same answer as resolving the meters' whole history, which
-    grows without bound. Each round loads only what the widened window adds. Times in the
-    stand-ins are epoch seconds (resolve() only compares them).
+    `windows` are (meter, start, end): where a changed timeslot is, or held pieces before the
+    change, for a meter it addresses or addressed (default: every changed timeslot's window for
+    every meter). Loaded: the groups of overlapping allocations of a meter (found on light rows
+    in a window closed under overlap) that overlap one of its windows or hold one overruled by
+    a changed timeslot (it may have moved away). Each meter's loaded set is closed under overlap, so resolving it alone gives the same answer as
+    resolving the meter's whole history, which grows without bound; and the parts of a history
+    that nothing changed reaches are not loaded at all (they would resolve as they are stored).
+    Times in the stand-ins are epoch seconds (resolve() only compares them).
     """
     if not meters or not changed:
         return []
-    lo = min(ts.start_time for ts in changed).timestamp()
-    hi = max(ts.end_time for ts in changed).timestamp()
-    meter_ids = list(meters)
-    rows = _fetch(meter_ids, hi, lo, overruled_by=[ts.pk for ts in changed])
-    loaded: dict[int, _Plan] = {}
-    slots: dict[int, _Slot] = {}
-    while True:
-        for row in rows:
-            if row[0] in loaded:
-                continue
-            slot = slots.get(row[1])
-            if slot is None:
-                slot = slots[row[1]] = _Slot(row[1], *row[_N:])
-            loaded[row[0]] = _Plan(*row[:_N], None, slot)
-        new_lo = min([lo, *(s.start_time for s in slots.values())])
-        new_hi = max([hi, *(s.end_time for s in slots.values())])
-        if (new_lo, new_hi) == (lo, hi):
-            return list(loaded.values())
-        # Only what overlaps the widened window and did not overlap the last one.
-        rows = _fetch(meter_ids, new_hi, new_lo, outside=(hi, lo))
-        lo, hi = new_lo, new_hi
-
-
-# A row of one round: ALLOCATION_COLUMNS (flags and segments parsed), then the timeslot's
-# event_id (text), start and end (epoch seconds), priority, is_voluntary, cancelled,
-# integration_test, plan_from (epoch seconds).
-_ROW = tuple[Any, ...]
-
-
-def _fetch(
-    meter_ids: list[uuid.UUID],
-    hi: float,
-    lo: float,
-    *,
-    overruled_by: list[int] | None = None,
-    outside: tuple[float, float] | None = None,
-) -> list[_ROW]:
-    """One round of _reachable: raw SQL, times as epoch seconds."""
+    if windows is None:
+        windows = [(m, ts.start_time, ts.end_time) for ts in changed for m in meters]
     tables = {
         "allocations": DispatchAllocation._meta.db_table,
         "timeslots": DispatchTimeslot._meta.db_table,
     }
-    if outside is None:
-        where = f"({_OVERLAPS} OR a.overruled_by_id = ANY(%s))"
-        params: list[Any] = [meter_ids, _utc(hi), _utc(lo), overruled_by or []]
-    else:
-        where = f"{_OVERLAPS} AND NOT {_OVERLAPS}"
-        params = [meter_ids, _utc(hi), _utc(lo), _utc(outside[0]), _utc(outside[1])]
+    seeds = {ts.pk for ts in changed}
+    meter_ids = list(meters)
+    # 1. A window closed under overlap over all these meters (widened until nothing new
+    # overlaps it), as before: light rows, (id, meter, start, end, overruled_by).
+    lo = min(w[1] for w in windows).timestamp()
+    hi = max(w[2] for w in windows).timestamp()
+    where = f"({_OVERLAPS} OR a.overruled_by_id = ANY(%s))"
+    params: list[Any] = [meter_ids, _utc(hi), _utc(lo), list(seeds)]
+    extent: dict[int, tuple[Any, ...]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(_REACHABLE_SQL.format(where=where, **tables), params)
-        return [(*row[:7], _flags(row[7]), *row[8:]) for row in cursor.fetchall()]
+        while True:
+            cursor.execute(_EXTENT_SQL.format(where=where, **tables), params)
+            for row in cursor.fetchall():
+                extent[row[0]] = row
+            new_lo = min([lo, *(r[2] for r in extent.values())])
+            new_hi = max([hi, *(r[3] for r in extent.values())])
+            if (new_lo, new_hi) == (lo, hi):
+                break
+            where = f"{_OVERLAPS} AND NOT {_OVERLAPS}"  # only what the widening adds
+            params = [meter_ids, _utc(new_hi), _utc(new_lo), _utc(hi), _utc(lo)]
+            lo, hi = new_lo, new_hi
+    # 2. Per meter, its groups of overlapping allocations (a sweep by start); chosen: those
+    # overlapping one of its windows or holding an allocation overruled by a changed timeslot.
+    by_meter: dict[uuid.UUID, list[tuple[Any, ...]]] = defaultdict(list)
+    for row in extent.values():
+        by_meter[row[1]].append(row)
+    spans: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
+    for meter_uuid, start, end in windows:
+        spans[meter_uuid].append((start.timestamp(), end.timestamp()))
+    chosen: list[int] = []
+    for meter_uuid, rows in by_meter.items():
+        rows.sort(key=lambda r: r[2])
+        mine = spans.get(meter_uuid, ())
+        group: list[tuple[Any, ...]] = []
+        top = -math.inf
+        for row in [*rows, None]:
+            if row is None or row[2] >= top:  # a new group starts (or the last one ends)
+                if group and (
+                    any(r[4] in seeds for r in group)
+                    or any(a < top and b > group[0][2] for a, b in mine)
+                ):
+                    chosen += [r[0] for r in group]
+                if row is None:
+                    break
+                group, top = [], -math.inf
+            group.append(row)
+            top = max(top, row[3])
+    if not chosen:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_REACHABLE_SQL.format(**tables), [chosen])
+        rows = cursor.fetchall()
+    slots: dict[int, _Slot] = {}
+    loaded = []
+    for row in rows:
+        slot = slots.get(row[1])
+        if slot is None:
+            slot = slots[row[1]] = _Slot(row[1], *row[_N:])
+        loaded.append(_Plan(*row[:7], _flags(row[7]), *row[8:_N], None, slot))
+    return loaded
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def replan_meters(meter_uuids: Iterable[uuid.UUID], *, upcoming_only: bool = True) -> set[int]:
