@@ -579,9 +579,10 @@ def _reachable(
     change, for a meter it addresses or addressed (default: every changed timeslot's window for
     every meter). Loaded: the groups of overlapping allocations of a meter (found on light rows
     in a window closed under overlap) that overlap one of its windows or hold one overruled by
-    a changed timeslot (it may have moved away). Each meter's loaded set is closed under overlap, so resolving it alone gives the same answer as
-    resolving the meter's whole history, which grows without bound; and the parts of a history
-    that nothing changed reaches are not loaded at all (they would resolve as they are stored).
+    a changed timeslot (it may have moved away). Each meter's loaded set is closed under
+    overlap, so resolving it alone gives the same answer as resolving the meter's whole
+    history, which grows without bound; and the parts of a history that nothing changed
+    reaches are not loaded at all (they would resolve as they are stored).
     Times in the stand-ins are epoch seconds (resolve() only compares them).
     """
     if not meters or not changed:
