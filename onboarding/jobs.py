@@ -15,19 +15,19 @@ later with backoff: it is never dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 import leap
 from leap.schemas import MeterJobDetail
+from leapportal import bulk
 from onboarding import follow
 from onboarding.models import Asset, Batch, Draft, DraftRow, Job, ProgramStep
 
@@ -312,30 +312,17 @@ def apply_job(batch: Batch, job: MeterJobDetail) -> None:
     refresh_job(batch.job_id)
 
 
-OUTCOME_SQL = """
-UPDATE onboarding_asset a SET status = v.status, detail_name = v.detail_name,
-    detail_description = v.description, failed_fields = v.failed_fields, meter_id = v.meter_id,
-    stage = v.stage, stage_since = v.stage_since, created_at = v.created_at
-FROM (VALUES %(rows)s) AS v(id, status, detail_name, description, failed_fields, meter_id, stage,
-                            stage_since, created_at)
-WHERE a.id = v.id
-"""
+# What a poll of Leap's job writes of each changed asset.
+OUTCOME_FIELDS = (
+    "status", "detail_name", "detail_description", "failed_fields", "meter_id", "stage",
+    "stage_since", "created_at",
+)  # fmt: skip
 
 
 def _write_outcomes(assets: list[Asset]) -> None:
-    """Write the changed assets' outcome columns: one UPDATE ... FROM (VALUES ...) per 500
+    """Write the changed assets' outcome columns in one UPDATE from a COPY'd staging table
     (Django's bulk_update builds a CASE per column and row, ten times slower here)."""
-    for start in range(0, len(assets), 500):
-        chunk = assets[start : start + 500]
-        rows = ", ".join(["(%s, %s, %s, %s, %s::jsonb, %s::uuid, %s, %s::timestamptz, %s::timestamptz)"] * len(chunk))  # fmt: skip
-        params: list[Any] = []
-        for a in chunk:
-            params += [a.pk, a.status, a.detail_name, a.detail_description,
-                       json.dumps(a.failed_fields), a.meter_id, a.stage, a.stage_since,
-                       a.created_at]  # fmt: skip
-        sql = OUTCOME_SQL.replace("%(rows)s", rows)  # placeholders only; values are params
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+    bulk.update_objects(assets, OUTCOME_FIELDS, model=Asset)
 
 
 def _start_steps(assets: list[Asset], now: datetime) -> None:

@@ -37,7 +37,8 @@ from django.utils import timezone
 
 from leap import LeapBadPayload
 from leap.client import MAX_REVENUE_PAGE_SIZE, LeapClient
-from meters.bulk import dumps
+from leapportal import bulk
+from leapportal.bulk import dumps
 from meters.search import PausedGC, prefetch
 from revenue.models import (
     InvalidRevenueRecord,
@@ -160,12 +161,8 @@ def _prepare(version_id: int, month: date) -> Any:
 
 
 def _copy(rows: list[tuple]) -> None:
-    table = MeterRevenue._meta.db_table
-    columns = ", ".join(COPY_COLUMNS)
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608
-            for row in rows:
-                copy.write_row(row)
+    """COPY a page of a version's rows straight into its table (JSON cells already JSON text)."""
+    bulk.copy_rows(MeterRevenue, COPY_COLUMNS, rows)
 
 
 def fetch_version(
