@@ -27,7 +27,7 @@ def test_update_rows_writes_text_json_foreign_keys_nulls_and_times():
     for d in (first, second):
         d.processed_at = when
 
-    # COPY through psycopg's own cursor: Django's query log does not see those statements.
+    # COPY into a staging table, then one UPDATE .. FROM it (leapportal.bulk.update_objects).
     update_rows(
         [first, second, third],
         ["status", "error", "processed_at", "attempts", "summary", "duplicate_of"],
@@ -105,3 +105,57 @@ def test_insert_rows_with_a_conflict_key_leaves_out_what_exists_and_sets_the_pks
     stored = DispatchTimeslot.objects.get(pk=fresh[0].pk)
     assert stored.event_id == fresh[0].event_id and stored.raw == fresh[0].raw
     assert stored.programs == ["CCA"] and stored.start_time == fresh[0].start_time
+
+
+def test_insert_rows_without_a_conflict_key_copies_stand_ins_of_every_column():
+    import uuid
+    from types import SimpleNamespace
+
+    from dispatch.bulk import insert_rows
+    from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
+
+    start = datetime(2026, 3, 4, 5, tzinfo=UTC)
+    ts = DispatchTimeslot.objects.create(
+        event_id=uuid.uuid4(),
+        level=Level.METER,
+        meter_uuid=uuid.uuid4(),
+        start_time=start,
+        end_time=start.replace(hour=6),
+        first_source="webhook",
+    )
+    # Every column but the auto pk, as the planner's and the ingest's stand-ins carry them.
+    defaults = {
+        f.attname: f.get_default()
+        for f in DispatchTimeslotVersion._meta.concrete_fields
+        if not f.primary_key
+    }
+    rows = [
+        SimpleNamespace(
+            **{
+                **defaults,
+                "timeslot_id": ts.pk,
+                "version": i + 1,
+                "kind": "updated",
+                "source": "webhook",
+                "changes": {"start_time": [None, f"tab\t{i}"]},
+            }
+        )
+        for i in range(3)
+    ]
+
+    assert insert_rows(rows, model=DispatchTimeslotVersion) == rows
+    stored = DispatchTimeslotVersion.objects.order_by("version")
+    assert [(v.version, v.changes, v.snapshot) for v in stored] == [
+        (i + 1, {"start_time": [None, f"tab\t{i}"]}, {}) for i in range(3)
+    ]
+
+
+def test_rows_that_are_not_model_instances_need_their_model_named():
+    from types import SimpleNamespace
+
+    from dispatch.bulk import insert_rows
+
+    with pytest.raises(TypeError):
+        insert_rows([SimpleNamespace(id=1)])
+    with pytest.raises(TypeError):
+        update_rows([SimpleNamespace(id=1)], ["status"])
