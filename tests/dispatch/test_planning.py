@@ -267,7 +267,7 @@ def test_save_plans_writes_every_plan_field_of_many_allocations(
         a.reason = f"it's 'quoted' {i}"
         a.planned_at = when
 
-    planning.save_plans(allocs)  # COPY + one UPDATE, on psycopg's cursor (not in Django's log)
+    planning.save_plans(allocs)  # COPY into a staging table + one UPDATE .. FROM it
 
     for i, a in enumerate(allocs):
         stored = DispatchAllocation.objects.get(pk=a.pk)
