@@ -38,7 +38,7 @@ from django.utils import timezone
 from leap import LeapBadPayload
 from leap.client import MAX_REVENUE_PAGE_SIZE, LeapClient
 from meters.bulk import dumps
-from meters.search import PausedGC, prefetch
+from meters.sync.speed import PausedGC, prefetch
 from revenue.models import (
     InvalidRevenueRecord,
     MeterResponsiveness,
