@@ -21,13 +21,14 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from leap import LeapBadPayload, LeapClient, LeapNotFound, LeapPageTokenExpired, MeterFilter
+from leap import LeapBadPayload, LeapClient, LeapNotFound, LeapPageTokenExpired, MeterFilter, Page
 from meters import choices, groups
 from meters.models import ChangeSource, Meter, MeterEvent, SyncRun
 from meters.sync.context import Context, PagePlan, SeenSet, record_failures
@@ -47,6 +48,7 @@ Planner = Callable[[Context, list[Prepared]], PagePlan | None]
 
 
 def _page_size() -> int:
+    """Leap's searches take at most 500 a page."""
     return min(500, settings.METERS_SYNC_PAGE_SIZE)
 
 
@@ -96,10 +98,10 @@ def _stream(
             writer.close()
 
 
-def _plan_page(ctx: Context, plan: Planner, stream: str, page: Any) -> PagePlan | None:
+def _plan_page(ctx: Context, plan: Planner, stream: str, page: Page[Prepared]) -> PagePlan | None:
     """One page compared with what is stored; the objects that did not validate are kept."""
     planned = plan(ctx, list(page))
-    record_failures(ctx, stream, getattr(page, "failures", []))
+    record_failures(ctx, stream, page.failures)
     return planned
 
 
@@ -117,10 +119,12 @@ def _heartbeat(ctx: Context) -> None:
 
 
 def _context(run: SyncRun, source: str) -> Context:
+    """The run's context, its clock started now."""
     return Context(run=run, source=source, now=timezone.now())
 
 
 def _finish(ctx: Context, run: SyncRun, status: str, **fields: Any) -> SyncRun:
+    """Record the run's counts and outcome; the filters offer what the run brought at once."""
     seen, changed = ctx.seen.counts() if ctx.seen else (ctx.processed, 0)
     run.created = ctx.created
     run.updated = max(changed - ctx.created, 0)
@@ -290,7 +294,7 @@ def _write_changed_meters(client: LeapClient, ctx: Context, since: datetime | No
         for (stream, filter_, plan), fetched in zip(searches, started, strict=True):
             _stream(
                 ctx,
-                lambda s=stream, f=filter_: open_search(client, s, f, size),  # type: ignore[misc]
+                partial(open_search, client, stream, filter_, size),
                 plan,
                 stream,
                 started=fetched,

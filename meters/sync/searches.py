@@ -5,7 +5,7 @@ No threads here: meters/sync/pipeline.py runs these in the background.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from leap.client import LeapClient, Page
@@ -21,8 +21,9 @@ PREPARE: dict[str, Callable[[Any], Prepared]] = {
 
 def search_pages(
     client: LeapClient, stream: str, filters: MeterFilter | None, page_size: int, **kw: Any
-) -> Any:
-    """The client's search of one stream ("details" or "enrollment")."""
+) -> Iterator[Any]:
+    """The client's search of one stream ("details" or "enrollment"): its pages, or with
+    `lazy=True` its RawPages (validated by whoever reads them)."""
     if stream == "details":
         return client.iter_meter_pages(filters, page_size, **kw)
     if stream == "enrollment":

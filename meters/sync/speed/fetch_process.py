@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 from uuid import UUID, SafeUUID
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from leap.client import ClientStats, LeapClient, Page
 from leap.schemas import MeterFilter
 from meters.sync.searches import PREPARE, search_pages
 from meters.sync.snapshot import Prepared
-from meters.sync.speed.threads import PausedGC, Stream, prefetch
+from meters.sync.speed.threads import Fetching, PausedGC, Stream, prefetch
 
 
 class FetchProcessDied(RuntimeError):
@@ -55,7 +55,7 @@ class FetchProcess(Stream[Page[Prepared]]):
         page_size: int,
         *,
         depth: int = 2,
-        after: Any = None,
+        after: Fetching | None = None,
     ) -> None:
         config = client.portable_config()
         if config is None:
@@ -186,7 +186,7 @@ def _dumps(message: tuple) -> bytes:
     return buffer.getvalue()
 
 
-def child_main(out: Any) -> None:
+def child_main(out: IO[bytes]) -> None:
     """The fetch process, once Django is set up: read the job, search, send prepared pages.
 
     Run by `python -m meters.sync.child` (see FetchProcess); `out` is its private copy of

@@ -92,7 +92,7 @@ class prefetch(Stream[T]):  # noqa: N801 - used like the generator function it r
         pages: Iterable[T],
         depth: int = 2,
         *,
-        after: Any = None,
+        after: Fetching | None = None,
         prepare: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__(depth)
