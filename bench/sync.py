@@ -1,4 +1,4 @@
-"""Benchmark of the meter sync (meters/sync.py) against the floor of bench/leap_floor.py.
+"""Benchmark of the meter sync (meters/sync/) against the floor of bench/leap_floor.py.
 
 For each portfolio size, in one run:
 1. the floor: the real client reads every meter and enrollment from the simulator and writes
@@ -60,8 +60,8 @@ from django.db.backends.signals import connection_created  # noqa: E402
 from bench.leap_floor import SimulatorProcess, machine, measure_floor  # noqa: E402
 from leap.client import LeapClient  # noqa: E402
 from leap.simulator import DEFAULT_ADMIN_TOKEN, DEFAULT_API_KEY  # noqa: E402
-from meters import sync  # noqa: E402
 from meters.models import Meter, SyncRun  # noqa: E402
+from meters.sync import engine  # noqa: E402
 
 WRITE = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+"?(\w+)"?', re.IGNORECASE)
 TABLES = [
@@ -136,7 +136,7 @@ class CpuSampler:
                 cmdline = handle.read()
         except OSError:
             return None
-        if b"meters.search_process" in cmdline:
+        if b"meters.sync.child" in cmdline:
             return "fetch"
         if b"leap.simulator" in cmdline:
             return "simulator"
@@ -189,7 +189,7 @@ class CpuSampler:
 def count_writes() -> Any:
     """Rows inserted/updated/deleted per table while the block runs, on every connection.
 
-    The sync writes pages from a second thread with its own connection (meters.sync.PageWriter):
+    The sync writes pages from a second thread with its own connection (meters.sync.speed.PageWriter):
     connections opened during the block get the same wrapper (connection_created).
     """
     written: Counter[str] = Counter()
@@ -228,7 +228,7 @@ def timed_run(client: LeapClient, kind: str) -> dict[str, Any]:
     run.save()
     with RssSampler() as rss, CpuSampler() as cpu, count_writes() as written:
         started = time.perf_counter()
-        run = sync.execute(client, run)
+        run = engine.execute(client, run)
         seconds = time.perf_counter() - started
     bookkeeping = {
         t: n
@@ -268,7 +268,7 @@ def change_one_percent(server: SimulatorProcess, meters: int, started: float) ->
 
 def naive_sync(client: LeapClient) -> dict[str, Any]:
     """The baseline: one ORM get/save per meter and per enrollment, as a first version would."""
-    from meters.snapshot import detail_columns, enrollment_snapshot
+    from meters.sync.snapshot import detail_columns, enrollment_snapshot
 
     started = time.perf_counter()
     with RssSampler() as rss:

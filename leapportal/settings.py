@@ -365,7 +365,7 @@ METERS_INCREMENTAL_OVERLAP_MINUTES = env_int(
 METERS_SYNC_STALE_SECONDS = env_int("METERS_SYNC_STALE_SECONDS", default=600, minimum=1)
 METERS_SYNC_PAGE_SIZE = env_int("METERS_SYNC_PAGE_SIZE", default=500, minimum=1)
 # The full sync's searches are fetched, validated and prepared by a separate process (the other
-# core), see meters/search.py. Off: by threads of the worker's own process.
+# core), see meters/sync/speed/. Off: by threads of the worker's own process.
 METERS_SYNC_FETCH_PROCESS = env_bool("METERS_SYNC_FETCH_PROCESS", default=True)
 # Task-level retries of a sync after the client's own retries gave up (LeapUnavailable).
 METERS_SYNC_MAX_RETRIES = env_int("METERS_SYNC_MAX_RETRIES", default=5, minimum=0)

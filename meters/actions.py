@@ -13,8 +13,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from meters import enqueue, sync
+from meters import enqueue
 from meters.models import SyncRun
+from meters.sync import holds
 
 KINDS = (SyncRun.Kind.FULL, SyncRun.Kind.INCREMENTAL, SyncRun.Kind.METER)
 
@@ -63,7 +64,7 @@ def request_sync(
     else:
         meter_id = None
     user = requested_by if getattr(requested_by, "pk", None) else None
-    sync.fail_stale_runs()
+    holds.fail_stale_runs()
     existing = _active(kind, meter_id)
     if existing:
         _requeue_if_lost(existing)
@@ -90,4 +91,4 @@ def request_sync(
 def approve_held_run(run: SyncRun | int, *, approved_by: Any = None) -> SyncRun:
     """An admin accepts a held full sync's missing part: those meters are now marked missing."""
     run = run if isinstance(run, SyncRun) else SyncRun.objects.get(pk=run)
-    return sync.approve_held(run, approved_by=approved_by)
+    return holds.approve_held(run, approved_by=approved_by)

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from meters import actions, sync
+from meters import actions
 from meters.models import (
     CapabilityOverride,
     GroupAssignment,
@@ -24,6 +24,7 @@ from meters.models import (
     SyncRun,
     WebhookDelivery,
 )
+from meters.sync import holds
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -141,7 +142,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
     @admin.action(description="Fail runs whose worker stopped sending heartbeats")
     def fail_stale(self, request: HttpRequest, queryset: QuerySet[SyncRun]) -> None:
         """The same check every new run does first."""
-        self.message_user(request, f"{sync.fail_stale_runs()} stale run(s) failed")
+        self.message_user(request, f"{holds.fail_stale_runs()} stale run(s) failed")
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Every field stays read-only, but the actions need the role's change permission."""

@@ -3,7 +3,7 @@
 The sync writes pages of meters, programs, actions, history and group assignments with
 `write_rows` (COPY into a staging table, one INSERT .. SELECT, upsert or skip on conflict) and
 `update_rows`, and reads stored state with `rows_for` / `select` (binary-bound parameters).
-meters' own named SQL stays next to the code that runs it (meters/writer.py's seen-set,
+meters' own named SQL stays next to the code that runs it (meters/sync/details.py's seen-set,
 meters/groups.py's assignments). These names are the ones meters' modules import.
 """
 

@@ -12,16 +12,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import Q
 
 from leapportal import timezones
 from meters.bulk import select, write_rows
 from meters.models import GroupAssignment, MarketGroup, Meter, MeterEvent, ProgramEnrollment
-
-if TYPE_CHECKING:
-    from meters.writer import Context
+from meters.sync.context import Context
 
 Window = tuple[datetime | None, datetime | None, uuid.UUID | None]
 
@@ -94,7 +92,7 @@ def derive_from_enrollments(
 
 def _assignments(meter_ids: list[uuid.UUID], first_day: date, fields: list[str]) -> list[tuple]:
     """`fields` of these meters' assignments from `first_day` on."""
-    by_attname = {f.attname: f.column for f in GroupAssignment._meta.concrete_fields}
+    by_attname = {f.attname: f.column for f in GroupAssignment._meta.concrete_fields if f.column}
     columns = ", ".join(by_attname[f] for f in fields)
     # Names are ours (model metadata), never input.
     sql = (

@@ -1,6 +1,6 @@
 """Mirror of Leap's meter portfolio, with its history.
 
-Leap is the source of truth: the sync (meters/sync.py) writes these tables from Leap's meter
+Leap is the source of truth: the sync (meters/sync/) writes these tables from Leap's meter
 details and enrollments; people never edit them, except ReasonCode (our own catalogue) and the
 approval of a held SyncRun. Every time is stored in UTC.
 """
@@ -171,7 +171,7 @@ class Meter(models.Model):
     device_manufacturer = models.CharField(max_length=128, null=True, blank=True)
     device_model = models.CharField(max_length=128, null=True, blank=True)
     site_device_count = models.IntegerField(null=True, blank=True)
-    # What the devices can do (device and site devices, meters/snapshot.py: capability); the
+    # What the devices can do (device and site devices, meters/sync/snapshot.py: capability); the
     # dispatch planner reads these, or an admin's CapabilityOverride where Leap gives none.
     battery_max_discharge_rate_kw = models.FloatField(null=True, blank=True)
     battery_max_charge_rate_kw = models.FloatField(null=True, blank=True)

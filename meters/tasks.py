@@ -12,8 +12,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 import leap
-from meters import actions, sync, webhook_processing
+from meters import actions, webhook_processing
 from meters.models import SyncRun, WebhookDelivery
+from meters.sync import engine, holds
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def run_sync(self, run_id: int) -> str:
         return "not claimed (already running, finished, or gone)"
     try:
         with leap.get_client() as client:
-            run = sync.execute(client, run)
+            run = engine.execute(client, run)
     except leap.LeapUnavailable as exc:
         attempt = self.request.retries + 1
         # Eager mode (tests, a caller without a broker) cannot wait for a countdown: the client's
@@ -92,7 +93,7 @@ def scheduled_incremental_sync() -> int | None:
     """
     requeue_stuck_deliveries()
     if SyncRun.objects.filter(kind=SyncRun.Kind.FULL, status__in=SyncRun.ACTIVE_STATUSES).exists():
-        sync.fail_stale_runs()
+        holds.fail_stale_runs()
         if SyncRun.objects.filter(
             kind=SyncRun.Kind.FULL, status__in=SyncRun.ACTIVE_STATUSES
         ).exists():

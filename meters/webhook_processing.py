@@ -20,9 +20,10 @@ from django.utils import timezone
 from leap.client import LeapClient
 from leap.schemas import WebhookEvent
 from leapportal import timezones
-from meters import groups, sync
+from meters import groups
 from meters.models import ChangeSource, GroupAssignment, Meter, SyncRun, WebhookDelivery
-from meters.writer import Context
+from meters.sync import engine
+from meters.sync.context import Context
 
 # The event types processing acts on; every other type is stored and acknowledged as ignored
 # (connect_session.* for example: nothing to do for the meter portfolio).
@@ -68,7 +69,8 @@ def process(client: LeapClient, delivery: WebhookDelivery) -> SyncRun:
         if payload.webhook_event_type == GROUP_EVENT:
             _process_group_event(client, run, payload)
         else:
-            sync.resync_meter(client, run, payload.meter_id, source=ChangeSource.WEBHOOK)
+            assert payload.meter_id is not None  # a meter event without one is refused on receipt
+            engine.resync_meter(client, run, payload.meter_id, source=ChangeSource.WEBHOOK)
     except Exception as exc:
         SyncRun.objects.filter(pk=run.pk).update(
             status=SyncRun.Status.FAILED,
@@ -96,7 +98,7 @@ def _process_group_event(client: LeapClient, run: SyncRun, payload: Any) -> None
             market_group_id=payload.market_group_id, trade_date__gte=first_day
         ).values_list("meter_id", flat=True)
     )
-    sync.resync_meters(client, run, before | set(payload.meter_ids), source=ChangeSource.WEBHOOK)
+    engine.resync_meters(client, run, before | set(payload.meter_ids), source=ChangeSource.WEBHOOK)
     ctx = Context(run=run, source=ChangeSource.WEBHOOK, now=timezone.now())
     with transaction.atomic():
         groups.apply_group_event(ctx, payload)

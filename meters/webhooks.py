@@ -42,7 +42,8 @@ def shape_error(event: WebhookEvent) -> str | None:
         ]
         if missing:
             return f"{kind} needs payload.{', payload.'.join(missing)}"
-        if payload.end_date_time <= payload.start_date_time:
+        start, end = payload.start_date_time, payload.end_date_time
+        if start is not None and end is not None and end <= start:
             return f"{kind}: end_date_time must be after start_date_time"
     return None
 

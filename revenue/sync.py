@@ -39,7 +39,7 @@ from leap import LeapBadPayload
 from leap.client import MAX_REVENUE_PAGE_SIZE, LeapClient
 from leapportal import bulk
 from leapportal.bulk import dumps
-from meters.search import PausedGC, prefetch
+from meters.sync.speed import PausedGC, prefetch
 from revenue.models import (
     InvalidRevenueRecord,
     MeterResponsiveness,

@@ -1,5 +1,5 @@
 """Meter capability: what Leap says a meter's devices can do, synced into the columns the dispatch
-planner reads (meters.snapshot.capability), in both of Leap's device spellings."""
+planner reads (meters.sync.snapshot.capability), in both of Leap's device spellings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from leap.schemas import Device, Site
 from meters.models import Meter, SyncRun
-from meters.snapshot import capability
+from meters.sync.snapshot import capability
 
 
 def _expected(detail_json: dict) -> dict:

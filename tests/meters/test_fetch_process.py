@@ -1,4 +1,4 @@
-"""The full sync's fetch process (meters.search.FetchProcess), against the simulator over HTTP.
+"""The full sync's fetch process (meters.sync.speed.FetchProcess), against the simulator over HTTP.
 
 A client that talks to the real network can be rebuilt in another process; the full sync then
 fetches, validates and prepares each search there and plans and writes here. These tests serve
@@ -21,9 +21,9 @@ from leap.client import ClientStats, LeapClient
 from leap.errors import LeapRejected
 from leap.simulator import DEFAULT_API_KEY, Simulator
 from leap.simulator.server import SimulatorServer
-from meters import search, sync
 from meters.models import Meter, SyncFailure, SyncRun
-from meters.search import FetchProcess, FetchProcessDied, PausedGC
+from meters.sync import engine
+from meters.sync.speed import FetchProcess, FetchProcessDied, PausedGC, threads
 from tests.meters.test_pipeline import NOW, run, two_syncs, wipe
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,14 +50,14 @@ def served(settings):
 def spawned(monkeypatch):
     """The streams each full sync opened, by kind: ["process"] or ["threads"], in order."""
     opened: list[str] = []
-    original = sync._open
+    original = engine.open_search
 
     def spy(client, stream, filters, size, *, full=False, after=None):
         result = original(client, stream, filters, size, full=full, after=after)
         opened.append("process" if isinstance(result, FetchProcess) else "threads")
         return result
 
-    monkeypatch.setattr(sync, "_open", spy)
+    monkeypatch.setattr(engine, "open_search", spy)
     return opened
 
 
@@ -96,7 +96,7 @@ def test_faults_are_retried_in_the_process_and_counted_on_the_callers_client(
 
     sync_run = SyncRun.objects.create(kind=SyncRun.Kind.FULL, status=SyncRun.Status.RUNNING)
     with leap.get_client(stats=stats) as client:
-        done = sync.execute(client, sync_run)
+        done = engine.execute(client, sync_run)
 
     assert done.status == SyncRun.Status.DONE, done.error
     assert spawned == ["process", "process"]
@@ -144,7 +144,7 @@ def test_a_permanent_refusal_in_the_process_fails_the_run_with_leaps_reason(serv
     sync_run = SyncRun.objects.create(kind=SyncRun.Kind.FULL, status=SyncRun.Status.RUNNING)
     stats = ClientStats()
     with leap.get_client(stats=stats) as client, pytest.raises(LeapRejected) as raised:
-        sync.execute(client, sync_run)
+        engine.execute(client, sync_run)
 
     assert raised.value.status == 403
     assert "API key is not valid" in str(raised.value) and "/v2/meters/search" in str(raised.value)
@@ -241,7 +241,7 @@ def test_only_a_client_on_the_real_network_is_portable():
 
 def test_the_paused_collector_collects_every_n_pages_and_restores_its_state(monkeypatch):
     collected: list[int] = []
-    monkeypatch.setattr(search.gc, "collect", lambda *a: collected.append(1) or 0)
+    monkeypatch.setattr(threads.gc, "collect", lambda *a: collected.append(1) or 0)
     assert gc.isenabled()
     with PausedGC(every=3) as paused:
         assert not gc.isenabled()

@@ -1,4 +1,4 @@
-"""The threaded page writer (meters.sync.PageWriter) leaves exactly what writing inline does.
+"""The threaded page writer (meters.sync.speed.PageWriter) leaves exactly what writing inline does.
 
 These tests commit for real (transaction=True): the writer thread has its own connection, which
 cannot see a test transaction, so under the ordinary `db` fixture the sync writes inline (every
@@ -16,7 +16,6 @@ from django.utils import timezone
 
 import leap
 from leap.simulator import Simulator
-from meters import sync, writer
 from meters.models import (
     GroupAssignment,
     MarketGroup,
@@ -29,8 +28,11 @@ from meters.models import (
     RequiredAction,
     SyncRun,
 )
-from meters.search import prefetch
-from meters.snapshot import prepare_details
+from meters.sync import context, engine
+from meters.sync.details import plan_details
+from meters.sync.snapshot import prepare_details
+from meters.sync.speed import PageWriter, prefetch
+from meters.sync.speed import writer as page_writer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -96,7 +98,7 @@ def run(kind: str) -> SyncRun:
         kind=kind, status=SyncRun.Status.RUNNING, started_at=timezone.now()
     )
     with leap.get_client() as client:
-        return sync.execute(client, sync_run)
+        return engine.execute(client, sync_run)
 
 
 def two_syncs(sim: Simulator) -> dict[str, list[tuple]]:
@@ -117,7 +119,7 @@ def two_syncs(sim: Simulator) -> dict[str, list[tuple]]:
 
 def scenario(threaded: bool, monkeypatch, used: list[bool]) -> dict[str, list[tuple]]:
     """`two_syncs` with the page writer threaded or inline."""
-    monkeypatch.setattr(sync, "PIPELINE", threaded)
+    monkeypatch.setattr(page_writer, "PIPELINE", threaded)
     sim = Simulator(meters=60, seed=11, now=NOW)
     with leap.use_transport(sim.transport(), sleep=lambda seconds: None):
         return two_syncs(sim)
@@ -126,13 +128,13 @@ def scenario(threaded: bool, monkeypatch, used: list[bool]) -> dict[str, list[tu
 def test_threaded_and_inline_writes_leave_the_same_state(monkeypatch, settings):
     settings.METERS_SYNC_PAGE_SIZE = 7  # many pages, several in flight at once
     used: list[bool] = []
-    original = sync.PageWriter.__init__
+    original = PageWriter.__init__
 
-    def spy(self, ctx, *, threaded):
+    def spy(self, ctx, *, threaded, **kw):
         used.append(threaded)
-        original(self, ctx, threaded=threaded)
+        original(self, ctx, threaded=threaded, **kw)
 
-    monkeypatch.setattr(sync.PageWriter, "__init__", spy)
+    monkeypatch.setattr(PageWriter, "__init__", spy)
 
     catalogue = set(ReasonCode.objects.values_list("code", flat=True))
     threaded = scenario(True, monkeypatch, used)
@@ -153,26 +155,29 @@ def test_threaded_and_inline_writes_leave_the_same_state(monkeypatch, settings):
 def test_a_page_that_fails_to_write_fails_the_run_and_earlier_pages_stay(monkeypatch, settings):
     settings.METERS_SYNC_PAGE_SIZE = 10
     calls = {"n": 0}
-    plan = writer.plan_details
+    plan = plan_details
+
+    class Broken:
+        def __init__(self, planned):
+            self.planned = planned
+
+        def write(self, wctx):
+            self.planned.write(wctx)  # the page's rows are written, then the transaction fails
+            raise RuntimeError("disk full")
 
     def failing_plan(ctx, items):
         calls["n"] += 1
-        apply = plan(ctx, items)
+        planned = plan(ctx, items)
         if calls["n"] != 3:
-            return apply
+            return planned
+        return Broken(planned)
 
-        def broken(wctx):
-            apply(wctx)  # the page's rows are written, then the transaction fails
-            raise RuntimeError("disk full")
-
-        return broken
-
-    monkeypatch.setattr(sync, "plan_details", failing_plan)
+    monkeypatch.setattr(engine, "plan_details", failing_plan)
     sim = Simulator(meters=50, seed=3, now=NOW)
     with leap.use_transport(sim.transport(), sleep=lambda seconds: None):
         sync_run = SyncRun.objects.create(kind=SyncRun.Kind.FULL, status=SyncRun.Status.RUNNING)
         with leap.get_client() as client, pytest.raises(RuntimeError, match="disk full"):
-            sync.execute(client, sync_run)
+            engine.execute(client, sync_run)
     ids = [uuid.UUID(m) for m in sim.meter_ids()]
     stored = set(Meter.objects.values_list("meter_id", flat=True))
     # Pages 1 and 2 (submitted before it) are committed, page 3 rolled back whole. A later page
@@ -190,19 +195,19 @@ def test_a_meter_repeated_on_the_next_page_is_planned_on_what_was_written(monkey
     Meter.objects.create(meter_id=uuid.uuid4())  # not a first import: new meters get events
     first, second = details[:6], details[5:]  # details[5] on both pages
     sync_run = SyncRun.objects.create(kind=SyncRun.Kind.FULL, status=SyncRun.Status.RUNNING)
-    ctx = writer.Context(run=sync_run, now=NOW)
+    ctx = context.Context(run=sync_run, now=NOW)
     drained: list[bool] = []
-    original = sync.PageWriter.drain
+    original = PageWriter.drain
 
     def spy(self):
         drained.append(True)
         original(self)
 
-    monkeypatch.setattr(sync.PageWriter, "drain", spy)
-    sync._stream(
+    monkeypatch.setattr(PageWriter, "drain", spy)
+    engine._stream(
         ctx,
         lambda: prefetch([first, second], prepare=prepare_details),
-        writer.plan_details,
+        plan_details,
         "details",
     )
 

@@ -1,4 +1,4 @@
-"""meters.sync.prefetch: pages fetched in a thread, ahead of the writer, in order."""
+"""meters.sync.speed.prefetch: pages fetched in a thread, ahead of the writer, in order."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from meters.sync import prefetch
+from meters.sync.speed import prefetch
 
 
 def test_pages_arrive_in_order_and_the_stream_ends():

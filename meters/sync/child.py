@@ -1,7 +1,8 @@
-"""The fetch process of meters.search.FetchProcess: `python -m meters.search_process`.
+"""The fetch process of meters.sync.speed.FetchProcess: `python -m meters.sync.child`.
 
 Django is set up before anything of the project is imported (the prepared rows are cut to the
-models' column lengths). No database connection is opened: the process only talks to Leap.
+models' column lengths), which is why meters/sync/__init__.py imports nothing. No database
+connection is opened: the process only talks to Leap.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from meters.search import child_main
+    # Only now: importing the project before Django is set up would fail.
+    from meters.sync.speed.fetch_process import child_main
 
     child_main(out)
 

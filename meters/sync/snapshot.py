@@ -1,7 +1,7 @@
 """Leap payloads (leap.schemas objects) flattened into the values our tables hold.
 
-Pure functions, no database: the writer (meters/writer.py) compares what these return with what is
-stored and writes only the difference. Strings are cut to their column's length (the raw payload
+Pure functions, no database: the planners (meters/sync/details.py, enrollments.py) compare what
+these return with what is stored and write only the difference. Strings are cut to their column's length (the raw payload
 keeps Leap's full text), so an over-long value from Leap can never fail a whole bulk write.
 """
 
@@ -374,14 +374,14 @@ def enrollment_snapshot(enrollment: Any) -> EnrollmentSnapshot:
             actions[action.key] = action
 
     partner_open = [a for a in actions.values() if a.side == "partner"]
-    deadlines = [a.deadline for a in partner_open if a.deadline]
+    action_deadlines = [a.deadline for a in partner_open if a.deadline]
     columns.update(
         {
             "global_enrollment_status": clean_str(enrollment.global_enrollment_status, 32) or "",
             "action_required": bool(partner_open),
             "open_partner_actions": len(partner_open),
             "open_leap_actions": len(actions) - len(partner_open),
-            "next_action_deadline": min(deadlines) if deadlines else None,
+            "next_action_deadline": min(action_deadlines) if action_deadlines else None,
         }
     )
     participation = [
