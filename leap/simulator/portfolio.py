@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import catalog
+from .meter_details import meter_details
 
 STATUSES = ("ACTIVE", "ELIGIBLE", "PENDING", "INELIGIBLE", "NOT_PARTICIPATING")
 # Cumulative percentages of the global statuses above.
@@ -228,7 +229,7 @@ class MeterState:
         """The detail blocks (customer, device, site, utility, ISO-specific)."""
         if self.details_ is None:
             generator, core = self.detail_source
-            self.details_ = generator.details(self, core)
+            self.details_ = meter_details(generator.seed, self, core)
         return self.details_
 
     def identifiers(self) -> dict[str, Any]:
@@ -425,170 +426,6 @@ class Generator:
             partner_actions=partner_actions,
             leap_actions=leap_actions,
         )
-
-    def details(self, state: MeterState, core: Core) -> dict[str, Any]:
-        """Customer, device, site, utility and ISO blocks of a meter (its own random stream)."""
-        index = state.index
-        rng = random.Random((self.seed << 40) ^ (index * 7919) ^ 0xD57A11)
-        draw = rng.random
-
-        # random.randint/choice are slow in bulk; these draw from the same stream, faster.
-        def pick_int(low: int, high: int) -> int:
-            return low + int(draw() * (high - low + 1))
-
-        def pick(options: Any) -> Any:
-            return options[int(draw() * len(options))]
-
-        region, utility = core.region, core.utility
-        commercial = state.customer_classification == "COMMERCIAL"
-        load_types = state.load_types
-        city, state, postal = pick(utility.cities)
-        if rng.random() < 0.2:
-            postal = f"{postal}-{pick_int(1000, 9999)}"
-        first, last = pick(catalog.FIRST_NAMES), pick(catalog.LAST_NAMES)
-        ascii_last = (
-            last.replace("'", "").replace("ü", "u").replace("á", "a").replace("é", "e").lower()
-        )
-        company = (
-            f"{pick(catalog.COMPANY_WORDS[0])} {pick(catalog.COMPANY_WORDS[1])}"
-            if commercial
-            else None
-        )
-        customer: dict[str, Any] = {
-            "street_1": f"{pick_int(1, 9899)} {pick(catalog.STREET_NAMES)}",
-            "city": city,
-            "postal_code": postal,
-            "state_or_province_code": state,
-            "country_code": "US",
-            "end_customer_name": f"{first} {last}",
-            "end_customer_email": f"{first.lower()}.{ascii_last}{index}@{pick(catalog.EMAIL_DOMAINS)}",
-            "end_customer_phone_number": f"+1-{pick_int(201, 989)}-555-01{pick_int(0, 99):02d}",
-        }
-        if rng.random() < 0.25:
-            customer["street_2"] = pick(["Suite 200", "Unit 4B", "Bldg 3", "Apt 12"])
-        if commercial:
-            customer["end_customer_company_name"] = company
-            customer["end_customer_title"] = pick(catalog.TITLES)
-        if rng.random() < 0.6:
-            customer["partner_offering_name"] = pick(
-                ["Home Battery Rewards", "Smart Thermostat Savings", "Business Demand Response"]
-            )
-            customer["partner_offering_date"] = (core.created_at - timedelta(days=pick_int(1, 60))).strftime("%Y-%m-%d")  # fmt: skip
-        if region.code == "ISONE":
-            customer["is_in_wholesale_capacity_market"] = rng.random() < 0.3
-            customer["dispatch_option"] = pick(["DAILY", "TARGETED"])
-        if rng.random() < 0.15:
-            customer["billing"] = {
-                "street_1": f"PO Box {pick_int(100, 9999)}",
-                "postal_code": postal[:5],
-                "city": city,
-                "state_or_province_code": state,
-                "country_code": "US",
-            }
-        if core.has_reference:
-            if rng.random() < 0.3:
-                customer["partner_customer_reference"] = f"cust-{self.seed}-{index:07d}"
-        device = None
-        site_devices: list[dict[str, Any]] = []
-        for load in load_types:
-            if load not in catalog.DEVICES:
-                continue
-            device_type, models = catalog.DEVICES[load]
-            maker, model = pick(models)
-            item: dict[str, Any] = {
-                "device_type": device_type,
-                "model": model,
-                "manufacturer": maker,
-                "serial_number": f"{maker[:3].upper()}{pick_int(10**8, 10**9 - 1)}",
-            }
-            if device_type == "BATTERY":
-                power = round(pick([5.0, 11.5, 13.5, 250.0 if commercial else 10.0]), 1)
-                item.update(
-                    power_capacity_kw=power,
-                    energy_capacity_kwh=round(power * 2, 1),
-                    energy_capacity_duration_hours=2,
-                    battery_max_discharge_rate_kw=power,
-                    battery_max_charge_rate_kw=power,
-                    battery_max_state_of_charge_percentage=100,
-                    battery_min_state_of_charge_percentage=pick([0, 10, 20]),
-                    installer=pick(catalog.INSTALLERS),
-                    is_connected_to_solar=rng.random() < 0.6,
-                )
-            elif device_type == "EV_CHARGER":
-                item.update(power_capacity_kw=pick([7.2, 11.5, 19.2]), voltage_level="EVSE_LEVEL_2")  # fmt: skip
-            elif device_type == "GENERATOR":
-                item.update(
-                    power_capacity_kw=float(pick([150, 500, 800])),
-                    model_year=pick_int(2005, 2024),
-                    fuel_type=pick(["DIESEL", "NATURAL_GAS", "DUAL_FUEL"]),
-                )
-            site_devices.append(item)
-            if device is None:
-                device = {
-                    "device_type": device_type,
-                    "device_serial_number": item["serial_number"],
-                    "device_model": model,
-                    "device_manufacturer": maker,
-                    "install_date": (core.created_at - timedelta(days=pick_int(30, 900))).strftime(
-                        "%Y-%m-%d"
-                    ),  # fmt: skip
-                }
-                if device_type == "BATTERY":
-                    device.update(
-                        battery_power_capacity_kw=item["power_capacity_kw"],
-                        battery_energy_capacity_kwh=item["energy_capacity_kwh"],
-                        battery_duration_hours=2,
-                        battery_max_discharge_rate_kw=item["power_capacity_kw"],
-                        battery_max_charge_rate_kw=item["power_capacity_kw"],
-                        permission_to_operate_date=device["install_date"],
-                    )
-        site: dict[str, Any] | None = None
-        if rng.random() < 0.9:
-            site = {
-                "load_zone": pick(utility.load_zones),
-                "number_of_devices": len(site_devices),
-                "on_site_fossil_generator": any(
-                    d["device_type"] == "GENERATOR" for d in site_devices
-                ),  # fmt: skip
-                "renewable_generator": any(d.get("is_connected_to_solar") for d in site_devices),
-                "site_devices": site_devices,
-            }
-        utility_block = {
-            "utility_name": utility.code,
-            "load_serving_entity": pick(utility.load_serving_entities),
-            "electric_service_account_number": f"{pick_int(10**9, 10**10 - 1)}",
-            "tariff": pick(["E-19", "B-10", "TOU-GS-3", "SC9", "E-TOU-C", "GS-2", "R-1"]),
-            "voltage": pick(["Secondary", "Primary", "Transmission"])
-            if commercial
-            else "Secondary",
-            "utility_meter_serial_number": f"{utility.code[:2]}{pick_int(10**7, 10**8 - 1)}",
-            "bill_service_agreement_number": f"{pick_int(10**9, 10**10 - 1)}",
-            "bill_customer_account_number": f"{pick_int(10**9, 10**10 - 1)}",
-        }
-        details: dict[str, Any] = {
-            "customer": customer,
-            "device": device,
-            "site": site,
-            "utility": utility_block,
-        }
-        if region.code == "CAISO":
-            details["caiso"] = {
-                "is_receiving_sgip_funding": rng.random() < 0.2,
-                "nem_type": pick(["NEM2", "NEM3"]),
-            }
-        elif region.code == "ISONE":
-            details["isone"] = {"in_connected_solutions": rng.random() < 0.5}
-        elif region.code == "NYISO":
-            nyiso: dict[str, Any] = {
-                "cbl_method": pick(["AVERAGE_DAY", "WEATHER_ADJUSTED"]),
-                "company_type": pick(["CORPORATION", "LIMITED_LIABILITY_COMPANY", "OTHER"]),
-            }
-            if rng.random() < 0.5:
-                nyiso["existing_nyiso_resource_id"] = f"NY{pick_int(100000, 999999)}"
-                nyiso["partner_nyiso_resource_name"] = f"VPP_{region.code}_{pick_int(1, 40)}"
-            details["nyiso"] = nyiso
-
-        return details
 
     def _program_rows(self, core: Core, status: str, rng: random.Random) -> list[dict[str, Any]]:
         rows = []
