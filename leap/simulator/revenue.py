@@ -297,47 +297,24 @@ class RevenueBook:
         events = (int(draw[0] * 5) + dispatched) if in_season else dispatched
         new_meter = self.history == "created" and month - facts.created < 2
         history = "NEW_METER" if new_meter else facts.responsiveness
-        if history == "NEVER_RESPONDS":
-            response = round(draw[1] * 3, 1)
-        elif history == "RARELY_RESPONDS":
-            response = round(10 + draw[1] * 35, 1)
-        else:
-            response = round(72 + draw[1] * 28, 1)
+        response = _response(history, draw[1])
         coverage = round(40 + draw[2] * 34, 1) if facts.low_coverage else round(92 + draw[2] * 8, 1)
-        payment_adjustment = 0.0
-        # Later versions: late meter data arrives, adjustments (true-ups) are paid.
-        for number in range(2, version.number + 1):
-            later = _draws("version", seed, facts.meter_id, month, number)
-            if number == 2 and facts.low_coverage and later[0] < 0.5:
-                coverage = round(min(100.0, coverage + 20 + later[1] * 10), 1)
-            if later[2] < (0.03 if number == 2 else 0.02):
-                payment_adjustment = round(payment_adjustment + (later[3] - 0.3) * 40, 2)
+        coverage, payment_adjustment = _later_versions(seed, facts, month, version, coverage)
         nomination_kw = facts.nomination_kw
         status = "NOT_PARTICIPATING" if facts.archived else facts.status
-        capacity_potential = energy_potential = 0.0
-        capacity = energy = penalty = 0.0
-        if status in ("ELIGIBLE", "PENDING") and in_season:
-            revenue_type = "MISSED_ENROLLMENT_CAPACITY"
-            capacity_potential = nomination_kw * price
-            events = response = 0
-        elif status != "ACTIVE" or idled or not in_season:
-            revenue_type = "NO_CAPACITY_REVENUE"
-            events = 0 if status != "ACTIVE" or idled else events
-            response = 0 if not events else response
-        else:
-            capacity_potential = nomination_kw * price
-            energy_potential = events * 2 * nomination_kw * ENERGY_PRICE_KWH
-            performance = response / 100 if events else 1.0
-            capacity = capacity_potential * min(1.0, performance * 1.05) * min(1.0, coverage / 90)
-            energy = energy_potential * performance * min(1.0, coverage / 90)
-            if events and performance < 0.5:
-                penalty = round(capacity_potential * 0.1, 2)
-            if coverage < 75:
-                revenue_type = "MISSING_DATA_CAPACITY"
-            elif events and response < 50:
-                revenue_type = "MISSED_DISPATCH_CAPACITY"
-            else:
-                revenue_type = "DELIVERED_CAPACITY"
+        earned = _earnings(
+            status,
+            in_season,
+            idled,
+            nomination_kw * price,
+            nomination_kw,
+            events,
+            response,
+            coverage,
+        )
+        revenue_type, events, response = earned.revenue_type, earned.events, earned.response
+        capacity_potential, energy_potential = earned.capacity_potential, earned.energy_potential
+        capacity, energy, penalty = earned.capacity, earned.energy, earned.penalty
         potential = round(capacity_potential + energy_potential, 2)
         capacity, energy = round(capacity, 2), round(energy, 2)
         total = round(capacity + energy - penalty + payment_adjustment, 2)
@@ -375,17 +352,7 @@ class RevenueBook:
             else "NOT_APPLICABLE",
             "historical_responsiveness": history,
         }
-        if facts.partner_reference is not None:
-            row["partner_reference"] = facts.partner_reference
-        for key, value in (
-            ("customer_group", facts.customer_group),
-            ("utility", facts.utility),
-            ("customer", facts.customer),
-            ("market_group", facts.market_group),
-        ):
-            if value:
-                row[key] = value
-        return row
+        return _with_labels(row, facts)
 
     def all_rows(self, months: list[int], version_name: str | None) -> Iterator[dict[str, Any]]:
         """Every row of these months (each at `version_name`, or its latest)."""
@@ -522,24 +489,8 @@ class RevenueBook:
                 meters_total = max(meters_total, len(rows))
                 dispatched = sum(1 for r in rows if r["total_number_of_events"])
                 dispatched_total = max(dispatched_total, dispatched)
-                text = month_text(month)
                 reports.append(
-                    {
-                        "settlement_period": {"period_start": text, "period_end": text},
-                        "settlement_type": "MONTH",
-                        "total_payment": round(month_total, 2),
-                        "total_potential_revenue": round(figures["potential"], 2),
-                        "missed_revenue": round(sum(r["missed_revenue"] for r in rows), 2),
-                        "statuses": [
-                            {"status": v.status, "updated_at": iso(v.published, millis=True)}
-                            for v in self.versions(month)
-                        ],
-                        "dispatch_days_count": min(
-                            31, sum(r["total_number_of_events"] for r in rows)
-                        ),
-                        "transmission_region": sorted(by_region)[0] if by_region else "CAISO",
-                        "programs": sorted({r["program"] for r in rows}),
-                    }
+                    self._month_report(month, rows, month_total, figures["potential"], by_region)
                 )
             actual += figures["actual"]
             preliminary += figures["preliminary"]
@@ -590,6 +541,31 @@ class RevenueBook:
             "reports": reports,
         }
 
+    def _month_report(
+        self,
+        month: int,
+        rows: list[dict[str, Any]],
+        total: float,
+        potential: float,
+        by_region: dict[str, float],
+    ) -> dict[str, Any]:
+        """One month's entry in the `reports` of a YearlyOverview."""
+        text = month_text(month)
+        return {
+            "settlement_period": {"period_start": text, "period_end": text},
+            "settlement_type": "MONTH",
+            "total_payment": round(total, 2),
+            "total_potential_revenue": round(potential, 2),
+            "missed_revenue": round(sum(r["missed_revenue"] for r in rows), 2),
+            "statuses": [
+                {"status": v.status, "updated_at": iso(v.published, millis=True)}
+                for v in self.versions(month)
+            ],
+            "dispatch_days_count": min(31, sum(r["total_number_of_events"] for r in rows)),
+            "transmission_region": sorted(by_region)[0] if by_region else "CAISO",
+            "programs": sorted({r["program"] for r in rows}),
+        }
+
     def _region(self, row: dict[str, Any]) -> str:
         index = self.sim.portfolio.index_of(row["meter_id"])
         facts = self.facts(index) if index is not None else None
@@ -635,6 +611,90 @@ class RevenueBook:
                 continue
             found.append(item)
         return found, position, summary
+
+
+def _response(history: str, draw: float) -> float:
+    """The meter's dispatch response percentage, by its historical responsiveness."""
+    if history == "NEVER_RESPONDS":
+        return round(draw * 3, 1)
+    if history == "RARELY_RESPONDS":
+        return round(10 + draw * 35, 1)
+    return round(72 + draw * 28, 1)
+
+
+def _later_versions(
+    seed: int, facts: Facts, month: int, version: Version, coverage: float
+) -> tuple[float, float]:
+    """(data coverage, payment adjustment) at `version`: in later versions late meter data
+    arrives and adjustments (true-ups) are paid."""
+    payment_adjustment = 0.0
+    for number in range(2, version.number + 1):
+        later = _draws("version", seed, facts.meter_id, month, number)
+        if number == 2 and facts.low_coverage and later[0] < 0.5:
+            coverage = round(min(100.0, coverage + 20 + later[1] * 10), 1)
+        if later[2] < (0.03 if number == 2 else 0.02):
+            payment_adjustment = round(payment_adjustment + (later[3] - 0.3) * 40, 2)
+    return coverage, payment_adjustment
+
+
+@dataclass
+class _Earnings:
+    """What a meter earned in a month, and why (before rounding)."""
+
+    revenue_type: str
+    events: int
+    response: float
+    capacity_potential: float = 0.0
+    energy_potential: float = 0.0
+    capacity: float = 0.0
+    energy: float = 0.0
+    penalty: float = 0.0
+
+
+def _earnings(
+    status: str,
+    in_season: bool,
+    idled: bool,
+    capacity_price: float,
+    nomination_kw: float,
+    events: int,
+    response: float,
+    coverage: float,
+) -> _Earnings:
+    """The month's revenue of a meter from its status, season, events and performance."""
+    if status in ("ELIGIBLE", "PENDING") and in_season:
+        return _Earnings("MISSED_ENROLLMENT_CAPACITY", 0, 0, capacity_potential=capacity_price)
+    if status != "ACTIVE" or idled or not in_season:
+        events = 0 if status != "ACTIVE" or idled else events
+        return _Earnings("NO_CAPACITY_REVENUE", events, 0 if not events else response)
+    earned = _Earnings("DELIVERED_CAPACITY", events, response)
+    earned.capacity_potential = capacity_price
+    earned.energy_potential = events * 2 * nomination_kw * ENERGY_PRICE_KWH
+    performance = response / 100 if events else 1.0
+    earned.capacity = capacity_price * min(1.0, performance * 1.05) * min(1.0, coverage / 90)
+    earned.energy = earned.energy_potential * performance * min(1.0, coverage / 90)
+    if events and performance < 0.5:
+        earned.penalty = round(capacity_price * 0.1, 2)
+    if coverage < 75:
+        earned.revenue_type = "MISSING_DATA_CAPACITY"
+    elif events and response < 50:
+        earned.revenue_type = "MISSED_DISPATCH_CAPACITY"
+    return earned
+
+
+def _with_labels(row: dict[str, Any], facts: Facts) -> dict[str, Any]:
+    """The row with the meter's partner reference and the labels it has."""
+    if facts.partner_reference is not None:
+        row["partner_reference"] = facts.partner_reference
+    for key, value in (
+        ("customer_group", facts.customer_group),
+        ("utility", facts.utility),
+        ("customer", facts.customer),
+        ("market_group", facts.market_group),
+    ):
+        if value:
+            row[key] = value
+    return row
 
 
 def _matches(item: dict[str, Any], f: dict[str, Any]) -> bool:
