@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .http import SETTLEMENT, Call, Reply, query_key
-from .revenue import month_index, month_text
+from .revenue_figures import month_index, month_text
 from .validate import Invalid, is_uuid
 
 if TYPE_CHECKING:
