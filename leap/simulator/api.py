@@ -33,8 +33,10 @@ from .http import (
     Service,
     query_key,
 )
+from .meter_search import meter_predicates
 from .portfolio import MeterState, iso
 from .validate import Invalid
+from .webhooks_api import webhook_routes
 
 if TYPE_CHECKING:
     from .simulator import Simulator
@@ -48,7 +50,7 @@ class Api:
         self.routes: list[tuple[str, re.Pattern[str], str, Service, Callable[[Call], Reply]]] = []
         # Handlers that POST to a receiver take the simulator's lock themselves, only around
         # state, so a receiver calling the API back meanwhile is not blocked.
-        self.unlocked: set[Callable[[Call], Reply]] = {self.integration_test, self.webhooks_test}
+        self.unlocked: set[Callable[[Call], Reply]] = {self.integration_test}
         r = self._route
         r("POST", "/v2/meters/search", METERS, self.meter_search)
         r("POST", "/v2/meters/enrollments/search", ENROLLMENTS, self.enrollment_search)
@@ -59,11 +61,10 @@ class Api:
         r("PUT", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_put)
         r("DELETE", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_delete)
         r("POST", "/v2/dispatch/{level}/webhook/integration_test", DISPATCH, self.integration_test)
-        r("GET", "/v1.1/webhooks", WEBHOOKS, self.webhooks_list)
-        r("POST", "/v1.1/webhooks", WEBHOOKS, self.webhooks_create)
-        r("PUT", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_update)
-        r("DELETE", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_delete)
-        r("POST", "/v1.1/webhooks/{webhook_id}/test", WEBHOOKS, self.webhooks_test)
+        for method, template, handler in webhook_routes(sim):
+            r(method, template, WEBHOOKS, handler)
+            if template == "/v1.1/webhooks/{webhook_id}/test":
+                self.unlocked.add(handler)
         from .settlement import settlement_routes
 
         for method, template, handler in settlement_routes(self):
@@ -298,7 +299,7 @@ class Api:
             offset = self._read_token(query["page_token"], key, service)
         size = query["page_size"]
         portfolio = self.sim.portfolio
-        prefilter, accept = _meter_predicates(query)
+        prefilter, accept = meter_predicates(query)
         if query["meter_ids"]:
             indices = sorted(
                 i for i in (portfolio.index_of(m) for m in query["meter_ids"]) if i is not None
@@ -486,162 +487,13 @@ class Api:
             result["error_message"] = outcome.error
         return Reply.json(200, result)
 
-    # --- webhook platform ------------------------------------------------------------------------
-
-    def webhooks_list(self, call: Call) -> Reply:
-        """GET /v1.1/webhooks."""
-        return Reply.json(200, {"webhooks": [_public_hook(h) for h in self.sim.webhooks.values()]})
-
-    def _hook_body(self, call: Call) -> dict[str, Any]:
-        body = call.json()
-        if not isinstance(body, dict):
-            raise Invalid("body", "must be a JSON object")
-        url = validate.url(body.get("receiver_url"), "receiver_url")
-        types = body.get("event_types")
-        if not isinstance(types, list) or not types:
-            raise Invalid("event_types", "must be a non-empty array")
-        for kind in types:
-            if kind not in validate.EVENT_TYPES:
-                raise Invalid("event_types", f"unknown event type {kind!r}")
-        return {
-            "receiver_url": url,
-            "event_types": list(dict.fromkeys(types)),
-            "headers": validate.headers_list(body.get("headers")),
-        }
-
-    def webhooks_create(self, call: Call) -> Reply:
-        """POST /v1.1/webhooks."""
-        settings = self._hook_body(call)
-        webhook_id = self.sim._next_id("webhook")
-        self.sim.webhooks[webhook_id] = {"webhook_id": webhook_id, **settings}
-        return Reply.json(200, {"webhook_id": webhook_id})
-
-    def _hook(self, call: Call) -> dict[str, Any] | None:
-        raw = call.params["webhook_id"]
-        if not validate.is_uuid(raw):
-            return None
-        return self.sim.webhooks.get(str(uuid.UUID(raw)))
-
-    def webhooks_update(self, call: Call) -> Reply:
-        """PUT /v1.1/webhooks/{id}: replaces every setting."""
-        hook = self._hook(call)
-        if hook is None:
-            return WEBHOOKS.error(404, "The specified resource was not found")
-        hook.update(self._hook_body(call))
-        return Reply.json(200, {"webhook_id": hook["webhook_id"]})
-
-    def webhooks_delete(self, call: Call) -> Reply:
-        """DELETE /v1.1/webhooks/{id}."""
-        hook = self._hook(call)
-        if hook is None:
-            return WEBHOOKS.error(404, "The specified resource was not found")
-        del self.sim.webhooks[hook["webhook_id"]]
-        return Reply.json(200, {"message": "Operation completed successfully"})
-
-    def webhooks_test(self, call: Call) -> Reply:
-        """POST /v1.1/webhooks/{id}/test: send the given payload once, report the outcome."""
-        with self.sim.lock:
-            hook = self._hook(call)
-        if hook is None:
-            return WEBHOOKS.error(404, "The specified resource was not found")
-        payload = call.json()
-        if (
-            not isinstance(payload, dict)
-            or payload.get("webhook_event_type") not in validate.EVENT_TYPES
-        ):
-            raise Invalid("webhook_event_type", "must name a known event type")
-        envelope = {"webhook_event_id": str(uuid.uuid4()), "payload": payload}
-        outcome = self.sim.send_now(hook["receiver_url"], hook["headers"], envelope)
-        ok = outcome.error is None and outcome.status is not None and 200 <= outcome.status < 300
-        result: dict[str, Any] = {
-            "is_successful": ok,
-            "response_time_ms": int(outcome.seconds * 1000),
-        }
-        if outcome.status is not None:
-            result["status_code"] = outcome.status
-        if not ok:
-            result["error"] = outcome.error or f"receiver answered {outcome.status}"
-        return Reply.json(200, result)
-
 
 class _NotFound(Exception):
     pass
 
 
-def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "webhook_id": hook["webhook_id"],
-        "event_types": list(hook["event_types"]),
-        "headers": [dict(h) for h in hook["headers"]],
-        "receiver_url": hook["receiver_url"],
-    }
-
-
 def _has_page_token(body: bytes) -> bool:
     return b'"page_token"' in body and b'"page_token":null' not in body.replace(b" ", b"")
-
-
-def _meter_predicates(
-    query: dict[str, Any],
-) -> tuple[Callable[[Any], bool] | None, Callable[[Any], bool]]:
-    """(prefilter on the cheap Core of a generated meter, full check on a MeterState)."""
-    region = query["transmission_region"]
-    statuses = set(query["global_enrollment_statuses"] or ())
-    action_required = query["partner_action_required"]
-    exclude_archived = query["exclude_archived"]
-    modified = query["last_modified_date_time"]
-    after, before = query["created_after_date_time"], query["created_before_date_time"]
-    classification = query["customer_classification"]
-    refs = set(query["partner_references"] or ())
-    meter_types = set(query["meter_types"] or ())
-    load_types = set(query["load_types"] or ())
-    groups = set(query["customer_groups"] or ())
-    tags = set(query["tags"] or ())
-    connections = set(query["connection_reference_ids"] or ())
-    action_types = set(query["action_type"] or ())
-
-    def prefilter(core: Any) -> bool:
-        if region and core.region.code != region:
-            return False
-        if statuses and ("NOT_PARTICIPATING" if core.archived else core.status) not in statuses:
-            return False
-        if action_required and not core.partner_actions:
-            return False
-        if exclude_archived and core.archived:
-            return False
-        if refs and not core.has_reference:
-            return False
-        if modified and not core.updated_at > modified:
-            return False
-        if after and not core.created_at > after:
-            return False
-        return not (before and not core.created_at < before)
-
-    def accept(state: Any) -> bool:
-        # AND across fields, IN within a list (Leap does not say; the natural reading).
-        checks = (
-            not region or state.region == region,
-            not statuses or state.global_status in statuses,
-            not action_required or bool(state.partner_actions),
-            not exclude_archived or not state.is_archived,
-            not modified or state.updated_at > modified,
-            not after or state.created_at > after,
-            not before or state.created_at < before,
-            not classification or state.customer_classification == classification,
-            not refs or state.partner_reference in refs,
-            not meter_types or state.meter_type in meter_types,
-            not load_types or bool(load_types.intersection(state.load_types)),
-            not groups or state.customer_group in groups,
-            not tags or bool(tags.intersection(state.tags)),
-            not connections or bool(connections.intersection(state.connection_references)),
-            not action_types
-            or any(
-                a["action_type"] in action_types for a in state.partner_actions + state.leap_actions
-            ),
-        )
-        return all(checks)
-
-    return prefilter, accept
 
 
 def _add_unknown_fields(data: Any) -> Any:
