@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import validate
 from .http import Call, Reply
-from .portfolio import iso
+from .meter_state import iso
 from .validate import Invalid
 
 if TYPE_CHECKING:

@@ -34,7 +34,7 @@ from .http import (
     query_key,
 )
 from .meter_search import meter_predicates
-from .portfolio import MeterState, iso
+from .meter_state import MeterState, iso
 from .validate import Invalid
 from .webhooks_api import webhook_routes
 

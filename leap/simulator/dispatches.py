@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import catalog
 from .delivery import Sender
-from .portfolio import MeterState, Portfolio, iso
+from .meter_state import MeterState, iso
+from .portfolio import Portfolio
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import catalog
 
 if TYPE_CHECKING:
-    from .portfolio import Core, MeterState
+    from .meter_state import Core, MeterState
 
 T = TypeVar("T")
 

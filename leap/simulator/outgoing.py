@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .delivery import Delivery, Outbox, Outcome, Sender, http_send, send
-from .portfolio import MarketGroup, MeterState, Portfolio, iso, stable_uuid
+from .meter_state import MarketGroup, MeterState, iso, stable_uuid
+from .portfolio import Portfolio
 
 if TYPE_CHECKING:
     from .dispatches import DispatchEvent

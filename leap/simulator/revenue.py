@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .portfolio import iso
+from .meter_state import iso
 from .revenue_figures import (
     CAPACITY_PRICES,
     DEFAULT_PRICE,

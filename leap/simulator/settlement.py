@@ -240,7 +240,7 @@ class Handlers:
 
     def versions(self, call: Call) -> Reply:
         """GET /v1.1/revenue/periodic/versions."""
-        from .portfolio import iso
+        from .meter_state import iso
 
         start = _month(call.arg("period_start"), "period_start")
         end = _month(call.arg("period_end"), "period_end")

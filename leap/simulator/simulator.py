@@ -14,16 +14,9 @@ from . import catalog
 from .delivery import Outbox, Sender
 from .dispatches import DispatchDesk, DispatchEvent
 from .faults import Faults
+from .meter_state import STATUSES, MarketGroup, MeterState, iso, stable_uuid
 from .outgoing import Outgoing
-from .portfolio import (
-    STATUSES,
-    MarketGroup,
-    MeterState,
-    Portfolio,
-    action_row,
-    iso,
-    stable_uuid,
-)
+from .portfolio import Portfolio, action_row
 
 DEFAULT_API_KEY = "simulator-key-0000000000000000"
 DEFAULT_ADMIN_TOKEN = "simulator-admin-0000000000000000"  # noqa: S105 - a local test double
