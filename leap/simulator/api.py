@@ -51,32 +51,34 @@ class Api:
         # Handlers that POST to a receiver take the simulator's lock themselves, only around
         # state, so a receiver calling the API back meanwhile is not blocked.
         self.unlocked: set[Callable[[Call], Reply]] = {self.integration_test}
-        r = self._route
-        r("POST", "/v2/meters/search", METERS, self.meter_search)
-        r("POST", "/v2/meters/enrollments/search", ENROLLMENTS, self.enrollment_search)
-        r("GET", "/v2/meters/{meter_id}/enrollments", ENROLLMENTS, self.enrollment_get)
-        r("GET", "/v2/meters/{meter_id}", METERS, self.meter_get)
-        r("POST", "/v2/dispatch/{level}/search", DISPATCH, self.dispatch_search)
-        r("GET", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_get)
-        r("PUT", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_put)
-        r("DELETE", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_delete)
-        r("POST", "/v2/dispatch/{level}/webhook/integration_test", DISPATCH, self.integration_test)
+        route = self._route
+        route("POST", "/v2/meters/search", METERS, self.meter_search)
+        route("POST", "/v2/meters/enrollments/search", ENROLLMENTS, self.enrollment_search)
+        route("GET", "/v2/meters/{meter_id}/enrollments", ENROLLMENTS, self.enrollment_get)
+        route("GET", "/v2/meters/{meter_id}", METERS, self.meter_get)
+        route("POST", "/v2/dispatch/{level}/search", DISPATCH, self.dispatch_search)
+        route("GET", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_get)
+        route("PUT", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_put)
+        route("DELETE", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_delete)
+        route(
+            "POST", "/v2/dispatch/{level}/webhook/integration_test", DISPATCH, self.integration_test
+        )
         for method, template, handler in webhook_routes(sim):
-            r(method, template, WEBHOOKS, handler)
+            route(method, template, WEBHOOKS, handler)
             if template == "/v1.1/webhooks/{webhook_id}/test":
                 self.unlocked.add(handler)
         from .settlement import settlement_routes
 
         for method, template, handler in settlement_routes(self):
-            r(method, template, SETTLEMENT, handler)
+            route(method, template, SETTLEMENT, handler)
         from .jobs_api import job_routes
 
         for method, template, handler in job_routes(self):
-            r(method, template, CREATE_METERS, handler)
+            route(method, template, CREATE_METERS, handler)
         from .admin import admin_routes
 
         for method, template, handler in admin_routes(sim):
-            r(method, template, ADMIN, handler)
+            route(method, template, ADMIN, handler)
             if template in ("/_sim/advance", "/_sim/deliver"):
                 self.unlocked.add(handler)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,12 +18,11 @@ from .meter_details import meter_details
 STATUSES = ("ACTIVE", "ELIGIBLE", "PENDING", "INELIGIBLE", "NOT_PARTICIPATING")
 # Cumulative percentages of the global statuses above.
 STATUS_CUTS = (55, 70, 82, 92, 100)
-REGION_CUTS: list[tuple[int, catalog.Region]] = []
-_acc = 0
-for _region in catalog.REGIONS:
-    _acc += _region.weight
-    REGION_CUTS.append((_acc, _region))
-REGION_TOTAL = _acc
+# (cumulative weight, region): a hash below a cut and above the previous one picks that region.
+REGION_CUTS: list[tuple[int, catalog.Region]] = list(
+    zip(itertools.accumulate(r.weight for r in catalog.REGIONS), catalog.REGIONS, strict=True)
+)
+REGION_TOTAL = REGION_CUTS[-1][0]
 GROUP_SIZE = 300  # meters per market group, roughly (Leap's groups hold a few hundred)
 COMMERCIAL_LOADS = (
     "HVAC", "COLD_STORAGE", "PUMPING", "MANUFACTURING", "LIGHTING", "BUILDING_AUTOMATION",

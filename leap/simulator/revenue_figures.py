@@ -226,31 +226,31 @@ class Aggregate:
             self.sums[name] += row[name]
 
     def render(self, kind: str) -> dict[str, Any]:
-        s = {k: round(v, 2) for k, v in self.sums.items()}
-        n = max(self.meters, 1)
+        sums = {k: round(v, 2) for k, v in self.sums.items()}
+        meters = max(self.meters, 1)
         common = {
             "meter_count": self.meters,
-            "nomination_w": s["nomination_w"],
-            "capacity_revenue": s["capacity_revenue"],
-            "energy_revenue": s["energy_revenue"],
+            "nomination_w": sums["nomination_w"],
+            "capacity_revenue": sums["capacity_revenue"],
+            "energy_revenue": sums["energy_revenue"],
             "delivery_start_date": self.month,
             "delivery_end_date": self.month,
-            "monetized_w": s["monetized_w"],
-            "total_revenue": s["total_revenue"],
-            "data_coverage_percentage": round(s["data_coverage_percentage"] / n, 2),
-            "potential_revenue": s["potential_revenue"],
-            "capacity_earned_w": s["capacity_earned_w"],
-            "payment_adjustment": s["payment_adjustment"],
-            "penalty": s["penalty"],
-            "performance_adjustment": s["performance_adjustment"],
-            "missed_revenue": s["missed_revenue"],
+            "monetized_w": sums["monetized_w"],
+            "total_revenue": sums["total_revenue"],
+            "data_coverage_percentage": round(sums["data_coverage_percentage"] / meters, 2),
+            "potential_revenue": sums["potential_revenue"],
+            "capacity_earned_w": sums["capacity_earned_w"],
+            "payment_adjustment": sums["payment_adjustment"],
+            "penalty": sums["penalty"],
+            "performance_adjustment": sums["performance_adjustment"],
+            "missed_revenue": sums["missed_revenue"],
             "version": self.version,
         }
         if kind == "utility":
             metric = {
-                "quantity": s["capacity_earned_w"],
+                "quantity": sums["capacity_earned_w"],
                 "price": 0.0,
-                "revenue": s["capacity_revenue"],
+                "revenue": sums["capacity_revenue"],
             }
             return {
                 "utility": self.key,
@@ -261,8 +261,8 @@ class Aggregate:
                 },
                 "energy_wh": {
                     "energy_earned": {
-                        "quantity": s["energy_earned_wh"],
-                        "revenue": s["energy_revenue"],
+                        "quantity": sums["energy_earned_wh"],
+                        "revenue": sums["energy_revenue"],
                     },
                     "performance_bonus": {"revenue": 0.0},
                 },
@@ -270,10 +270,12 @@ class Aggregate:
                 **common,
             }
         common["capacity_performance_percentage"] = round(
-            s["capacity_performance_percentage"] / n, 2
+            sums["capacity_performance_percentage"] / meters, 2
         )
-        common["energy_performance_percentage"] = round(s["energy_performance_percentage"] / n, 2)
-        common["energy_earned_wh"] = s["energy_earned_wh"]
+        common["energy_performance_percentage"] = round(
+            sums["energy_performance_percentage"] / meters, 2
+        )
+        common["energy_earned_wh"] = sums["energy_earned_wh"]
         if kind == "customer":
             out = {"customer_name": self.key, **common}
             if self.group:
