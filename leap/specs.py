@@ -25,7 +25,7 @@ ASYNCAPI_FILE = "webhook-events-asyncapi.yml"
 
 
 class SpecLoader(yaml.SafeLoader):
-    """SafeLoader without the timestamp resolver (STACK.md pitfall 11).
+    """SafeLoader without the timestamp resolver.
 
     Unquoted `2024-01-01T00:00:11Z` stays a string, as it is on the wire, instead of becoming a
     datetime that then breaks json.dumps and hides Leap's exact spelling (nine-digit fractions).

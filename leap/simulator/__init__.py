@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .dispatches import DispatchEvent
 from .faults import Faults
-from .simulator import DEFAULT_ADMIN_TOKEN, DEFAULT_API_KEY, DispatchEvent, RequestLog, Simulator
+from .simulator import DEFAULT_ADMIN_TOKEN, DEFAULT_API_KEY, RequestLog, Simulator
 
 __all__ = [
     "DEFAULT_ADMIN_TOKEN",

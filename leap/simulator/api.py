@@ -12,139 +12,34 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from . import validate
 from .faults import Fault
-from .portfolio import MeterState, iso
+from .http import (
+    ADMIN,
+    CREATE_METERS,
+    DISPATCH,
+    ENROLLMENTS,
+    METERS,
+    PLAIN_500,
+    SETTLEMENT,
+    UUIDISH,
+    WEBHOOKS,
+    Call,
+    Reply,
+    Service,
+    query_key,
+)
+from .meter_search import meter_predicates
+from .meter_state import MeterState, iso
 from .validate import Invalid
+from .webhooks_api import webhook_routes
 
 if TYPE_CHECKING:
     from .simulator import Simulator
-
-PLAIN_500 = "An error happened whilst processing your request"
-
-
-@dataclass
-class Reply:
-    """A response before it is put on the wire."""
-
-    status: int
-    body: bytes = b""
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    fault: str | None = None
-    drop: bool = False
-    delay: float = 0.0
-    route: str | None = None
-
-    @classmethod
-    def json(cls, status: int, data: Any, **kw: Any) -> Reply:
-        """A JSON reply."""
-        body = json.dumps(data, separators=(",", ":")).encode()
-        return cls(status, body, [("content-type", "application/json")], **kw)
-
-    @classmethod
-    def text(cls, status: int, text: str, **kw: Any) -> Reply:
-        """A plain-text reply (Leap's 500s)."""
-        return cls(status, text.encode(), [("content-type", "text/plain; charset=utf-8")], **kw)
-
-
-@dataclass
-class Call:
-    """An incoming request, already split up."""
-
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-    params: dict[str, str] = field(default_factory=dict)
-    data: Any = None
-    query: dict[str, list[str]] = field(default_factory=dict)
-
-    @overload
-    def arg(self, name: str) -> str | None: ...
-    @overload
-    def arg(self, name: str, default: str) -> str: ...
-    @overload
-    def arg(self, name: str, default: str | None) -> str | None: ...
-    def arg(self, name: str, default: str | None = None) -> str | None:
-        """The last value of a query parameter (default when absent)."""
-        values = self.query.get(name)
-        return values[-1] if values else default
-
-    def json(self) -> Any:
-        """The body as JSON ({} when empty); raises Invalid on bad JSON."""
-        if not self.body.strip():
-            return {}
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise Invalid("body", "is not valid JSON") from None
-
-
-class Service:
-    """Error envelopes of one of Leap's services (each service has its own error body)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def error(self, status: int, message: str, details: dict[str, Any] | None = None) -> Reply:
-        """An error reply in this service's own envelope."""
-        titles = {
-            400: "Bad Request",
-            401: "Unauthorized",
-            403: "Forbidden",
-            404: "Not Found",
-            405: "Method Not Allowed",
-            410: "Gone",
-            415: "Unsupported Media Type",
-            429: "Too Many Requests",
-        }
-        title = titles.get(status, "Error")
-        if self.name == "dispatch":
-            codes = {
-                400: ("BAD_REQUEST", "DISPATCH_INVALID_INPUT"),
-                401: ("UNAUTHORIZED", "DISPATCH_UNAUTHORIZED"),
-                403: ("FORBIDDEN", "DISPATCH_NO_ACCESS_TO_RESOURCE"),
-                404: ("NOT_FOUND", "DISPATCH_NO_ACCESS_TO_RESOURCE"),
-                405: ("METHOD_NOT_ALLOWED", "DISPATCH_INVALID_INPUT"),
-                429: ("SERVICE_UNAVAILABLE", "DISPATCH_UNEXPECTED_ERROR"),
-            }
-            code, error_code = codes.get(
-                status, ("INTERNAL_SERVER_ERROR", "DISPATCH_UNEXPECTED_ERROR")
-            )
-            return Reply.json(status, {"code": code, "message": message, "error_code": error_code})
-        if self.name == "settlement":
-            problem = message or title
-            return Reply.json(
-                status,
-                {
-                    "title": title,
-                    "status": status,
-                    "details": [{"message": title, "description": problem}],
-                },
-            )
-        if self.name in ("webhooks", "admin"):
-            return Reply.json(status, {"error": title, "message": message})
-        body: dict[str, Any] = {"title": title, "status": status, "details": details or {}}
-        if message and not details:
-            body["details"] = {"message": message}
-        return Reply.json(status, body)
-
-
-METERS, ENROLLMENTS, DISPATCH, WEBHOOKS, ADMIN, SETTLEMENT, CREATE_METERS = (
-    Service("meters"),
-    Service("enrollments"),
-    Service("dispatch"),
-    Service("webhooks"),
-    Service("admin"),
-    Service("settlement"),
-    Service("create-meters"),
-)
-UUIDISH = r"[^/]+"
 
 
 class Api:
@@ -155,34 +50,35 @@ class Api:
         self.routes: list[tuple[str, re.Pattern[str], str, Service, Callable[[Call], Reply]]] = []
         # Handlers that POST to a receiver take the simulator's lock themselves, only around
         # state, so a receiver calling the API back meanwhile is not blocked.
-        self.unlocked: set[Callable[[Call], Reply]] = {self.integration_test, self.webhooks_test}
-        r = self._route
-        r("POST", "/v2/meters/search", METERS, self.meter_search)
-        r("POST", "/v2/meters/enrollments/search", ENROLLMENTS, self.enrollment_search)
-        r("GET", "/v2/meters/{meter_id}/enrollments", ENROLLMENTS, self.enrollment_get)
-        r("GET", "/v2/meters/{meter_id}", METERS, self.meter_get)
-        r("POST", "/v2/dispatch/{level}/search", DISPATCH, self.dispatch_search)
-        r("GET", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_get)
-        r("PUT", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_put)
-        r("DELETE", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_delete)
-        r("POST", "/v2/dispatch/{level}/webhook/integration_test", DISPATCH, self.integration_test)
-        r("GET", "/v1.1/webhooks", WEBHOOKS, self.webhooks_list)
-        r("POST", "/v1.1/webhooks", WEBHOOKS, self.webhooks_create)
-        r("PUT", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_update)
-        r("DELETE", "/v1.1/webhooks/{webhook_id}", WEBHOOKS, self.webhooks_delete)
-        r("POST", "/v1.1/webhooks/{webhook_id}/test", WEBHOOKS, self.webhooks_test)
+        self.unlocked: set[Callable[[Call], Reply]] = {self.integration_test}
+        route = self._route
+        route("POST", "/v2/meters/search", METERS, self.meter_search)
+        route("POST", "/v2/meters/enrollments/search", ENROLLMENTS, self.enrollment_search)
+        route("GET", "/v2/meters/{meter_id}/enrollments", ENROLLMENTS, self.enrollment_get)
+        route("GET", "/v2/meters/{meter_id}", METERS, self.meter_get)
+        route("POST", "/v2/dispatch/{level}/search", DISPATCH, self.dispatch_search)
+        route("GET", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_get)
+        route("PUT", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_put)
+        route("DELETE", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_delete)
+        route(
+            "POST", "/v2/dispatch/{level}/webhook/integration_test", DISPATCH, self.integration_test
+        )
+        for method, template, handler in webhook_routes(sim):
+            route(method, template, WEBHOOKS, handler)
+            if template == "/v1.1/webhooks/{webhook_id}/test":
+                self.unlocked.add(handler)
         from .settlement import settlement_routes
 
         for method, template, handler in settlement_routes(self):
-            r(method, template, SETTLEMENT, handler)
+            route(method, template, SETTLEMENT, handler)
         from .jobs_api import job_routes
 
         for method, template, handler in job_routes(self):
-            r(method, template, CREATE_METERS, handler)
+            route(method, template, CREATE_METERS, handler)
         from .admin import admin_routes
 
         for method, template, handler in admin_routes(sim):
-            r(method, template, ADMIN, handler)
+            route(method, template, ADMIN, handler)
             if template in ("/_sim/advance", "/_sim/deliver"):
                 self.unlocked.add(handler)
 
@@ -399,13 +295,13 @@ class Api:
         self, call: Call, service: Service, render: Callable[[Any], dict[str, Any]]
     ) -> Reply:
         query = validate.meter_filter(call.json())
-        key = _query_key(query)
+        key = query_key(query)
         offset = 0
         if query["page_token"]:
             offset = self._read_token(query["page_token"], key, service)
         size = query["page_size"]
         portfolio = self.sim.portfolio
-        prefilter, accept = _meter_predicates(query)
+        prefilter, accept = meter_predicates(query)
         if query["meter_ids"]:
             indices = sorted(
                 i for i in (portfolio.index_of(m) for m in query["meter_ids"]) if i is not None
@@ -593,169 +489,13 @@ class Api:
             result["error_message"] = outcome.error
         return Reply.json(200, result)
 
-    # --- webhook platform ------------------------------------------------------------------------
-
-    def webhooks_list(self, call: Call) -> Reply:
-        """GET /v1.1/webhooks."""
-        return Reply.json(200, {"webhooks": [_public_hook(h) for h in self.sim.webhooks.values()]})
-
-    def _hook_body(self, call: Call) -> dict[str, Any]:
-        body = call.json()
-        if not isinstance(body, dict):
-            raise Invalid("body", "must be a JSON object")
-        url = validate.url(body.get("receiver_url"), "receiver_url")
-        types = body.get("event_types")
-        if not isinstance(types, list) or not types:
-            raise Invalid("event_types", "must be a non-empty array")
-        for kind in types:
-            if kind not in validate.EVENT_TYPES:
-                raise Invalid("event_types", f"unknown event type {kind!r}")
-        return {
-            "receiver_url": url,
-            "event_types": list(dict.fromkeys(types)),
-            "headers": validate.headers_list(body.get("headers")),
-        }
-
-    def webhooks_create(self, call: Call) -> Reply:
-        """POST /v1.1/webhooks."""
-        settings = self._hook_body(call)
-        webhook_id = self.sim._next_id("webhook")
-        self.sim.webhooks[webhook_id] = {"webhook_id": webhook_id, **settings}
-        return Reply.json(200, {"webhook_id": webhook_id})
-
-    def _hook(self, call: Call) -> dict[str, Any] | None:
-        raw = call.params["webhook_id"]
-        if not validate.is_uuid(raw):
-            return None
-        return self.sim.webhooks.get(str(uuid.UUID(raw)))
-
-    def webhooks_update(self, call: Call) -> Reply:
-        """PUT /v1.1/webhooks/{id}: replaces every setting."""
-        hook = self._hook(call)
-        if hook is None:
-            return WEBHOOKS.error(404, "The specified resource was not found")
-        hook.update(self._hook_body(call))
-        return Reply.json(200, {"webhook_id": hook["webhook_id"]})
-
-    def webhooks_delete(self, call: Call) -> Reply:
-        """DELETE /v1.1/webhooks/{id}."""
-        hook = self._hook(call)
-        if hook is None:
-            return WEBHOOKS.error(404, "The specified resource was not found")
-        del self.sim.webhooks[hook["webhook_id"]]
-        return Reply.json(200, {"message": "Operation completed successfully"})
-
-    def webhooks_test(self, call: Call) -> Reply:
-        """POST /v1.1/webhooks/{id}/test: send the given payload once, report the outcome."""
-        with self.sim.lock:
-            hook = self._hook(call)
-        if hook is None:
-            return WEBHOOKS.error(404, "The specified resource was not found")
-        payload = call.json()
-        if (
-            not isinstance(payload, dict)
-            or payload.get("webhook_event_type") not in validate.EVENT_TYPES
-        ):
-            raise Invalid("webhook_event_type", "must name a known event type")
-        envelope = {"webhook_event_id": str(uuid.uuid4()), "payload": payload}
-        outcome = self.sim.send_now(hook["receiver_url"], hook["headers"], envelope)
-        ok = outcome.error is None and outcome.status is not None and 200 <= outcome.status < 300
-        result: dict[str, Any] = {
-            "is_successful": ok,
-            "response_time_ms": int(outcome.seconds * 1000),
-        }
-        if outcome.status is not None:
-            result["status_code"] = outcome.status
-        if not ok:
-            result["error"] = outcome.error or f"receiver answered {outcome.status}"
-        return Reply.json(200, result)
-
 
 class _NotFound(Exception):
     pass
 
 
-def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "webhook_id": hook["webhook_id"],
-        "event_types": list(hook["event_types"]),
-        "headers": [dict(h) for h in hook["headers"]],
-        "receiver_url": hook["receiver_url"],
-    }
-
-
 def _has_page_token(body: bytes) -> bool:
     return b'"page_token"' in body and b'"page_token":null' not in body.replace(b" ", b"")
-
-
-def _query_key(query: dict[str, Any]) -> str:
-    relevant = {k: v for k, v in query.items() if k not in ("page_token", "page_size")}
-    return hashlib.sha256(json.dumps(relevant, default=str, sort_keys=True).encode()).hexdigest()[
-        :12
-    ]
-
-
-def _meter_predicates(
-    query: dict[str, Any],
-) -> tuple[Callable[[Any], bool] | None, Callable[[Any], bool]]:
-    """(prefilter on the cheap Core of a generated meter, full check on a MeterState)."""
-    region = query["transmission_region"]
-    statuses = set(query["global_enrollment_statuses"] or ())
-    action_required = query["partner_action_required"]
-    exclude_archived = query["exclude_archived"]
-    modified = query["last_modified_date_time"]
-    after, before = query["created_after_date_time"], query["created_before_date_time"]
-    classification = query["customer_classification"]
-    refs = set(query["partner_references"] or ())
-    meter_types = set(query["meter_types"] or ())
-    load_types = set(query["load_types"] or ())
-    groups = set(query["customer_groups"] or ())
-    tags = set(query["tags"] or ())
-    connections = set(query["connection_reference_ids"] or ())
-    action_types = set(query["action_type"] or ())
-
-    def prefilter(core: Any) -> bool:
-        if region and core.region.code != region:
-            return False
-        if statuses and ("NOT_PARTICIPATING" if core.archived else core.status) not in statuses:
-            return False
-        if action_required and not core.partner_actions:
-            return False
-        if exclude_archived and core.archived:
-            return False
-        if refs and not core.has_reference:
-            return False
-        if modified and not core.updated_at > modified:
-            return False
-        if after and not core.created_at > after:
-            return False
-        return not (before and not core.created_at < before)
-
-    def accept(state: Any) -> bool:
-        # AND across fields, IN within a list (Leap does not say; the natural reading).
-        checks = (
-            not region or state.region == region,
-            not statuses or state.global_status in statuses,
-            not action_required or bool(state.partner_actions),
-            not exclude_archived or not state.is_archived,
-            not modified or state.updated_at > modified,
-            not after or state.created_at > after,
-            not before or state.created_at < before,
-            not classification or state.customer_classification == classification,
-            not refs or state.partner_reference in refs,
-            not meter_types or state.meter_type in meter_types,
-            not load_types or bool(load_types.intersection(state.load_types)),
-            not groups or state.customer_group in groups,
-            not tags or bool(tags.intersection(state.tags)),
-            not connections or bool(connections.intersection(state.connection_references)),
-            not action_types
-            or any(
-                a["action_type"] in action_types for a in state.partner_actions + state.leap_actions
-            ),
-        )
-        return all(checks)
-
-    return prefilter, accept
 
 
 def _add_unknown_fields(data: Any) -> Any:

@@ -47,8 +47,8 @@ def _openapi(name: str) -> Any:
 
     from leap.specs import load_spec
 
-    # The shipped specs validate (STACK.md §4 #12 concerns nominations.yml only); skipping the
-    # spec validator saves seconds per session.
+    # The shipped specs validate (the one known spec problem is in nominations.yml, which the
+    # simulator does not serve); skipping the spec validator saves seconds per session.
     return OpenAPI.from_dict(load_spec(name), config=Config(spec_validator_cls=None))
 
 

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 from leap import create_meters as cm
 
 from . import catalog
-from .portfolio import iso
+from .meter_state import iso
 
 if TYPE_CHECKING:
-    from .portfolio import MeterState
+    from .meter_state import MeterState
     from .simulator import Simulator
 
 # Which states each region's utilities serve, and the postal-code prefixes known per state.

@@ -8,311 +8,27 @@ record, so searches can skip non-matching meters without building them.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
 import random
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from . import catalog
-
-STATUSES = ("ACTIVE", "ELIGIBLE", "PENDING", "INELIGIBLE", "NOT_PARTICIPATING")
-# Cumulative percentages of the global statuses above.
-_STATUS_CUTS = (55, 70, 82, 92, 100)
-_REGION_CUTS: list[tuple[int, catalog.Region]] = []
-_acc = 0
-for _region in catalog.REGIONS:
-    _acc += _region.weight
-    _REGION_CUTS.append((_acc, _region))
-_REGION_TOTAL = _acc
-GROUP_SIZE = 300  # meters per market group, roughly (Leap's groups hold a few hundred)
-_COMMERCIAL_LOADS = (
-    "HVAC", "COLD_STORAGE", "PUMPING", "MANUFACTURING", "LIGHTING", "BUILDING_AUTOMATION",
-    "BATTERY_STORAGE", "GENERATION",
-)  # fmt: skip
-_RESIDENTIAL_LOADS = ("HVAC", "BATTERY_STORAGE", "EV_CHARGING", "WATER_HEATING")
-
-
-def iso(dt: datetime, *, millis: bool = False) -> str:
-    """Format an aware datetime the way Leap does: UTC with a Z."""
-    if dt.tzinfo is not UTC:
-        dt = dt.astimezone(UTC)
-    # isoformat is C code: several times faster than strftime, which showed in the floor bench.
-    return dt.isoformat(timespec="milliseconds" if millis else "seconds")[:-6] + "Z"
-
-
-def _digest(*parts: object) -> bytes:
-    return hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=16).digest()
-
-
-def stable_uuid(*parts: object) -> str:
-    """A version-4-shaped UUID that is a pure function of its parts."""
-    raw = bytearray(_digest(*parts))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return str(uuid.UUID(bytes=bytes(raw)))
-
-
-@dataclass(frozen=True)
-class Period:
-    """One delivery period of one program."""
-
-    program: catalog.Program
-    name: str
-    start: datetime
-    end: datetime
-
-    @functools.cached_property
-    def deadlines(self) -> list[tuple[datetime, datetime]]:
-        """Rolling (deadline, activation) pairs: activations every 14 days, deadline 2 days before."""
-        pairs: list[tuple[datetime, datetime]] = []
-        activation = self.start
-        while activation < self.end and len(pairs) < 2:
-            pairs.append((activation - timedelta(days=2), activation))
-            activation = activation + timedelta(days=14)
-        return pairs
-
-    @functools.cached_property
-    def rendered(self) -> dict[str, Any]:
-        """The JSON fields every enrollment row of this period shares (rendered once)."""
-        return {
-            "delivery_period_start_date_time": iso(self.start),
-            "delivery_period_end_date_time": iso(self.end),
-            "enrollment_deadlines": [
-                {"enrollment_deadline_date_time": iso(d), "activation_date_time": iso(a)}
-                for d, a in self.deadlines
-            ],
-            "last_deadline": iso(self.deadlines[-1][0]),
-        }
-
-
-def periods_around(program: catalog.Program, region: catalog.Region, now: datetime) -> list[Period]:
-    """The delivery period of `program` in force at `now` (or the next one) and the one after."""
-    tz = ZoneInfo(region.timezone)
-    local = now.astimezone(tz)
-    found: list[Period] = []
-    for year in (local.year - 1, local.year, local.year + 1, local.year + 2):
-        for start_month, length in program.periods:
-            start = datetime(year, start_month, 1, tzinfo=tz)
-            end_month0 = start_month - 1 + length
-            end = datetime(year + end_month0 // 12, end_month0 % 12 + 1, 1, tzinfo=tz)
-            last = end - timedelta(days=1)
-            if end <= now:
-                continue
-            if length == 1:
-                name = f"{program.period_prefix}_{year}_{catalog.MONTHS[start_month - 1]}"
-            elif last.year == year:
-                name = (
-                    f"{program.period_prefix}_{year}_{catalog.MONTHS[start_month - 1]}"
-                    f"_{catalog.MONTHS[last.month - 1]}"
-                )
-            else:
-                name = (
-                    f"{program.period_prefix}_{year}_{catalog.MONTHS[start_month - 1]}"
-                    f"_{last.year}_{catalog.MONTHS[last.month - 1]}"
-                )
-            found.append(Period(program, name, start.astimezone(UTC), end.astimezone(UTC)))
-    found.sort(key=lambda p: p.start)
-    return found[:2]
-
-
-@dataclass(frozen=True)
-class MarketGroup:
-    """A market group: one program, one delivery period, a few hundred meters."""
-
-    market_group_id: str
-    name: str
-    region: str
-    program: str
-    period: Period
-    bucket: int
-
-
-class Core:
-    """What searches filter on, computed from a hash of (seed, index) without the full record."""
-
-    __slots__ = (
-        "index",
-        "region",
-        "utility",
-        "programs",
-        "bucket_bits",
-        "status",
-        "partner_actions",
-        "leap_action",
-        "archived",
-        "has_reference",
-        "created_at",
-        "updated_at",
-    )
-
-    def __init__(self, seed: int, index: int, size: int, epoch: datetime) -> None:
-        h = int.from_bytes(_digest("core", seed, index), "big")
-        self.index = index
-        pick = h % _REGION_TOTAL
-        region = next(r for cut, r in _REGION_CUTS if pick < cut)
-        h //= _REGION_TOTAL
-        self.region = region
-        self.utility = region.utilities[h % len(region.utilities)]
-        h //= len(region.utilities)
-        eligible = [
-            p for p in region.programs if not p.utilities or self.utility.code in p.utilities
-        ]
-        # One to three programs; the first eligible program is the main one.
-        count = 1 + (h % 3 if len(eligible) > 1 else 0)
-        h //= 3
-        start = h % len(eligible)
-        h //= len(eligible)
-        self.programs = tuple(eligible[(start + k) % len(eligible)] for k in range(count))
-        self.bucket_bits = h % 1_000_003
-        h //= 1_000_003
-        roll = h % 100
-        h //= 100
-        self.status = next(s for s, cut in zip(STATUSES, _STATUS_CUTS, strict=True) if roll < cut)
-        # About one meter in ten has partner actions; more among the not-yet-active.
-        action_roll = h % 100
-        h //= 100
-        threshold = 4 if self.status == "ACTIVE" else 22
-        self.partner_actions = 1 + action_roll % 2 if action_roll < threshold else 0
-        self.leap_action = self.status in ("PENDING", "ELIGIBLE") and h % 3 == 0
-        h //= 3
-        self.archived = h % 100 < 3
-        h //= 100
-        self.has_reference = h % 100 >= 7
-        h //= 100
-        # Creation order follows the index: a created window selects a contiguous range.
-        span = timedelta(days=725).total_seconds()
-        base = epoch - timedelta(days=730)
-        jitter = h % 3600
-        h //= 3600
-        self.created_at = base + timedelta(seconds=span * index / max(size, 1) + jitter)
-        age = (epoch - self.created_at).total_seconds()
-        self.updated_at = self.created_at + timedelta(seconds=int(age * (h % 1000) / 1000))
-
-
-@dataclass
-class MeterState:
-    """One meter as Leap holds it: details, enrollment and the times searches filter on."""
-
-    index: int
-    meter_id: str
-    partner_reference: str | None
-    region: str
-    customer_classification: str
-    load_types: list[str]
-    meter_type: str
-    connection_references: list[str]
-    customer_group: str
-    tags: list[str]
-    is_archived: bool
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    global_status: str
-    participation: list[dict[str, Any]]
-    programs: list[dict[str, Any]]  # rows with datetime values; rendered by enrollment_json
-    partner_actions: list[dict[str, Any]] = field(default_factory=list)
-    leap_actions: list[dict[str, Any]] = field(default_factory=list)
-    # Customer, device, site, utility, caiso/isone/nyiso: generated on first use, because an
-    # enrollment search never needs them (half the cost of a meter).
-    details_: dict[str, Any] | None = field(default=None, repr=False)
-    detail_source: Any = field(default=None, repr=False, compare=False)
-
-    @property
-    def details(self) -> dict[str, Any]:
-        """The detail blocks (customer, device, site, utility, ISO-specific)."""
-        if self.details_ is None:
-            generator, core = self.detail_source
-            self.details_ = generator.details(self, core)
-        return self.details_
-
-    def identifiers(self) -> dict[str, Any]:
-        """Fields shared by the meter detail and the enrollment objects."""
-        out: dict[str, Any] = {"meter_id": self.meter_id}
-        if self.partner_reference is not None:
-            out["partner_reference"] = self.partner_reference
-        out.update(
-            transmission_region=self.region,
-            customer_classification=self.customer_classification,
-            load_types=list(self.load_types),
-            meter_type=self.meter_type,
-            connection_references=list(self.connection_references),
-            customer_group=self.customer_group,
-            tags=list(self.tags),
-            is_archived=self.is_archived,
-        )
-        return out
-
-    def audit(self) -> dict[str, Any]:
-        """The audit block; updated_at is what `last_modified_date_time` filters on."""
-        return {
-            "created_by": self.created_by,
-            "created_at": iso(self.created_at, millis=True),
-            "updated_at": iso(self.updated_at, millis=True),
-        }
-
-    def detail_json(self, *, device_names: str = "lf") -> dict[str, Any]:
-        """The `MeterDetailsResponse` object."""
-        out = self.identifiers()
-        details = self.details
-        for key in ("customer", "device", "site", "utility", "caiso", "isone", "nyiso"):
-            if details.get(key) is not None:
-                out[key] = details[key]
-        if device_names == "smet" and "site" in out:
-            out["site"] = _smet_site(out["site"])
-            if "device" in out:
-                out["device"] = {
-                    k: v for k, v in out["device"].items() if not k.startswith("battery_max_")
-                }
-        out["audit"] = self.audit()
-        return out
-
-    def enrollment_json(self) -> dict[str, Any]:
-        """The `MeterEnrollmentResponse` object."""
-        out = self.identifiers()
-        out["audit"] = self.audit()
-        out["global_enrollment_status"] = self.global_status
-        out["participation_preferences"] = [dict(p) for p in self.participation]
-        rows = []
-        for row in self.programs:
-            shared = row["period"].rendered
-            item = {
-                "program_identifier": row["program_identifier"],
-                "delivery_period": row["delivery_period"],
-                "delivery_period_start_date_time": shared["delivery_period_start_date_time"],
-                "delivery_period_end_date_time": shared["delivery_period_end_date_time"],
-                "enrollment_status": row["enrollment_status"],
-                "enrollment_deadlines": [dict(d) for d in shared["enrollment_deadlines"]],
-            }
-            if row.get("market_group_id"):
-                item["market_group_id"] = row["market_group_id"]
-                item["market_group_name"] = row["market_group_name"]
-            rows.append(item)
-        out["program_enrollment"] = rows
-        out["required_actions"] = {
-            "partner": [dict(a) for a in self.partner_actions],
-            "leap": [dict(a) for a in self.leap_actions],
-        }
-        return out
-
-
-def _smet_site(site: dict[str, Any]) -> dict[str, Any]:
-    """Rename the device fields to their older spelling (meters.yml's DeviceInfo; both are live)."""
-    renames = {
-        "battery_max_discharge_rate_kw": "max_energy_production_rate_kw",
-        "battery_max_charge_rate_kw": "max_energy_consumption_rate_kw",
-        "is_connected_to_solar": "pv_connected",
-    }
-    site = dict(site)
-    site["site_devices"] = [
-        {renames.get(k, k): v for k, v in device.items()} for device in site.get("site_devices", [])
-    ]
-    return site
+from .meter_state import (
+    COMMERCIAL_LOADS,
+    GROUP_SIZE,
+    REGION_TOTAL,
+    RESIDENTIAL_LOADS,
+    Core,
+    MarketGroup,
+    MeterState,
+    Period,
+    digest,
+    iso,
+    periods_around,
+    stable_uuid,
+)
 
 
 class Generator:
@@ -327,7 +43,7 @@ class Generator:
         self._group_keys: dict[tuple[str, str, str, int], MarketGroup] = {}
         self._buckets: dict[tuple[str, str], int] = {}
         for region in catalog.REGIONS:
-            share = size * region.weight / _REGION_TOTAL
+            share = size * region.weight / REGION_TOTAL
             for program in region.programs:
                 # Programs limited to some utilities get fewer meters, hence fewer groups.
                 users = share * (
@@ -352,7 +68,7 @@ class Generator:
         key = (region.code, program.identifier, period.name, bucket)
         group = self._group_keys.get(key)
         if group is None:
-            number = int.from_bytes(_digest("gname", self.seed, *key)[:2], "big") % 90 + 10
+            number = int.from_bytes(digest("gname", self.seed, *key)[:2], "big") % 90 + 10
             group = MarketGroup(
                 market_group_id=stable_uuid("group", self.seed, *key),
                 name=f"{program.group_prefix}_{bucket + 1}_{region.code[:2]}DRP{number}",
@@ -388,9 +104,9 @@ class Generator:
         commercial = draw() < 0.35
         classification = "COMMERCIAL" if commercial else "RESIDENTIAL"
         if commercial:
-            load_types = rng.sample(_COMMERCIAL_LOADS, 1 + int(draw() * 3))
+            load_types = rng.sample(COMMERCIAL_LOADS, 1 + int(draw() * 3))
         else:
-            load_types = rng.sample(_RESIDENTIAL_LOADS, 1 + int(draw() * 2))
+            load_types = rng.sample(RESIDENTIAL_LOADS, 1 + int(draw() * 2))
         roll = draw()
         meter_type = "UTILITY_METER" if roll < 0.7 else "SUBMETER" if roll < 0.8 else "DEVICE"
         reference = (
@@ -425,170 +141,6 @@ class Generator:
             partner_actions=partner_actions,
             leap_actions=leap_actions,
         )
-
-    def details(self, state: MeterState, core: Core) -> dict[str, Any]:
-        """Customer, device, site, utility and ISO blocks of a meter (its own random stream)."""
-        index = state.index
-        rng = random.Random((self.seed << 40) ^ (index * 7919) ^ 0xD57A11)
-        draw = rng.random
-
-        # random.randint/choice are slow in bulk; these draw from the same stream, faster.
-        def pick_int(low: int, high: int) -> int:
-            return low + int(draw() * (high - low + 1))
-
-        def pick(options: Any) -> Any:
-            return options[int(draw() * len(options))]
-
-        region, utility = core.region, core.utility
-        commercial = state.customer_classification == "COMMERCIAL"
-        load_types = state.load_types
-        city, state, postal = pick(utility.cities)
-        if rng.random() < 0.2:
-            postal = f"{postal}-{pick_int(1000, 9999)}"
-        first, last = pick(catalog.FIRST_NAMES), pick(catalog.LAST_NAMES)
-        ascii_last = (
-            last.replace("'", "").replace("ü", "u").replace("á", "a").replace("é", "e").lower()
-        )
-        company = (
-            f"{pick(catalog.COMPANY_WORDS[0])} {pick(catalog.COMPANY_WORDS[1])}"
-            if commercial
-            else None
-        )
-        customer: dict[str, Any] = {
-            "street_1": f"{pick_int(1, 9899)} {pick(catalog.STREET_NAMES)}",
-            "city": city,
-            "postal_code": postal,
-            "state_or_province_code": state,
-            "country_code": "US",
-            "end_customer_name": f"{first} {last}",
-            "end_customer_email": f"{first.lower()}.{ascii_last}{index}@{pick(catalog.EMAIL_DOMAINS)}",
-            "end_customer_phone_number": f"+1-{pick_int(201, 989)}-555-01{pick_int(0, 99):02d}",
-        }
-        if rng.random() < 0.25:
-            customer["street_2"] = pick(["Suite 200", "Unit 4B", "Bldg 3", "Apt 12"])
-        if commercial:
-            customer["end_customer_company_name"] = company
-            customer["end_customer_title"] = pick(catalog.TITLES)
-        if rng.random() < 0.6:
-            customer["partner_offering_name"] = pick(
-                ["Home Battery Rewards", "Smart Thermostat Savings", "Business Demand Response"]
-            )
-            customer["partner_offering_date"] = (core.created_at - timedelta(days=pick_int(1, 60))).strftime("%Y-%m-%d")  # fmt: skip
-        if region.code == "ISONE":
-            customer["is_in_wholesale_capacity_market"] = rng.random() < 0.3
-            customer["dispatch_option"] = pick(["DAILY", "TARGETED"])
-        if rng.random() < 0.15:
-            customer["billing"] = {
-                "street_1": f"PO Box {pick_int(100, 9999)}",
-                "postal_code": postal[:5],
-                "city": city,
-                "state_or_province_code": state,
-                "country_code": "US",
-            }
-        if core.has_reference:
-            if rng.random() < 0.3:
-                customer["partner_customer_reference"] = f"cust-{self.seed}-{index:07d}"
-        device = None
-        site_devices: list[dict[str, Any]] = []
-        for load in load_types:
-            if load not in catalog.DEVICES:
-                continue
-            device_type, models = catalog.DEVICES[load]
-            maker, model = pick(models)
-            item: dict[str, Any] = {
-                "device_type": device_type,
-                "model": model,
-                "manufacturer": maker,
-                "serial_number": f"{maker[:3].upper()}{pick_int(10**8, 10**9 - 1)}",
-            }
-            if device_type == "BATTERY":
-                power = round(pick([5.0, 11.5, 13.5, 250.0 if commercial else 10.0]), 1)
-                item.update(
-                    power_capacity_kw=power,
-                    energy_capacity_kwh=round(power * 2, 1),
-                    energy_capacity_duration_hours=2,
-                    battery_max_discharge_rate_kw=power,
-                    battery_max_charge_rate_kw=power,
-                    battery_max_state_of_charge_percentage=100,
-                    battery_min_state_of_charge_percentage=pick([0, 10, 20]),
-                    installer=pick(catalog.INSTALLERS),
-                    is_connected_to_solar=rng.random() < 0.6,
-                )
-            elif device_type == "EV_CHARGER":
-                item.update(power_capacity_kw=pick([7.2, 11.5, 19.2]), voltage_level="EVSE_LEVEL_2")  # fmt: skip
-            elif device_type == "GENERATOR":
-                item.update(
-                    power_capacity_kw=float(pick([150, 500, 800])),
-                    model_year=pick_int(2005, 2024),
-                    fuel_type=pick(["DIESEL", "NATURAL_GAS", "DUAL_FUEL"]),
-                )
-            site_devices.append(item)
-            if device is None:
-                device = {
-                    "device_type": device_type,
-                    "device_serial_number": item["serial_number"],
-                    "device_model": model,
-                    "device_manufacturer": maker,
-                    "install_date": (core.created_at - timedelta(days=pick_int(30, 900))).strftime(
-                        "%Y-%m-%d"
-                    ),  # fmt: skip
-                }
-                if device_type == "BATTERY":
-                    device.update(
-                        battery_power_capacity_kw=item["power_capacity_kw"],
-                        battery_energy_capacity_kwh=item["energy_capacity_kwh"],
-                        battery_duration_hours=2,
-                        battery_max_discharge_rate_kw=item["power_capacity_kw"],
-                        battery_max_charge_rate_kw=item["power_capacity_kw"],
-                        permission_to_operate_date=device["install_date"],
-                    )
-        site: dict[str, Any] | None = None
-        if rng.random() < 0.9:
-            site = {
-                "load_zone": pick(utility.load_zones),
-                "number_of_devices": len(site_devices),
-                "on_site_fossil_generator": any(
-                    d["device_type"] == "GENERATOR" for d in site_devices
-                ),  # fmt: skip
-                "renewable_generator": any(d.get("is_connected_to_solar") for d in site_devices),
-                "site_devices": site_devices,
-            }
-        utility_block = {
-            "utility_name": utility.code,
-            "load_serving_entity": pick(utility.load_serving_entities),
-            "electric_service_account_number": f"{pick_int(10**9, 10**10 - 1)}",
-            "tariff": pick(["E-19", "B-10", "TOU-GS-3", "SC9", "E-TOU-C", "GS-2", "R-1"]),
-            "voltage": pick(["Secondary", "Primary", "Transmission"])
-            if commercial
-            else "Secondary",
-            "utility_meter_serial_number": f"{utility.code[:2]}{pick_int(10**7, 10**8 - 1)}",
-            "bill_service_agreement_number": f"{pick_int(10**9, 10**10 - 1)}",
-            "bill_customer_account_number": f"{pick_int(10**9, 10**10 - 1)}",
-        }
-        details: dict[str, Any] = {
-            "customer": customer,
-            "device": device,
-            "site": site,
-            "utility": utility_block,
-        }
-        if region.code == "CAISO":
-            details["caiso"] = {
-                "is_receiving_sgip_funding": rng.random() < 0.2,
-                "nem_type": pick(["NEM2", "NEM3"]),
-            }
-        elif region.code == "ISONE":
-            details["isone"] = {"in_connected_solutions": rng.random() < 0.5}
-        elif region.code == "NYISO":
-            nyiso: dict[str, Any] = {
-                "cbl_method": pick(["AVERAGE_DAY", "WEATHER_ADJUSTED"]),
-                "company_type": pick(["CORPORATION", "LIMITED_LIABILITY_COMPANY", "OTHER"]),
-            }
-            if rng.random() < 0.5:
-                nyiso["existing_nyiso_resource_id"] = f"NY{pick_int(100000, 999999)}"
-                nyiso["partner_nyiso_resource_name"] = f"VPP_{region.code}_{pick_int(1, 40)}"
-            details["nyiso"] = nyiso
-
-        return details
 
     def _program_rows(self, core: Core, status: str, rng: random.Random) -> list[dict[str, Any]]:
         rows = []
@@ -650,7 +202,7 @@ class Generator:
         a hash of (seed, index, k), not from the meter's random stream, so the rest of the meter
         stays what it was.
         """
-        h = int.from_bytes(_digest("deadline", self.seed, index, k)[:4], "big")
+        h = int.from_bytes(digest("deadline", self.seed, index, k)[:4], "big")
         day = (self.epoch + timedelta(days=h % 49 - 7)).replace(minute=0, second=0, microsecond=0)
         return day.replace(hour=7)  # 07:00 UTC: midnight on the US west coast
 

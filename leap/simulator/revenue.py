@@ -20,98 +20,38 @@ figure is a pure function of (seed, meter, month, version), so paging and repeat
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import catalog
-from .portfolio import iso
+from .meter_state import iso
+from .revenue_figures import (
+    CAPACITY_PRICES,
+    DEFAULT_PRICE,
+    ENERGY_PRICE_KWH,
+    HISTORY_MONTHS,
+    MONTH_NAMES,
+    RESPONSIVENESS,
+    Aggregate,
+    Facts,
+    Version,
+    add_months,
+    draws,
+    earnings,
+    later_versions,
+    matches_filters,
+    month_index,
+    month_start,
+    month_text,
+    parse_time,
+    program_of,
+    response_percentage,
+    with_labels,
+)
 
 if TYPE_CHECKING:
     from .simulator import Simulator
-
-HISTORY_MONTHS = 24  # months of reports Leap keeps for the simulated partner
-MONTH_NAMES = (
-    "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER",
-    "OCTOBER", "NOVEMBER", "DECEMBER",
-)  # fmt: skip
-# $ per kW-month of nomination, by program (the rest: DEFAULT_PRICE).
-CAPACITY_PRICES = {
-    "CCA": 6.5, "DRAM": 7.2, "ELRP": 2.0, "CEC-DSGS": 9.0, "PGE-CBP": 8.1, "ERCOT-ERS": 5.4,
-    "ONCOR-CLM": 4.0, "NYISO-SCR": 11.5, "CONED-CSRP": 18.0, "CONED-DLRP": 15.0,
-    "PSEGLI-CSRP": 12.0, "PJM-CAPACITY": 8.9, "MA_DOER-CPS": 3.5, "NATGRID-CS": 2.9,
-}  # fmt: skip
-DEFAULT_PRICE = 5.0
-ENERGY_PRICE_KWH = 0.35
-RESPONSIVENESS = ("NEVER_RESPONDS", "RARELY_RESPONDS", "NORMALLY_RESPONDS")
-
-
-def month_index(text: str) -> int:
-    """Months since year 0 of `YYYY-MM`."""
-    return int(text[:4]) * 12 + int(text[5:7]) - 1
-
-
-def month_text(index: int) -> str:
-    """`YYYY-MM` of a month index."""
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def month_start(index: int) -> datetime:
-    """The first instant of a month, UTC."""
-    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
-
-
-def _draws(*parts: object) -> list[float]:
-    """Eight uniform draws in [0, 1) that are a pure function of the parts."""
-    raw = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=32).digest()
-    return [int.from_bytes(raw[i : i + 4], "big") / 4294967296 for i in range(0, 32, 4)]
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What a meter's revenue depends on that does not change month to month."""
-
-    index: int
-    meter_id: str
-    partner_reference: str | None
-    region: str
-    utility: str | None
-    customer: str | None
-    customer_group: str | None
-    load_types: tuple[str, ...]
-    status: str
-    archived: bool
-    program: str | None
-    market_group: str | None
-    season: frozenset[int]  # months (1-12) the program pays capacity in
-    created: int  # month index the meter was created in
-    nomination_kw: float
-    responsiveness: str
-    low_coverage: bool
-    idle: tuple[tuple[datetime, datetime | None], ...]  # IDLE / DISENROLL windows
-    stamp: datetime  # the meter's updated_at when these facts were read
-
-
-@dataclass(frozen=True)
-class Version:
-    """One published version of one month's report."""
-
-    month: int
-    number: int
-    published: datetime
-
-    @property
-    def name(self) -> str:
-        """V1, V2, ..."""
-        return f"V{self.number}"
-
-    @property
-    def status(self) -> str:
-        """V1 is preliminary; every later version is final."""
-        return "PRELIMINARY" if self.number == 1 else "FINALIZED"
 
 
 class RevenueBook:
@@ -137,8 +77,8 @@ class RevenueBook:
             return []
         start = month_start(month)
         times = [
-            _add_months(start, 1) + timedelta(days=4, hours=10),
-            _add_months(start, 2) + timedelta(days=19, hours=10),
+            add_months(start, 1) + timedelta(days=4, hours=10),
+            add_months(start, 2) + timedelta(days=19, hours=10),
             *self.revisions.get(month, []),
         ]
         return [
@@ -186,19 +126,19 @@ class RevenueBook:
         program = main["program_identifier"] if main else None
         season: set[int] = set()
         if main is not None:
-            for start_month, length in _program(program).periods:
+            for start_month, length in program_of(program).periods:
                 season.update((start_month - 1 + k) % 12 + 1 for k in range(length))
         devices = (details.get("site") or {}).get("site_devices", [])
         power = sum(d.get("power_capacity_kw", 0) for d in devices)
         commercial = state.customer_classification == "COMMERCIAL"
         nomination = round(max(power * 0.8, 40.0 if commercial else 4.0), 2)
-        draw = _draws("facts", self.sim.seed, state.meter_id)
+        draw = draws("facts", self.sim.seed, state.meter_id)
         responsiveness = RESPONSIVENESS[0 if draw[0] < 0.07 else 1 if draw[0] < 0.18 else 2]
         idle = tuple(
-            (start, _parse(p.get("end_time")))
+            (start, parse_time(p.get("end_time")))
             for p in state.participation
             if p["participation_preference"] in ("IDLE", "DISENROLL")
-            and (start := _parse(p["start_time"])) is not None
+            and (start := parse_time(p["start_time"])) is not None
         )
         facts = Facts(
             index=index,
@@ -287,7 +227,7 @@ class RevenueBook:
             return None
         counts = counts if counts is not None else self._dispatch_counts()
         seed = self.sim.seed
-        draw = _draws("row", seed, facts.meter_id, month)
+        draw = draws("row", seed, facts.meter_id, month)
         calendar_month = month % 12 + 1
         in_season = calendar_month in facts.season
         price = CAPACITY_PRICES.get(facts.program, DEFAULT_PRICE)
@@ -297,47 +237,24 @@ class RevenueBook:
         events = (int(draw[0] * 5) + dispatched) if in_season else dispatched
         new_meter = self.history == "created" and month - facts.created < 2
         history = "NEW_METER" if new_meter else facts.responsiveness
-        if history == "NEVER_RESPONDS":
-            response = round(draw[1] * 3, 1)
-        elif history == "RARELY_RESPONDS":
-            response = round(10 + draw[1] * 35, 1)
-        else:
-            response = round(72 + draw[1] * 28, 1)
+        response = response_percentage(history, draw[1])
         coverage = round(40 + draw[2] * 34, 1) if facts.low_coverage else round(92 + draw[2] * 8, 1)
-        payment_adjustment = 0.0
-        # Later versions: late meter data arrives, adjustments (true-ups) are paid.
-        for number in range(2, version.number + 1):
-            later = _draws("version", seed, facts.meter_id, month, number)
-            if number == 2 and facts.low_coverage and later[0] < 0.5:
-                coverage = round(min(100.0, coverage + 20 + later[1] * 10), 1)
-            if later[2] < (0.03 if number == 2 else 0.02):
-                payment_adjustment = round(payment_adjustment + (later[3] - 0.3) * 40, 2)
+        coverage, payment_adjustment = later_versions(seed, facts, month, version, coverage)
         nomination_kw = facts.nomination_kw
         status = "NOT_PARTICIPATING" if facts.archived else facts.status
-        capacity_potential = energy_potential = 0.0
-        capacity = energy = penalty = 0.0
-        if status in ("ELIGIBLE", "PENDING") and in_season:
-            revenue_type = "MISSED_ENROLLMENT_CAPACITY"
-            capacity_potential = nomination_kw * price
-            events = response = 0
-        elif status != "ACTIVE" or idled or not in_season:
-            revenue_type = "NO_CAPACITY_REVENUE"
-            events = 0 if status != "ACTIVE" or idled else events
-            response = 0 if not events else response
-        else:
-            capacity_potential = nomination_kw * price
-            energy_potential = events * 2 * nomination_kw * ENERGY_PRICE_KWH
-            performance = response / 100 if events else 1.0
-            capacity = capacity_potential * min(1.0, performance * 1.05) * min(1.0, coverage / 90)
-            energy = energy_potential * performance * min(1.0, coverage / 90)
-            if events and performance < 0.5:
-                penalty = round(capacity_potential * 0.1, 2)
-            if coverage < 75:
-                revenue_type = "MISSING_DATA_CAPACITY"
-            elif events and response < 50:
-                revenue_type = "MISSED_DISPATCH_CAPACITY"
-            else:
-                revenue_type = "DELIVERED_CAPACITY"
+        earned = earnings(
+            status,
+            in_season,
+            idled,
+            nomination_kw * price,
+            nomination_kw,
+            events,
+            response,
+            coverage,
+        )
+        revenue_type, events, response = earned.revenue_type, earned.events, earned.response
+        capacity_potential, energy_potential = earned.capacity_potential, earned.energy_potential
+        capacity, energy, penalty = earned.capacity, earned.energy, earned.penalty
         potential = round(capacity_potential + energy_potential, 2)
         capacity, energy = round(capacity, 2), round(energy, 2)
         total = round(capacity + energy - penalty + payment_adjustment, 2)
@@ -375,17 +292,7 @@ class RevenueBook:
             else "NOT_APPLICABLE",
             "historical_responsiveness": history,
         }
-        if facts.partner_reference is not None:
-            row["partner_reference"] = facts.partner_reference
-        for key, value in (
-            ("customer_group", facts.customer_group),
-            ("utility", facts.utility),
-            ("customer", facts.customer),
-            ("market_group", facts.market_group),
-        ):
-            if value:
-                row[key] = value
-        return row
+        return with_labels(row, facts)
 
     def all_rows(self, months: list[int], version_name: str | None) -> Iterator[dict[str, Any]]:
         """Every row of these months (each at `version_name`, or its latest)."""
@@ -404,7 +311,7 @@ class RevenueBook:
 
     def aggregate(self, kind: str, rows: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
         """Leap's customer / market-group / load-type / utility aggregations of meter rows."""
-        groups: dict[tuple[str, str, str], _Acc] = {}
+        groups: dict[tuple[str, str, str], Aggregate] = {}
         for row in rows:
             if kind == "customer":
                 keys = [row.get("customer") or "Unknown customer"]
@@ -418,7 +325,7 @@ class RevenueBook:
                 slot = (key, row["delivery_start_date"], row["version"])
                 acc = groups.get(slot)
                 if acc is None:
-                    acc = groups[slot] = _Acc(key, row)
+                    acc = groups[slot] = Aggregate(key, row)
                 acc.add(row)
         return [acc.render(kind) for acc in groups.values()]
 
@@ -522,24 +429,8 @@ class RevenueBook:
                 meters_total = max(meters_total, len(rows))
                 dispatched = sum(1 for r in rows if r["total_number_of_events"])
                 dispatched_total = max(dispatched_total, dispatched)
-                text = month_text(month)
                 reports.append(
-                    {
-                        "settlement_period": {"period_start": text, "period_end": text},
-                        "settlement_type": "MONTH",
-                        "total_payment": round(month_total, 2),
-                        "total_potential_revenue": round(figures["potential"], 2),
-                        "missed_revenue": round(sum(r["missed_revenue"] for r in rows), 2),
-                        "statuses": [
-                            {"status": v.status, "updated_at": iso(v.published, millis=True)}
-                            for v in self.versions(month)
-                        ],
-                        "dispatch_days_count": min(
-                            31, sum(r["total_number_of_events"] for r in rows)
-                        ),
-                        "transmission_region": sorted(by_region)[0] if by_region else "CAISO",
-                        "programs": sorted({r["program"] for r in rows}),
-                    }
+                    self._month_report(month, rows, month_total, figures["potential"], by_region)
                 )
             actual += figures["actual"]
             preliminary += figures["preliminary"]
@@ -590,6 +481,31 @@ class RevenueBook:
             "reports": reports,
         }
 
+    def _month_report(
+        self,
+        month: int,
+        rows: list[dict[str, Any]],
+        total: float,
+        potential: float,
+        by_region: dict[str, float],
+    ) -> dict[str, Any]:
+        """One month's entry in the `reports` of a YearlyOverview."""
+        text = month_text(month)
+        return {
+            "settlement_period": {"period_start": text, "period_end": text},
+            "settlement_type": "MONTH",
+            "total_payment": round(total, 2),
+            "total_potential_revenue": round(potential, 2),
+            "missed_revenue": round(sum(r["missed_revenue"] for r in rows), 2),
+            "statuses": [
+                {"status": v.status, "updated_at": iso(v.published, millis=True)}
+                for v in self.versions(month)
+            ],
+            "dispatch_days_count": min(31, sum(r["total_number_of_events"] for r in rows)),
+            "transmission_region": sorted(by_region)[0] if by_region else "CAISO",
+            "programs": sorted({r["program"] for r in rows}),
+        }
+
     def _region(self, row: dict[str, Any]) -> str:
         index = self.sim.portfolio.index_of(row["meter_id"])
         facts = self.facts(index) if index is not None else None
@@ -631,140 +547,7 @@ class RevenueBook:
                 item["customer_name"] = facts.customer
             if facts.customer_group:
                 item["customer_group"] = facts.customer_group
-            if not _matches(item, filters):
+            if not matches_filters(item, filters):
                 continue
             found.append(item)
         return found, position, summary
-
-
-def _matches(item: dict[str, Any], f: dict[str, Any]) -> bool:
-    """The diagnosis filters: substring filters, lists, include/exclude pairs."""
-    for field, key in (
-        ("meter_id_contains", "meter_id"),
-        ("partner_reference_contains", "partner_reference"),
-        ("customer_name_contains", "customer_name"),
-    ):
-        wanted = f.get(field)
-        if wanted and wanted.lower() not in (item.get(key) or "").lower():
-            return False
-    for field, key in (
-        ("transmission_regions", "transmission_region"),
-        ("programs", "program"),
-        ("historical_responsiveness", "historical_responsiveness"),
-    ):
-        wanted = f.get(field)
-        if wanted and item[key] not in wanted:
-            return False
-    pair = (item["meter_id"], item["program"])
-    include = f.get("include_meter_programs")
-    if include and pair not in include:
-        return False
-    exclude = f.get("exclude_meter_programs")
-    return not (exclude and pair in exclude)
-
-
-class _Acc:
-    """Sums of one aggregation row."""
-
-    def __init__(self, key: str, row: dict[str, Any]) -> None:
-        self.key = key
-        self.month = row["delivery_start_date"]
-        self.version = row["version"]
-        self.group = row.get("customer_group")
-        self.meters = self.dispatched = 0
-        self.sums: dict[str, float] = defaultdict(float)
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.meters += 1
-        self.dispatched += 1 if row["total_number_of_events"] else 0
-        for name in (
-            "nomination_w", "capacity_revenue", "energy_revenue", "monetized_w", "total_revenue",
-            "data_coverage_percentage", "energy_earned_wh", "potential_revenue",
-            "capacity_earned_w", "payment_adjustment", "penalty", "performance_adjustment",
-            "missed_revenue", "capacity_performance_percentage", "energy_performance_percentage",
-        ):  # fmt: skip
-            self.sums[name] += row[name]
-
-    def render(self, kind: str) -> dict[str, Any]:
-        s = {k: round(v, 2) for k, v in self.sums.items()}
-        n = max(self.meters, 1)
-        common = {
-            "meter_count": self.meters,
-            "nomination_w": s["nomination_w"],
-            "capacity_revenue": s["capacity_revenue"],
-            "energy_revenue": s["energy_revenue"],
-            "delivery_start_date": self.month,
-            "delivery_end_date": self.month,
-            "monetized_w": s["monetized_w"],
-            "total_revenue": s["total_revenue"],
-            "data_coverage_percentage": round(s["data_coverage_percentage"] / n, 2),
-            "potential_revenue": s["potential_revenue"],
-            "capacity_earned_w": s["capacity_earned_w"],
-            "payment_adjustment": s["payment_adjustment"],
-            "penalty": s["penalty"],
-            "performance_adjustment": s["performance_adjustment"],
-            "missed_revenue": s["missed_revenue"],
-            "version": self.version,
-        }
-        if kind == "utility":
-            metric = {
-                "quantity": s["capacity_earned_w"],
-                "price": 0.0,
-                "revenue": s["capacity_revenue"],
-            }
-            return {
-                "utility": self.key,
-                "capacity_w": {
-                    "earned_capacity": metric,
-                    "four_hour_capacity_bonus": {"quantity": 0.0, "price": 0.0, "revenue": 0.0},
-                    "missed_enrollment": {"quantity": 0.0, "price": 0.0, "revenue": 0.0},
-                },
-                "energy_wh": {
-                    "energy_earned": {
-                        "quantity": s["energy_earned_wh"],
-                        "revenue": s["energy_revenue"],
-                    },
-                    "performance_bonus": {"revenue": 0.0},
-                },
-                "meters_dispatched_count": self.dispatched,
-                **common,
-            }
-        common["capacity_performance_percentage"] = round(
-            s["capacity_performance_percentage"] / n, 2
-        )
-        common["energy_performance_percentage"] = round(s["energy_performance_percentage"] / n, 2)
-        common["energy_earned_wh"] = s["energy_earned_wh"]
-        if kind == "customer":
-            out = {"customer_name": self.key, **common}
-            if self.group:
-                out["customer_group"] = self.group
-            return out
-        if kind == "market-group":
-            return {"market_group": self.key, **common}
-        return {"load_type": self.key, **common}
-
-
-def _program(identifier: str | None) -> catalog.Program:
-    for region in catalog.REGIONS:
-        for program in region.programs:
-            if program.identifier == identifier:
-                return program
-    return catalog.Program(identifier or "CCA", "X", catalog.MONTHLY, "X")
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    text = value.rstrip("Z")
-    if "." in text:
-        head, frac = text.split(".", 1)
-        text = f"{head}.{frac[:6]}"
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _add_months(when: datetime, months: int) -> datetime:
-    index = when.year * 12 + when.month - 1 + months
-    return when.replace(year=index // 12, month=index % 12 + 1)

@@ -12,11 +12,12 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .revenue import month_index, month_text
+from .http import SETTLEMENT, Call, Reply, query_key
+from .revenue_figures import month_index, month_text
 from .validate import Invalid, is_uuid
 
 if TYPE_CHECKING:
-    from .api import Api, Call, Reply
+    from .api import Api
 
 MONTH = re.compile(r"^\d{4}-\d{2}$")
 SEARCH_FIELDS = {
@@ -110,8 +111,6 @@ class Handlers:
 
     def _accepts(self, call: Call) -> Reply | None:
         """415 for an Accept header the simulator cannot answer (it serves JSON only)."""
-        from .api import SETTLEMENT
-
         accept = call.headers.get("accept", "")
         if accept and not any(t in accept for t in ("application/json", "*/*")):
             return SETTLEMENT.error(415, "Supported types are application/json and text/csv")
@@ -127,8 +126,6 @@ class Handlers:
         return body
 
     def _offset(self, token: Any, key: str) -> int:
-        from .api import SETTLEMENT
-
         if token is None:
             return 0
         if not isinstance(token, str) or not token:
@@ -137,8 +134,6 @@ class Handlers:
 
     def search(self, call: Call) -> Reply:
         """POST /v1.1/revenue/periodic/aggregation/{aggregation}/search."""
-        from .api import SETTLEMENT, Reply, _query_key
-
         aggregation = call.params["aggregation"]
         if aggregation not in AGGREGATIONS:
             return SETTLEMENT.error(404, f"No such aggregation: {aggregation}")
@@ -165,7 +160,7 @@ class Handlers:
             "filters": filters,
             "version": version,
         }
-        key = _query_key(query)
+        key = query_key(query)
         offset = self._offset(body.get("page_token"), key)
         months = list(range(start, end + 1))
         list_key = AGGREGATIONS[aggregation]
@@ -226,8 +221,6 @@ class Handlers:
 
     def reports(self, call: Call) -> Reply:
         """GET /v1.1/revenue/periodic/reports."""
-        from .api import Reply
-
         refused = self._accepts(call)
         if refused:
             return refused
@@ -247,8 +240,7 @@ class Handlers:
 
     def versions(self, call: Call) -> Reply:
         """GET /v1.1/revenue/periodic/versions."""
-        from .api import Reply
-        from .portfolio import iso
+        from .meter_state import iso
 
         start = _month(call.arg("period_start"), "period_start")
         end = _month(call.arg("period_end"), "period_end")
@@ -271,8 +263,6 @@ class Handlers:
 
     def yearly(self, call: Call) -> Reply:
         """GET /v1.1/revenue/yearly/{year}."""
-        from .api import Reply
-
         raw = call.params["year"]
         if not raw.isdigit() or not 2000 <= int(raw) <= 9999:
             raise Invalid("year", "must be a year such as 2025")
@@ -286,8 +276,6 @@ class Handlers:
 
     def unresponsive(self, call: Call) -> Reply:
         """POST /v1.1/performance/diagnosis/monthly/unresponsive/meters."""
-        from .api import Reply, _query_key
-
         refused = self._accepts(call)
         if refused:
             return refused
@@ -327,7 +315,7 @@ class Handlers:
                 chosen.add((str(pair["meter_id"]).lower(), pair["program"]))
             filters[name] = chosen
         include_summary = call.arg("include_summary", "false").lower() == "true"
-        key = _query_key(
+        key = query_key(
             {
                 "month": month,
                 **{k: sorted(v) if isinstance(v, set) else v for k, v in filters.items()},

@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import catalog
-from .delivery import Delivery, Outbox, Outcome, Sender, http_send, send
+from .delivery import Outbox, Sender
+from .dispatches import DispatchDesk, DispatchEvent
 from .faults import Faults
-from .portfolio import (
-    STATUSES,
-    MarketGroup,
-    MeterState,
-    Portfolio,
-    action_row,
-    iso,
-    stable_uuid,
-)
+from .meter_state import STATUSES, MarketGroup, MeterState, iso, stable_uuid
+from .outgoing import Outgoing
+from .portfolio import Portfolio, action_row
 
 DEFAULT_API_KEY = "simulator-key-0000000000000000"
 DEFAULT_ADMIN_TOKEN = "simulator-admin-0000000000000000"  # noqa: S105 - a local test double
-PLATFORM_EVENTS = (
-    "meter.created",
-    "meter.enrollment.global-status.updated",
-    "meter.enrollment.participation-status.updated",
-    "meter.enrollment.required-actions.updated",
-    "meter.enrollment.group.updated",
-)
 
 
 class RequestLog(list[tuple[str, str, int]]):
@@ -54,47 +40,7 @@ class RequestLog(list[tuple[str, str, int]]):
         return exact or sum(1 for route in self.routes if route == key)
 
 
-@dataclass
-class DispatchEvent:
-    """One dispatch timeslot as Leap holds it; the id stays the same across updates."""
-
-    event_id: str
-    level: str  # "meter" or "group"
-    target_id: str  # meter_id or market_group_id
-    slot: dict[str, Any]  # timeslot fields, datetimes as datetime
-    partner_reference: str | None = None
-    meter_ids: list[str] = field(default_factory=list)
-    partner_references: list[str] = field(default_factory=list)
-    version: int = 1
-    communication_test: bool = False
-
-    def timeslot(self, *, for_search: bool) -> dict[str, Any]:
-        """The timeslot JSON; search results omit a null energy_kw (the spec has no null)."""
-        id_key = "meter_event_id" if self.level == "meter" else "market_group_event_id"
-        slot = self.slot
-        out: dict[str, Any] = {
-            id_key: self.event_id,
-            "start_time": iso(slot["start_time"]),
-            "end_time": iso(slot["end_time"]),
-        }
-        if slot.get("energy_kw") is not None or not for_search:
-            out["energy_kw"] = slot.get("energy_kw")
-        if slot.get("nomination_kw") is not None:
-            out["nomination_kw"] = slot["nomination_kw"]
-        out.update(
-            cancelled=slot["cancelled"],
-            programs=list(slot["programs"]),
-            priority=slot["priority"],
-            is_voluntary=slot["is_voluntary"],
-            performance_compensation_cap=slot["performance_compensation_cap"],
-            dispatch_event_types=list(slot["dispatch_event_types"]),
-        )
-        if self.level == "meter" and for_search:
-            out["communication_test"] = self.communication_test
-        return out
-
-
-class Simulator:
+class Simulator(DispatchDesk, Outgoing):
     """A local Leap: the partner API over one generated portfolio, with time, webhooks and faults."""
 
     def __init__(
@@ -533,345 +479,12 @@ class Simulator:
         self.archive(meter_id)
         return {"change": "archived", "meter_id": meter_id}
 
-    # --- webhook platform events -----------------------------------------------------------------
-
-    def _next_id(self, kind: str) -> str:
-        self._counter += 1
-        return stable_uuid(kind, self.seed, self._counter)
-
-    def _emit(self, event_type: str, state: MeterState, extra: dict[str, Any]) -> None:
-        payload: dict[str, Any] = {"webhook_event_type": event_type, "meter_id": state.meter_id}
-        if state.partner_reference is not None:
-            payload["partner_reference"] = state.partner_reference
-        payload["transmission_region"] = state.region
-        payload["meter_type"] = state.meter_type
-        payload.update(extra)
-        self._publish(event_type, payload)
-
-    def _emit_actions(self, state: MeterState) -> None:
-        # The platform event carries the partner's list of required actions only (webhooks.yml).
-        self._emit(
-            "meter.enrollment.required-actions.updated",
-            state,
-            {
-                "global_enrollment_status": state.global_status,
-                "required_actions": {"partner": [dict(a) for a in state.partner_actions]},
-            },
-        )
-
-    def _emit_group(self, group: MarketGroup) -> None:
-        if not any(
-            "meter.enrollment.group.updated" in w["event_types"] for w in self.webhooks.values()
-        ):
-            return  # membership is a full scan: skip it when nobody listens
-        payload = {
-            "webhook_event_type": "meter.enrollment.group.updated",
-            "market_group_id": group.market_group_id,
-            "market_group_name": group.name,
-            "start_date_time": iso(group.period.start),
-            "end_date_time": iso(group.period.end),
-            "meter_ids": self.portfolio.group_members(group),
-        }
-        self._publish("meter.enrollment.group.updated", payload)
-
-    def _publish(self, event_type: str, payload: dict[str, Any]) -> None:
-        body = {"webhook_event_id": self._next_id("webhook-event"), "payload": payload}
-        for hook in self.webhooks.values():
-            if event_type in hook["event_types"]:
-                self._queue("platform", hook["receiver_url"], hook["headers"], body, event_type)
-
-    def _queue(
-        self,
-        kind: str,
-        url: str,
-        headers: list[dict[str, str]],
-        body: dict[str, Any],
-        event_type: str,
-    ) -> None:
-        # Leap lower-cases the names of the headers the partner registered.
-        sent = {h["name"].lower(): h["value"] for h in headers}
-        sent["content-type"] = "application/json"
-        sent.setdefault("user-agent", "Leap-Webhooks/1.1 (simulator)")
-        self.outbox.add(
-            kind=kind, url=url, headers=sent, body=body, due=self.now, event_type=event_type
-        )
-        if self.duplicate_deliveries:
-            self.outbox.add(kind=kind, url=url, headers=dict(sent), body=body, due=self.now, event_type=event_type)  # fmt: skip
-
-    def register_webhook(
-        self,
-        receiver_url: str,
-        event_types: Iterable[str] = PLATFORM_EVENTS,
-        headers: dict[str, str] | None = None,
-    ) -> str:
-        """Python twin of POST /v1.1/webhooks; returns the webhook id."""
-        with self.lock:
-            webhook_id = self._next_id("webhook")
-            self.webhooks[webhook_id] = {
-                "webhook_id": webhook_id,
-                "receiver_url": receiver_url,
-                "event_types": list(event_types),
-                "headers": [{"name": k, "value": v} for k, v in (headers or {}).items()],
-            }
-            return webhook_id
-
-    def set_dispatch_webhook(
-        self, level: str, url: str, headers: dict[str, str] | None = None
-    ) -> None:
-        """Python twin of PUT /v2/dispatch/{level}/webhook."""
-        if level not in ("meter", "group"):
-            raise ValueError("level is 'meter' or 'group'")
-        with self.lock:
-            self.dispatch_webhooks[level] = {
-                "url": url,
-                "headers": [{"name": k, "value": v} for k, v in (headers or {}).items()],
-            }
-
-    # --- deliveries ------------------------------------------------------------------------------
-
-    def deliver_due(self) -> list[tuple[Delivery, Outcome]]:
-        """Send every delivery that is due now, once; failures move along their retry ladder.
-
-        The POSTs happen outside the lock: a receiver that calls the API back while handling a
-        webhook (the portal with eager Celery does) must not wait on the simulator.
-        """
-        with self.lock:
-            now = self.now
-            due = [d for d in self.outbox.pending() if d.due <= now and not d.in_flight]
-            if self.out_of_order:
-                due.reverse()
-            for delivery in due:
-                delivery.in_flight = True
-            sender = self.deliver_to or http_send
-            scale = self.retry_scale
-        done = []
-        for delivery in due:
-            outcome = send(sender, delivery.url, delivery.headers, delivery.content)
-            with self.lock:
-                done.append((delivery, self.outbox.record(delivery, outcome, now, scale)))
-        return done
-
-    def redeliver_last(self) -> Delivery:
-        """Queue an exact copy of the last delivery (Leap retrying after a lost acknowledgement)."""
-        with self.lock:
-            if not self.outbox.items:
-                raise LookupError("nothing was delivered yet")
-            last = self.outbox.items[-1]
-            return self.outbox.add(
-                kind=last.kind,
-                url=last.url,
-                headers=dict(last.headers),
-                body=last.body,
-                due=self.now,
-                event_type=last.event_type,
-            )
-
-    def send_forged(self, event_ids: Iterable[str]) -> Delivery:
-        """Queue a notification for these events whose secret headers are wrong (not from Leap)."""
-        with self.lock:
-            events = [self.dispatches[str(e)] for e in event_ids]
-            hook = self.dispatch_webhooks.get(events[0].level)
-            if hook is None:
-                raise LookupError(f"no {events[0].level} dispatch webhook is registered")
-            headers = {h["name"].lower(): f"forged-{h['value'][::-1]}" for h in hook["headers"]}
-            headers["content-type"] = "application/json"
-            return self.outbox.add(
-                kind="dispatch",
-                url=hook["url"],
-                headers=headers,
-                body=self.notification(events),
-                due=self.now,
-                event_type="forged",
-            )
-
     def run_scenario(self, name: str) -> dict[str, Any]:
         """Run one scripted dispatch scenario (leap.simulator.scenarios.SCENARIOS)."""
         from .scenarios import run
 
         with self.lock:
             return run(self, name)
-
-    @property
-    def deliveries(self) -> list[Delivery]:
-        """Every delivery queued so far (pending, delivered or failed)."""
-        return self.outbox.items
-
-    def send_now(self, url: str, headers: list[dict[str, str]], body: dict[str, Any]) -> Outcome:
-        """One immediate POST (the test endpoints), outside the retry ladder."""
-        sent = {h["name"].lower(): h["value"] for h in headers}
-        sent["content-type"] = "application/json"
-        return send(self.deliver_to or http_send, url, sent, json.dumps(body).encode())
-
-    # --- dispatches ------------------------------------------------------------------------------
-
-    def create_dispatch(
-        self,
-        *,
-        meter_ids: Iterable[str] | None = None,
-        market_group_id: str | None = None,
-        program: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        communication_test: bool = False,
-        notify: bool = True,
-        **fields: Any,
-    ) -> list[str]:
-        """Leap dispatches meters (one event per meter) or a group; returns the event ids."""
-        if (meter_ids is None) == (market_group_id is None):
-            raise ValueError("give meter_ids or market_group_id")
-        with self.lock:
-            now = self.now
-            start = start or (now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2))
-            end = end or start + timedelta(hours=2)
-            if end <= start:
-                raise ValueError("end must be after start")
-            created: list[DispatchEvent] = []
-            if market_group_id is not None:
-                group = self.portfolio.groups.get(str(market_group_id))
-                if group is None:
-                    raise KeyError(f"unknown market group {market_group_id}")
-                if not group.period.start <= start < group.period.end:
-                    # Leap dispatches a market group only while it delivers: its members on
-                    # another date are another group's (an ELRP group of May-October dispatched
-                    # in December made every member look "not in group").
-                    raise ValueError(
-                        f"market group {group.name} delivers {group.period.name} "
-                        f"({iso(group.period.start)} to {iso(group.period.end)}), "
-                        f"not at {iso(start)}"
-                    )
-                members = self.portfolio.group_members(group)
-                refs = [
-                    ref
-                    for ref in (self.meter(m).partner_reference for m in members)
-                    if ref is not None
-                ]
-                slot = self._slot(program or group.program, start, end, len(members), fields)
-                event = DispatchEvent(
-                    self._next_id("group-event"),
-                    "group",
-                    group.market_group_id,
-                    slot,
-                    meter_ids=members,
-                    partner_references=refs,
-                    communication_test=communication_test,
-                )
-                created.append(event)
-            else:
-                for meter_id in meter_ids or ():
-                    state = self.meter(str(meter_id))
-                    chosen = program or (
-                        state.programs[0]["program_identifier"] if state.programs else "CCA"
-                    )
-                    slot = self._slot(chosen, start, end, 1, fields, state)
-                    created.append(
-                        DispatchEvent(
-                            self._next_id("meter-event"),
-                            "meter",
-                            state.meter_id,
-                            slot,
-                            partner_reference=state.partner_reference,
-                            communication_test=communication_test,
-                        )
-                    )
-            for event in created:
-                self.dispatches[event.event_id] = event
-            if notify:
-                self._notify(created)
-            return [e.event_id for e in created]
-
-    def _slot(
-        self,
-        program: str,
-        start: datetime,
-        end: datetime,
-        size: int,
-        fields: dict[str, Any],
-        state: MeterState | None = None,
-    ) -> dict[str, Any]:
-        priority, voluntary, cap, kinds, share = catalog.DISPATCH_TEMPLATES.get(
-            program, (2, False, "up-to-nomination", ("standard",), 1.0)
-        )
-        nomination = 10.0
-        if state is not None:
-            devices = (state.details.get("site") or {}).get("site_devices", [])
-            power = sum(d.get("power_capacity_kw", 0) for d in devices)
-            nomination = round(max(power * 0.8, 2.0), 2)
-        else:
-            nomination = round(max(size, 1) * 8.5, 2)
-        slot: dict[str, Any] = {
-            "start_time": start,
-            "end_time": end,
-            "energy_kw": None if share is None else round(nomination * share, 2),
-            "nomination_kw": nomination,
-            "cancelled": False,
-            "programs": [program],
-            "priority": priority,
-            "is_voluntary": voluntary,
-            "performance_compensation_cap": cap,
-            "dispatch_event_types": list(kinds),
-        }
-        for key, value in fields.items():
-            if key not in slot:
-                raise TypeError(f"unknown timeslot field {key!r}")
-            slot[key] = value
-        return slot
-
-    def update_dispatch(self, event_id: str, **fields: Any) -> DispatchEvent:
-        """Leap changes a dispatch: same event id, new values; sends it again."""
-        with self.lock:
-            event = self.dispatches[str(event_id)]
-            for key, value in fields.items():
-                if key == "communication_test":
-                    event.communication_test = bool(value)
-                elif key in event.slot:
-                    event.slot[key] = value
-                else:
-                    raise TypeError(f"unknown timeslot field {key!r}")
-            event.version += 1
-            self._notify([event])
-            return event
-
-    def cancel_dispatch(self, event_id: str) -> DispatchEvent:
-        """Leap withdraws a dispatch: same event id with cancelled=true."""
-        return self.update_dispatch(event_id, cancelled=True)
-
-    def _notify(self, events: list[DispatchEvent]) -> None:
-        for level in ("meter", "group"):
-            chosen = [e for e in events if e.level == level]
-            hook = self.dispatch_webhooks.get(level)
-            if not chosen or hook is None:
-                continue
-            body = self.notification(chosen)
-            self._queue("dispatch", hook["url"], hook["headers"], body, f"{level}_dispatches")
-
-    def notification(
-        self, events: list[DispatchEvent], *, integration_test: bool = False
-    ) -> dict[str, Any]:
-        """The body Leap POSTs to a dispatch webhook for these events (one level)."""
-        level = events[0].level
-        body: dict[str, Any] = {
-            "integration_test_notification": integration_test,
-            "communication_test": any(e.communication_test for e in events),
-        }
-        if level == "meter":
-            by_meter: dict[str, dict[str, Any]] = {}
-            for event in events:
-                entry = by_meter.setdefault(event.target_id, {"meter_id": event.target_id})
-                if event.partner_reference is not None:
-                    entry["partner_reference"] = event.partner_reference
-                entry.setdefault("timeslots", []).append(event.timeslot(for_search=False))
-            body["meter_dispatches"] = list(by_meter.values())
-        else:
-            body["group_dispatches"] = [
-                {
-                    "market_group_id": e.target_id,
-                    "meter_ids": list(e.meter_ids),
-                    "partner_references": list(e.partner_references),
-                    "timeslots": [e.timeslot(for_search=False)],
-                }
-                for e in events
-            ]
-        return body
 
     # --- HTTP ------------------------------------------------------------------------------------
 

@@ -129,7 +129,7 @@ def test_the_checker_catches_the_specs_own_defects():
     example = load_spec("dispatching")["components"]["schemas"]["SearchMeterDispatchEventResponse"][
         "example"
     ]
-    body = json.dumps(example).encode()  # holds energy_kw: null (STACK.md pitfalls 10-12 family)
+    body = json.dumps(example).encode()  # holds energy_kw: null, which the spec does not allow
     problems = check(
         "POST", "/v2/dispatch/meter/search", 200, {"content-type": "application/json"}, body
     )

@@ -4,7 +4,7 @@ Walks the meters, enrollments, dispatching and webhooks specs for every `example
 (response bodies, request bodies, component schemas and their properties, parameters) and the
 webhook event payloads of the AsyncAPI catalogue, and parses each with the model the client uses
 for that place. An example at a place no model is mapped to fails the test: a new spec version
-must be looked at, not silently skipped. Leap's own defective examples (STACK.md pitfall 10:
+must be looked at, not silently skipped. Leap's own defective examples (in its specs:
 duplicate `connection_references`, `generator_fuel_type: ""`) must parse too.
 """
 
