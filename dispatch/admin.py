@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from dispatch import enqueue, models, setup
+from dispatch import enqueue, models, receiver_registration
 
 
 def _readonly(model_admin: admin.ModelAdmin) -> list[str]:
@@ -73,10 +73,10 @@ class DispatchDeliveryAdmin(admin.ModelAdmin):
         import leap
 
         with leap.get_client() as client:
-            results = setup.register_receivers(client)
+            results = receiver_registration.register_receivers(client)
         for result in results:
             level = messages.SUCCESS if result.ok else messages.ERROR
-            self.message_user(request, setup.describe(result), level)
+            self.message_user(request, receiver_registration.describe(result), level)
 
     def get_urls(self) -> list[Any]:
         """Adds the register-with-Leap button's URL."""
