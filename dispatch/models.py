@@ -196,7 +196,7 @@ class DispatchTimeslot(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     changed_at = models.DateTimeField(default=timezone.now)
     # Receipt time of the notification whose content is applied: an older one arriving (being
-    # processed) later than it does not overwrite it. See dispatch/ingest.py.
+    # processed) later than it does not overwrite it. See dispatch/apply.py.
     applied_received_at = models.DateTimeField(default=timezone.now)
     # A webhook body that would bring this cancelled event back is held, and Leap's dispatch
     # search for its window decides (dispatch/recheck.py): Leap promises no order.

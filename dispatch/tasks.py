@@ -8,7 +8,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
-from dispatch import ingest, outbound, recheck, reconcile, wakeup
+from dispatch import inbox, outbound, parked, recheck, reconcile, wakeup
 from dispatch.models import DeliverySweep, DispatchTimeslot
 
 # A delivery still "received" this long after receipt lost its task (broker restart, crash).
@@ -19,10 +19,10 @@ REQUEUE_AFTER = timedelta(minutes=2)
 def process_delivery(self, delivery_id: int) -> str | None:
     """Apply one stored notification; safe to run twice (the second run does nothing)."""
     try:
-        delivery = ingest.process_delivery(delivery_id)
+        delivery = inbox.process_delivery(delivery_id)
     except Exception as exc:
         if self.request.retries >= self.max_retries:
-            ingest.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
+            inbox.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
             raise
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
     return delivery.status if delivery else None
@@ -37,7 +37,7 @@ DRAIN_SECONDS = 60
 def drain_deliveries(self) -> int:
     """Process waiting deliveries in batches until none is left (queued by dispatch.wakeup)."""
     try:
-        drained = ingest.process_waiting(
+        drained = inbox.process_waiting(
             keep_pending=wakeup.keep_pending,
             clear_pending=wakeup.clear_pending,
             max_seconds=DRAIN_SECONDS,
@@ -66,7 +66,7 @@ def reconcile_dispatches() -> dict | None:
     requeue_stuck_rechecks()
     for message_id in outbound.due_message_ids():
         send_outbound.delay(message_id)
-    ingest.attach_parked()
+    parked.attach_parked()
     return run.counts if run else None
 
 
@@ -125,7 +125,7 @@ def send_outbound(message_id: int) -> str:
 @shared_task(acks_late=True)
 def attach_parked_events(meter_ids: list[str]) -> int:
     """Link parked events to meters that have just arrived."""
-    return ingest.meter_arrived(meter_ids)
+    return parked.meter_arrived(meter_ids)
 
 
 @shared_task(acks_late=True)
