@@ -381,7 +381,7 @@ class ReconcileFinding(models.Model):
 class DispatchAllocation(models.Model):
     """The plan for one meter and one timeslot: its share, and whether the meter follows it.
 
-    Recomputed by dispatch/planning.py whenever a meter's timeslots change.
+    Recomputed by dispatch/planning/ whenever a meter's timeslots change.
     """
 
     class Flag(models.TextChoices):
@@ -403,7 +403,7 @@ class DispatchAllocation(models.Model):
     # null: "as much as the meter can" (the timeslot's energy_kw was null).
     share_kw = models.FloatField(null=True, blank=True)
     # What the meter is told to deliver, after Leap's compensation cap and its capability, and
-    # which limit set it (dispatch/planning.py: BOUNDS).
+    # which limit set it (dispatch/planning/shares.py: BOUNDS).
     planned_kw = models.FloatField(null=True, blank=True)
     bound_by = models.CharField(max_length=20, blank=True)
     # The intervals the meter runs this event: [[start, end], ...] (ISO, UTC); an overlapping
