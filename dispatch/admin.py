@@ -8,8 +8,10 @@ from django.contrib import admin, messages
 from django.db import models as django_models
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
+import leap
 from dispatch import enqueue, models, receiver_registration
 
 
@@ -70,8 +72,6 @@ class DispatchDeliveryAdmin(admin.ModelAdmin):
     @admin.action(description="Register our receivers with Leap and send a test notification")
     def register_with_leap(self, request: HttpRequest, queryset: Any = None) -> None:
         """Same as manage.py register_dispatch_webhooks (the selection is not used)."""
-        import leap
-
         with leap.get_client() as client:
             results = receiver_registration.register_receivers(client)
         for result in results:
@@ -205,8 +205,6 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     @admin.action(description="Retry now")
     def retry_now(self, request: HttpRequest, queryset: Any) -> None:
         """Send failed or waiting messages again at once."""
-        from django.utils import timezone
-
         ids = list(
             queryset.exclude(status=models.OutboundMessage.Status.DELIVERED).values_list(
                 "pk", flat=True

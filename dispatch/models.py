@@ -18,6 +18,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from leap.schemas import SPECIAL_EVENT_TYPES
+
 
 class Level(models.TextChoices):
     """Leap dispatches either single meters or whole market groups."""
@@ -260,8 +262,6 @@ class DispatchTimeslot(models.Model):
     @property
     def special_types(self) -> list[str]:
         """Labels of the special event types it carries (capacity test, real time)."""
-        from leap.schemas import SPECIAL_EVENT_TYPES
-
         return [
             SPECIAL_EVENT_TYPES[t] for t in self.dispatch_event_types if t in SPECIAL_EVENT_TYPES
         ]

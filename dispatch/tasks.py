@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from dispatch import inbox, outbound, parked, recheck, reconcile, wakeup
+import leap
+from dispatch import inbox, outbound, parked, planning, recheck, reconcile, sweep, wakeup
 from dispatch.models import DeliverySweep, DispatchTimeslot
+from leap.errors import LeapError
 
 # A delivery still "received" this long after receipt lost its task (broker restart, crash).
 REQUEUE_AFTER = timedelta(minutes=2)
@@ -59,8 +62,6 @@ def drain_deliveries(self) -> int:
 @shared_task(acks_late=True)
 def reconcile_dispatches() -> dict | None:
     """Every minute (beat): poll Leap's dispatch searches, then sweep what may have been lost."""
-    import leap
-
     with leap.get_client() as client:
         run = reconcile.reconcile(client, now=timezone.now())
     requeue_stuck_rechecks()
@@ -73,8 +74,6 @@ def reconcile_dispatches() -> dict | None:
 @shared_task(acks_late=True)
 def sweep_deliveries(older_than_seconds: float = REQUEUE_AFTER.total_seconds()) -> dict:
     """Every minute (beat): queue again webhook deliveries whose task was lost (Leap not needed)."""
-    from dispatch import sweep
-
     found = sweep.sweep(timedelta(seconds=older_than_seconds))
     DeliverySweep.objects.filter(at__lt=timezone.now() - sweep.old_sweeps_cutoff()).delete()
     if found is None:
@@ -97,9 +96,6 @@ def requeue_stuck_rechecks() -> int:
 @shared_task(bind=True, acks_late=True, max_retries=5)
 def recheck_timeslot(self, timeslot_id: int) -> str:
     """Ask Leap's dispatch search whether a held, cancelled event comes back (dispatch.recheck)."""
-    import leap
-    from leap.errors import LeapError
-
     try:
         # One quick try per run: the task's own retries (with countdown) back off without
         # holding a worker that also drains notifications while Leap is down.
@@ -131,12 +127,6 @@ def attach_parked_events(meter_ids: list[str]) -> int:
 @shared_task(acks_late=True)
 def replan_meters(meter_ids: list[str]) -> int:
     """Re-plan the upcoming events of meters whose capability changed, and hand on the changes."""
-    import uuid
-
-    from django.db import transaction
-
-    from dispatch import planning
-
     with transaction.atomic():
         changed = planning.replan_meters([uuid.UUID(m) for m in meter_ids])
         outbound.hand_on(changed)
