@@ -8,7 +8,7 @@ import pytest
 
 from dispatch import inbox
 from dispatch.models import DispatchDelivery
-from ops.models import CalendarToken
+from leapportal.models import CalendarToken
 from tests.dashboard.factories import make_meter
 from tests.dispatch import helpers
 
