@@ -21,7 +21,8 @@ Rules, in order, for a timeslot whose event id we already have:
 Every timeslot is checked first (`problems`: parse, enums, ranges); one that fails is kept as a
 RejectedTimeslot with its errors and the rest of the notification applies.
 A meter-level event for a meter we do not have is stored with `meter` null (parked), a resync of
-that meter is requested once, and `attach_parked` links it when the meter arrives.
+that meter is requested once, and `attach_parked` (dispatch/parked.py) links it when the meter
+arrives.
 """
 
 from __future__ import annotations
