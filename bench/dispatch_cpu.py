@@ -7,7 +7,7 @@
 The same Leap-shaped notifications as bench/webhook_load.py (same Plan and seed). Phase 1 POSTs
 every one through Django's full handler and middleware (django.test.Client) with the real wake-up
 on commit (dispatch.wakeup: one publish, then the pending flag); phase 2 runs the drain task's
-body (ingest.process_waiting, batches of DISPATCH_PROCESS_BATCH) until every delivery is handled. Each phase reports time.process_time() per notification: CPU of this process,
+body (inbox.process_waiting, batches of DISPATCH_PROCESS_BATCH) until every delivery is handled. Each phase reports time.process_time() per notification: CPU of this process,
 so it is meaningful on a shared machine where wall clock is not. PostgreSQL's own CPU is not in it.
 
 The database is wiped of dispatch rows and meters first: its name must contain "bench".
@@ -81,7 +81,7 @@ def main() -> None:
     from django.db.models import Count
     from django.test import Client
 
-    from dispatch import ingest, wakeup
+    from dispatch import inbox, wakeup
     from dispatch.models import DispatchDelivery
     from leapportal.celery import app
 
@@ -103,7 +103,7 @@ def main() -> None:
 
     def process() -> None:
         # What the drain task does (dispatch.tasks.drain_deliveries), with the real flag.
-        drained = ingest.process_waiting(
+        drained = inbox.process_waiting(
             keep_pending=wakeup.keep_pending, clear_pending=wakeup.clear_pending
         )
         assert drained == (len(ids), [], True), drained

@@ -8,9 +8,11 @@ from django.contrib import admin, messages
 from django.db import models as django_models
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from dispatch import enqueue, models, setup
+import leap
+from dispatch import enqueue, models, receiver_registration
 
 
 def _readonly(model_admin: admin.ModelAdmin) -> list[str]:
@@ -70,13 +72,11 @@ class DispatchDeliveryAdmin(admin.ModelAdmin):
     @admin.action(description="Register our receivers with Leap and send a test notification")
     def register_with_leap(self, request: HttpRequest, queryset: Any = None) -> None:
         """Same as manage.py register_dispatch_webhooks (the selection is not used)."""
-        import leap
-
         with leap.get_client() as client:
-            results = setup.register_receivers(client)
+            results = receiver_registration.register_receivers(client)
         for result in results:
             level = messages.SUCCESS if result.ok else messages.ERROR
-            self.message_user(request, setup.describe(result), level)
+            self.message_user(request, receiver_registration.describe(result), level)
 
     def get_urls(self) -> list[Any]:
         """Adds the register-with-Leap button's URL."""
@@ -205,8 +205,6 @@ class OutboundMessageAdmin(admin.ModelAdmin):
     @admin.action(description="Retry now")
     def retry_now(self, request: HttpRequest, queryset: Any) -> None:
         """Send failed or waiting messages again at once."""
-        from django.utils import timezone
-
         ids = list(
             queryset.exclude(status=models.OutboundMessage.Status.DELIVERED).values_list(
                 "pk", flat=True

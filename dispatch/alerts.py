@@ -50,9 +50,10 @@ def raise_unknown_meters(changed: Iterable[DispatchTimeslot], known: dict[Any, M
         if ts.integration_test:
             continue
         if ts.level == Level.METER:
-            if ts.meter_uuid not in known:
-                counts[ts.meter_uuid] += 1
-                first.setdefault(ts.meter_uuid, ts.pk)
+            meter_uuid = ts.meter_uuid  # always set on a meter-level timeslot
+            if meter_uuid is not None and meter_uuid not in known:
+                counts[meter_uuid] += 1
+                first.setdefault(meter_uuid, ts.pk)
         else:
             for m in ts.group_meter_ids:
                 member = uuid.UUID(str(m))

@@ -99,8 +99,9 @@ def _chart(
         colors[a.pk] = color
         ts = a.timeslot
         state = "runs" if a.followed else ("cancelled" if ts.cancelled else "does not run")
-        kw = "no kW figure" if a.planned_kw is None else f"{a.planned_kw:g} kW"
-        text = f"{'this event' if a is own else f'priority {ts.priority} event'}: {kw}, {state}"
+        kw_text = "no kW figure" if a.planned_kw is None else f"{a.planned_kw:g} kW"
+        who = "this event" if a is own else f"priority {ts.priority} event"
+        text = f"{who}: {kw_text}, {state}"
         chart.legend.append((color, text, str(ts.event_id)))
     for a in allocs:
         for start_text, end_text in a.segments or []:

@@ -1,7 +1,7 @@
 """The JSON-able form of a stored timeslot value: one form for hashing, `changes`, the feed and
 the outbound webhook, so they never disagree on how a time or a UUID is written.
 
-Its own module so the feed, outbound and reconcile use it without importing the ingest.
+Its own module so the feed and outbound use it without importing the inbox or the apply step.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one door dispatch's code queues its Celery tasks through, so domain code never imports tasks.
 
-dispatch/tasks.py imports the domain code it runs (ingest, outbound, reconcile, ...), so each
+dispatch/tasks.py imports the domain code it runs (inbox, outbound, reconcile, ...), so each
 function here imports it when called, and queues the task exactly as its callers did before.
 """
 

@@ -82,7 +82,7 @@ def effective_state(ts: DispatchTimeslot) -> dict[str, Any]:
                 "bound_by": a.bound_by,
                 "segments": a.segments,
                 "follow": a.followed,
-                "overruled_by": str(a.overruled_by.event_id) if a.overruled_by_id else None,
+                "overruled_by": None if a.overruled_by is None else str(a.overruled_by.event_id),
                 "reason": a.reason,
                 "flags": sorted(a.flags),
             }

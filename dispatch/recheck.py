@@ -2,9 +2,9 @@
 
 Leap promises no delivery order, so a webhook body that would bring a cancelled event
 back (Leap reinstating it, or an original that reached us after its cancellation) is not applied
-at once: dispatch/ingest.py holds it and queues `recheck_timeslot`, which searches Leap's dispatch
-search for that event around its window and applies Leap's answer through the same ingest code
-(as a poll):
+at once: the apply step (dispatch/apply.py) holds it and queues `recheck_timeslot`, which
+searches Leap's dispatch search for that event around its window and applies Leap's answer
+through the same apply step (as a poll):
 - Leap lists it active: it is brought back with Leap's values (`confirmed`);
 - Leap lists it cancelled: it stays cancelled (`refused`);
 - Leap does not list it: it stays cancelled (`not_listed`): we never tell a device to run an event
@@ -25,7 +25,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from dispatch import ingest
+from dispatch.apply import apply_all
+from dispatch.incoming import incoming_from_group_dispatch, incoming_from_meter_dispatch
 from dispatch.models import (
     DispatchDelivery,
     DispatchTimeslot,
@@ -72,13 +73,13 @@ def recheck(timeslot_id: int, client: LeapClient) -> str:
             start, end, meter_event_ids=[ts.event_id], exclude_real_time_events=False,
             on_bad=bad.append,
         )  # fmt: skip
-        flatten = ingest.incoming_from_meter_dispatch
+        flatten = incoming_from_meter_dispatch
     else:
         found = client.iter_group_dispatches(
             start, end, market_group_event_ids=[ts.event_id], exclude_real_time_events=False,
             on_bad=bad.append,
         )  # fmt: skip
-        flatten = ingest.incoming_from_group_dispatch
+        flatten = incoming_from_group_dispatch
     polled_at = timezone.now()
     dispatches = list(found)
     incoming = [
@@ -107,7 +108,7 @@ def recheck(timeslot_id: int, client: LeapClient) -> str:
             status=DispatchDelivery.Status.PROCESSED,
             processed_at=polled_at,
         )
-        result = ingest.apply_all(
+        result = apply_all(
             incoming[-1:], source=Source.POLL, received_at=polled_at, delivery=delivery
         )
         delivery.summary = result.summary()

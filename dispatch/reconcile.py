@@ -1,10 +1,10 @@
-"""The fallback to webhooks: poll Leap's dispatch searches and upsert through the same ingest code.
+"""The fallback to webhooks: poll Leap's dispatch searches and upsert through the same apply step.
 
 Every run searches meter and group dispatches from settings.DISPATCH_RECONCILE_LOOKBACK_HOURS ago
 to DISPATCH_RECONCILE_AHEAD_HOURS ahead (real-time events included). A timeslot we do not have is
 a missed webhook; one whose values differ from what webhooks told us is a difference. Both are
 recorded as ReconcileFinding rows and applied, with the poll's start as their receipt time: a
-webhook received while the poll ran is newer and is not overwritten (see dispatch/ingest.py).
+webhook received while the poll ran is newer and is not overwritten (see dispatch/apply.py).
 An event still waiting in the inbox (received, not yet processed) is neither: the queued webhook
 applies it.
 """
@@ -21,8 +21,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from dispatch import ingest
+from dispatch.apply import apply_all
 from dispatch.comparable import comparable
+from dispatch.incoming import (
+    COMPARED_FIELDS,
+    Incoming,
+    incoming_from_group_dispatch,
+    incoming_from_meter_dispatch,
+)
 from dispatch.models import (
     DispatchDelivery,
     DispatchTimeslot,
@@ -69,19 +75,15 @@ def _compare(
     run: ReconcileRun, level: str, dispatches: list[Any], polled_at: datetime, counts: Counter
 ) -> None:
     """Record findings for one page of search results and apply what differs."""
-    flatten = (
-        ingest.incoming_from_meter_dispatch
-        if level == Level.METER
-        else ingest.incoming_from_group_dispatch
-    )
+    flatten = incoming_from_meter_dispatch if level == Level.METER else incoming_from_group_dispatch
     incoming = [inc for d in dispatches for inc in flatten(d, integration_test=False)]
     counts["seen"] += len(incoming)
     stored = DispatchTimeslot.objects.in_bulk(
         [inc.event_id for inc in incoming], field_name="event_id"
     )
     pending = None
-    to_apply: list[ingest.Incoming] = []
-    findings: list[tuple[ingest.Incoming, str, dict[str, Any]]] = []
+    to_apply: list[Incoming] = []
+    findings: list[tuple[Incoming, str, dict[str, Any]]] = []
     for inc in incoming:
         ts = stored.get(inc.event_id)
         if ts is not None and ts.content_hash == inc.content_hash:
@@ -94,9 +96,9 @@ def _compare(
         if ts is None:
             findings.append((inc, ReconcileFinding.Kind.MISSED_WEBHOOK, {}))
         elif polled_at >= ts.applied_received_at:
-            old = {f: comparable(getattr(ts, f)) for f in ingest.COMPARED_FIELDS}
-            new = {f: comparable(inc.values[f]) for f in ingest.COMPARED_FIELDS}
-            diff = {f: [old[f], new[f]] for f in ingest.COMPARED_FIELDS if old[f] != new[f]}
+            old = {f: comparable(getattr(ts, f)) for f in COMPARED_FIELDS}
+            new = {f: comparable(inc.values[f]) for f in COMPARED_FIELDS}
+            diff = {f: [old[f], new[f]] for f in COMPARED_FIELDS if old[f] != new[f]}
             findings.append((inc, ReconcileFinding.Kind.VALUE_DIFFERS, diff))
         to_apply.append(inc)
     if not to_apply:
@@ -114,7 +116,7 @@ def _compare(
             size=len(body),
             status=DispatchDelivery.Status.PROCESSED,
         )
-        result = ingest.apply_all(
+        result = apply_all(
             to_apply, source=Source.POLL, received_at=polled_at, delivery=delivery, run=run
         )
         stored = DispatchTimeslot.objects.in_bulk(

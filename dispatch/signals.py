@@ -9,6 +9,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from dispatch import enqueue
+from dispatch.models import DispatchAllocation, DispatchTimeslot, Level
 from meters.models import CapabilityOverride, Meter
 from meters.signals import capability_changed
 
@@ -18,8 +19,6 @@ def meter_saved(sender: type[Meter], instance: Meter, created: bool, **kwargs: A
     """A new meter may have parked events (bulk inserts are caught by the reconcile sweep)."""
     if not created or kwargs.get("raw"):
         return
-    from dispatch.models import DispatchTimeslot, Level
-
     if DispatchTimeslot.objects.filter(
         level=Level.METER, meter_uuid=instance.pk, meter__isnull=True
     ).exists() or (_has_group_allocation(instance.pk)):
@@ -28,8 +27,6 @@ def meter_saved(sender: type[Meter], instance: Meter, created: bool, **kwargs: A
 
 def _has_group_allocation(meter_uuid: Any) -> bool:
     """Some group dispatch named this meter before we had it."""
-    from dispatch.models import DispatchAllocation
-
     return DispatchAllocation.objects.filter(meter_uuid=meter_uuid, meter__isnull=True).exists()
 
 

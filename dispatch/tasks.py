@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from dispatch import ingest, outbound, recheck, reconcile, wakeup
+import leap
+from dispatch import inbox, outbound, parked, planning, recheck, reconcile, sweep, wakeup
 from dispatch.models import DeliverySweep, DispatchTimeslot
+from leap.errors import LeapError
 
 # A delivery still "received" this long after receipt lost its task (broker restart, crash).
 REQUEUE_AFTER = timedelta(minutes=2)
@@ -19,10 +22,10 @@ REQUEUE_AFTER = timedelta(minutes=2)
 def process_delivery(self, delivery_id: int) -> str | None:
     """Apply one stored notification; safe to run twice (the second run does nothing)."""
     try:
-        delivery = ingest.process_delivery(delivery_id)
+        delivery = inbox.process_delivery(delivery_id)
     except Exception as exc:
         if self.request.retries >= self.max_retries:
-            ingest.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
+            inbox.mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
             raise
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
     return delivery.status if delivery else None
@@ -37,7 +40,7 @@ DRAIN_SECONDS = 60
 def drain_deliveries(self) -> int:
     """Process waiting deliveries in batches until none is left (queued by dispatch.wakeup)."""
     try:
-        drained = ingest.process_waiting(
+        drained = inbox.process_waiting(
             keep_pending=wakeup.keep_pending,
             clear_pending=wakeup.clear_pending,
             max_seconds=DRAIN_SECONDS,
@@ -59,22 +62,18 @@ def drain_deliveries(self) -> int:
 @shared_task(acks_late=True)
 def reconcile_dispatches() -> dict | None:
     """Every minute (beat): poll Leap's dispatch searches, then sweep what may have been lost."""
-    import leap
-
     with leap.get_client() as client:
         run = reconcile.reconcile(client, now=timezone.now())
     requeue_stuck_rechecks()
     for message_id in outbound.due_message_ids():
         send_outbound.delay(message_id)
-    ingest.attach_parked()
+    parked.attach_parked()
     return run.counts if run else None
 
 
 @shared_task(acks_late=True)
 def sweep_deliveries(older_than_seconds: float = REQUEUE_AFTER.total_seconds()) -> dict:
     """Every minute (beat): queue again webhook deliveries whose task was lost (Leap not needed)."""
-    from dispatch import sweep
-
     found = sweep.sweep(timedelta(seconds=older_than_seconds))
     DeliverySweep.objects.filter(at__lt=timezone.now() - sweep.old_sweeps_cutoff()).delete()
     if found is None:
@@ -97,9 +96,6 @@ def requeue_stuck_rechecks() -> int:
 @shared_task(bind=True, acks_late=True, max_retries=5)
 def recheck_timeslot(self, timeslot_id: int) -> str:
     """Ask Leap's dispatch search whether a held, cancelled event comes back (dispatch.recheck)."""
-    import leap
-    from leap.errors import LeapError
-
     try:
         # One quick try per run: the task's own retries (with countdown) back off without
         # holding a worker that also drains notifications while Leap is down.
@@ -125,18 +121,12 @@ def send_outbound(message_id: int) -> str:
 @shared_task(acks_late=True)
 def attach_parked_events(meter_ids: list[str]) -> int:
     """Link parked events to meters that have just arrived."""
-    return ingest.meter_arrived(meter_ids)
+    return parked.meter_arrived(meter_ids)
 
 
 @shared_task(acks_late=True)
 def replan_meters(meter_ids: list[str]) -> int:
     """Re-plan the upcoming events of meters whose capability changed, and hand on the changes."""
-    import uuid
-
-    from django.db import transaction
-
-    from dispatch import planning
-
     with transaction.atomic():
         changed = planning.replan_meters([uuid.UUID(m) for m in meter_ids])
         outbound.hand_on(changed)

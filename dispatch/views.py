@@ -23,9 +23,9 @@ from dispatch import timeline as timeline_q
 from dispatch.models import DispatchTimeslot, RejectedTimeslot, UnknownMeterAlert
 from leapportal import roles
 from leapportal.htmx import wants_fragment
+from leapportal.models import CalendarToken
 from leapportal.web import ical, timefmt
 from leapportal.web.listing import paginate
-from ops.models import CalendarToken
 
 ICAL_PAST = timedelta(days=7)
 ICAL_AHEAD = timedelta(days=60)

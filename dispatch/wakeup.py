@@ -25,9 +25,11 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
+import redis
 from django.conf import settings
 
 from dispatch import enqueue
+from leapportal.celery import app
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,6 @@ PENDING_TTL = 60  # seconds; longer than a batch, short enough that a lost task 
 
 def _redis() -> Any:
     """The broker's Redis when tasks really go through it; None when eager or not Redis."""
-    from leapportal.celery import app
-
     return None if app.conf.task_always_eager else _client(settings.CELERY_BROKER_URL)
 
 
@@ -46,8 +46,6 @@ def _client(url: str) -> Any:
     """A Redis client with its own connection pool (one per process), or None if not Redis."""
     if urlparse(url).scheme not in {"redis", "rediss"}:
         return None
-    import redis
-
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 

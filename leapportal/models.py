@@ -1,7 +1,10 @@
 """Project-wide models: the permissions anchor, the worker heartbeat, the time-zone preference,
-the webhook inboxes' refusal counter."""
+the webhook inboxes' refusal counter, the iCal feed's calendar tokens."""
 
 from __future__ import annotations
+
+import hashlib
+import secrets
 
 from django.conf import settings
 from django.db import models
@@ -94,3 +97,66 @@ class WebhookAuthFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.level}: {self.count}"
+
+
+class CalendarToken(models.Model):
+    """A per-user secret for the iCal feed; calendars cannot log in, so the URL carries it.
+
+    Only the SHA-256 is stored: the feed URL is shown once, when the token is issued or rotated.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_token"
+    )
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    token_prefix = models.CharField(max_length=10)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set: the feed answers 404 (the user or an admin revoked it)",
+    )
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        db_table = "ops_calendartoken"  # moved from ops with its table (ops 0007, leapportal 0005)
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.token_prefix}…{' (revoked)' if self.revoked_at else ''}"
+
+    @property
+    def is_active(self) -> bool:
+        """Not revoked."""
+        return self.revoked_at is None
+
+    @classmethod
+    def revoke(cls, tokens: models.QuerySet[CalendarToken], by: models.Model | None) -> int:
+        """Revoke the given tokens now; returns how many were still active."""
+        return tokens.filter(revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=by
+        )
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        """How a token is stored and looked up."""
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: models.Model) -> str:
+        """Create or rotate the user's token; return the token (the only time it is visible)."""
+        token = "lpc_" + secrets.token_urlsafe(24)
+        cls.objects.update_or_create(
+            user=user,
+            defaults={
+                "token_sha256": cls.hash_token(token),
+                "token_prefix": token[:10],
+                "created_at": timezone.now(),
+                "last_used_at": None,
+                "revoked_at": None,
+                "revoked_by": None,
+            },
+        )
+        return token

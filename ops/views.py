@@ -27,7 +27,7 @@ from django.views.decorators.vary import vary_on_headers
 from dispatch.models import DispatchTimeslot
 from leapportal import roles
 from leapportal.htmx import wants_fragment
-from leapportal.models import UserPreference
+from leapportal.models import CalendarToken, UserPreference
 from leapportal.web import csvexport, timefmt
 from leapportal.web.listing import paginate, parse_sort
 from meters import choices
@@ -38,7 +38,6 @@ from ops.models import (
     ActionWorkItem,
     ActionWorkItemChange,
     BulkWorkUpdate,
-    CalendarToken,
     SavedView,
 )
 

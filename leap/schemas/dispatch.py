@@ -20,7 +20,7 @@ from leap.schemas.base import (
 
 # Leap's dispatch enumerations (S-DSP; programs: the dispatch enum plus CT_GB-ESS, which only the
 # enrollment and nomination enums carry). Parsing keeps them plain strings so a
-# payload never fails as a whole; dispatch/ingest.py checks each timeslot against these sets and
+# payload never fails as a whole; dispatch/incoming.py checks each timeslot against these sets and
 # keeps one that breaks them, with its error, instead of planning it. tests/leap checks them
 # against the specs.
 DISPATCH_PROGRAMS = frozenset(

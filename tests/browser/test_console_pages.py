@@ -294,7 +294,7 @@ def test_smaller_defects(live_server, page, make_user, login, screenshot):
     # The calendar entry links back to the event's page, which opens.
     from django.contrib.auth import get_user_model
 
-    from ops.models import CalendarToken
+    from leapportal.models import CalendarToken
 
     token = CalendarToken.issue(get_user_model().objects.get(username="vera"))
     ics = page.request.get(f"{live_server.url}/dispatch/calendar/{token}.ics").text()

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dispatch import ingest
+from dispatch import apply, incoming
 from dispatch.models import UnknownMeterAlert
 from leap.schemas import LenientNotification
 from tests.dashboard.factories import make_meter
@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def _apply(payload):
     """Process a notification the way the worker does."""
     notification = LenientNotification.model_validate(payload)
-    ingest.apply_all(
-        ingest.incoming_from_notification(notification),
+    apply.apply_all(
+        incoming.incoming_from_notification(notification),
         source="webhook",
         received_at=timezone.now(),
     )

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dispatch import ingest, wakeup
+from dispatch import inbox, wakeup
 from dispatch.models import (
     DispatchAllocation,
     DispatchDelivery,
@@ -130,11 +130,11 @@ def test_a_drain_in_batches_gives_exactly_the_state_of_one_by_one_processing(mak
 
     one_by_one = _store_all(bodies)
     for d in one_by_one:
-        ingest.process_delivery(d.pk, batch_size=1)
+        inbox.process_delivery(d.pk, batch_size=1)
     expected = _state(one_by_one)
     _wipe()
     batched = _store_all(bodies)
-    drained = ingest.process_waiting(batch_size=25)
+    drained = inbox.process_waiting(batch_size=25)
 
     assert drained == (len(bodies), [], True)
     assert _state(batched) == expected
@@ -159,7 +159,7 @@ def test_the_drain_clears_the_flag_before_its_last_look(make_meter):
                 _store_all([json.dumps(meter_notification((meter.pk, [slot()]))).encode()])[0]
             )
 
-    drained = ingest.process_waiting(
+    drained = inbox.process_waiting(
         keep_pending=lambda: calls.append("keep"), clear_pending=clear_pending
     )
 
@@ -176,15 +176,15 @@ def test_a_failing_batch_is_handed_on_and_the_rest_drained(make_meter, monkeypat
     bad, good = _store_all(
         [json.dumps(meter_notification((meter.pk, [slot()]))).encode() for _ in range(2)]
     )
-    real = ingest._apply_deliveries
+    real = inbox._apply_deliveries
 
     def flaky(batch):
         if any(d.pk == bad.pk for d in batch):
             raise RuntimeError("deadlock detected")
         return real(batch)
 
-    monkeypatch.setattr(ingest, "_apply_deliveries", flaky)
-    drained = ingest.process_waiting(batch_size=1)
+    monkeypatch.setattr(inbox, "_apply_deliveries", flaky)
+    drained = inbox.process_waiting(batch_size=1)
 
     assert drained == (1, [bad.pk], True)
     good.refresh_from_db()
@@ -199,7 +199,7 @@ def test_a_long_drain_stops_between_batches_and_hands_over_with_the_flag_set(mak
     )
     calls: list[str] = []
 
-    drained = ingest.process_waiting(
+    drained = inbox.process_waiting(
         batch_size=1,
         keep_pending=lambda: calls.append("keep"),
         clear_pending=lambda: calls.append("clear"),

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from dispatch import ingest
+from dispatch import inbox
 from dispatch.models import (
     DispatchDelivery,
     DispatchTimeslot,
@@ -218,8 +218,8 @@ def test_an_older_notification_processed_after_a_newer_one_is_not_applied(make_m
     )
 
     # Two workers, each with its own delivery (no batching), the newer one first.
-    ingest.process_delivery(newer.pk, batch_size=1)
-    ingest.process_delivery(older.pk, batch_size=1)
+    inbox.process_delivery(newer.pk, batch_size=1)
+    inbox.process_delivery(older.pk, batch_size=1)
 
     ts = DispatchTimeslot.objects.get(event_id=event)
     assert ts.energy_kw == 7.0 and ts.version == 1
@@ -255,8 +255,8 @@ def test_processing_twice_is_a_no_op(make_meter):
     from django.utils import timezone
 
     delivery = _stored(meter_notification((make_meter().pk, [slot()])), timezone.now())
-    ingest.process_delivery(delivery.pk)
-    ingest.process_delivery(delivery.pk)
+    inbox.process_delivery(delivery.pk)
+    inbox.process_delivery(delivery.pk)
 
     assert DispatchTimeslotVersion.objects.count() == 1
 
@@ -324,7 +324,7 @@ def test_waiting_deliveries_are_applied_together_each_with_its_own_outcome(make_
         meter_notification((meter.pk, [slot(priority="high")])), now + timedelta(seconds=3)
     )
 
-    ingest.process_delivery(update.pk)  # its task runs first; it takes the others along
+    inbox.process_delivery(update.pk)  # its task runs first; it takes the others along
 
     for d in (first, update, copy, broken):
         d.refresh_from_db()
@@ -342,7 +342,7 @@ def test_waiting_deliveries_are_applied_together_each_with_its_own_outcome(make_
         copy.pk,
     ]
     # The other tasks find their deliveries done and do nothing.
-    assert ingest.process_delivery(first.pk).status == "processed"
+    assert inbox.process_delivery(first.pk).status == "processed"
     assert DispatchTimeslotVersion.objects.count() == 3
 
 
@@ -353,7 +353,7 @@ def test_a_failing_batch_falls_back_to_the_tasks_own_delivery(make_meter, monkey
     own = _stored(meter_notification((meter.pk, [slot()])), timezone.now())
     _stored(meter_notification((meter.pk, [slot()])), timezone.now())
     calls = []
-    real = ingest._process
+    real = inbox._process
 
     def flaky(delivery_id, size):
         calls.append(size)
@@ -361,7 +361,7 @@ def test_a_failing_batch_falls_back_to_the_tasks_own_delivery(make_meter, monkey
             raise RuntimeError("a neighbour broke the batch")
         return real(delivery_id, size)
 
-    monkeypatch.setattr(ingest, "_process", flaky)
-    assert ingest.process_delivery(own.pk).status == "processed"
+    monkeypatch.setattr(inbox, "_process", flaky)
+    assert inbox.process_delivery(own.pk).status == "processed"
     assert calls == [settings.DISPATCH_PROCESS_BATCH, 1]
     assert DispatchDelivery.objects.filter(status="received").count() == 1

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from dispatch.models import DispatchDelivery, DispatchTimeslot
-from dispatch.setup import register_receivers
+from dispatch.receiver_registration import register_receivers
 
 
 @pytest.mark.django_db(transaction=True)

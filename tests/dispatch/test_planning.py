@@ -328,8 +328,8 @@ def test_re_planning_an_unchanged_meter_writes_nothing(deliver, make_meter):
 def test_the_reachable_read_loads_what_overlaps_the_changed_timeslots_and_nothing_else(
     deliver, make_meter
 ):
-    """_reachable's raw SQL: the changed timeslots' allocations and what overlaps them."""
-    from dispatch import planning
+    """reachable's raw SQL: the changed timeslots' allocations and what overlaps them."""
+    from dispatch.planning import reads
 
     meters = [make_meter(), make_meter()]
     events = [uuid.uuid4() for _ in range(4)]
@@ -343,7 +343,7 @@ def test_the_reachable_read_loads_what_overlaps_the_changed_timeslots_and_nothin
     changed = list(DispatchTimeslot.objects.filter(event_id__in=events[:3]))
     by_event = {str(ts.event_id): ts.pk for ts in changed}
 
-    plans = planning._reachable({m.pk for m in meters}, changed)
+    plans = reads.reachable({m.pk for m in meters}, changed)
 
     loaded = sorted(
         (str(p.timeslot.event_id), p.timeslot_id, p.meter_uuid, p.timeslot.start_time,

@@ -15,7 +15,7 @@ from dispatch.models import (
     ReconcileFinding,
     ReconcileRun,
 )
-from dispatch.setup import receiver_url
+from dispatch.receiver_registration import receiver_url
 
 pytestmark = pytest.mark.django_db
 

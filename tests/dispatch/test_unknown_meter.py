@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from dispatch import ingest
+from dispatch import apply, parked
 from dispatch.models import DispatchAllocation, DispatchDelivery, DispatchTimeslot
 from tests.dispatch.helpers import group_notification, meter_notification, slot
 
@@ -30,7 +30,7 @@ def test_an_unknown_meter_is_parked_resynced_through_leap_and_attached(
     assert run.requested_by is None
     assert Meter.objects.filter(pk=meter_id).exists()
     with django_capture_on_commit_callbacks(execute=True):
-        ingest.attach_parked()  # the beat sweep, for meters a sync inserted without signals
+        parked.attach_parked()  # the beat sweep, for meters a sync inserted without signals
 
     ts = DispatchTimeslot.objects.get(event_id=event)
     assert ts.meter_id == meter_id and not DispatchTimeslot.objects.parked().exists()
@@ -43,7 +43,7 @@ def test_a_parked_event_is_shown_and_attached_when_the_meter_is_created(
     from meters import models as meter_models
 
     # The meter sync would fetch it from Leap; here the meter is created directly afterwards.
-    monkeypatch.setattr(ingest, "_request_resync", lambda ids: None)
+    monkeypatch.setattr(apply, "_request_resync", lambda ids: None)
     meter_id, event = uuid.uuid4(), uuid.uuid4()
     deliver(meter_notification((meter_id, [slot(event)])))
     parked = DispatchTimeslot.objects.parked().get()

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from dispatch import ingest
+from dispatch import inbox
 from dispatch.models import DispatchDelivery
-from ops.models import CalendarToken
+from leapportal.models import CalendarToken
 from tests.dashboard.factories import make_meter
 from tests.dispatch import helpers
 
@@ -79,7 +79,7 @@ def test_an_operator_processes_a_failed_delivery_again_from_sync_health(
         level="meter", body=__import__("json").dumps(body).encode(),
         body_sha256=DispatchDelivery.hash_body(b"x" + str(event_id).encode()),
     ).pk  # fmt: skip
-    ingest.mark_failed(delivery_id, "OperationalError: server closed the connection")
+    inbox.mark_failed(delivery_id, "OperationalError: server closed the connection")
 
     login(page, live_server, "ola", width)
     page.click("nav.mainnav >> text=Sync health")

@@ -14,12 +14,11 @@ from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 
 from dispatch.models import DispatchDelivery
-from leapportal.models import Receiver, WebhookAuthFailure
+from leapportal.models import CalendarToken, Receiver, WebhookAuthFailure
 from mapping import imports
 from mapping.actions import set_mapping
 from mapping.models import ApiToken, MappingChange
 from meters.models import ReasonCode, WebhookDelivery
-from ops.models import CalendarToken
 from tests.dashboard.factories import make_action, make_group, make_meter
 from tests.foundation.test_settings import LOAD_SETTINGS, PRODUCTION_ENV, run_django
 
@@ -324,12 +323,12 @@ def test_a_calendar_token_can_be_revoked_by_its_user(viewer_client):
 def test_an_admin_lists_and_revokes_calendar_tokens(admin_client_role, make_user):
     holder = make_user("viewer", username="field-tech")
     token = CalendarToken.issue(holder)
-    listing = admin_client_role.get("/admin/ops/calendartoken/")
+    listing = admin_client_role.get("/admin/leapportal/calendartoken/")
     assert listing.status_code == 200 and "field-tech" in listing.content.decode()
     assert token not in listing.content.decode()
     record = CalendarToken.objects.get(user=holder)
     response = admin_client_role.post(
-        "/admin/ops/calendartoken/",
+        "/admin/leapportal/calendartoken/",
         {"action": "revoke", "_selected_action": [record.pk]},
     )
     assert response.status_code == 302

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from dispatch import ingest
+from dispatch import inbox
 from dispatch.models import DeliverySweep, DispatchDelivery, DispatchTimeslot
 from dispatch.tasks import sweep_deliveries
 from tests.dashboard.factories import make_meter
@@ -65,7 +65,7 @@ def test_a_failed_delivery_is_shown_and_processed_again_by_an_operator(
         client, django_capture_on_commit_callbacks,
         helpers.meter_notification((meter.pk, [helpers.slot(event_id)])),
     )  # fmt: skip
-    ingest.mark_failed(delivery_id, "OperationalError: the database went away")
+    inbox.mark_failed(delivery_id, "OperationalError: the database went away")
 
     page = operator_client.get("/meters/sync/").content.decode()
     section = page.split('id="failed-deliveries"')[1].split("</section>")[0]

@@ -1,6 +1,6 @@
 """Our dispatch enumerations (leap.schemas) hold every value Leap's published specs allow.
 
-dispatch/ingest.py refuses a timeslot whose program, compensation cap or event type is outside
+dispatch/incoming.py refuses a timeslot whose program, compensation cap or event type is outside
 them, so a value the specs allow and we lack would wrongly refuse real events.
 """
 

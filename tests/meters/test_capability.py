@@ -86,7 +86,7 @@ def test_the_primary_device_counts_when_the_site_lists_no_battery():
 def test_a_changed_capability_re_plans_the_meters_upcoming_dispatches(
     leap_sim, run_sync, django_capture_on_commit_callbacks
 ):
-    from dispatch import ingest
+    from dispatch import apply, incoming
     from dispatch.models import DispatchAllocation
     from tests.dispatch.helpers import meter_notification, slot
 
@@ -106,8 +106,8 @@ def test_a_changed_capability_re_plans_the_meters_upcoming_dispatches(
     from leap.schemas import LenientNotification
 
     with django_capture_on_commit_callbacks(execute=True):
-        ingest.apply_all(
-            ingest.incoming_from_notification(LenientNotification.model_validate(body)),
+        apply.apply_all(
+            incoming.incoming_from_notification(LenientNotification.model_validate(body)),
             source="test",
             received_at=timezone.now(),
         )

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from leapportal.models import UserPreference
-from ops.models import CalendarToken
+from leapportal.models import CalendarToken, UserPreference
 from tests.dashboard.factories import make_timeslot
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 import leap
-from dispatch import setup
+from dispatch import receiver_registration
 
 
 class Command(BaseCommand):
@@ -23,11 +23,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         levels = tuple(options["level"] or ["meter", "group"])
         with leap.get_client() as client:
-            results = setup.register_receivers(
+            results = receiver_registration.register_receivers(
                 client, levels=levels, send_test=not options["no_test"]
             )
         for result in results:
-            line = setup.describe(result)
+            line = receiver_registration.describe(result)
             self.stdout.write(self.style.SUCCESS(line) if result.ok else self.style.ERROR(line))
         if not all(r.ok for r in results):
             raise CommandError("dispatch receiver set-up failed (see above)")

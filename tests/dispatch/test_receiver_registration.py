@@ -1,4 +1,4 @@
-"""Set-up: registering our receivers with Leap and proving the path with a test notification."""
+"""Registering our receivers with Leap (receiver_registration) and a test notification."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from dispatch.comparable import comparable
 from dispatch.models import Level
 from leap.client import LeapClient
+from leap.client import Level as LeapLevel
 from leap.errors import LeapError
 from meters.models import MarketGroup, Meter
 
@@ -28,7 +29,7 @@ PLACEHOLDER_ID = uuid.UUID("00000000-0000-4000-8000-00000000d15b")
 
 
 @dataclass
-class SetupResult:
+class RegistrationResult:
     """What happened for one level."""
 
     level: str
@@ -88,14 +89,14 @@ def test_notification(level: str) -> dict[str, Any]:
 def register_receivers(
     client: LeapClient,
     *,
-    levels: tuple[str, ...] = (Level.METER, Level.GROUP),
+    levels: tuple[LeapLevel, ...] = ("meter", "group"),
     send_test: bool = True,
-) -> list[SetupResult]:
+) -> list[RegistrationResult]:
     """PUT our receiver for each level, then (optionally) ask Leap to send a test notification."""
     secret = settings.LEAP_DISPATCH_WEBHOOK_SECRETS[0]
     results = []
     for level in levels:
-        result = SetupResult(level=level, url=receiver_url(level), registered=False)
+        result = RegistrationResult(level=level, url=receiver_url(level), registered=False)
         try:
             client.put_dispatch_webhook(level, result.url, {settings.LEAP_WEBHOOK_HEADER: secret})
             result.registered = True
@@ -112,7 +113,7 @@ def register_receivers(
     return results
 
 
-def describe(result: SetupResult) -> str:
+def describe(result: RegistrationResult) -> str:
     """One line for the command's output and the admin message."""
     state = "OK" if result.ok else "FAILED"
     test = (
