@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from leapportal.web.history import display
 from meters.models import RequiredAction
+from ops import enqueue
 from ops.models import ActionWorkItem, ActionWorkItemChange, BulkWorkUpdate
 
 _UNSET: Any = object()
@@ -146,8 +147,6 @@ def queue_bulk_update(
 ) -> BulkWorkUpdate:
     """Record a bulk update as queued and send it to a worker (once the caller's transaction
     commits); the actions are the ones chosen now, whatever the filters match later."""
-    from ops import enqueue
-
     _check_bulk(action_ids, operation, value)
     record = BulkWorkUpdate.objects.create(
         created_by=actor, operation=operation, value=label, query=query,
