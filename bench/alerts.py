@@ -30,7 +30,7 @@ import socket
 import statistics
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,11 +164,6 @@ def main() -> None:
 
     from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.utils import timezone
-
-    from alerts import evaluate, notify, sending
-    from alerts.models import Alert, NotificationPreference, OutboundMessage
-    from meters.models import Meter, RequiredAction
 
     t = time.perf_counter()
     with connection.cursor() as cursor:
@@ -177,6 +172,19 @@ def main() -> None:
     get_user_model().objects.filter(username__startswith="bench-").delete()
     print(f"filled {args.meters:,} meters, {args.actions:,} open actions in "
           f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+    later = evaluations(args)
+    digest(args, later)
+
+
+def evaluations(args: argparse.Namespace) -> datetime:
+    """Time the evaluation passes (and the floor), print them; the moment of the last pass."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from alerts import evaluate, notify
+    from alerts.models import Alert, NotificationPreference
+    from meters.models import Meter, RequiredAction
 
     rows = []
 
@@ -231,8 +239,16 @@ def main() -> None:
         print(f"{name:36} {med:9.3f} {worst:7.3f}  {r.raised:6} {r.resolved:8} {r.refreshed:9}")
     print(f"{'floor: the cause queries, no writes':36} {fmed:9.3f} {fworst:7.3f}")
 
+    return later
+
+
+def digest(args: argparse.Namespace, later: datetime) -> None:
+    """Queue the daily digest for every user and send it through an SMTP server on loopback."""
     # the daily digest, at 08:05 in Los Angeles on the day after `later`
     from zoneinfo import ZoneInfo
+
+    from alerts import notify, sending
+    from alerts.models import OutboundMessage
 
     la = later.astimezone(ZoneInfo("America/Los_Angeles")) + timedelta(days=1)
     digest_at = la.replace(hour=8, minute=5, second=0, microsecond=0)
