@@ -105,16 +105,9 @@ HISTORICAL_RESPONSIVENESS = ("NEVER_RESPONDS", "RARELY_RESPONDS", "NORMALLY_RESP
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 
-def _user_agent() -> str:
-    """`leapportal/<version>`, the User-Agent Leap sees on every request."""
-    try:
-        from leapportal import __version__
-    except ImportError:  # pragma: no cover - the package is always importable here
-        __version__ = "0"
-    return f"leapportal/{__version__}"
-
-
-USER_AGENT = _user_agent()
+# The User-Agent of a client made without one. get_client passes settings.LEAP_USER_AGENT, which
+# the project's settings build from its name and version (leap/ imports nothing of the project).
+USER_AGENT = "leapportal/unknown"
 
 
 def _now() -> datetime:
@@ -304,6 +297,7 @@ class LeapClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         stats: ClientStats | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
         if not api_key:
             raise ValueError("a Leap API key is required")
@@ -329,6 +323,7 @@ class LeapClient:
                 "max_total_wait": max_total_wait,
                 "backoff_base": backoff_base,
                 "backoff_cap": backoff_cap,
+                "user_agent": user_agent,
             }
             if portable
             else None
@@ -337,7 +332,7 @@ class LeapClient:
             base_url=self.base_url,
             headers={
                 "Authorization": f"Bearer {api_key}",
-                "User-Agent": USER_AGENT,
+                "User-Agent": user_agent,
                 "Accept": "application/json",
             },
             timeout=httpx.Timeout(timeout),

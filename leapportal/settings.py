@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from leapportal import conf
+from leapportal import __version__, conf
 from leapportal import queues as celery_queues
 from leapportal.env import (  # noqa: F401 - env_str etc. stay importable from here
     env_bool,
@@ -205,6 +205,8 @@ LEAP_MAX_RETRIES = env_int("LEAP_MAX_RETRIES", default=5, minimum=0)
 # Upper bound on the total backoff one Leap call may sleep through before it gives up; a longer
 # Retry-After is handed to the caller (a Celery task retries later) instead of blocking a worker.
 LEAP_MAX_RETRY_WAIT_SECONDS = env_float("LEAP_MAX_RETRY_WAIT_SECONDS", default=120.0, minimum=0)
+# The User-Agent Leap sees on every request (leap.get_client passes it): our name and version.
+LEAP_USER_AGENT = f"leapportal/{__version__}"
 LEAP_SIMULATOR_SEED = env_int("LEAP_SIMULATOR_SEED", default=42)
 LEAP_SIMULATOR_METERS = env_int("LEAP_SIMULATOR_METERS", default=500, minimum=1)
 
