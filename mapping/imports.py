@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -258,22 +259,27 @@ def _check_sites(rows: list[PlannedRow], current: dict[uuid.UUID, dict[str, str]
     """Conflict for every row that puts a meter on a site that would then hold several."""
     if not portfolio.one_meter_per_site():
         return
-    movers = [r for r in rows if r.outcome in (Outcome.CREATE, Outcome.UPDATE) and r.after]
+    # A created or updated row always has its meter (an unknown one is an error) and its values.
+    movers = [
+        (r, r.meter_id, r.after)
+        for r in rows
+        if r.outcome in (Outcome.CREATE, Outcome.UPDATE) and r.meter_id and r.after
+    ]
     if not movers:
         return
     site_of = {m: v["site_id"] for m, v in current.items() if v["site_id"]}
-    for r in movers:
-        site_of[r.meter_id] = r.after["site_id"]
+    for _, meter, after in movers:
+        site_of[meter] = after["site_id"]
     occupants: dict[str, list[uuid.UUID]] = defaultdict(list)
     for meter_id, site in site_of.items():
         if site:
             occupants[site].append(meter_id)
     shared = portfolio.shared_sites()
-    for r in movers:
-        site = r.after["site_id"]
+    for r, meter, after in movers:
+        site = after["site_id"]
         moved = r.before is None or r.before["site_id"] != site
         if site and moved and site not in shared and len(occupants[site]) > 1:
-            others = [str(m) for m in occupants[site] if m != r.meter_id][:3]
+            others = [str(m) for m in occupants[site] if m != meter][:3]
             r.fail(
                 Outcome.CONFLICT,
                 f"site {site} would have {len(occupants[site])} meters (also {', '.join(others)}); "
@@ -387,7 +393,8 @@ def apply_import(import_id: int, *, actor: actions.Actor, reason: str) -> int:
             )
         upload.status = MappingImport.Status.APPLIED
         upload.applied_at = now
-        upload.applied_by = actor if getattr(actor, "is_authenticated", False) else None
+        # A person who applied it (a user, always signed in); an API token leaves it empty.
+        upload.applied_by = actor if isinstance(actor, get_user_model()) else None
         upload.apply_reason = reason
         upload.save(update_fields=["status", "applied_at", "applied_by", "apply_reason"])
     forget_convention()
