@@ -30,7 +30,7 @@ import socket
 import statistics
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,17 +103,18 @@ INSERT INTO dispatch_dispatchtimeslot (event_id, level, market_group_id, market_
     group_meter_ids, group_partner_references, start_time, end_time, cancelled, energy_kw,
     performance_compensation_cap, priority, is_voluntary, dispatch_event_types, programs,
     communication_test, integration_test, raw, content_hash, effective_hash, version,
-    first_source, first_seen_at, last_seen_at, changed_at, applied_received_at)
+    first_source, first_seen_at, last_seen_at, changed_at, applied_received_at, recheck,
+    recheck_note)
 SELECT md5('t' || g)::uuid, 'group', md5('g' || g)::uuid, md5('g' || g)::uuid, '[]', '[]',
        now() + g * interval '15 minutes', now() + g * interval '15 minutes' + interval '1 hour',
        false, 100, '', 5, false, '[]', '[]', false, false, '{}', 'x', '', 1, 'webhook',
-       now(), now(), now(), now()
+       now(), now(), now(), now(), '', ''
 FROM generate_series(1, 20) g;
 INSERT INTO dispatch_dispatchallocation (timeslot_id, meter_id, meter_uuid, share_kw, followed,
-    reason, flags, planned_at)
+    reason, flags, planned_at, bound_by, segments)
 SELECT ts.id, md5('m' || (1 + (g * 1000 + k) %% %(meters)s))::uuid,
        md5('m' || (1 + (g * 1000 + k) %% %(meters)s))::uuid, 0.4, true,
-       '', '[]', now()
+       '', '[]', now(), '', '[]'
 FROM generate_series(1, 20) g JOIN dispatch_dispatchtimeslot ts ON ts.event_id = md5('t' || g)::uuid
 CROSS JOIN generate_series(1, 250) k;
 -- events for 50 meters we do not know
@@ -121,14 +122,15 @@ INSERT INTO dispatch_dispatchtimeslot (event_id, level, meter_uuid, group_meter_
     group_partner_references, start_time, end_time, cancelled, energy_kw,
     performance_compensation_cap, priority, is_voluntary, dispatch_event_types, programs,
     communication_test, integration_test, raw, content_hash, effective_hash, version,
-    first_source, first_seen_at, last_seen_at, changed_at, applied_received_at)
+    first_source, first_seen_at, last_seen_at, changed_at, applied_received_at, recheck,
+    recheck_note)
 SELECT md5('u' || u)::uuid, 'meter', md5('unknown' || u)::uuid, '[]', '[]',
        now() + interval '2 hours', now() + interval '3 hours', false, 10, '', 5, false, '[]',
-       '[]', false, false, '{}', 'x', '', 1, 'webhook', now(), now(), now(), now()
+       '[]', false, false, '{}', 'x', '', 1, 'webhook', now(), now(), now(), now(), '', ''
 FROM generate_series(1, 50) u;
 INSERT INTO dispatch_dispatchallocation (timeslot_id, meter_id, meter_uuid, share_kw, followed,
-    reason, flags, planned_at)
-SELECT id, NULL, meter_uuid, 10, true, '', '["unknown_meter"]', now()
+    reason, flags, planned_at, bound_by, segments)
+SELECT id, NULL, meter_uuid, 10, true, '', '["unknown_meter"]', now(), '', '[]'
 FROM dispatch_dispatchtimeslot WHERE level = 'meter';
 """
 
@@ -164,11 +166,6 @@ def main() -> None:
 
     from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.utils import timezone
-
-    from alerts import evaluate, notify, sending
-    from alerts.models import Alert, NotificationPreference, OutboundMessage
-    from meters.models import Meter, RequiredAction
 
     t = time.perf_counter()
     with connection.cursor() as cursor:
@@ -177,6 +174,19 @@ def main() -> None:
     get_user_model().objects.filter(username__startswith="bench-").delete()
     print(f"filled {args.meters:,} meters, {args.actions:,} open actions in "
           f"{time.perf_counter() - t:.1f} s")  # fmt: skip
+    later = evaluations(args)
+    digest(args, later)
+
+
+def evaluations(args: argparse.Namespace) -> datetime:
+    """Time the evaluation passes (and the floor), print them; the moment of the last pass."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from alerts import evaluate, notify
+    from alerts.models import Alert, NotificationPreference
+    from meters.models import Meter, RequiredAction
 
     rows = []
 
@@ -231,8 +241,16 @@ def main() -> None:
         print(f"{name:36} {med:9.3f} {worst:7.3f}  {r.raised:6} {r.resolved:8} {r.refreshed:9}")
     print(f"{'floor: the cause queries, no writes':36} {fmed:9.3f} {fworst:7.3f}")
 
+    return later
+
+
+def digest(args: argparse.Namespace, later: datetime) -> None:
+    """Queue the daily digest for every user and send it through an SMTP server on loopback."""
     # the daily digest, at 08:05 in Los Angeles on the day after `later`
     from zoneinfo import ZoneInfo
+
+    from alerts import notify, sending
+    from alerts.models import OutboundMessage
 
     la = later.astimezone(ZoneInfo("America/Los_Angeles")) + timedelta(days=1)
     digest_at = la.replace(hour=8, minute=5, second=0, microsecond=0)

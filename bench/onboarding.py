@@ -223,6 +223,77 @@ def follow_open_jobs(n_jobs: int, per_job: int = 100) -> None:
               f"{sim.requests.count(route) - before} | {time.perf_counter() - began:.2f} s |")  # fmt: skip
 
 
+# One completed batch per job.
+FILL_BATCHES = """
+    INSERT INTO onboarding_batch (job_id, number, file_name, update_existing, size, status,
+        send_attempts, polls, poll_failures, last_error, rejection, leap_counts)
+    SELECT id, 1, 'p-' || id || '.json', false, 500, 'completed', 1, 3, 0, '', '[]', '{}'
+    FROM onboarding_job
+    """
+# n meters at every enrollment status ({n}: how many).
+FILL_METERS = """
+    INSERT INTO meters_meter (meter_id, partner_reference, transmission_region, load_types,
+        connection_references, tags, is_archived, global_enrollment_status,
+        action_required, open_partner_actions, open_leap_actions, details_hash,
+        enrollment_hash, first_seen_at, last_seen_at, customer_group)
+    SELECT md5('m' || g)::uuid, 'bench-' || g, 'CAISO', '["BATTERY_STORAGE"]', '[]', '[]',
+        false,
+        (ARRAY['PENDING','PENDING','ELIGIBLE','ACTIVE','ACTIVE','ACTIVE'])[1 + g % 6],
+        g % 9 = 0, (g % 9 = 0)::int, 0, '', '', now(), now(), NULL
+    FROM generate_series(1, {n}) g
+    """
+# Their assets over the jobs, at every funnel step; one in 50 failed ({n}: how many).
+FILL_ASSETS = """
+    WITH j AS (SELECT id, programs, row_number() OVER (ORDER BY id) - 1 AS k
+               FROM onboarding_job),
+         b AS (SELECT id, job_id FROM onboarding_batch)
+    INSERT INTO onboarding_asset (job_id, batch_id, line, position, partner_reference,
+        customer_id, site_id, label, payload, programs, status, detail_name,
+        detail_description, failed_fields, meter_id, stage, stage_since, submitted_at,
+        created_at, eligible_at, active_at, link_error)
+    SELECT j.id, b.id, g / 200 + 2, g / 200, 'bench-' || g, 'cust-' || g, 'site-' || g, '',
+        '{}', j.programs,
+        CASE WHEN g % 50 = 0 THEN 'FAILED' ELSE 'COMPLETED' END,
+        CASE WHEN g % 50 = 0 THEN 'ADDRESS_NOT_FOUND' ELSE 'METER_CREATED' END, '', '{}',
+        CASE WHEN g % 50 = 0 THEN NULL ELSE md5('m' || g)::uuid END,
+        CASE WHEN g % 50 = 0 THEN 'failed'
+             WHEN g % 6 IN (0, 1) THEN 'created'
+             WHEN g % 6 = 2 THEN 'eligible' ELSE 'active' END,
+        now() - (g % 40) * interval '1 day',
+        now() - (g % 40 + 30) * interval '1 day',
+        now() - (g % 40 + 29) * interval '1 day',
+        CASE WHEN g % 6 >= 2 THEN now() - (g % 40 + 10) * interval '1 day' END,
+        CASE WHEN g % 6 >= 3 THEN now() - (g % 40) * interval '1 day' END, ''
+    FROM generate_series(1, {n}) g
+    JOIN j ON j.k = g % 200
+    JOIN b ON b.job_id = j.id
+    """
+# Each created asset's program steps: its first program is its slowest (the asset's
+# own step); the other program of a two-program job is ACTIVE five days after creation.
+FILL_PROGRAM_STEPS = """
+    INSERT INTO onboarding_programstep (asset_id, program, stage, stage_since,
+        created_at, eligible_at, active_at)
+    SELECT a.id, p.program,
+        CASE WHEN p.n = 1 THEN a.stage ELSE 'active' END,
+        CASE WHEN p.n = 1 THEN a.stage_since ELSE a.created_at + interval '5 days' END,
+        a.created_at,
+        CASE WHEN p.n = 1 THEN a.eligible_at ELSE a.created_at + interval '2 days' END,
+        CASE WHEN p.n = 1 THEN a.active_at ELSE a.created_at + interval '5 days' END
+    FROM onboarding_asset a
+    CROSS JOIN LATERAL jsonb_array_elements_text(a.programs) WITH ORDINALITY
+        AS p(program, n)
+    WHERE a.stage IN ('created', 'eligible', 'active')
+    """
+# An open partner action on each meter that has one.
+FILL_ACTIONS = """
+    INSERT INTO meters_requiredaction (meter_id, side, program_identifier, delivery_period,
+        action_type, code, description, first_seen_at, last_seen_at, deadline)
+    SELECT meter_id, 'partner', 'CEC-DSGS', '2026', 'IS_AUTHORIZED', 'AUTH_0001',
+        'The customer must authorize', now(), now(), now() + interval '5 days'
+    FROM meters_meter WHERE action_required
+    """
+
+
 def fill_portfolio(n: int) -> None:
     """n onboarded meters: Meter rows, their assets over 200 jobs (a quarter of them in two
     programs) and their program steps, at every funnel step."""
@@ -241,81 +312,11 @@ def fill_portfolio(n: int) -> None:
                            status="done", programs=[["CEC-DSGS"], ["ELRP"], ["CEC-DSGS", "ELRP"],
                                                     ["DRAM"]][j % 4])  # fmt: skip
     with connection.cursor() as c:
-        c.execute(
-            """
-            INSERT INTO onboarding_batch (job_id, number, file_name, update_existing, size, status,
-                send_attempts, polls, poll_failures, last_error, rejection, leap_counts)
-            SELECT id, 1, 'p-' || id || '.json', false, 500, 'completed', 1, 3, 0, '', '[]', '{}'
-            FROM onboarding_job
-            """
-        )
-        c.execute(
-            """
-            INSERT INTO meters_meter (meter_id, partner_reference, transmission_region, load_types,
-                connection_references, tags, is_archived, global_enrollment_status,
-                action_required, open_partner_actions, open_leap_actions, details_hash,
-                enrollment_hash, first_seen_at, last_seen_at, customer_group)
-            SELECT md5('m' || g)::uuid, 'bench-' || g, 'CAISO', '["BATTERY_STORAGE"]', '[]', '[]',
-                false,
-                (ARRAY['PENDING','PENDING','ELIGIBLE','ACTIVE','ACTIVE','ACTIVE'])[1 + g % 6],
-                g % 9 = 0, (g % 9 = 0)::int, 0, '', '', now(), now(), NULL
-            FROM generate_series(1, {n}) g
-            """.replace("{n}", str(int(n)))
-        )
-        c.execute(
-            """
-            WITH j AS (SELECT id, programs, row_number() OVER (ORDER BY id) - 1 AS k
-                       FROM onboarding_job),
-                 b AS (SELECT id, job_id FROM onboarding_batch)
-            INSERT INTO onboarding_asset (job_id, batch_id, line, position, partner_reference,
-                customer_id, site_id, label, payload, programs, status, detail_name,
-                detail_description, failed_fields, meter_id, stage, stage_since, submitted_at,
-                created_at, eligible_at, active_at, link_error)
-            SELECT j.id, b.id, g / 200 + 2, g / 200, 'bench-' || g, 'cust-' || g, 'site-' || g, '',
-                '{}', j.programs,
-                CASE WHEN g % 50 = 0 THEN 'FAILED' ELSE 'COMPLETED' END,
-                CASE WHEN g % 50 = 0 THEN 'ADDRESS_NOT_FOUND' ELSE 'METER_CREATED' END, '', '{}',
-                CASE WHEN g % 50 = 0 THEN NULL ELSE md5('m' || g)::uuid END,
-                CASE WHEN g % 50 = 0 THEN 'failed'
-                     WHEN g % 6 IN (0, 1) THEN 'created'
-                     WHEN g % 6 = 2 THEN 'eligible' ELSE 'active' END,
-                now() - (g % 40) * interval '1 day',
-                now() - (g % 40 + 30) * interval '1 day',
-                now() - (g % 40 + 29) * interval '1 day',
-                CASE WHEN g % 6 >= 2 THEN now() - (g % 40 + 10) * interval '1 day' END,
-                CASE WHEN g % 6 >= 3 THEN now() - (g % 40) * interval '1 day' END, ''
-            FROM generate_series(1, {n}) g
-            JOIN j ON j.k = g % 200
-            JOIN b ON b.job_id = j.id
-            """.replace("{n}", str(int(n)))
-        )
-        # Each created asset's program steps: its first program is its slowest (the asset's
-        # own step); the other program of a two-program job is ACTIVE five days after creation.
-        c.execute(
-            """
-            INSERT INTO onboarding_programstep (asset_id, program, stage, stage_since,
-                created_at, eligible_at, active_at)
-            SELECT a.id, p.program,
-                CASE WHEN p.n = 1 THEN a.stage ELSE 'active' END,
-                CASE WHEN p.n = 1 THEN a.stage_since ELSE a.created_at + interval '5 days' END,
-                a.created_at,
-                CASE WHEN p.n = 1 THEN a.eligible_at ELSE a.created_at + interval '2 days' END,
-                CASE WHEN p.n = 1 THEN a.active_at ELSE a.created_at + interval '5 days' END
-            FROM onboarding_asset a
-            CROSS JOIN LATERAL jsonb_array_elements_text(a.programs) WITH ORDINALITY
-                AS p(program, n)
-            WHERE a.stage IN ('created', 'eligible', 'active')
-            """
-        )
-        c.execute(
-            """
-            INSERT INTO meters_requiredaction (meter_id, side, program_identifier, delivery_period,
-                action_type, code, description, first_seen_at, last_seen_at, deadline)
-            SELECT meter_id, 'partner', 'CEC-DSGS', '2026', 'IS_AUTHORIZED', 'AUTH_0001',
-                'The customer must authorize', now(), now(), now() + interval '5 days'
-            FROM meters_meter WHERE action_required
-            """
-        )
+        c.execute(FILL_BATCHES)
+        c.execute(FILL_METERS.replace("{n}", str(int(n))))
+        c.execute(FILL_ASSETS.replace("{n}", str(int(n))))
+        c.execute(FILL_PROGRAM_STEPS)
+        c.execute(FILL_ACTIONS)
         # VACUUM as autovacuum would have by then: the stuck counts are index-only scans.
         for table in ("onboarding_asset", "onboarding_programstep", "meters_meter",
                       "meters_requiredaction"):  # fmt: skip
@@ -323,7 +324,13 @@ def fill_portfolio(n: int) -> None:
     print(
         f"\nfilled {n:,} onboarded meters over {jobs_n} jobs in {time.perf_counter() - began:.0f} s"
     )
+    time_funnel()
+
+
+def time_funnel() -> None:
+    """Recompute the funnel sums of every job, then of one job at a time."""
     from onboarding.follow import refresh_funnel
+    from onboarding.models import Job
 
     ids = list(Job.objects.values_list("pk", flat=True))
     began = time.perf_counter()

@@ -57,23 +57,30 @@ def setup_django() -> None:
 
 def fill(n_meters: int, n_slots: int) -> None:
     """Bulk-insert the portfolio, actions, groups, enrollments, mappings and timeslots."""
-    from django.apps import apps
-    from django.db import connection, transaction
-
-    from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
-    from leapportal.timezones import trade_date
-    from meters.models import (
-        GroupAssignment,
-        MarketGroup,
-        Meter,
-        ProgramEnrollment,
-        RequiredAction,  # fmt: skip
-        SyncRun,
-    )
+    from django.db import connection
 
     rnd = random.Random(42)
     now = datetime.now(UTC)
     started = time.perf_counter()
+    _empty_tables()
+    groups, by_region = _fill_groups(rnd)
+    meter_ids = _fill_meters(rnd, now, n_meters, by_region)
+    _fill_mappings(meter_ids)
+    _fill_timeslots(rnd, now, n_slots, meter_ids, groups)
+    _fill_sync_runs(now, n_meters)
+    # VACUUM as autovacuum would have by then (it may be off on the server): the visibility map
+    # makes index-only scans real, and the planner sees the filled tables' sizes.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    print(
+        f"filled {n_meters:,} meters and {n_slots:,} timeslots in {time.perf_counter() - started:.0f} s"
+    )
+
+
+def _empty_tables() -> None:
+    from django.apps import apps
+    from django.db import connection
+
     with connection.cursor() as cursor:
         tables = ["dispatch_dispatchtimeslotversion", "dispatch_dispatchallocation",
                   "dispatch_reconcilefinding", "dispatch_dispatchtimeslot", "meters_groupassignment",
@@ -83,6 +90,12 @@ def fill(n_meters: int, n_slots: int) -> None:
         if apps.is_installed("mapping"):
             tables.append("mapping_metermapping")
         cursor.execute(f"TRUNCATE {', '.join(tables)}, meters_meter CASCADE")
+
+
+def _fill_groups(rnd: random.Random) -> tuple[list[Any], dict[str, list[Any]]]:
+    """200 market groups over the regions: (the groups, the groups of each region)."""
+    from meters.models import MarketGroup
+
     groups = [
         MarketGroup(
             market_group_id=uuid.UUID(int=rnd.getrandbits(128)),
@@ -96,6 +109,18 @@ def fill(n_meters: int, n_slots: int) -> None:
     by_region: dict[str, list[MarketGroup]] = {}
     for g in groups:
         by_region.setdefault(g.region, []).append(g)
+
+    return groups, by_region
+
+
+def _fill_meters(
+    rnd: random.Random, now: datetime, n_meters: int, by_region: dict[str, list[Any]]
+) -> list[uuid.UUID]:
+    """The meters with their enrollments, actions and three days of group assignments."""
+    from django.db import transaction
+
+    from leapportal.timezones import trade_date
+    from meters.models import GroupAssignment, Meter, ProgramEnrollment, RequiredAction
 
     meter_ids = []
     batch = 5000
@@ -151,6 +176,14 @@ def fill(n_meters: int, n_slots: int) -> None:
             ProgramEnrollment.objects.bulk_create(enrollments)
             RequiredAction.objects.bulk_create(actions)
             GroupAssignment.objects.bulk_create(assignments)
+    return meter_ids
+
+
+def _fill_mappings(meter_ids: list[uuid.UUID]) -> None:
+    """Four meters in five mapped to a customer and site (when the mapping app is installed)."""
+    from django.apps import apps
+
+    batch = 5000
     if apps.is_installed("mapping"):
         mapping = apps.get_model("mapping", "MeterMapping")
         for start in range(0, len(meter_ids), batch):
@@ -159,6 +192,15 @@ def fill(n_meters: int, n_slots: int) -> None:
                 for j, mid in enumerate(meter_ids[start : start + batch], start=start)
                 if j % 5
             )
+
+
+def _fill_timeslots(
+    rnd: random.Random, now: datetime, n_slots: int, meter_ids: list[uuid.UUID], groups: list[Any]
+) -> None:
+    """Dispatch timeslots over two months around now, a tenth of them group-level, two versions each."""
+    from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
+
+    batch = 5000
     slots, versions = [], []
     for j in range(n_slots):
         start_at = now + timedelta(minutes=rnd.randint(-30 * 24 * 60, 30 * 24 * 60))
@@ -187,17 +229,16 @@ def fill(n_meters: int, n_slots: int) -> None:
     DispatchTimeslotVersion.objects.bulk_create(
         DispatchTimeslotVersion(timeslot=s, version=v, kind="updated", source="webhook",
                                 changes={"energy_kw": [10, 20]}) for s in slots for v in (1, 2))  # fmt: skip
+
+
+def _fill_sync_runs(now: datetime, n_meters: int) -> None:
+    """A history of incremental sync runs every 15 minutes."""
+    from meters.models import SyncRun
+
     SyncRun.objects.bulk_create(
         SyncRun(kind="incremental", status="done", created=i, updated=i * 3, unchanged=n_meters,
                 started_at=now - timedelta(minutes=15 * i + 3), finished_at=now - timedelta(minutes=15 * i),
                 created_at=now - timedelta(minutes=15 * i + 3)) for i in range(1, 300))  # fmt: skip
-    # VACUUM as autovacuum would have by then (it may be off on the server): the visibility map
-    # makes index-only scans real, and the planner sees the filled tables' sizes.
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-    print(
-        f"filled {n_meters:,} meters and {n_slots:,} timeslots in {time.perf_counter() - started:.0f} s"
-    )
 
 
 def measure(

@@ -25,7 +25,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,39 +42,9 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("REVENUE_SYNC_MONTHS", "12")
 
 from bench.leap_floor import machine  # noqa: E402
+from bench.memory import RssSampler  # noqa: E402
 
 MONTHS = 12
-
-
-class RssSampler:
-    """Peak resident memory of this process, sampled every 50 ms in a thread."""
-
-    def __init__(self) -> None:
-        self.base = self.peak = self._rss()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, self._rss())
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def growth_mb(self) -> float:
-        return round((self.peak - self.base) / 2**20, 1)
 
 
 def sim_now() -> datetime:

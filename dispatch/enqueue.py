@@ -1,7 +1,8 @@
 """The one door dispatch's code queues its Celery tasks through, so domain code never imports tasks.
 
-dispatch/tasks.py imports the domain code it runs (inbox, outbound, reconcile, ...), so each
-function here imports it when called, and queues the task exactly as its callers did before.
+dispatch/tasks.py imports the domain code it runs (inbox, outbound, reconcile, ...), and that code
+queues follow-up work through here, so this module names its tasks instead of importing them
+(leapportal/task_lookup.py says why), and queues each exactly as its callers did before.
 """
 
 from __future__ import annotations
@@ -9,51 +10,39 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from leapportal.task_lookup import task
+
 
 def drain_deliveries() -> None:
     """Queue a drain of the waiting dispatch deliveries now (dispatch/wakeup.py decides when)."""
-    from dispatch import tasks
-
-    tasks.drain_deliveries.delay()
+    task("dispatch.tasks.drain_deliveries").delay()
 
 
 def process_delivery(delivery_id: int) -> None:
     """Queue the processing of one stored dispatch delivery now."""
-    from dispatch import tasks
-
-    tasks.process_delivery.delay(delivery_id)
+    task("dispatch.tasks.process_delivery").delay(delivery_id)
 
 
 def process_delivery_on_commit(delivery_id: int) -> None:
     """Queue the processing of one dispatch delivery once the transaction commits."""
-    from dispatch import tasks
-
-    tasks.process_delivery.delay_on_commit(delivery_id)  # type: ignore[attr-defined]  # DjangoTask
+    task("dispatch.tasks.process_delivery").delay_on_commit(delivery_id)  # type: ignore[attr-defined]  # DjangoTask
 
 
 def recheck_timeslot_on_commit(timeslot_id: int) -> None:
     """Queue a look at Leap for a timeslot whose notification came out of order, after commit."""
-    from dispatch import tasks
-
-    tasks.recheck_timeslot.delay_on_commit(timeslot_id)  # type: ignore[attr-defined]  # DjangoTask
+    task("dispatch.tasks.recheck_timeslot").delay_on_commit(timeslot_id)  # type: ignore[attr-defined]  # DjangoTask
 
 
 def attach_parked_events_on_commit(meter_ids: Iterable[uuid.UUID | str]) -> None:
     """Queue attaching the events parked for meters we did not have yet, after commit."""
-    from dispatch import tasks
-
-    tasks.attach_parked_events.delay_on_commit([str(m) for m in meter_ids])  # type: ignore[attr-defined]  # DjangoTask
+    task("dispatch.tasks.attach_parked_events").delay_on_commit([str(m) for m in meter_ids])  # type: ignore[attr-defined]  # DjangoTask
 
 
 def replan_meters_on_commit(meter_ids: Iterable[uuid.UUID | str]) -> None:
     """Queue re-planning these meters' upcoming events, after commit."""
-    from dispatch import tasks
-
-    tasks.replan_meters.delay_on_commit([str(m) for m in meter_ids])  # type: ignore[attr-defined]  # DjangoTask
+    task("dispatch.tasks.replan_meters").delay_on_commit([str(m) for m in meter_ids])  # type: ignore[attr-defined]  # DjangoTask
 
 
 def send_outbound_on_commit(message_id: int) -> None:
     """Queue sending one outbound message to our systems, after commit."""
-    from dispatch import tasks
-
-    tasks.send_outbound.delay_on_commit(message_id)  # type: ignore[attr-defined]  # DjangoTask
+    task("dispatch.tasks.send_outbound").delay_on_commit(message_id)  # type: ignore[attr-defined]  # DjangoTask

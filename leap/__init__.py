@@ -96,6 +96,7 @@ def get_client(**overrides: Any) -> LeapClient:
         "timeout": settings.LEAP_TIMEOUT_SECONDS,
         "max_retries": settings.LEAP_MAX_RETRIES,
         "max_total_wait": settings.LEAP_MAX_RETRY_WAIT_SECONDS,
+        "user_agent": settings.LEAP_USER_AGENT,
         "stats": _stats,
     }
     with _override_lock:

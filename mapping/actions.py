@@ -41,6 +41,14 @@ def actor_fields(actor: Actor) -> dict[str, Any]:
     return {"actor_user": actor, "actor_token": None, "actor_name": actor.get_username()}
 
 
+def _reason(reason: str) -> str:
+    """The change's reason, cleaned; refused (as the form's `reason` field) when unusable."""
+    try:
+        return clean_reason(reason)
+    except InvalidValue as exc:
+        raise MappingRefused(str(exc), errors={"reason": str(exc)}) from None
+
+
 def _check_site(meter_id: uuid.UUID, site_id: str) -> None:
     if not portfolio.site_is_exclusive(site_id):
         return
@@ -75,10 +83,7 @@ def set_mapping(
         values = clean_mapping(customer_id, site_id, label)
     except InvalidValue as exc:
         raise MappingRefused(str(exc), errors=exc.errors) from None
-    try:
-        reason = clean_reason(reason)
-    except InvalidValue as exc:
-        raise MappingRefused(str(exc), errors={"reason": str(exc)}) from None
+    reason = _reason(reason)
     who = actor_fields(actor)
     with transaction.atomic():
         portfolio.lock_mappings()
@@ -119,10 +124,7 @@ def clear_mapping(
 ) -> MappingChange | None:
     """Remove one meter's mapping; None when it had none."""
     meter_id = uuid.UUID(str(meter_id))
-    try:
-        reason = clean_reason(reason)
-    except InvalidValue as exc:
-        raise MappingRefused(str(exc), errors={"reason": str(exc)}) from None
+    reason = _reason(reason)
     who = actor_fields(actor)
     with transaction.atomic():
         portfolio.lock_mappings()

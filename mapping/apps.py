@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class MappingConfig(AppConfig):
     name = "mapping"
     verbose_name = "Meter mapping"
+
+    def ready(self) -> None:
+        """The meter list reads what our mapping's inline flags need in its own query."""
+        from mapping.flags import annotate_meters
+        from meters.extensions import register_list_annotation
+
+        register_list_annotation(annotate_meters)

@@ -101,7 +101,8 @@ def filter_meters(meters: QuerySet[Meter], code: str) -> QuerySet[Meter]:
     if code == "shared_site":
         if not portfolio.one_meter_per_site():
             return meters.none()
-        return meters.filter(mapped, mapping_site_count__gt=1, mapping_site_shared=False)
+        # The two columns annotate_meters added (Q: the type checker knows only the model's).
+        return meters.filter(mapped, Q(mapping_site_count__gt=1), Q(mapping_site_shared=False))
     if code == "archived":
         return meters.filter(mapped & portfolio.archived_q())
     return meters

@@ -8,11 +8,8 @@ The export writes the same columns, so exporting and importing again changes not
 
 from __future__ import annotations
 
-import codecs
-import csv
 import gc
 import hashlib
-import io
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -20,25 +17,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from leapportal.web import csvexport
 from mapping import actions, bulk, portfolio
+from mapping.csvfile import (  # noqa: F401 - importable from here as before
+    COLUMNS,
+    KEY_COLUMNS,
+    VALUE_COLUMNS,
+    FileRefused,
+    decode,
+    read_rows,
+)
 from mapping.flags import forget_convention
 from mapping.models import ImportRow, MappingImport, MeterMapping
 from mapping.validation import InvalidValue, clean_mapping, clean_meter_id, clean_reason
 from meters.models import Meter
 
-COLUMNS = ("meter_id", "partner_reference", "customer_id", "site_id", "label")
-KEY_COLUMNS = ("meter_id", "partner_reference")
-VALUE_COLUMNS = ("customer_id", "site_id", "label")
 Outcome = ImportRow.Outcome
-
-
-class FileRefused(Exception):
-    """The file as a whole cannot be read as a mapping CSV; the message says why and what to do."""
 
 
 class ImportNotApplicable(Exception):
@@ -47,81 +46,6 @@ class ImportNotApplicable(Exception):
 
 class ImportStale(ImportNotApplicable):
     """The mapping or Leap's meters changed since the preview, so the preview no longer holds."""
-
-
-# --- reading the file ----------------------------------------------------------------------------
-
-
-def decode(raw: bytes) -> str:
-    """The file's text: UTF-8, with or without a byte-order mark."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise FileRefused(
-            "The file is UTF-16 (Excel's “Unicode text”). Save it as “CSV UTF-8” and upload again."
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise FileRefused(
-            f"The file is not UTF-8: byte 0x{raw[exc.start]:02x} on line {line} is not valid "
-            "UTF-8 (the file is probably Windows-1252 or Latin-1). Save it as “CSV UTF-8” "
-            "and upload again. Nothing was imported."
-        ) from None
-    if "\x00" in text:
-        raise FileRefused("The file contains NUL bytes; it is not a CSV text file.")
-    return text
-
-
-def read_rows(text: str) -> Iterator[tuple[int, list[str] | None, str]]:
-    """Check the header, then yield (line, values in COLUMNS order, "") or (line, None, problem)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise FileRefused(f"Line 1 is not valid CSV: {exc}.") from None
-    if not header or not any(h.strip() for h in header):
-        raise FileRefused("The file is empty: expected a header line " + ",".join(COLUMNS) + ".")
-    names = [h.strip().lower() for h in header]
-    if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
-        sep = "semicolons" if ";" in names[0] else "tabs"
-        raise FileRefused(f"The columns are separated by {sep}; use commas.")
-    problems = []
-    unknown = [h for h in names if h not in COLUMNS]
-    if unknown:
-        problems.append("unexpected column(s) " + ", ".join(repr(h) for h in unknown))
-    repeated = sorted({h for h in names if names.count(h) > 1})
-    if repeated:
-        problems.append("column(s) given twice: " + ", ".join(repeated))
-    missing = [c for c in VALUE_COLUMNS if c not in names]
-    if not any(k in names for k in KEY_COLUMNS):
-        missing.insert(0, "meter_id or partner_reference")
-    if missing:
-        problems.append("missing column(s) " + ", ".join(missing))
-    if problems:
-        raise FileRefused(
-            "The header is wrong: "
-            + "; ".join(problems)
-            + ". Expected: "
-            + ",".join(COLUMNS)
-            + " (meter_id or partner_reference may be left out)."
-        )
-    positions = [names.index(c) if c in names else None for c in COLUMNS]
-    width = len(names)
-    try:
-        for values in reader:
-            if not any(v.strip() for v in values):
-                continue  # blank lines, e.g. the trailing one
-            if len(values) != width:
-                yield reader.line_num, None, f"has {len(values)} fields; the header has {width}"
-                continue
-            # A cell our export defused ('=...) is read back as it was in Leap / the mapping.
-            values = [
-                csvexport.unescape_cell(values[p].strip()) if p is not None else ""
-                for p in positions
-            ]
-            yield reader.line_num, values, ""
-    except csv.Error as exc:
-        raise FileRefused(f"Line {reader.line_num} is not valid CSV: {exc}.") from None
 
 
 # --- planning ------------------------------------------------------------------------------------
@@ -335,22 +259,27 @@ def _check_sites(rows: list[PlannedRow], current: dict[uuid.UUID, dict[str, str]
     """Conflict for every row that puts a meter on a site that would then hold several."""
     if not portfolio.one_meter_per_site():
         return
-    movers = [r for r in rows if r.outcome in (Outcome.CREATE, Outcome.UPDATE) and r.after]
+    # A created or updated row always has its meter (an unknown one is an error) and its values.
+    movers = [
+        (r, r.meter_id, r.after)
+        for r in rows
+        if r.outcome in (Outcome.CREATE, Outcome.UPDATE) and r.meter_id and r.after
+    ]
     if not movers:
         return
     site_of = {m: v["site_id"] for m, v in current.items() if v["site_id"]}
-    for r in movers:
-        site_of[r.meter_id] = r.after["site_id"]
+    for _, meter, after in movers:
+        site_of[meter] = after["site_id"]
     occupants: dict[str, list[uuid.UUID]] = defaultdict(list)
     for meter_id, site in site_of.items():
         if site:
             occupants[site].append(meter_id)
     shared = portfolio.shared_sites()
-    for r in movers:
-        site = r.after["site_id"]
+    for r, meter, after in movers:
+        site = after["site_id"]
         moved = r.before is None or r.before["site_id"] != site
         if site and moved and site not in shared and len(occupants[site]) > 1:
-            others = [str(m) for m in occupants[site] if m != r.meter_id][:3]
+            others = [str(m) for m in occupants[site] if m != meter][:3]
             r.fail(
                 Outcome.CONFLICT,
                 f"site {site} would have {len(occupants[site])} meters (also {', '.join(others)}); "
@@ -464,7 +393,8 @@ def apply_import(import_id: int, *, actor: actions.Actor, reason: str) -> int:
             )
         upload.status = MappingImport.Status.APPLIED
         upload.applied_at = now
-        upload.applied_by = actor if getattr(actor, "is_authenticated", False) else None
+        # A person who applied it (a user, always signed in); an API token leaves it empty.
+        upload.applied_by = actor if isinstance(actor, get_user_model()) else None
         upload.apply_reason = reason
         upload.save(update_fields=["status", "applied_at", "applied_by", "apply_reason"])
     forget_convention()

@@ -11,9 +11,9 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -40,10 +40,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     if wants_fragment(request) and request.GET.get("part") == "counts":
         counts = _counts()  # the cards refresh themselves after an inline edit
         cards = [(code, label, counts[code]) for code, label in flags.FILTERS.items()]
-        context = {"counts": counts, "cards": cards}
-        return render(request, "mapping/overview.html#mapping-counts", context)
+        counts_context: dict[str, Any] = {"counts": counts, "cards": cards}
+        return render(request, "mapping/overview.html#mapping-counts", counts_context)
     form = OverviewFilterForm(request.GET)
     flag = form.cleaned_data.get("flag", "") if form.is_valid() else ""
+    page: Page[Any]  # of mappings (no meter any more) or of meters
     if flag == "missing":
         mappings = flags.missing_mappings()
         if form.is_valid() and (q := form.cleaned_data.get("q", "").strip()):
@@ -62,7 +63,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         )
         rows = [_row(m, m.mapping if flags.has_mapping(m) else None) for m in page]
     counts = _counts() if not wants_fragment(request) else {}
-    context = {
+    context: dict[str, Any] = {
         "form": form,
         "flag": flag,
         "page": page,
@@ -229,7 +230,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         "meter_id", "partner_reference", "end_customer_name", "transmission_region"
     ).in_bulk({c.meter_id for c in page})
     for change in page:
-        change.meter = meters.get(change.meter_id)
+        change.meter = meters.get(change.meter_id)  # type: ignore[attr-defined]  # for the template
     query = request.GET.copy()
     query.pop("page", None)
     template = "mapping/audit.html"
@@ -240,7 +241,7 @@ def audit(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required(roles.VIEW, raise_exception=True)
-def audit_csv(request: HttpRequest) -> HttpResponse:
+def audit_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The filtered audit trail as CSV."""
     form = AuditFilterForm(request.GET)
     if not form.is_valid():

@@ -3,7 +3,7 @@ held syncs are approved here; schedules are edited in django-celery-beat's admin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -25,6 +25,9 @@ from meters.models import (
     WebhookDelivery,
 )
 from meters.sync import holds
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -49,7 +52,7 @@ class ProgramEnrollmentInline(admin.TabularInline):
     model = ProgramEnrollment
     extra = 0
     can_delete = False
-    fields = [
+    fields = readonly_fields = (
         "program_identifier",
         "delivery_period",
         "enrollment_status",
@@ -57,8 +60,7 @@ class ProgramEnrollmentInline(admin.TabularInline):
         "delivery_period_end",
         "market_group",
         "next_deadline",
-    ]
-    readonly_fields = fields
+    )
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Written by the sync only."""
@@ -71,8 +73,9 @@ class RequiredActionInline(admin.TabularInline):
     model = RequiredAction
     extra = 0
     can_delete = False
-    fields = ["side", "code", "action_type", "description", "deadline", "resolved_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "side", "code", "action_type", "description", "deadline", "resolved_at",
+    )  # fmt: skip
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         """Written by the sync only."""
@@ -241,6 +244,6 @@ class CapabilityOverrideAdmin(admin.ModelAdmin):
         """Record who set the figures, and when."""
         from django.utils import timezone
 
-        obj.updated_by = request.user
+        obj.updated_by = cast("User", request.user)  # the admin is signed in
         obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django import forms
 from django.apps import apps
@@ -16,8 +16,12 @@ from meters.models import (
     GroupAssignment,
     MarketGroup,
     Meter,
+    MeterQuerySet,
     ProgramEnrollment,
 )
+
+# A queryset of meters, kept as the same class (a MeterQuerySet stays one) by the helpers below.
+_Meters = TypeVar("_Meters", bound=QuerySet[Meter])
 
 REGIONS = ["CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_PC"]
 METER_TYPES = ["UTILITY_METER", "SUBMETER", "DEVICE"]
@@ -74,15 +78,19 @@ class MeterFilterForm(forms.Form):
         for name, values in known.items():
             offered = choices.merged(values, stored.get(name, []))
             asked = self.data.get(name) if self.is_bound else None
-            self.fields[name].choices = _choices(choices.with_value(offered, asked))
+            cast(forms.ChoiceField, self.fields[name]).choices = _choices(
+                choices.with_value(offered, asked)
+            )
         # A few hundred groups at most: one small query; the select lets people pick by name.
         groups = MarketGroup.objects.order_by("region", "name").values_list("pk", "name", "region")
-        self.fields["group"].choices = [("", "Any")] + [
+        cast(forms.ChoiceField, self.fields["group"]).choices = [("", "Any")] + [
             (str(pk), f"{name or pk} ({region or '?'})") for pk, name, region in groups
         ]
 
-    def apply(self, meters: QuerySet[Meter]) -> QuerySet[Meter]:
-        """Narrow `meters` by the cleaned filters (call after is_valid())."""
+    def apply(self, queryset: QuerySet[Meter]) -> QuerySet[Meter]:
+        """Narrow `queryset` by the cleaned filters (call after is_valid())."""
+        # Meter's querysets are MeterQuerySets (Meter.objects): the named filters are its methods.
+        meters = cast(MeterQuerySet, queryset)
         data = self.cleaned_data
         presence = data.get("presence") or "live"
         if presence == "live":
@@ -143,7 +151,7 @@ SEARCH_FIELDS = (
 )
 
 
-def search(meters: QuerySet[Meter], text: str) -> QuerySet[Meter]:
+def search(meters: _Meters, text: str) -> _Meters:
     """Meter id, partner_reference, our customer or site id, customer name or address."""
     text = text.strip()
     if not text:
@@ -163,6 +171,6 @@ def search(meters: QuerySet[Meter], text: str) -> QuerySet[Meter]:
     return meters.filter(match)
 
 
-def filter_mapped(meters: QuerySet[Meter], mapped: bool) -> QuerySet[Meter]:
+def filter_mapped(meters: _Meters, mapped: bool) -> _Meters:
     """Meters with (or without) our customer/site mapping."""
     return meters.filter(mapping__isnull=not mapped)

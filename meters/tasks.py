@@ -3,80 +3,28 @@
 from __future__ import annotations
 
 import logging
-import random
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db.models import F, Q
 from django.utils import timezone
 
 import leap
-from meters import actions, webhook_processing
+from meters import actions, runs, webhook_processing
 from meters.models import SyncRun, WebhookDelivery
+from meters.runs import claim_run, retry_delay  # noqa: F401 - used here and named here before
 from meters.sync import engine, holds
 
 logger = logging.getLogger(__name__)
 
 
-def retry_delay(retries: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with jitter, bounded at 15 minutes; Leap's Retry-After wins if longer."""
-    base = settings.METERS_SYNC_RETRY_BASE_SECONDS * (2**retries)
-    delay = min(base, 900.0) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
-    return max(delay, retry_after or 0.0)
-
-
-def claim_run(run_id: int) -> SyncRun | None:
-    """queued -> running with a conditional UPDATE; also takes over a running run gone stale."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.METERS_SYNC_STALE_SECONDS)
-    claimed = SyncRun.objects.filter(
-        Q(status=SyncRun.Status.QUEUED) | Q(status=SyncRun.Status.RUNNING, heartbeat_at__lt=stale),
-        pk=run_id,
-    ).update(
-        status=SyncRun.Status.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        attempts=F("attempts") + 1,
-    )
-    return SyncRun.objects.get(pk=run_id) if claimed else None
-
-
-def _fail(run_id: int, error: str) -> None:
-    SyncRun.objects.filter(pk=run_id).update(
-        status=SyncRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
-    )
-
-
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def run_sync(self, run_id: int) -> str:
     """Execute one SyncRun (full, incremental or one meter)."""
-    run = claim_run(run_id)
-    if run is None:
-        return "not claimed (already running, finished, or gone)"
-    try:
-        with leap.get_client() as client:
-            run = engine.execute(client, run)
-    except leap.LeapUnavailable as exc:
-        attempt = self.request.retries + 1
-        # Eager mode (tests, a caller without a broker) cannot wait for a countdown: the client's
-        # own retries were the last chance, so the run fails now and says why.
-        if self.request.is_eager or self.request.retries >= settings.METERS_SYNC_MAX_RETRIES:
-            _fail(run_id, f"gave up after {attempt} attempt(s): Leap unavailable: {exc}")
-            return "failed"
-        delay = retry_delay(self.request.retries, exc.retry_after)
-        SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.RUNNING).update(
-            status=SyncRun.Status.QUEUED,
-            error=f"attempt {attempt} failed (Leap unavailable: {exc}); retrying in {delay:.0f}s",
-        )
-        raise self.retry(exc=exc, countdown=delay) from exc
-    except leap.LeapRejected as exc:
-        _fail(run_id, f"Leap rejected the sync: {exc}")
-        return "failed"
-    except Exception as exc:
-        _fail(run_id, f"{type(exc).__name__}: {exc}")
-        raise
-    return run.status
+    return runs.run_claimed(
+        self, SyncRun, run_id, lambda client, run: engine.execute(client, run),
+        refused=leap.LeapRejected, refused_reason="Leap rejected the sync",
+    )  # fmt: skip
 
 
 @shared_task(acks_late=True)

@@ -29,7 +29,7 @@ from leapportal.htmx import wants_fragment
 from leapportal.timezones import trade_date
 from leapportal.web import csvexport, timefmt
 from leapportal.web.listing import paginate, parse_sort
-from meters import actions
+from meters import actions, extensions
 from meters.capability import capability_of
 from meters.forms import MeterFilterForm, mapping_installed
 from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun
@@ -93,12 +93,9 @@ def meter_list(request: HttpRequest) -> HttpResponse:
     # The page's rows, read once the filters and sort have picked them (ops.listing.paginate):
     # the mapping join and the site-occupancy subqueries cost 51 lookups, not one per row an
     # OFFSET skips (page 150 read 7,500 rows with their joins for 50).
-    rows = list_rows()
-    if mapping_installed():
-        # mapping app: site occupancy for the inline mapping cell's flags, in the same query
-        from mapping.flags import annotate_meters
-
-        rows = annotate_meters(rows)
+    # mapping app (when installed): site occupancy for the inline mapping cell's flags, in the
+    # same query, registered from its AppConfig.ready (meters/extensions.py).
+    rows = extensions.annotate_list(list_rows())
     sort = parse_sort(request.GET.get("sort"), METER_SORTS, default="meter")
     # A substring search scans the table; counting its matches would scan it a second time.
     searching = bool(form.is_valid() and form.cleaned_data.get("q"))

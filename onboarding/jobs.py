@@ -28,7 +28,7 @@ from django.utils import timezone
 import leap
 from leap.schemas import MeterJobDetail
 from leapportal import bulk
-from onboarding import follow
+from onboarding import enqueue, follow
 from onboarding.models import Asset, Batch, Draft, DraftRow, Job, ProgramStep
 
 logger = logging.getLogger("onboarding")
@@ -104,8 +104,6 @@ def submit_draft(draft: Draft, *, user: Any) -> Job:
         follow.refresh_funnel([job.pk, *fixed_jobs])
         draft.status = Draft.Status.SUBMITTED
         draft.save(update_fields=["status"])
-        from onboarding import enqueue
-
         enqueue.send_job_on_commit(job.pk)
     return job
 

@@ -16,9 +16,33 @@ from django.utils import timezone
 
 from leapportal.web.history import display
 from meters.models import RequiredAction
+from ops import enqueue
 from ops.models import ActionWorkItem, ActionWorkItemChange, BulkWorkUpdate
 
-_UNSET: Any = object()
+UNSET: Any = object()  # an argument left out (None is a value: no assignee, no snooze)
+_UNSET = UNSET
+
+
+def wanted_fields(
+    states: list[str], *, assignee: Any, state: str | None, note: str | None, snoozed_until: Any
+) -> dict[str, Any]:
+    """The fields a change of a work item sets: those given (`UNSET`, or None for the state and
+    the note, leave a field alone), the state checked against `states`, the note stripped.
+
+    Shared by the action queue's work items and revenue's unresponsive-meter ones.
+    """
+    wanted: dict[str, Any] = {}
+    if assignee is not _UNSET:
+        wanted["assignee"] = assignee
+    if state is not None:
+        if state not in states:
+            raise ValueError(f"unknown state {state!r}")
+        wanted["state"] = state
+    if note is not None:
+        wanted["note"] = note.strip()
+    if snoozed_until is not _UNSET:
+        wanted["snoozed_until"] = snoozed_until
+    return wanted
 
 
 @transaction.atomic
@@ -36,17 +60,10 @@ def update_work_item(
     Arguments left out are not touched. A change that changes nothing writes nothing.
     """
     item, _ = ActionWorkItem.objects.select_for_update().get_or_create(action=action)
-    wanted: dict[str, Any] = {}
-    if assignee is not _UNSET:
-        wanted["assignee"] = assignee
-    if state is not None:
-        if state not in ActionWorkItem.State.values:
-            raise ValueError(f"unknown state {state!r}")
-        wanted["state"] = state
-    if note is not None:
-        wanted["note"] = note.strip()
-    if snoozed_until is not _UNSET:
-        wanted["snoozed_until"] = snoozed_until
+    wanted = wanted_fields(
+        ActionWorkItem.State.values,
+        assignee=assignee, state=state, note=note, snoozed_until=snoozed_until,
+    )  # fmt: skip
     changes = _apply(item, wanted)
     if changes:
         item.updated_at = timezone.now()
@@ -146,8 +163,6 @@ def queue_bulk_update(
 ) -> BulkWorkUpdate:
     """Record a bulk update as queued and send it to a worker (once the caller's transaction
     commits); the actions are the ones chosen now, whatever the filters match later."""
-    from ops import enqueue
-
     _check_bulk(action_ids, operation, value)
     record = BulkWorkUpdate.objects.create(
         created_by=actor, operation=operation, value=label, query=query,

@@ -21,7 +21,7 @@ from django.utils import timezone
 from leapportal.web.history import display
 from leapportal.web.mailto import mailto
 from meters.models import ReasonCode
-from ops import queue
+from ops import queue, workflow
 from revenue.models import MeterResponsiveness, UnresponsiveWorkItem, UnresponsiveWorkItemChange
 
 EMAIL_CODE = "UNRESPONSIVE_METER"
@@ -35,7 +35,7 @@ SORTS = {
     "program": ["program", "-missed_revenue"],
     "region": ["transmission_region", "-missed_revenue"],
 }
-_UNSET: Any = object()
+_UNSET: Any = workflow.UNSET  # the same "left out" as the action queue's
 
 
 @dataclass
@@ -175,17 +175,10 @@ def update(
         meter_id=meter_id, program=program
     )
     now = timezone.now()
-    wanted: dict[str, Any] = {}
-    if assignee is not _UNSET:
-        wanted["assignee"] = assignee
-    if state is not None:
-        if state not in UnresponsiveWorkItem.State.values:
-            raise ValueError(f"unknown state {state!r}")
-        wanted["state"] = state
-    if note is not None:
-        wanted["note"] = note.strip()
-    if snoozed_until is not _UNSET:
-        wanted["snoozed_until"] = snoozed_until
+    wanted = workflow.wanted_fields(
+        UnresponsiveWorkItem.State.values,
+        assignee=assignee, state=state, note=note, snoozed_until=snoozed_until,
+    )  # fmt: skip
     if idled:
         wanted.update(idled_at=now, idled_by=actor, state=UnresponsiveWorkItem.State.IDLED)
     changes: dict[str, list[Any]] = {}

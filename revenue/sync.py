@@ -38,7 +38,6 @@ from django.utils import timezone
 from leap import LeapBadPayload
 from leap.client import MAX_REVENUE_PAGE_SIZE, LeapClient
 from leapportal import bulk
-from leapportal.bulk import dumps
 from meters.sync.speed import PausedGC, prefetch
 from revenue.models import (
     InvalidRevenueRecord,
@@ -49,23 +48,11 @@ from revenue.models import (
     RevenueReport,
     RevenueSyncRun,
 )
+from revenue.rows import COPY_COLUMNS, MISSED, PENALTY, POTENTIAL, TOTAL, copy_row_maker
 
 logger = logging.getLogger(__name__)
 
-COPY_COLUMNS = (
-    "version_id", "month", "meter_id", "program", "partner_reference", "market_group", "utility",
-    "customer", "customer_group", "load_types", "revenue_type", "nomination_w",
-    "capacity_revenue", "energy_revenue", "total_revenue", "potential_revenue", "missed_revenue",
-    "penalty", "payment_adjustment", "performance_adjustment", "data_coverage",
-    "response_percentage", "events", "diagnosis", "historical_responsiveness", "extra", "risk",
-)  # fmt: skip
-# Positions in a COPY row of what a version's totals add up.
-_TOTAL, _POTENTIAL, _MISSED, _PENALTY = (
-    COPY_COLUMNS.index(c)
-    for c in ("total_revenue", "potential_revenue", "missed_revenue", "penalty")
-)
 UNRESPONSIVE = ("NEVER_RESPONDS", "RARELY_RESPONDS")
-RISK_MIN_COVERAGE = 75.0  # Leap's own method: meters under 75% data coverage are not ranked
 DIAGNOSIS_REFRESH = timedelta(hours=20)
 
 
@@ -112,54 +99,6 @@ def _keep_invalid(
 # --- one version ---------------------------------------------------------------------------------
 
 
-def _prepare(version_id: int, month: date) -> Any:
-    """A function that turns a validated MeterRevenue into the COPY row of this version."""
-
-    def prepare(item: Any) -> tuple:
-        extra = item.__pydantic_extra__
-        potential, missed = item.potential_revenue, item.missed_revenue
-        coverage = item.data_coverage_percentage
-        risk = (
-            missed / potential
-            if potential
-            and missed is not None
-            and coverage is not None
-            and coverage >= RISK_MIN_COVERAGE
-            else None
-        )
-        return (
-            version_id,
-            month,
-            item.meter_id,
-            item.program or "",
-            item.partner_reference or "",
-            item.market_group or "",
-            item.utility or "",
-            item.customer or "",
-            item.customer_group or "",
-            dumps(item.load_types),
-            item.revenue_type,
-            item.nomination_w,
-            item.capacity_revenue,
-            item.energy_revenue,
-            item.total_revenue,
-            potential,
-            missed,
-            item.penalty,
-            item.payment_adjustment,
-            item.performance_adjustment,
-            coverage,
-            item.dispatch_event_response_percentage,
-            item.total_number_of_events,
-            item.diagnosis or "",
-            item.historical_responsiveness or "",
-            dumps(extra) if extra else None,
-            risk,
-        )
-
-    return prepare
-
-
 def _copy(rows: list[tuple]) -> None:
     """COPY a page of a version's rows straight into its table (JSON cells already JSON text)."""
     bulk.copy_rows(MeterRevenue, COPY_COLUMNS, rows)
@@ -183,16 +122,39 @@ def fetch_version(
     try:
         summary = client.get_revenue_report(text, text, version=name)
     except LeapBadPayload as failure:
-        with transaction.atomic():
-            version.state = ReportVersion.State.INVALID
-            version.error = str(failure)[:5000]
-            version.summary_raw = failure.raw if isinstance(failure.raw, dict) else None
-            version.leap_updated_at = leap_updated_at
-            version.fetched_at = timezone.now()
-            version.save()
-            _keep_invalid(run, version, month, "report", failure)
+        _keep_invalid_version(run, version, month, leap_updated_at, failure)
         logger.warning("revenue report %s %s does not validate: kept, not applied", text, name)
         return None
+    _start_fetching(version, summary, name, leap_updated_at)
+    rows, invalid, totals = _write_rows(client, run, version, month)
+    run.rows_written += rows
+    run.invalid += invalid
+    complete(version, rows=rows, invalid_rows=invalid, totals=totals)
+    return version
+
+
+def _keep_invalid_version(
+    run: RevenueSyncRun,
+    version: ReportVersion,
+    month: date,
+    leap_updated_at: datetime | None,
+    failure: LeapBadPayload,
+) -> None:
+    """Leap's summary of the version does not validate: the version is kept as invalid."""
+    with transaction.atomic():
+        version.state = ReportVersion.State.INVALID
+        version.error = str(failure)[:5000]
+        version.summary_raw = failure.raw if isinstance(failure.raw, dict) else None
+        version.leap_updated_at = leap_updated_at
+        version.fetched_at = timezone.now()
+        version.save()
+        _keep_invalid(run, version, month, "report", failure)
+
+
+def _start_fetching(
+    version: ReportVersion, summary: Any, name: str, leap_updated_at: datetime | None
+) -> None:
+    """Mark the version as being fetched, with its status and summary, and no rows yet."""
     statuses = [s for s in summary.report_status if (s.version or name) == name] or list(
         summary.report_status
     )
@@ -209,14 +171,22 @@ def fetch_version(
         )
         version.error = ""
         version.save()
+
+
+def _write_rows(
+    client: LeapClient, run: RevenueSyncRun, version: ReportVersion, month: date
+) -> tuple[int, int, list[float]]:
+    """Copy the version's meter rows in, a page per transaction: (rows, invalid rows, totals)."""
+    text = month_text(month)
     rows = invalid = 0
     totals = [0.0, 0.0, 0.0, 0.0]  # earned, potential, missed, penalty
     pages = prefetch(
         client.iter_revenue_pages(
-            "meter", text, text, version=name, page_size=MAX_REVENUE_PAGE_SIZE, lazy=True
+            "meter", text, text, version=version.version, page_size=MAX_REVENUE_PAGE_SIZE,
+            lazy=True,
         ),
-        prepare=_prepare(version.pk, month),
-    )
+        prepare=copy_row_maker(version.pk, month),
+    )  # fmt: skip
     try:
         # A page of 1,000 validated rows leaves cyclic garbage behind (a few MB): collected
         # every 4 pages, the sync's memory stays flat (bench/revenue.py: at the collector's
@@ -228,10 +198,10 @@ def fetch_version(
                         batch = list(page)
                         _copy(batch)
                         for row in batch:
-                            totals[0] += row[_TOTAL]
-                            totals[1] += row[_POTENTIAL] or 0.0
-                            totals[2] += row[_MISSED] or 0.0
-                            totals[3] += row[_PENALTY] or 0.0
+                            totals[0] += row[TOTAL]
+                            totals[1] += row[POTENTIAL] or 0.0
+                            totals[2] += row[MISSED] or 0.0
+                            totals[3] += row[PENALTY] or 0.0
                     for failure in page.failures:
                         _keep_invalid(run, version, month, "meter row", failure)
                     rows += len(page)
@@ -244,10 +214,7 @@ def fetch_version(
                 paused.page()
     finally:
         pages.close()
-    run.rows_written += rows
-    run.invalid += invalid
-    complete(version, rows=rows, invalid_rows=invalid, totals=totals)
-    return version
+    return rows, invalid, totals
 
 
 def complete(version: ReportVersion, *, rows: int, invalid_rows: int, totals: list[float]) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from revenue import views
+from revenue import lane_views, views
 
 app_name = "revenue"
 urlpatterns = [
@@ -13,21 +13,21 @@ urlpatterns = [
     path("changes.csv", views.changes_export, name="changes_export"),
     path("at-risk/", views.at_risk, name="at_risk"),
     path("at-risk.csv", views.at_risk_export, name="at_risk_export"),
-    path("unresponsive/", views.unresponsive, name="unresponsive"),
-    path("unresponsive.csv", views.unresponsive_export, name="unresponsive_export"),
+    path("unresponsive/", lane_views.unresponsive, name="unresponsive"),
+    path("unresponsive.csv", lane_views.unresponsive_export, name="unresponsive_export"),
     path(
         "unresponsive/<uuid:meter_id>/<str:program>/",
-        views.unresponsive_detail,
+        lane_views.unresponsive_detail,
         name="unresponsive_item",
     ),
     path(
         "unresponsive/<uuid:meter_id>/<str:program>/work",
-        views.unresponsive_work,
+        lane_views.unresponsive_work,
         name="unresponsive_work",
     ),
     path(
         "unresponsive/<uuid:meter_id>/<str:program>/idled",
-        views.unresponsive_idled,
+        lane_views.unresponsive_idled,
         name="unresponsive_idled",
     ),
     path("sync/now", views.sync_now, name="sync_now"),

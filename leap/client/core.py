@@ -46,16 +46,9 @@ MAX_PAGE_SIZE = 500  # meters and enrollments search, and the listings: page_siz
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 
-def _user_agent() -> str:
-    """`leapportal/<version>`, the User-Agent Leap sees on every request."""
-    try:
-        from leapportal import __version__
-    except ImportError:  # pragma: no cover - the package is always importable here
-        __version__ = "0"
-    return f"leapportal/{__version__}"
-
-
-USER_AGENT = _user_agent()
+# The User-Agent of a client made without one. get_client passes settings.LEAP_USER_AGENT, which
+# the project's settings build from its name and version (leap/ imports nothing of the project).
+USER_AGENT = "leapportal/unknown"
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -110,6 +103,7 @@ class ClientCore:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         stats: ClientStats | None = None,
+        user_agent: str = USER_AGENT,
     ) -> None:
         if not api_key:
             raise ValueError("a Leap API key is required")
@@ -135,6 +129,7 @@ class ClientCore:
                 "max_total_wait": max_total_wait,
                 "backoff_base": backoff_base,
                 "backoff_cap": backoff_cap,
+                "user_agent": user_agent,
             }
             if portable
             else None
@@ -143,7 +138,7 @@ class ClientCore:
             base_url=self.base_url,
             headers={
                 "Authorization": f"Bearer {api_key}",
-                "User-Agent": USER_AGENT,
+                "User-Agent": user_agent,
                 "Accept": "application/json",
             },
             timeout=httpx.Timeout(timeout),

@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import Any
 
 import httpx
 import pytest
@@ -194,47 +195,75 @@ def throwaway_postgres(celery_workers):
         pg.close()
 
 
-def test_postgresql_restarted_under_traffic_loses_no_accepted_webhook(throwaway_postgres):
-    import psycopg
+class WebhookTraffic:
+    """Threads posting dispatch notifications for one meter until stopped, pausable. Each result is
+    (when the request started, its status or 0 without an answer, the event id)."""
 
-    pg, env, meter_id = throwaway_postgres
-    web = WebServer(env, workers=2, name="web-pg").start()
-    worker = own_worker(env, "pgfault").start()
-    results: list[tuple[float, int, uuid.UUID]] = []
-    stop = threading.Event()
-    running = threading.Event()
-    running.set()
+    def __init__(self, url: str, meter_id: str, threads: int = 3) -> None:
+        self.url, self.meter_id = url, meter_id
+        self.results: list[tuple[float, int, uuid.UUID]] = []
+        self.stopping = threading.Event()
+        self.running = threading.Event()
+        self.running.set()
+        self.threads = [threading.Thread(target=self._post, daemon=True) for _ in range(threads)]
 
-    def traffic() -> None:
-        http = httpx.Client(base_url=web.url, timeout=30)
-        while not stop.is_set():
-            running.wait()
+    def _post(self) -> None:
+        http = httpx.Client(base_url=self.url, timeout=30)
+        while not self.stopping.is_set():
+            self.running.wait()
             event_id = uuid.uuid4()
             sent_at = time.monotonic()  # when the request started, not when it was answered
             try:
                 r = http.post("/dispatch/webhooks/meter",
-                              content=dispatch_body(meter_id, event_id),
+                              content=dispatch_body(self.meter_id, event_id),
                               headers=DISPATCH_HEADERS)  # fmt: skip
                 status = r.status_code
             except httpx.HTTPError:
                 status = 0
-            results.append((sent_at, status, event_id))
+            self.results.append((sent_at, status, event_id))
             time.sleep(0.02)
 
-    threads = [threading.Thread(target=traffic, daemon=True) for _ in range(3)]
-    try:
-        for t in threads:
+    def start(self) -> None:
+        for t in self.threads:
             t.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=30)
+
+
+def applied_once(pg: Any, accepted: list[uuid.UUID]) -> int:
+    """How many of the accepted events are stored as a timeslot, checking none is stored twice."""
+    import psycopg
+
+    with psycopg.connect(pg.url("leapportal")) as conn:
+        rows = conn.execute(
+            "SELECT event_id, count(*) FROM dispatch_dispatchtimeslot GROUP BY event_id"
+        ).fetchall()
+    counts = {uuid.UUID(str(e)): n for e, n in rows}
+    assert all(n == 1 for n in counts.values())
+    return sum(1 for e in accepted if counts.get(e) == 1)
+
+
+def test_postgresql_restarted_under_traffic_loses_no_accepted_webhook(throwaway_postgres):
+    pg, env, meter_id = throwaway_postgres
+    web = WebServer(env, workers=2, name="web-pg").start()
+    worker = own_worker(env, "pgfault").start()
+    traffic = WebhookTraffic(web.url, meter_id)
+    results = traffic.results
+    try:
+        traffic.start()
         wait_until(lambda: sum(1 for _, s, _ in results if s == 202) >= 30, timeout=60,
                    what="traffic before the restart")  # fmt: skip
         # 1. A restart while nobody calls (a night-time maintenance): each web process still
         # holds its old connection, and the first request after must not be the one to find out.
-        running.clear()
+        traffic.running.clear()
         time.sleep(1)
         pg.stop("fast")
         pg.start()
         quiet_restart = time.monotonic()
-        running.set()
+        traffic.running.set()
         wait_until(lambda: sum(1 for at, _, _ in results if at > quiet_restart) >= 30,
                    timeout=60, what="traffic after the quiet restart")  # fmt: skip
         after_quiet = [s for at, s, _ in results if at > quiet_restart]
@@ -247,9 +276,7 @@ def test_postgresql_restarted_under_traffic_loses_no_accepted_webhook(throwaway_
         wait_until(lambda: sum(1 for at, _, _ in results if at > back + 3) >= 60, timeout=90,
                    what="traffic after the restart")  # fmt: skip
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
+        traffic.stop()
 
     try:
         after = [(s, e) for at, s, e in results if at > back]
@@ -263,21 +290,12 @@ def test_postgresql_restarted_under_traffic_loses_no_accepted_webhook(throwaway_
         refused_while_down = [s for at, s, _ in results if at <= back and s != 202]
         assert len(accepted) > 90
 
-        def applied() -> int:
-            with psycopg.connect(pg.url("leapportal")) as conn:
-                rows = conn.execute(
-                    "SELECT event_id, count(*) FROM dispatch_dispatchtimeslot GROUP BY event_id"
-                ).fetchall()
-            counts = {uuid.UUID(str(e)): n for e, n in rows}
-            assert all(n == 1 for n in counts.values())
-            return sum(1 for e in accepted if counts.get(e) == 1)
-
         def every_accepted_applied() -> bool:
-            if applied() == len(accepted):
+            if applied_once(pg, accepted) == len(accepted):
                 return True
             # What beat would do every minute: queue again what waits (a drain lost mid-restart).
             run_python("from dispatch.tasks import sweep_deliveries; sweep_deliveries(5)", env)
-            return applied() == len(accepted)
+            return applied_once(pg, accepted) == len(accepted)
 
         wait_until(every_accepted_applied, timeout=180, interval=3,
                    what=f"all {len(accepted)} accepted notifications applied")  # fmt: skip

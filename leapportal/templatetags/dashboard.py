@@ -1,4 +1,9 @@
-"""Template tags of the dashboard: market times, countdowns, sort headers."""
+"""Template tags every app's pages use (`{% load dashboard %}`): market times, countdowns, sort
+headers, the time-zone switch, filter selects, history values, saved views, safe links.
+
+Shared layer: nothing here reads another app. The two tags that show the top floor's pages'
+data (the stale banner, schedules in words) are ops' (`{% load ops_pages %}`).
+"""
 
 from __future__ import annotations
 
@@ -85,14 +90,6 @@ def tz_switch(context: template.Context) -> dict[str, Any]:
     }
 
 
-@register.inclusion_tag("partials/stale_banner.html")
-def stale_banner() -> dict[str, Any]:
-    """The banner every dashboard page shows while its data is older than it should be."""
-    from ops.health import stale_warnings
-
-    return {"warnings": stale_warnings(timezone.now())}
-
-
 @register.simple_tag
 def filter_select(field: Any) -> SafeString:
     """A <select> for a filter form's choice field, built in one pass.
@@ -158,18 +155,6 @@ def save_view_form(context: template.Context, page: str) -> dict[str, Any]:
         "query": params.urlencode(),
         "csrf_token": context.get("csrf_token"),
     }
-
-
-@register.simple_tag(takes_context=True)
-def schedule_words(context: template.Context, task: Any) -> str:
-    """A periodic task's schedule in words, in UTC and in our markets' zones."""
-    from ops.schedules import describe, market_zones
-
-    mode = timefmt.display_mode(context.get("request"))
-    cache = context.render_context
-    if mode == "market" and "schedule_zones" not in cache:
-        cache["schedule_zones"] = market_zones()  # one query per page, not per task
-    return describe(task, mode, cache.get("schedule_zones") or [])
 
 
 @register.filter

@@ -1,4 +1,4 @@
-"""Dashboard pages owned by ops: preferences, calendar token, the action queue and groups."""
+"""The action queue: the list, one action, working it, bulk changes and the CSV export."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import Exists, OuterRef, Q
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -20,93 +18,22 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from dispatch.models import DispatchTimeslot
 from leapportal import roles
 from leapportal.htmx import wants_fragment
-from leapportal.models import CalendarToken, UserPreference
 from leapportal.web import csvexport, timefmt
 from leapportal.web.listing import paginate, parse_sort
-from meters import choices
-from meters.forms import REGIONS
-from meters.models import GroupAssignment, MarketGroup, ReasonCode, RequiredAction
-from ops import groups, queue, workflow
+from meters.models import MarketGroup, ReasonCode, RequiredAction
+from ops import queue, workflow
 from ops.models import (
     ActionWorkItem,
     ActionWorkItemChange,
     BulkWorkUpdate,
-    SavedView,
 )
-
-
-def _safe_next(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
-
-
-@require_POST
-@permission_required(roles.VIEW, raise_exception=True)
-def set_time_zone(request: HttpRequest) -> HttpResponse:
-    """Switch between market time and UTC; every time on every page follows."""
-    mode = request.POST.get("time_zone", "")
-    if mode not in UserPreference.TimeZoneMode.values:
-        return HttpResponseBadRequest("time_zone must be 'market' or 'utc'")
-    UserPreference.objects.update_or_create(user=request.user, defaults={"time_zone": mode})
-    target = _safe_next(request, reverse("home"))
-    if getattr(request, "htmx", False):
-        response = HttpResponse(status=204)
-        response["HX-Refresh"] = "true"  # every time on the page changes: reload it whole
-        return response
-    return redirect(target)
-
-
-@require_GET
-@permission_required(roles.VIEW, raise_exception=True)
-def preferences(request: HttpRequest) -> HttpResponse:
-    """The user's own settings: time zone mode and the calendar feed."""
-    return _preferences_page(request, feed_url=None)
-
-
-@require_POST
-@permission_required(roles.VIEW, raise_exception=True)
-def issue_calendar_token(request: HttpRequest) -> HttpResponse:
-    """Issue or rotate the user's iCal token; the feed URL is shown once, right now."""
-    token = CalendarToken.issue(request.user)
-    feed_url = request.build_absolute_uri(reverse("dispatch:ical", args=[token]))
-    return _preferences_page(request, feed_url=feed_url)
-
-
-@require_POST
-@permission_required(roles.VIEW, raise_exception=True)
-def revoke_calendar_token(request: HttpRequest) -> HttpResponse:
-    """Stop the user's feed address (a lost phone, a calendar shared by mistake)."""
-    CalendarToken.revoke(CalendarToken.objects.filter(user=request.user), by=request.user)
-    return redirect(reverse("ops:preferences") + "#calendar-feed")
-
-
-def _preferences_page(request: HttpRequest, *, feed_url: str | None) -> HttpResponse:
-    pref = UserPreference.objects.filter(user=request.user).first()
-    context = {
-        "mode": pref.time_zone if pref else UserPreference.TimeZoneMode.MARKET,
-        "modes": UserPreference.TimeZoneMode.choices,
-        "token": CalendarToken.objects.filter(user=request.user).first(),
-        "feed_url": feed_url,
-        "views": [
-            (view, saved_view_url(view), SAVEABLE_PAGES.get(view.page, view.page))
-            for view in SavedView.objects.filter(user=request.user)
-        ],
-    }
-    return render(request, "ops/preferences.html", context)
-
-
-# --- the action queue ------------------------------------------------------------------------
+from ops.views import safe_next
 
 
 def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
@@ -284,7 +211,7 @@ def action_work(request: HttpRequest, pk: int) -> HttpResponse:
         # A full page follows: the message belongs to it, and is shown there once.
         if changed:
             messages.success(request, f"{action.code} on {action.meter}: {saved}")
-        return redirect(_safe_next(request, reverse("ops:action", args=[action.pk])))
+        return redirect(safe_next(request, reverse("ops:action", args=[action.pk])))
     # htmx: the confirmation travels inside this action's own row, never through the session
     # (where it would surface on whatever full page is loaded next).
     action = _get_action(pk)
@@ -542,186 +469,3 @@ def _chunks(items: Any, size: int) -> Any:
 
 
 # --- market groups ---------------------------------------------------------------------------
-
-GROUP_SORTS = {"name": ["name"], "region": ["region", "name"], "program": ["program_identifier"]}
-
-
-@require_GET
-@permission_required(roles.VIEW, raise_exception=True)
-@vary_on_headers("HX-Request")
-def group_list(request: HttpRequest) -> HttpResponse:
-    """Market groups: members today and the next two trade days, movers, readiness."""
-    now = timezone.now()
-    sort = parse_sort(request.GET.get("sort"), GROUP_SORTS, default="name")
-    region = request.GET.get("region", "")
-    q = (request.GET.get("q") or "").strip()[:100]
-    found = MarketGroup.objects.all()
-    if region:
-        found = found.filter(region=region)
-    if q:
-        found = found.filter(name__icontains=q)
-    page = paginate(found.order_by(*sort.order_by), request.GET)
-    page.items = groups.figures(page.items, now)
-    context = {"page": page, "sort": sort, "region": region, "q": q, "now": now,
-               "mapping": groups.mapping_installed(),
-               "regions": choices.merged(REGIONS, _group_regions())}  # fmt: skip
-    template = "ops/group_list.html"
-    if wants_fragment(request):
-        template += "#group-table"
-    return render(request, template, context)
-
-
-def _group_regions() -> list[str]:
-    """Regions of the groups we hold (a small table), for the region filter."""
-    found = MarketGroup.objects.order_by().exclude(region="").values_list("region", flat=True)
-    return sorted(set(found.distinct()))
-
-
-def _group_day(request: HttpRequest, group: MarketGroup) -> tuple[list[Any], int]:
-    days = groups.trade_days_for(group.region, timezone.now())
-    try:
-        index = min(max(int(request.GET.get("day", 0)), 0), groups.DAYS - 1)
-    except ValueError:
-        index = 0
-    return days, index
-
-
-@require_GET
-@permission_required(roles.VIEW, raise_exception=True)
-@vary_on_headers("HX-Request")
-def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
-    """One group's members on a trade day, movers highlighted, and who leaves that day."""
-    group = get_object_or_404(MarketGroup, pk=pk)
-    now = timezone.now()
-    # The group's own dispatches (Leap's group-level notifications), both ways from now.
-    group_slots = (
-        DispatchTimeslot.objects.for_ops()
-        .filter(level="group")
-        .filter(Q(market_group=group) | Q(market_group_uuid=group.pk))
-        .defer("raw", "group_meter_ids", "group_partner_references")  # JSON the page never shows
-    )
-    days, index = _group_day(request, group)
-    day = days[index]
-    # The page's keys from the group's rows alone, then those rows with their meter and mapping.
-    page = paginate(
-        groups.by_reference(GroupAssignment.objects.filter(market_group=group, trade_date=day)),
-        request.GET,
-        rows_from=groups.by_reference(groups.members(group, day)),
-    )
-    context = {
-        "group": group,
-        "fig": groups.figures([group], timezone.now())[0],
-        "days": days,
-        "index": index,
-        "day": day,
-        "page": page,
-        "leaving": list(groups.leaving(group, day).order_by("meter__partner_reference")[:200])
-        if index > 0
-        else [],
-        "mapping": groups.mapping_installed(),
-        "now": now,
-        "upcoming": list(group_slots.filter(end_time__gt=now).order_by("start_time")[:20]),
-        "past": list(group_slots.filter(end_time__lte=now).order_by("-start_time")[:20]),
-        "open_actions": RequiredAction.objects.filter(resolved_at__isnull=True, side="partner")
-        .filter(
-            Exists(GroupAssignment.objects.filter(meter=OuterRef("meter_id"), market_group=group))
-        )
-        .count(),
-    }
-    template = "ops/group_detail.html"
-    if wants_fragment(request):
-        template += "#group-members"
-    return render(request, template, context)
-
-
-@require_GET
-@permission_required(roles.VIEW, raise_exception=True)
-def group_members_export(request: HttpRequest, pk: Any) -> StreamingHttpResponse:
-    """A group's members on one trade day as CSV (streamed)."""
-    group = get_object_or_404(MarketGroup, pk=pk)
-    days, index = _group_day(request, group)
-    day = days[index]
-    mapped = groups.mapping_installed()
-    header = ["trade_date", "market_group_id", "market_group_name", "meter_id",
-              "partner_reference", "global_enrollment_status", "transmission_region",
-              "end_customer_name", "member_day_before", "member_day_after", "source"]  # fmt: skip
-    if mapped:
-        header += ["our_customer_id", "our_site_id"]
-
-    def rows() -> Any:
-        members = groups.members(group, day).order_by("meter__partner_reference", "meter_id")
-        for a in members.iterator(chunk_size=2000):
-            m = a.meter
-            row = [day.isoformat(), group.pk, group.name, m.pk, m.partner_reference,
-                   m.global_enrollment_status, m.transmission_region, m.end_customer_name,
-                   a.was_member, a.stays, a.source]  # fmt: skip
-            if mapped:
-                mapping = getattr(m, "mapping", None) if _has_mapping(m) else None
-                row += [mapping.customer_id if mapping else "", mapping.site_id if mapping else ""]
-            yield row
-
-    return csvexport.stream_csv(f"group-{group.name or group.pk}-{day.isoformat()}", header, rows())
-
-
-def _has_mapping(meter: Any) -> bool:
-    try:
-        meter.mapping  # noqa: B018 - the reverse one-to-one raises when there is none
-    except ObjectDoesNotExist:  # the mapping app's RelatedObjectDoesNotExist
-        return False
-    return True
-
-
-# --- saved views -----------------------------------------------------------------------------
-
-# The list pages whose filters can be saved, by URL name.
-SAVEABLE_PAGES = {
-    "ops:actions": "Action required",
-    "meters:list": "Meters",
-    "dispatch:timeline": "Dispatches",
-    "ops:groups": "Groups",
-}
-
-
-class SavedViewForm(forms.Form):
-    """Name the current filters of a list page."""
-
-    name = forms.CharField(max_length=60, strip=True)
-    page = forms.ChoiceField(choices=list(SAVEABLE_PAGES.items()))
-    query = forms.CharField(required=False, max_length=2000)
-
-
-@require_POST
-@permission_required(roles.VIEW, raise_exception=True)
-def save_view(request: HttpRequest) -> HttpResponse:
-    """Save (or replace, by name) the user's view of a list page, then open it."""
-    form = SavedViewForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, f"The view was not saved: {form.errors.as_text()}")
-        return redirect(_safe_next(request, reverse("ops:preferences")))
-    data = form.cleaned_data
-    query = QueryDict(data["query"]).copy()
-    query.pop("page", None)  # a view is filters, not a place in the list
-    view, created = SavedView.objects.update_or_create(
-        user=request.user,
-        name=data["name"],
-        defaults={"page": data["page"], "query": query.urlencode()},
-    )
-    messages.success(
-        request, f"View “{view.name}” {'saved' if created else 'replaced'}: it is under Views."
-    )
-    return redirect(saved_view_url(view))
-
-
-def saved_view_url(view: SavedView) -> str:
-    """Where a saved view opens: its page with its filters."""
-    return reverse(view.page) + (f"?{view.query}" if view.query else "")
-
-
-@require_POST
-@permission_required(roles.VIEW, raise_exception=True)
-def delete_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """Forget one of the user's saved views."""
-    view = get_object_or_404(SavedView, pk=pk, user=request.user)
-    view.delete()
-    messages.success(request, f"View “{view.name}” deleted.")
-    return redirect(reverse("ops:preferences") + "#saved-views")
