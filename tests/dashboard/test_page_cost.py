@@ -1,0 +1,44 @@
+"""What made the dashboard pages cheap with ten people browsing 100,000 meters (issue 15,
+bench/mixed_load.py), kept: the text search through its trigram index, ..."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from meters.forms import SEARCH_FIELDS, search
+from meters.models import Meter
+from tests.dashboard.factories import make_meter
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", SEARCH_FIELDS)
+def test_the_search_finds_a_term_in_each_searched_field_any_case(field):
+    hit = make_meter(**{field: "Orchard Co-op"})
+    make_meter()
+    found = set(search(Meter.objects.all(), "oRCHARD co").values_list("pk", flat=True))
+    assert found == {hit.pk}
+
+
+@pytest.mark.django_db
+def test_the_search_does_not_match_across_two_fields_nor_treat_wildcards_as_such():
+    make_meter(end_customer_name="Apple", end_customer_company_name="Orchard")
+    make_meter(end_customer_name="50% off_", street_1="1 Main St")
+    assert not search(Meter.objects.all(), "apple\norchard").exists()
+    assert not search(Meter.objects.all(), "appleorchard").exists()
+    assert search(Meter.objects.all(), "50% off_").count() == 1
+    assert not search(Meter.objects.all(), "5_%").exists()
+
+
+@pytest.mark.django_db
+def test_the_search_is_answered_by_the_trigram_index():
+    # The index (meters migration 0010) and meters.forms.SearchDocument must state the same
+    # expression: otherwise PostgreSQL silently reads every meter again.
+    make_meter()
+    query = search(Meter.objects.all(), "orchard").values("pk")
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "meter_search_trgm" in plan
