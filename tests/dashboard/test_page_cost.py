@@ -42,3 +42,34 @@ def test_the_search_is_answered_by_the_trigram_index():
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "meter_search_trgm" in plan
+
+
+@pytest.mark.django_db
+def test_the_overview_counts_per_status_match_their_definitions():
+    from datetime import UTC, datetime
+
+    from ops.overview import STATUS_ORDER, meters_by_status
+
+    gone = datetime(2026, 1, 1, tzinfo=UTC)
+    for status in ["ACTIVE", "ACTIVE", "PENDING", "INELIGIBLE", ""]:
+        for archived in (False, True):
+            for missing in (None, gone):
+                for action in (False, True):
+                    make_meter(
+                        global_enrollment_status=status,
+                        is_archived=archived,
+                        missing_since=missing,
+                        action_required=action,
+                    )
+    live = Meter.objects.live()
+    expected = {
+        "live": live.count(),
+        "archived": Meter.objects.filter(is_archived=True).count(),
+        "missing": Meter.objects.filter(missing_since__isnull=False).count(),
+        "action_required": live.filter(action_required=True).count(),
+        **{s: live.filter(global_enrollment_status=s).count() for s in STATUS_ORDER},
+    }
+    figures = meters_by_status()
+    assert {k: figures[k] for k in expected} == expected
+    assert figures["statuses"] == [(s, expected[s]) for s in STATUS_ORDER]
+    assert (figures["live"], figures["ACTIVE"], figures["archived"]) == (10, 4, 20)
