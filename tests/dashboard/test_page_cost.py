@@ -3,6 +3,8 @@ bench/mixed_load.py), kept: the text search through its trigram index, ..."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import connection
 
@@ -73,3 +75,31 @@ def test_the_overview_counts_per_status_match_their_definitions():
     assert {k: figures[k] for k in expected} == expected
     assert figures["statuses"] == [(s, expected[s]) for s in STATUS_ORDER]
     assert (figures["live"], figures["ACTIVE"], figures["archived"]) == (10, 4, 20)
+
+
+@pytest.mark.django_db
+def test_the_meter_pages_dispatches_are_found_through_indexes(viewer_client):
+    from dispatch.models import DispatchTimeslot
+    from tests.dashboard.factories import make_timeslot
+
+    meter, other = make_meter(), make_meter()
+    make_timeslot(meter=meter, partner_reference="own-slot")
+    for members in ([meter], [other]):
+        make_timeslot(
+            level="group",
+            meter_uuid=None,
+            market_group_uuid=uuid.uuid4(),
+            group_meter_ids=[str(m.pk) for m in members],
+        )
+    query = DispatchTimeslot.objects.filter(
+        level="group", group_meter_ids__contains=[str(meter.pk)]
+    ).values("pk")
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "timeslot_group_members" in plan
+    page = viewer_client.get(f"/meters/{meter.pk}/")
+    assert page.status_code == 200
+    assert page.content.count(b"/dispatch/events/") == 2
