@@ -224,7 +224,7 @@ class Meter(models.Model):
                 name="meter_region_status",
             ),
             # Status filters, and the overview's counts per status (ops.overview.meters_by_status)
-            # read from the index alone instead of 100,000 wide rows (meters 0011).
+            # read from the index alone instead of 100,000 wide rows (meters 0010).
             models.Index(
                 fields=[
                     "global_enrollment_status",

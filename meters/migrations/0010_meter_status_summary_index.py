@@ -11,7 +11,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("meters", "0010_meter_search_trigram"),
+        ("meters", "0009_meter_list_live_indexes"),
     ]
 
     operations = [
