@@ -69,6 +69,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--gunicorn-threads", type=int, default=4)
     p.add_argument("--sync-nice", type=int, default=10,
                    help="nice value of the sync worker (and its fetch process), as in production")  # fmt: skip
+    p.add_argument("--pages-only", action="store_true",
+                   help="only part 1 (the users browsing alone), on the portfolio a full run left in "
+                        "the database (not wiped): for measuring page changes in ~1 minute")  # fmt: skip
     return p.parse_args()
 
 
@@ -353,6 +356,48 @@ def burst_bodies(meters: list[str], n: int, per: int, seed: int) -> list[bytes]:
     return bodies
 
 
+def pages_only(args: argparse.Namespace, env: dict[str, str]) -> None:
+    """Part 1 alone, on the data a full run left: page p95, slowest pages, cores busy."""
+    from django.db import connection
+
+    from meters.models import Meter
+
+    if not Meter.objects.exists():
+        raise SystemExit("--pages-only needs the portfolio of a full run in this database")
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")  # as after the full run's first import
+    logdir = Path(tempfile.mkdtemp(prefix="mixed-load-pages-"))
+    port = free_port()
+    procs = start_services(args, env, logdir, port)
+    try:
+        cookie, pages = login_cookie(), page_paths()
+        roots = [p.pid for p in procs.values()]
+        before, t = cpu_seconds(roots), time.monotonic()
+        browsing = Browsing(port, cookie, pages, args.users).start()
+        time.sleep(args.seconds)
+        out = browsing.stop()
+        wall = time.monotonic() - t
+        out["every page (p95 ms)"] = {
+            path: round(
+                percentile(
+                    [d * 1000 for q, d, st in browsing.samples if q == path and st == 200], 95
+                ),
+                1,
+            )
+            for path in pages
+        }
+        after = cpu_seconds(roots)
+        names = {f"pid {p.pid}": k for k, p in procs.items()}
+        out["cores busy"] = {
+            names.get(k, k): round((after[k] - before[k]) / wall, 2) for k in after
+        }
+    finally:
+        stop(list(procs.values()))
+    print(f"machine: {machine()}; load average: {os.getloadavg()}")
+    for key, value in out.items():
+        print(f"{key}: {value}")
+
+
 def main() -> None:
     args = parse_args()
     from bench.database import bench_database
@@ -389,6 +434,9 @@ def main() -> None:
 
         call_command("migrate", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment does
+        if args.pages_only:
+            pages_only(args, env)
+            return
         with connection.cursor() as cur:
             cur.execute(
                 "TRUNCATE dispatch_dispatchdelivery, dispatch_dispatchtimeslot, "

@@ -16,24 +16,36 @@ STATUS_ORDER = [s.value for s in EnrollmentStatus]
 
 
 def meters_by_status() -> dict[str, Any]:
-    """Present, non-archived meters per global enrollment status, plus archived and missing."""
-    figures = Meter.objects.aggregate(
-        live=Count("pk", filter=Q(missing_since__isnull=True, is_archived=False)),
-        archived=Count("pk", filter=Q(is_archived=True)),
-        missing=Count("pk", filter=Q(missing_since__isnull=False)),
-        action_required=Count(
-            "pk", filter=Q(action_required=True, missing_since__isnull=True, is_archived=False)
-        ),
-        **{
-            status: Count(
-                "pk",
-                filter=Q(
-                    global_enrollment_status=status, missing_since__isnull=True, is_archived=False
-                ),
-            )
-            for status in STATUS_ORDER
-        },
+    """Present, non-archived meters per global enrollment status, plus archived and missing.
+
+    One GROUP BY over the columns of the index meter_status_summary (status, archived, action
+    required, missing since), summed here: PostgreSQL reads the narrow index instead of every
+    wide meter row, and evaluates no filter per row (twelve FILTERs did, ~100 ms of CPU a visit
+    at 100,000 meters).
+    """
+    rows = (
+        Meter.objects.order_by()
+        .values("global_enrollment_status", "is_archived", "action_required")
+        .annotate(
+            present=Count("is_archived", filter=Q(missing_since__isnull=True)),
+            gone=Count("missing_since"),
+        )
     )
+    figures: dict[str, Any] = dict.fromkeys(
+        ["live", "archived", "missing", "action_required", *STATUS_ORDER], 0
+    )
+    for row in rows:
+        present, gone = row["present"], row["gone"]
+        figures["missing"] += gone
+        if row["is_archived"]:
+            figures["archived"] += present + gone
+            continue
+        figures["live"] += present
+        if row["action_required"]:
+            figures["action_required"] += present
+        status = row["global_enrollment_status"]
+        if status in STATUS_ORDER:
+            figures[status] += present
     figures["statuses"] = [(s, figures[s]) for s in STATUS_ORDER]
     return figures
 

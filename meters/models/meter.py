@@ -217,7 +217,17 @@ class Meter(models.Model):
                 fields=["transmission_region", "global_enrollment_status"],
                 name="meter_region_status",
             ),
-            models.Index(fields=["global_enrollment_status"], name="meter_status"),
+            # Status filters, and the overview's counts per status (ops.overview.meters_by_status)
+            # read from the index alone instead of 100,000 wide rows (meters 0010).
+            models.Index(
+                fields=[
+                    "global_enrollment_status",
+                    "is_archived",
+                    "action_required",
+                    "missing_since",
+                ],
+                name="meter_status_summary",
+            ),
             models.Index(fields=["partner_reference"], name="meter_partner_reference"),
             models.Index(fields=["customer_group"], name="meter_customer_group"),
             models.Index(fields=["utility_name"], name="meter_utility_name"),

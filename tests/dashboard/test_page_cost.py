@@ -1,0 +1,93 @@
+"""What made the dashboard pages cheaper with ten people browsing 100,000 meters (issue 15,
+bench/mixed_load.py), kept: the overview's counts per status from one GROUP BY, the meter page's
+group dispatches through their members' index; and what the meter search finds (per field, any
+case, wildcards taken literally), whichever way it is run."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import connection
+
+from meters.forms import SEARCH_FIELDS, search
+from meters.models import Meter
+from tests.dashboard.factories import make_meter
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("field", SEARCH_FIELDS)
+def test_the_search_finds_a_term_in_each_searched_field_any_case(field):
+    hit = make_meter(**{field: "Orchard Co-op"})
+    make_meter()
+    found = set(search(Meter.objects.all(), "oRCHARD co").values_list("pk", flat=True))
+    assert found == {hit.pk}
+
+
+@pytest.mark.django_db
+def test_the_search_does_not_match_across_two_fields_nor_treat_wildcards_as_such():
+    make_meter(end_customer_name="Apple", end_customer_company_name="Orchard")
+    make_meter(end_customer_name="50% off_", street_1="1 Main St")
+    assert not search(Meter.objects.all(), "apple\norchard").exists()
+    assert not search(Meter.objects.all(), "appleorchard").exists()
+    assert search(Meter.objects.all(), "50% off_").count() == 1
+    assert not search(Meter.objects.all(), "5_%").exists()
+
+
+@pytest.mark.django_db
+def test_the_overview_counts_per_status_match_their_definitions():
+    from datetime import UTC, datetime
+
+    from ops.overview import STATUS_ORDER, meters_by_status
+
+    gone = datetime(2026, 1, 1, tzinfo=UTC)
+    for status in ["ACTIVE", "ACTIVE", "PENDING", "INELIGIBLE", ""]:
+        for archived in (False, True):
+            for missing in (None, gone):
+                for action in (False, True):
+                    make_meter(
+                        global_enrollment_status=status,
+                        is_archived=archived,
+                        missing_since=missing,
+                        action_required=action,
+                    )
+    live = Meter.objects.live()
+    expected = {
+        "live": live.count(),
+        "archived": Meter.objects.filter(is_archived=True).count(),
+        "missing": Meter.objects.filter(missing_since__isnull=False).count(),
+        "action_required": live.filter(action_required=True).count(),
+        **{s: live.filter(global_enrollment_status=s).count() for s in STATUS_ORDER},
+    }
+    figures = meters_by_status()
+    assert {k: figures[k] for k in expected} == expected
+    assert figures["statuses"] == [(s, expected[s]) for s in STATUS_ORDER]
+    assert (figures["live"], figures["ACTIVE"], figures["archived"]) == (10, 4, 20)
+
+
+@pytest.mark.django_db
+def test_the_meter_pages_dispatches_are_found_through_indexes(viewer_client):
+    from dispatch.models import DispatchTimeslot
+    from tests.dashboard.factories import make_timeslot
+
+    meter, other = make_meter(), make_meter()
+    make_timeslot(meter=meter, partner_reference="own-slot")
+    for members in ([meter], [other]):
+        make_timeslot(
+            level="group",
+            meter_uuid=None,
+            market_group_uuid=uuid.uuid4(),
+            group_meter_ids=[str(m.pk) for m in members],
+        )
+    query = DispatchTimeslot.objects.filter(
+        level="group", group_meter_ids__contains=[str(meter.pk)]
+    ).values("pk")
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "timeslot_group_members" in plan
+    page = viewer_client.get(f"/meters/{meter.pk}/")
+    assert page.status_code == 200
+    assert page.content.count(b"/dispatch/events/") == 2
