@@ -30,17 +30,14 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import itertools
 import json
 import os
 import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,10 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
-from bench.webhook_load import Plan, _Client, cpu_seconds, iso, percentile, stop  # noqa: E402
+from bench.mixed_clients import SECRET, Browsing, Dispatching  # noqa: E402
+from bench.webhook_load import Plan, cpu_seconds, iso, percentile, stop  # noqa: E402
 
-SECRET = "bench-dispatch-secret-000000000001"
-HEADERS = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
 TARGETS = {"page_p95_ms": 300, "visible_p95_s": 2.0, "sync_ratio": 2.0, "burst_s": 60}
 
 
@@ -127,130 +123,6 @@ def start_services(
         raise SystemExit(f"gunicorn did not answer; logs in {logdir}")
     time.sleep(3)  # the workers connect to the broker
     return procs
-
-
-# --- the three loads -----------------------------------------------------------------------------
-
-
-class Browsing:
-    """`users` threads, each with its own session and keep-alive connection, page after page."""
-
-    def __init__(self, port: int, cookie: str, pages: list[str], users: int) -> None:
-        self.port, self.cookie, self.pages, self.users = port, cookie, pages, users
-        self.samples: list[tuple[str, float, int]] = []
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-
-    def _user(self, n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        order = self.pages[n % len(self.pages) :] + self.pages[: n % len(self.pages)]
-        for path in itertools.cycle(order):
-            if self._stop.is_set():
-                break
-            started = time.perf_counter()
-            try:
-                conn.request("GET", path, headers={"Cookie": self.cookie})
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                status = 0
-            self.samples.append((path, time.perf_counter() - started, status))
-            time.sleep(random.uniform(0.2, 0.6))  # a person reads the page before the next click
-
-    def start(self) -> Browsing:
-        self._threads = [threading.Thread(target=self._user, args=(n,), daemon=True)
-                         for n in range(self.users)]  # fmt: skip
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self) -> dict:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=90)
-        times = [s[1] * 1000 for s in self.samples if s[2] == 200]
-        return {
-            "pages served": len(self.samples),
-            "non-200": sum(1 for s in self.samples if s[2] != 200),
-            "answers": dict(Counter(s[2] for s in self.samples)),
-            "page p50 (ms)": round(percentile(times, 50), 1),
-            "page p95 (ms)": round(percentile(times, 95), 1),
-            "page max (ms)": round(max(times), 1) if times else None,
-            "slowest pages (p95 ms)": dict(
-                sorted(
-                    (
-                        (
-                            path,
-                            round(
-                                percentile(
-                                    [
-                                        t * 1000
-                                        for p, t, s in self.samples
-                                        if p == path and s == 200
-                                    ],
-                                    95,
-                                ),
-                                1,
-                            ),
-                        )
-                        for path in self.pages
-                    ),
-                    key=lambda item: -item[1] if item[1] == item[1] else 0,
-                )[:4]
-            ),  # fmt: skip
-        }
-
-
-class Dispatching:
-    """Notifications posted at a steady rate (or as fast as accepted) by sender threads."""
-
-    def __init__(self, port: int, bodies: list[bytes], threads: int, rate: float | None) -> None:
-        self.port, self.bodies, self.rate = port, bodies, rate
-        self.threads = threads
-        self.results: list = [None] * len(bodies)
-        self._stop = threading.Event()
-        self._workers: list[threading.Thread] = []
-        self.t0 = 0.0
-        self.sent = 0
-
-    def _work(self, counter) -> None:
-        client = _Client(self.port)
-        while not self._stop.is_set() and (i := next(counter)) < len(self.bodies):
-            if self.rate:
-                due = self.t0 + i / self.rate
-                if due > time.perf_counter():
-                    time.sleep(due - time.perf_counter())
-            started = time.perf_counter()
-            try:
-                status, body = client.post("/dispatch/webhooks/meter", self.bodies[i], HEADERS)
-                delivery = json.loads(body).get("delivery_id") if status == 202 else None
-            except (OSError, http.client.HTTPException) as exc:
-                status, delivery = f"error: {exc}", None
-            self.results[i] = (status, time.perf_counter() - started, delivery)
-        client.close()
-
-    def start(self) -> Dispatching:
-        counter = itertools.count()
-        self.t0 = time.perf_counter()
-        self._workers = [threading.Thread(target=self._work, args=(counter,), daemon=True)
-                         for _ in range(self.threads)]  # fmt: skip
-        for t in self._workers:
-            t.start()
-        return self
-
-    def stop(self) -> list:
-        self._stop.set()
-        for t in self._workers:
-            t.join(timeout=120)
-        return [r for r in self.results if r is not None]
-
-    def join(self) -> list:
-        for t in self._workers:
-            t.join()
-        return [r for r in self.results if r is not None]
 
 
 def dispatch_figures(results: list, wait: float = 120) -> dict:
@@ -398,143 +270,140 @@ def pages_only(args: argparse.Namespace, env: dict[str, str]) -> None:
         print(f"{key}: {value}")
 
 
-def main() -> None:
-    args = parse_args()
-    from bench.database import bench_database
+def bench_env(sim_url: str) -> dict[str, str]:
+    """The environment gunicorn, the workers and this process run under: production settings."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "leapportal.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + "k" * 60,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",
+        "SECURE_COOKIES": "false",
+        "LEAP_SIMULATOR": "true",
+        "LEAP_BASE_URL": sim_url,
+        "LEAP_DISPATCH_WEBHOOK_SECRETS": SECRET,
+        "LEAP_METER_WEBHOOK_SECRETS": "bench-meter-secret-0000000000001",
+        "LOG_LEVEL": "WARNING",
+        "CELERY_QUEUE": f"bench-mixed-{os.getpid()}",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "METERS_MISSING_HOLD_FRACTION": "1",
+    }
 
-    bench_database("lp_bench_mixed")  # created if missing; refuses a name without "bench"
-    broker = os.environ.get("CELERY_BROKER_URL", "")
-    if not broker.startswith("redis://"):
-        raise SystemExit("set CELERY_BROKER_URL to redis://... (the workers are real processes)")
-    load_before = os.getloadavg()
-    with SimulatorProcess(args.meters, args.seed) as sim:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "leapportal.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-" + "k" * 60,
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "false",
-            "SECURE_COOKIES": "false",
-            "LEAP_SIMULATOR": "true",
-            "LEAP_BASE_URL": sim.url,
-            "LEAP_DISPATCH_WEBHOOK_SECRETS": SECRET,
-            "LEAP_METER_WEBHOOK_SECRETS": "bench-meter-secret-0000000000001",
-            "LOG_LEVEL": "WARNING",
-            "CELERY_QUEUE": f"bench-mixed-{os.getpid()}",
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "METERS_MISSING_HOLD_FRACTION": "1",
-        }
-        os.environ.update(env)
-        import django
 
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connection
+def empty_tables() -> None:
+    from django.db import connection
 
-        call_command("migrate", verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment does
-        if args.pages_only:
-            pages_only(args, env)
-            return
-        with connection.cursor() as cur:
-            cur.execute(
-                "TRUNCATE dispatch_dispatchdelivery, dispatch_dispatchtimeslot, "
-                "dispatch_dispatchtimeslotversion, dispatch_dispatchallocation, "
-                "meters_syncrun, meters_meter CASCADE"
-            )
-        logdir = Path(tempfile.mkdtemp(prefix="mixed-load-"))
-        port = free_port()
-        procs = start_services(args, env, logdir, port)
-        roots = [p.pid for p in procs.values()]
-        out: dict[str, dict] = {}
-        try:
-            first = run_full_sync()
-            print(f"first import (untimed): {first}", flush=True)
-            from meters.models import Meter
+    with connection.cursor() as cur:
+        cur.execute(
+            "TRUNCATE dispatch_dispatchdelivery, dispatch_dispatchtimeslot, "
+            "dispatch_dispatchtimeslotversion, dispatch_dispatchallocation, "
+            "meters_syncrun, meters_meter CASCADE"
+        )
 
-            meters = [str(m) for m in Meter.objects.values_list("pk", flat=True)]
-            n = int(args.rate * args.seconds)
-            plan = Plan(n * 11 + 200, meters, args.seed, gap=args.sender_threads * 2)
-            bodies = iter(plan.bodies)
-            cookie, pages = login_cookie(), None
-            # A few notifications first, so the dispatch pages have rows to show.
-            Dispatching(port, [next(bodies) for _ in range(200)], 4, None).start().join()
-            # VACUUM ANALYZE as autovacuum would have by then (it may be off on the server, as it
-            # is on the project's machines): without statistics and the visibility map, the list
-            # pages' plans over 100,000 just-imported meters are not the ones production gets.
-            connection.close()
-            with connection.cursor() as cur:
-                cur.execute("VACUUM ANALYZE")
-            pages = page_paths()
 
-            def cpu(before: dict, after: dict, wall: float) -> dict:
-                names = {f"pid {p.pid}": k for k, p in procs.items()}
-                names["postgres"] = "postgres"
-                return {names.get(k, k): round((after[k] - before[k]) / wall, 2) for k in after}
+def vacuum_analyze() -> None:
+    """VACUUM ANALYZE as autovacuum would have by then (it may be off on the server, as it is on
+    the project's machines): without statistics and the visibility map, the list pages' plans
+    over 100,000 just-imported meters are not the ones production gets."""
+    from django.db import connection
 
-            # 1. pages alone
-            before, t = cpu_seconds(roots), time.monotonic()
-            browsing = Browsing(port, cookie, pages, args.users).start()
-            time.sleep(args.seconds)
-            out["pages alone"] = browsing.stop()
-            out["pages alone"]["cores busy"] = cpu(before, cpu_seconds(roots), time.monotonic() - t)
-            print(out["pages alone"], flush=True)
+    connection.close()
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE")
 
-            # 2. dispatch alone
-            before, t = cpu_seconds(roots), time.monotonic()
-            sender = Dispatching(port, [next(bodies) for _ in range(n)], args.sender_threads,
-                                 args.rate).start()  # fmt: skip
-            out["dispatch alone"] = dispatch_figures(sender.join())
-            out["dispatch alone"]["cores busy"] = cpu(
-                before, cpu_seconds(roots), time.monotonic() - t
-            )
-            print(out["dispatch alone"], flush=True)
 
-            # 3. sync alone
-            before, t = cpu_seconds(roots), time.monotonic()
-            out["sync alone"] = run_full_sync()
-            out["sync alone"]["cores busy"] = cpu(before, cpu_seconds(roots), time.monotonic() - t)
-            print(out["sync alone"], flush=True)
+class Parts:
+    """The measured parts of one run, each alone, then together, then the burst."""
 
-            # 4. together, for as long as the sync runs
-            before, t = cpu_seconds(roots), time.monotonic()
-            browsing = Browsing(port, cookie, pages, args.users).start()
-            sender = Dispatching(port, [next(bodies) for _ in range(n * 10)],
-                                 args.sender_threads, args.rate).start()  # fmt: skip
-            sync_result = run_full_sync()
-            sent = sender.stop()
-            out["together: pages"] = browsing.stop()
-            out["together: dispatch"] = dispatch_figures(sent)
-            out["together: sync"] = sync_result
-            out["together: sync"]["cores busy"] = cpu(
-                before, cpu_seconds(roots), time.monotonic() - t
-            )
-            print(out, flush=True)
+    def __init__(self, args: argparse.Namespace, procs: dict, port: int) -> None:
+        self.args, self.procs, self.port = args, procs, port
+        self.roots = [p.pid for p in procs.values()]
+        self.out: dict[str, dict] = {}
 
-            # 5. the burst
-            bodies5 = burst_bodies(meters, args.burst, args.burst_meters, args.seed + 1)
-            t0 = time.monotonic()
-            burst = Dispatching(port, bodies5, args.sender_threads, None).start().join()
-            posted = time.monotonic() - t0
-            figures = dispatch_figures(burst, wait=600)
-            from dispatch.models import DispatchDelivery
+    def prepare(self) -> None:
+        """The untimed first import, notifications to show, statistics, the users' pages."""
+        from meters.models import Meter
 
-            ids = [r[2] for r in burst if r[0] == 202]
-            last = max(DispatchDelivery.objects.filter(pk__in=ids).values_list("processed_at", flat=True),
-                       default=None)  # fmt: skip
-            first_received = min(
-                DispatchDelivery.objects.filter(pk__in=ids).values_list("received_at", flat=True)
-            )
-            figures["all posted after (s)"] = round(posted, 1)
-            figures["all visible after (s)"] = (
-                round((last - first_received).total_seconds(), 1) if last else None
-            )
-            figures["meter timeslots"] = args.burst * args.burst_meters
-            out["burst"] = figures
-        finally:
-            stop(list(procs.values()))
+        args = self.args
+        print(f"first import (untimed): {run_full_sync()}", flush=True)
+        self.meters = [str(m) for m in Meter.objects.values_list("pk", flat=True)]
+        self.n = int(args.rate * args.seconds)
+        plan = Plan(self.n * 11 + 200, self.meters, args.seed, gap=args.sender_threads * 2)
+        self.bodies = iter(plan.bodies)
+        self.cookie = login_cookie()
+        # A few notifications first, so the dispatch pages have rows to show.
+        Dispatching(self.port, self.take(200), 4, None).start().join()
+        vacuum_analyze()
+        self.pages = page_paths()
 
+    def take(self, n: int) -> list[bytes]:
+        return [next(self.bodies) for _ in range(n)]
+
+    def cores(self, before: dict, wall: float) -> dict:
+        after = cpu_seconds(self.roots)
+        names = {f"pid {p.pid}": k for k, p in self.procs.items()}
+        names["postgres"] = "postgres"
+        return {names.get(k, k): round((after[k] - before[k]) / wall, 2) for k in after}
+
+    def measured(self, name: str, part) -> None:
+        before, t = cpu_seconds(self.roots), time.monotonic()
+        self.out[name] = part()
+        self.out[name]["cores busy"] = self.cores(before, time.monotonic() - t)
+        print(self.out[name], flush=True)
+
+    def pages_alone(self) -> dict:
+        browsing = Browsing(self.port, self.cookie, self.pages, self.args.users).start()
+        time.sleep(self.args.seconds)
+        return browsing.stop()
+
+    def dispatch_alone(self) -> dict:
+        sender = Dispatching(self.port, self.take(self.n), self.args.sender_threads, self.args.rate)
+        return dispatch_figures(sender.start().join())
+
+    def together(self) -> dict:
+        """The full sync, with dispatch at the rate and the users browsing, until it finishes."""
+        args = self.args
+        browsing = Browsing(self.port, self.cookie, self.pages, args.users).start()
+        sender = Dispatching(self.port, self.take(self.n * 10), args.sender_threads, args.rate)
+        sender.start()
+        sync_result = run_full_sync()
+        sent = sender.stop()
+        self.out["together: pages"] = browsing.stop()
+        self.out["together: dispatch"] = dispatch_figures(sent)
+        return sync_result
+
+    def burst(self) -> dict:
+        from dispatch.models import DispatchDelivery
+
+        args = self.args
+        bodies = burst_bodies(self.meters, args.burst, args.burst_meters, args.seed + 1)
+        t0 = time.monotonic()
+        burst = Dispatching(self.port, bodies, args.sender_threads, None).start().join()
+        posted = time.monotonic() - t0
+        figures = dispatch_figures(burst, wait=600)
+        delivered = DispatchDelivery.objects.filter(pk__in=[r[2] for r in burst if r[0] == 202])
+        last = max(delivered.values_list("processed_at", flat=True), default=None)
+        first_received = min(delivered.values_list("received_at", flat=True))
+        figures["all posted after (s)"] = round(posted, 1)
+        figures["all visible after (s)"] = (
+            round((last - first_received).total_seconds(), 1) if last else None
+        )
+        figures["meter timeslots"] = args.burst * args.burst_meters
+        return figures
+
+    def run(self) -> dict[str, dict]:
+        self.prepare()
+        self.measured("pages alone", self.pages_alone)
+        self.measured("dispatch alone", self.dispatch_alone)
+        self.measured("sync alone", run_full_sync)
+        self.measured("together: sync", self.together)
+        self.out["burst"] = self.burst()
+        return self.out
+
+
+def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
+    """The table docs/benchmarks.md takes, each part alone and together against its target."""
     print(f"\nmachine: {machine()}; load average before: {load_before}")
     print("command: DATABASE_URL=... CELERY_BROKER_URL=... python bench/mixed_load.py "
           + " ".join(sys.argv[1:]))  # fmt: skip
@@ -542,7 +411,6 @@ def main() -> None:
     pa, pt = out["pages alone"], out["together: pages"]
     da, dt = out["dispatch alone"], out["together: dispatch"]
     sa, st = out["sync alone"], out["together: sync"]
-    b = out["burst"]
     ratio = st["seconds"] / sa["seconds"] if sa["seconds"] else float("nan")
     rows = [
         ("page p95 (ms)", pa["page p95 (ms)"], pt["page p95 (ms)"], "<= 300"),
@@ -560,11 +428,44 @@ def main() -> None:
     print("| --- | ---: | ---: | --- |")
     for name, alone, together, target in rows:
         print(f"| {name} | {alone} | {together} | {target} |")
-    print(f"\nburst: {b}")
+    print(f"\nburst: {out['burst']}")
     print(f"\nslowest pages alone: {pa['slowest pages (p95 ms)']}; together: "
           f"{pt['slowest pages (p95 ms)']}")  # fmt: skip
     print(f"\ncores busy (CPU seconds per second): pages alone {pa['cores busy']}; dispatch alone "
           f"{da['cores busy']}; sync alone {sa['cores busy']}; together {st['cores busy']}")  # fmt: skip
+
+
+def main() -> None:
+    args = parse_args()
+    from bench.database import bench_database
+
+    bench_database("lp_bench_mixed")  # created if missing; refuses a name without "bench"
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not broker.startswith("redis://"):
+        raise SystemExit("set CELERY_BROKER_URL to redis://... (the workers are real processes)")
+    load_before = os.getloadavg()
+    with SimulatorProcess(args.meters, args.seed) as sim:
+        env = bench_env(sim.url)
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment does
+        if args.pages_only:
+            pages_only(args, env)
+            return
+        empty_tables()
+        logdir = Path(tempfile.mkdtemp(prefix="mixed-load-"))
+        port = free_port()
+        procs = start_services(args, env, logdir, port)
+        try:
+            out = Parts(args, procs, port).run()
+        finally:
+            stop(list(procs.values()))
+    report(out, load_before, logdir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,144 @@
+"""The clients of bench/mixed_load.py: people browsing the pages, and Leap posting notifications.
+
+Each is a set of threads with its own keep-alive connections to gunicorn; `stop()`/`join()` give
+back what every request answered and how long it took.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import random
+import threading
+import time
+from collections import Counter
+
+from bench.webhook_load import _Client, percentile
+
+SECRET = "bench-dispatch-secret-000000000001"
+HEADERS = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
+
+
+# --- the three loads -----------------------------------------------------------------------------
+
+
+class Browsing:
+    """`users` threads, each with its own session and keep-alive connection, page after page."""
+
+    def __init__(self, port: int, cookie: str, pages: list[str], users: int) -> None:
+        self.port, self.cookie, self.pages, self.users = port, cookie, pages, users
+        self.samples: list[tuple[str, float, int]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _user(self, n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        order = self.pages[n % len(self.pages) :] + self.pages[: n % len(self.pages)]
+        for path in itertools.cycle(order):
+            if self._stop.is_set():
+                break
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers={"Cookie": self.cookie})
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                status = 0
+            self.samples.append((path, time.perf_counter() - started, status))
+            time.sleep(random.uniform(0.2, 0.6))  # a person reads the page before the next click
+
+    def start(self) -> Browsing:
+        self._threads = [threading.Thread(target=self._user, args=(n,), daemon=True)
+                         for n in range(self.users)]  # fmt: skip
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> dict:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=90)
+        times = [s[1] * 1000 for s in self.samples if s[2] == 200]
+        return {
+            "pages served": len(self.samples),
+            "non-200": sum(1 for s in self.samples if s[2] != 200),
+            "answers": dict(Counter(s[2] for s in self.samples)),
+            "page p50 (ms)": round(percentile(times, 50), 1),
+            "page p95 (ms)": round(percentile(times, 95), 1),
+            "page max (ms)": round(max(times), 1) if times else None,
+            "slowest pages (p95 ms)": dict(
+                sorted(
+                    (
+                        (
+                            path,
+                            round(
+                                percentile(
+                                    [
+                                        t * 1000
+                                        for p, t, s in self.samples
+                                        if p == path and s == 200
+                                    ],
+                                    95,
+                                ),
+                                1,
+                            ),
+                        )
+                        for path in self.pages
+                    ),
+                    key=lambda item: -item[1] if item[1] == item[1] else 0,
+                )[:4]
+            ),  # fmt: skip
+        }
+
+
+class Dispatching:
+    """Notifications posted at a steady rate (or as fast as accepted) by sender threads."""
+
+    def __init__(self, port: int, bodies: list[bytes], threads: int, rate: float | None) -> None:
+        self.port, self.bodies, self.rate = port, bodies, rate
+        self.threads = threads
+        self.results: list = [None] * len(bodies)
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self.t0 = 0.0
+        self.sent = 0
+
+    def _work(self, counter) -> None:
+        client = _Client(self.port)
+        while not self._stop.is_set() and (i := next(counter)) < len(self.bodies):
+            if self.rate:
+                due = self.t0 + i / self.rate
+                if due > time.perf_counter():
+                    time.sleep(due - time.perf_counter())
+            started = time.perf_counter()
+            try:
+                status, body = client.post("/dispatch/webhooks/meter", self.bodies[i], HEADERS)
+                delivery = json.loads(body).get("delivery_id") if status == 202 else None
+            except (OSError, http.client.HTTPException) as exc:
+                status, delivery = f"error: {exc}", None
+            self.results[i] = (status, time.perf_counter() - started, delivery)
+        client.close()
+
+    def start(self) -> Dispatching:
+        counter = itertools.count()
+        self.t0 = time.perf_counter()
+        self._workers = [threading.Thread(target=self._work, args=(counter,), daemon=True)
+                         for _ in range(self.threads)]  # fmt: skip
+        for t in self._workers:
+            t.start()
+        return self
+
+    def stop(self) -> list:
+        self._stop.set()
+        for t in self._workers:
+            t.join(timeout=120)
+        return [r for r in self.results if r is not None]
+
+    def join(self) -> list:
+        for t in self._workers:
+            t.join()
+        return [r for r in self.results if r is not None]
