@@ -226,7 +226,8 @@ def layout(
             heading = ", ".join(slot.programs) or "No program"
         else:
             heading = (
-                str(slot.meter.partner_reference or slot.meter_uuid)
+                # a parked timeslot (a meter we do not have yet) has no meter: its uuid heads it
+                str((slot.meter.partner_reference if slot.meter else None) or slot.meter_uuid)
                 if slot.level == "meter"
                 else f"Group {slot.market_group.name if slot.market_group else slot.market_group_uuid}"
             )

@@ -188,3 +188,14 @@ def test_the_timeline_by_meter_sorts_by_the_meters_reference_and_links_each_row(
         assert f'href="{reverse("dispatch:event", args=[slot.event_id])}"' in body
         assert f'href="{reverse("meters:detail", args=[slot.meter_id])}"' in body
     assert f'href="{reverse("ops:group", args=[group.pk])}"' in body
+
+
+@pytest.mark.parametrize("view", ["day", "week"])
+def test_the_timeline_by_meter_shows_a_parked_dispatch_under_its_meter_uuid(viewer_client, view):
+    """A meter-level dispatch for a meter we do not have yet (parked: no meter row) still shows."""
+    parked = make_timeslot(start_time=datetime.now(UTC) + timedelta(hours=2))
+    assert parked.meter_id is None
+    response = viewer_client.get("/dispatch/", {"view": view, "by": "meter"})
+    assert response.status_code == 200
+    assert f'id="timeslot-{parked.event_id}"' in response.content.decode()
+    assert str(parked.meter_uuid) in response.content.decode()
