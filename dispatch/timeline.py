@@ -61,9 +61,12 @@ class TimelineQuery:
 
 def parse(params: Mapping[str, str], *, mode: str, now: datetime) -> TimelineQuery:
     """Clean the URL parameters. Days are the selected market's (or UTC without a region)."""
-    view = params.get("view") if params.get("view") in VIEWS else "week"
-    by = params.get("by") if params.get("by") in GROUPINGS else "group"
-    region = params.get("region") if params.get("region") in regions() else ""
+    view = params.get("view", "")
+    view = view if view in VIEWS else "week"
+    by = params.get("by", "")
+    by = by if by in GROUPINGS else "group"
+    region = params.get("region", "")
+    region = region if region in regions() else ""
     zone = timefmt.zone_for(region or None, mode)
     try:
         day = date.fromisoformat(params.get("date", ""))

@@ -66,6 +66,12 @@ class SyncRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # Not columns: the progress bar's figures, attached by meters.views.with_percent.
+    percent: int
+    phase: str
+    meters_done: int
+    meters_total: int | None
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
