@@ -20,7 +20,7 @@ from alerts import evaluate, notify, sending
 from alerts.forms import PreferenceForm
 from alerts.models import Alert, OutboundMessage
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page, wants_fragment
 from leapportal.web.listing import paginate, parse_sort
 
 STATUS_FILTERS = {
@@ -80,10 +80,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         "severities": Alert.Severity.choices, "can_work": request.user.has_perm(roles.WORK_QUEUE),
         "snoozes": list(SNOOZES), "now": timezone.now(),
     }  # fmt: skip
-    template = "alerts/alert_list.html"
-    if wants_fragment(request):
-        template += "#alert-table"
-    return render(request, template, context)
+    return render_page(request, "alerts/alert_list.html", context, fragment="alert-table")
 
 
 def subject_link(alert: Alert) -> str | None:
