@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 
 from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
 from leapportal.web import timefmt
+from meters import choices
 from meters.models import Meter
 
 VIEWS = ("day", "week", "past")
@@ -29,8 +30,6 @@ REGIONS = ("CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_P
 
 def regions() -> list[str]:
     """The regions we know of, plus any new one the sync stored (meters.choices)."""
-    from meters import choices
-
     return choices.merged(list(REGIONS), choices.stored_values().get("region", []))
 
 

@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from . import validate
+from .admin import admin_routes
 from .dispatch_api import dispatch_routes
 from .faults import Fault
 from .http import (
@@ -33,8 +35,10 @@ from .http import (
     Service,
     query_key,
 )
+from .jobs_api import job_routes
 from .meter_search import meter_predicates
 from .meter_state import MeterState
+from .settlement import settlement_routes
 from .validate import Invalid
 from .webhooks_api import webhook_routes
 
@@ -64,16 +68,10 @@ class Api:
             route(method, template, WEBHOOKS, handler)
             if template == "/v1.1/webhooks/{webhook_id}/test":
                 self.unlocked.add(handler)
-        from .settlement import settlement_routes
-
         for method, template, handler in settlement_routes(self):
             route(method, template, SETTLEMENT, handler)
-        from .jobs_api import job_routes
-
         for method, template, handler in job_routes(self):
             route(method, template, CREATE_METERS, handler)
-        from .admin import admin_routes
-
         for method, template, handler in admin_routes(sim):
             route(method, template, ADMIN, handler)
             if template in ("/_sim/advance", "/_sim/deliver"):
@@ -242,8 +240,6 @@ class Api:
             # connection (the threaded server in server.py drops it properly).
             raise ConnectionAbortedError("simulated dropped connection")
         if reply.delay:
-            import time
-
             time.sleep(reply.delay)
         reason = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}  # fmt: skip
         status = f"{reply.status} {reason.get(reply.status, 'Status')}"

@@ -10,13 +10,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .api import Api
 from .delivery import Outbox, Sender
 from .dispatches import DispatchDesk, DispatchEvent
 from .faults import Faults
+from .jobs import Jobs
 from .meter_changes import MeterChanges
 from .meter_state import MarketGroup, MeterState, iso
 from .outgoing import Outgoing
 from .portfolio import Portfolio
+from .revenue import RevenueBook
+from .scenarios import run
+from .transport import SimulatorTransport
 
 DEFAULT_API_KEY = "simulator-key-0000000000000000"
 DEFAULT_ADMIN_TOKEN = "simulator-admin-0000000000000000"  # noqa: S105 - a local test double
@@ -88,11 +93,7 @@ class Simulator(DispatchDesk, MeterChanges, Outgoing):
         self._counter = 0
         self._rng = random.Random(f"changes:{seed}")
         self._api: Any = None
-        from .revenue import RevenueBook
-
         self.revenue = RevenueBook(self, history=revenue_history)
-        from .jobs import Jobs
-
         # Create-meters jobs: processed `job_seconds` after they are accepted (leap/simulator/jobs.py).
         self.jobs = Jobs(self, job_seconds)
 
@@ -183,8 +184,6 @@ class Simulator(DispatchDesk, MeterChanges, Outgoing):
 
     def run_scenario(self, name: str) -> dict[str, Any]:
         """Run one scripted dispatch scenario (leap.simulator.scenarios.SCENARIOS)."""
-        from .scenarios import run
-
         with self.lock:
             return run(self, name)
 
@@ -194,15 +193,11 @@ class Simulator(DispatchDesk, MeterChanges, Outgoing):
     def api(self) -> Any:
         """The HTTP layer (routing, auth, faults) over this simulator."""
         if self._api is None:
-            from .api import Api
-
             self._api = Api(self)
         return self._api
 
     def transport(self) -> Any:
         """An httpx transport that serves the API in-process."""
-        from .transport import SimulatorTransport
-
         return SimulatorTransport(self.api)
 
     @property
