@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from dispatch.models import DispatchTimeslotVersion
 from leapportal.timezones import trade_date
@@ -169,8 +170,6 @@ def test_a_group_page_lists_its_members_by_partner_reference_page_after_page(vie
 
 
 def test_the_timeline_by_meter_sorts_by_the_meters_reference_and_links_each_row(viewer_client):
-    from django.urls import reverse
-
     start = datetime.now(UTC) + timedelta(hours=2)
     slots = {
         reference: make_timeslot(meter=make_meter(partner_reference=reference), start_time=start)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError
 
 from mapping.actions import MappingRefused, clear_mapping, set_mapping
@@ -164,8 +165,6 @@ def test_the_mapping_and_its_audit_row_are_written_together(make_meter, map_mete
 
 
 def test_an_anonymous_actor_is_refused(make_meter):
-    from django.contrib.auth.models import AnonymousUser
-
     meter = make_meter()
     with pytest.raises(MappingRefused):
         set_mapping(
