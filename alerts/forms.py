@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
 from zoneinfo import available_timezones
 
 from django import forms
@@ -55,8 +56,6 @@ class PreferenceForm(forms.ModelForm):
 
     @staticmethod
     def _local(url: str) -> bool:
-        from urllib.parse import urlparse
-
         return urlparse(url).hostname in {"127.0.0.1", "localhost", "::1"}
 
 

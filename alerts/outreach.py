@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from alerts.enqueue import send_on_commit
 from alerts.models import OutboundMessage, one_line
 from meters.models import TEMPLATE_FIELDS, Meter, ReasonCode, RequiredAction, template_problems
 
@@ -143,8 +144,6 @@ def queue_email(
             channel=M.Channel.EMAIL, purpose=M.Purpose.OUTREACH, to=to, subject=one_line(subject),
             body=body, action=action, meter_id=action.meter_id, created_by=by, created_at=now,
         )  # fmt: skip
-        from alerts.enqueue import send_on_commit
-
         send_on_commit([message.pk])
     return message
 
@@ -239,8 +238,6 @@ def send_all(
               meter_id=action.meter_id, created_by=by, created_at=now, last_error=problem)
         )  # fmt: skip
     created = M.objects.bulk_create(queued, batch_size=1000)
-    from alerts.enqueue import send_on_commit
-
     send_on_commit([m.pk for m in created if m.status == M.Status.QUEUED])
     return {"queued": len(fresh), "refused": len(bulk.invalid), "skipped": skipped}
 

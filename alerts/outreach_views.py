@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -99,8 +100,6 @@ def compose(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _guard_hours() -> int:
-    from django.conf import settings
-
     return settings.OUTREACH_RESEND_GUARD_HOURS
 
 
@@ -156,8 +155,6 @@ def send_all(request: HttpRequest) -> HttpResponse:
 
 
 def _queue_params(params: Any) -> str:
-    from django.http import QueryDict
-
     keep = QueryDict(mutable=True)
     for key in ("side", "status", "code", "action_type", "state", "assignee", "region",
                 "program", "urgency", "snoozed", "q"):  # fmt: skip

@@ -21,6 +21,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from alerts.models import OutboundMessage
+from ops import workflow
+from ops.models import ActionWorkItem, ActionWorkItemChange
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +108,6 @@ def _schedule_retry(message: OutboundMessage, error: str, now: datetime) -> None
 
 def _record_outreach(message: OutboundMessage) -> None:
     """A sent customer email goes into the action's history and makes it "contacted"."""
-    from ops import workflow
-    from ops.models import ActionWorkItem, ActionWorkItemChange
-
     if message.action is None:
         return
     item, _ = workflow.update_work_item(

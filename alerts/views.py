@@ -16,11 +16,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from alerts import evaluate, notify, sending
+from alerts import enqueue, evaluate, notify, sending
 from alerts.forms import PreferenceForm
 from alerts.models import Alert, OutboundMessage
+from dispatch.models import DispatchTimeslot
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page, wants_fragment
 from leapportal.web.listing import paginate, parse_sort
 
 STATUS_FILTERS = {
@@ -80,10 +81,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         "severities": Alert.Severity.choices, "can_work": request.user.has_perm(roles.WORK_QUEUE),
         "snoozes": list(SNOOZES), "now": timezone.now(),
     }  # fmt: skip
-    template = "alerts/alert_list.html"
-    if wants_fragment(request):
-        template += "#alert-table"
-    return render(request, template, context)
+    return render_page(request, "alerts/alert_list.html", context, fragment="alert-table")
 
 
 def subject_link(alert: Alert) -> str | None:
@@ -91,8 +89,6 @@ def subject_link(alert: Alert) -> str | None:
     if alert.action_id:
         return reverse("ops:action", args=[alert.action_id])
     if alert.timeslot_id:  # a dispatch soon with unready members, an unknown meter's event
-        from dispatch.models import DispatchTimeslot
-
         event = DispatchTimeslot.objects.filter(pk=alert.timeslot_id).values("event_id").first()
         if event:
             return reverse("dispatch:event", args=[event["event_id"]])
@@ -187,8 +183,6 @@ def message_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Put a failed message back in the queue (sent by the next pass of the send sweep)."""
     message = get_object_or_404(OutboundMessage, pk=pk)
     if sending.retry_now(message, by=request.user):
-        from alerts import enqueue
-
         enqueue.send_message(message.pk)
         messages.success(request, f"Message #{message.pk} to {message.to} queued again.")
     else:

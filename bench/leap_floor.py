@@ -42,23 +42,13 @@ def _rss_bytes() -> int:
 class SimulatorProcess:
     """`python -m leap.simulator` in its own process, so its memory is not the client's."""
 
-    def __init__(self, meters: int, seed: int) -> None:
+    def __init__(self, meters: int, seed: int, *extra: str) -> None:
+        """Start it with `meters` meters from `seed` (`extra`: more of its command line)."""
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "leap.simulator",
-                "--meters",
-                str(meters),
-                "--seed",
-                str(seed),
-                "--port",
-                "0",
-            ],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+            [sys.executable, "-m", "leap.simulator", "--meters", str(meters), "--seed", str(seed),
+             "--port", "0", *extra],
+            cwd=REPO, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
         line = self.process.stdout.readline() if self.process.stdout else ""
         if not line.startswith("URL "):
             self.close()

@@ -23,7 +23,6 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("REVENUE_SYNC_MONTHS", "12")
 
-from bench.leap_floor import machine  # noqa: E402
+from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
 from bench.memory import RssSampler  # noqa: E402
 
 MONTHS = 12
@@ -53,30 +52,11 @@ def sim_now() -> datetime:
     return today.replace(day=6, hour=12, minute=0, second=0, microsecond=0)
 
 
-class Simulator:
+class Simulator(SimulatorProcess):
     """`python -m leap.simulator` in its own process, revenue for every month."""
 
     def __init__(self, meters: int, seed: int) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "leap.simulator", "--meters", str(meters), "--seed", str(seed),
-             "--port", "0", "--revenue-history", "full", "--now", sim_now().isoformat()],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        if not line.startswith("URL "):
-            self.close()
-            raise RuntimeError(f"the simulator did not start: {line!r}")
-        self.url = line.split()[1]
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-    def __enter__(self) -> Simulator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(meters, seed, "--revenue-history", "full", "--now", sim_now().isoformat())
 
 
 def client_for(url: str) -> Any:

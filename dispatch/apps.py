@@ -9,4 +9,6 @@ class DispatchConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect the signal that attaches parked events to arriving meters."""
+        # Imported here, not at the top: receivers import models, which do not exist before the
+        # app registry is ready (Django's way of connecting signals).
         from dispatch import signals  # noqa: F401

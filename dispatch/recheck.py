@@ -98,13 +98,10 @@ def recheck(timeslot_id: int, client: LeapClient) -> str:
     raw = [getattr(d, "raw", None) or d.model_dump(mode="json") for d in dispatches]
     body = json.dumps({key: raw}, default=str).encode()
     with transaction.atomic():
-        delivery = DispatchDelivery.objects.create(
-            source=Source.POLL,
-            level=ts.level,
-            received_at=polled_at,
-            body=body,
-            body_sha256=DispatchDelivery.hash_body(body),
-            size=len(body),
+        delivery = DispatchDelivery.store_poll(
+            ts.level,
+            body,
+            polled_at,
             status=DispatchDelivery.Status.PROCESSED,
             processed_at=polled_at,
         )

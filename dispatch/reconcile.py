@@ -107,14 +107,8 @@ def _compare(
     body = json.dumps({key: [_raw_dispatch(d) for d in dispatches]}, default=str).encode()
     with transaction.atomic():
         # The poll's evidence goes to the inbox like a webhook's, so versions can point at it.
-        delivery = DispatchDelivery.objects.create(
-            source=Source.POLL,
-            level=level,
-            received_at=polled_at,
-            body=body,
-            body_sha256=DispatchDelivery.hash_body(body),
-            size=len(body),
-            status=DispatchDelivery.Status.PROCESSED,
+        delivery = DispatchDelivery.store_poll(
+            level, body, polled_at, status=DispatchDelivery.Status.PROCESSED
         )
         result = apply_all(
             to_apply, source=Source.POLL, received_at=polled_at, delivery=delivery, run=run
@@ -143,13 +137,10 @@ def _compare(
 def _keep_bad(level: str, bad: list[LeapBadPayload], polled_at: datetime) -> None:
     """Search results that do not validate: kept as a rejected poll delivery, with the reasons."""
     body = json.dumps([b.raw for b in bad], default=str).encode()
-    DispatchDelivery.objects.create(
-        source=Source.POLL,
-        level=level,
-        received_at=polled_at,
-        body=body,
-        body_sha256=DispatchDelivery.hash_body(body),
-        size=len(body),
+    DispatchDelivery.store_poll(
+        level,
+        body,
+        polled_at,
         status=DispatchDelivery.Status.REJECTED,
         processed_at=timezone.now(),
         error="; ".join(str(b) for b in bad)[:5000],

@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 
 from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
 from leapportal.web import timefmt
+from meters import choices
 from meters.models import Meter
 
 VIEWS = ("day", "week", "past")
@@ -29,8 +30,6 @@ REGIONS = ("CAISO", "ERCOT", "NYISO", "ISONE", "PJM", "SERC", "WECC_SW", "WECC_P
 
 def regions() -> list[str]:
     """The regions we know of, plus any new one the sync stored (meters.choices)."""
-    from meters import choices
-
     return choices.merged(list(REGIONS), choices.stored_values().get("region", []))
 
 
@@ -61,9 +60,12 @@ class TimelineQuery:
 
 def parse(params: Mapping[str, str], *, mode: str, now: datetime) -> TimelineQuery:
     """Clean the URL parameters. Days are the selected market's (or UTC without a region)."""
-    view = params.get("view") if params.get("view") in VIEWS else "week"
-    by = params.get("by") if params.get("by") in GROUPINGS else "group"
-    region = params.get("region") if params.get("region") in regions() else ""
+    view = params.get("view", "")
+    view = view if view in VIEWS else "week"
+    by = params.get("by", "")
+    by = by if by in GROUPINGS else "group"
+    region = params.get("region", "")
+    region = region if region in regions() else ""
     zone = timefmt.zone_for(region or None, mode)
     try:
         day = date.fromisoformat(params.get("date", ""))
@@ -226,7 +228,8 @@ def layout(
             heading = ", ".join(slot.programs) or "No program"
         else:
             heading = (
-                str(slot.meter.partner_reference or slot.meter_uuid)
+                # a parked timeslot (a meter we do not have yet) has no meter: its uuid heads it
+                str((slot.meter.partner_reference if slot.meter else None) or slot.meter_uuid)
                 if slot.level == "meter"
                 else f"Group {slot.market_group.name if slot.market_group else slot.market_group_uuid}"
             )

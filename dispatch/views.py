@@ -22,7 +22,7 @@ from dispatch import alerts, chart, planning
 from dispatch import timeline as timeline_q
 from dispatch.models import DispatchTimeslot, RejectedTimeslot, UnknownMeterAlert
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page
 from leapportal.models import CalendarToken
 from leapportal.web import ical, timefmt
 from leapportal.web.listing import paginate
@@ -90,10 +90,7 @@ def timeline(request: HttpRequest) -> HttpResponse:
         "prev_date": query.shift(-query.span_days),
         "next_date": query.shift(query.span_days),
     }
-    template = "dispatch/timeline.html"
-    if wants_fragment(request):
-        template += "#dispatch-timeline"
-    return render(request, template, context)
+    return render_page(request, "dispatch/timeline.html", context, fragment="dispatch-timeline")
 
 
 def _with_segment_times(allocations: Any) -> list[Any]:

@@ -88,6 +88,8 @@ def get_client(**overrides: Any) -> LeapClient:
 
     Keyword arguments override the settings (tests pass `sleep=` or `max_retries=`).
     """
+    # Imported here, not at the top: leap/ is usable without Django (the simulator and the
+    # benchmarks run it standalone); only this helper reads Django's settings.
     from django.conf import settings
 
     kwargs: dict[str, Any] = {

@@ -42,6 +42,8 @@ def openapi_dir() -> Path:
     """The folder holding Leap's OpenAPI specs (setting LEAP_OPENAPI_DIR, else the default)."""
     configured: str | os.PathLike[str] | None = None
     try:
+        # Imported here, not at the top: leap/ is usable without Django (the simulator loads the
+        # specs standalone); the setting is read when Django is there and configured.
         from django.conf import settings
 
         if settings.configured:

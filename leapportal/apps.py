@@ -16,6 +16,8 @@ def _after_migrate(sender: AppConfig, **kwargs: Any) -> None:
     # permission exists by then.
     with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
     if sender is with_models[-1]:
+        # Imported here, not at the top: both import models (auth groups, beat's tables), which
+        # do not exist yet when Django imports this module to build the app registry.
         from leapportal.roles import sync_roles
         from leapportal.schedules import install_schedules
 

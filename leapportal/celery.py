@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leapportal.settings")
 
@@ -23,8 +25,8 @@ def first_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     after `make demo` started). The beat goes through the queue like any other, so it also
     shows that the worker takes tasks; a broker that refuses it is only logged.
     """
-    from django.conf import settings
-
+    # Imported here, not at the top: Django imports this module (the Celery app) while it sets up,
+    # before the app registry is ready; the tasks module imports models.
     from leapportal.tasks import record_worker_heartbeat
 
     if not settings.WORKER_STARTUP_HEARTBEAT:
@@ -32,6 +34,4 @@ def first_heartbeat(sender: Any = None, **kwargs: Any) -> None:
     try:
         record_worker_heartbeat.delay()
     except Exception:  # noqa: BLE001 - the worker runs without it; beat's tick comes anyway
-        import logging
-
         logging.getLogger(__name__).exception("could not queue the worker's first heartbeat")

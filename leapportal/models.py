@@ -1,5 +1,6 @@
 """Project-wide models: the permissions anchor, the worker heartbeat, the time-zone preference,
-the webhook inboxes' refusal counter, the iCal feed's calendar tokens."""
+the webhook inboxes' refusal counter, the iCal feed's calendar tokens; the sync runs' common
+fields (RunRecord, abstract)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,25 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+
+class RunRecord(models.Model):
+    """What every sync run records besides its status and counters (abstract: each sync has its
+    own table, meters.SyncRun and revenue.RevenueSyncRun): progress (against an estimated total,
+    Leap gives none), the last error, attempts, and when it was created, started, last heard
+    of and finished."""
+
+    progress_done = models.IntegerField(default=0)
+    progress_total = models.IntegerField(null=True, blank=True)  # Leap gives no totals: estimate
+    error = models.TextField(blank=True)
+    attempts = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
 
 
 class Portal(models.Model):

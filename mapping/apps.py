@@ -9,6 +9,8 @@ class MappingConfig(AppConfig):
 
     def ready(self) -> None:
         """The meter list reads what our mapping's inline flags need in its own query."""
+        # Imported here, not at the top: both import models, which do not exist before the app
+        # registry is ready.
         from mapping.flags import annotate_meters
         from meters.extensions import register_list_annotation
 

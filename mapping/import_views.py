@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page
 from leapportal.web import csvexport
 from mapping import imports
 from mapping.forms import ImportRowFilterForm, ReasonForm, UploadForm
@@ -63,11 +63,8 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid() and form.cleaned_data["outcome"]:
         rows = rows.filter(outcome=form.cleaned_data["outcome"])
     page = Paginator(rows, 100).get_page(request.GET.get("page"))
-    template = "mapping/import_detail.html"
-    if wants_fragment(request):
-        template += "#import-rows"
     context = {"upload": upload, "form": form, "page": page, "apply_form": ReasonForm()}
-    return render(request, template, context)
+    return render_page(request, "mapping/import_detail.html", context, fragment="import-rows")
 
 
 @require_POST

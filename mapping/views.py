@@ -21,7 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page, wants_fragment
 from leapportal.web import csvexport
 from mapping import flags, leap_reference
 from mapping.actions import MappingRefused, clear_mapping, set_mapping
@@ -72,10 +72,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "cards": [(code, label, counts.get(code)) for code, label in flags.FILTERS.items()],
         "one_meter_per_site": flags.portfolio.one_meter_per_site(),
     }
-    template = "mapping/overview.html"
-    if wants_fragment(request):
-        template += "#mapping-table"
-    return render(request, template, context)
+    return render_page(request, "mapping/overview.html", context, fragment="mapping-table")
 
 
 def _mapping_search(q: str) -> Q:
@@ -233,10 +230,12 @@ def audit(request: HttpRequest) -> HttpResponse:
         change.meter = meters.get(change.meter_id)  # type: ignore[attr-defined]  # for the template
     query = request.GET.copy()
     query.pop("page", None)
-    template = "mapping/audit.html"
-    if wants_fragment(request):
-        template += "#audit-table"
-    return render(request, template, {"form": form, "page": page, "query": query.urlencode()})
+    return render_page(
+        request,
+        "mapping/audit.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+        fragment="audit-table",
+    )
 
 
 @require_GET

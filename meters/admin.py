@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from meters import actions
 from meters.models import (
@@ -242,8 +243,6 @@ class CapabilityOverrideAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: CapabilityOverride, form: Any, change: bool
     ) -> None:
         """Record who set the figures, and when."""
-        from django.utils import timezone
-
         obj.updated_by = cast("User", request.user)  # the admin is signed in
         obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)

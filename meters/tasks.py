@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 import leap
@@ -65,8 +66,6 @@ def requeue_stuck_deliveries() -> int:
 @shared_task(acks_late=True)
 def resync_meter(meter_id: str, requested_by_id: int | None = None) -> int:
     """Resync one meter (queues the run; run_sync does the work)."""
-    from django.contrib.auth import get_user_model
-
     user = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
     return actions.request_sync(SyncRun.Kind.METER, meter_id=meter_id, requested_by=user).pk
 

@@ -32,7 +32,7 @@ from leapportal.web.listing import paginate, parse_sort
 from meters import actions, extensions
 from meters.capability import capability_of
 from meters.forms import MeterFilterForm, mapping_installed
-from meters.models import GroupAssignment, Meter, ReasonCode, SyncRun
+from meters.models import CapabilityOverride, GroupAssignment, Meter, ReasonCode, SyncRun
 
 METER_SORTS = {
     "meter": ["partner_reference"],
@@ -234,8 +234,6 @@ def meter_detail(request: HttpRequest, meter_id: uuid.UUID) -> HttpResponse:
 
 def _capability_context(request: HttpRequest, meter: Meter) -> dict[str, Any]:
     """What the dispatch planner takes this meter to be able to do, and our override of it."""
-    from meters.models import CapabilityOverride
-
     override = CapabilityOverride.objects.filter(meter=meter).first()
     return {
         "override": override,

@@ -104,6 +104,8 @@ def _cell_text(value: Any) -> str:
 
 def read_xlsx(raw: bytes) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """(normalised header, iterator of (row number, cells)) of the first sheet of an XLSX."""
+    # Imported here, not at the top: openpyxl takes ~80 ms to import, and only an XLSX upload
+    # needs it (every web and worker process would pay it at start).
     from openpyxl import load_workbook
 
     try:

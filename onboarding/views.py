@@ -24,6 +24,7 @@ from leap import create_meters as cm
 from leapportal import roles
 from leapportal.htmx import wants_fragment
 from mapping.models import MeterMapping
+from meters.models import Meter
 from onboarding import dryrun, follow, jobs
 from onboarding.forms import (
     AssetFilterForm,
@@ -150,8 +151,6 @@ def from_mapping(request: HttpRequest) -> HttpResponse:
         .order_by("customer_id", "site_id")
         .values_list("meter_id", "customer_id", "site_id", "label")
     )
-    from meters.models import Meter
-
     meter_fields = {
         "customer.street_1": "street_1",
         "customer.street_2": "street_2",

@@ -7,7 +7,7 @@ breaks. Rows carry the reason-code guidance and the customer email rendered for 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -270,3 +270,41 @@ def snooze_until(choice: str, now: datetime) -> datetime | None:
     """The instant a snooze choice ends (None clears it)."""
     days = {"1d": 1, "3d": 3, "7d": 7}.get(choice)
     return now + timedelta(days=days) if days else None
+
+
+def work_changes(
+    data: Mapping[str, Any],
+    posted: Container[str],
+    *,
+    user: Any,
+    states: Container[str],
+    now: datetime,
+) -> dict[str, Any] | str:
+    """The work-item changes a valid workflow form asks for, or why it cannot be saved.
+
+    `data`: the form's cleaned data (quick, assignee, state, note, snooze); `posted`: the names
+    the form sent (an assignee or note sent empty clears it, one not sent is left alone). A quick
+    button ("me", or one of `states`) changes that one thing only. Used by the action queue and
+    revenue's unresponsive-meters lane.
+    """
+    quick = data["quick"]
+    if quick == "me":
+        return {"assignee": user}
+    if quick in states:
+        return {"state": quick}
+    changes: dict[str, Any] = {}
+    if "assignee" in posted:
+        name = data["assignee"]
+        changes["assignee"] = None
+        if name:
+            worker = workers().filter(username=name).first()
+            if worker is None:
+                return f"{name!r} cannot work the queue"
+            changes["assignee"] = worker
+    if data["state"]:
+        changes["state"] = data["state"]
+    if "note" in posted:
+        changes["note"] = data["note"]
+    if data["snooze"]:
+        changes["snoozed_until"] = snooze_until(data["snooze"], now)
+    return changes

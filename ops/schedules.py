@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from leapportal.timezones import zone_for
+from meters.models import MarketGroup
 
 DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 
@@ -30,8 +31,6 @@ def _interval(every: int, period: str) -> str:
 
 def market_zones() -> list[ZoneInfo]:
     """The zones of the markets we have groups in (a small table), in a stable order."""
-    from meters.models import MarketGroup
-
     regions = MarketGroup.objects.order_by().values_list("region", flat=True).distinct()
     zones = {zone_for(r).key: zone_for(r) for r in regions if r}
     return [zones[k] for k in sorted(zones)]

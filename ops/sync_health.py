@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -21,7 +21,7 @@ from dispatch import sweep
 from dispatch.models import DispatchDelivery, ReconcileFinding, ReconcileRun
 from leapportal import roles
 from leapportal.heartbeat import worker_is_stale
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page
 from leapportal.models import WorkerHeartbeat
 from leapportal.web.listing import paginate, parse_sort
 from meters.models import SyncRun, WebhookDelivery
@@ -72,10 +72,7 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         "failed_meter_count": sweep.failed_count("meter"),
         "sweeps": sweep.recent_sweeps(),
     }
-    template = "ops/sync_health.html"
-    if wants_fragment(request):
-        template += "#sync-runs"
-    return render(request, template, context)
+    return render_page(request, "ops/sync_health.html", context, fragment="sync-runs")
 
 
 @require_POST

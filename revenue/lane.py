@@ -23,6 +23,7 @@ from leapportal.web.mailto import mailto
 from meters.models import ReasonCode
 from ops import queue, workflow
 from revenue.models import MeterResponsiveness, UnresponsiveWorkItem, UnresponsiveWorkItemChange
+from revenue.queries import parse_month
 
 EMAIL_CODE = "UNRESPONSIVE_METER"
 KINDS = ("", "NEVER_RESPONDS", "RARELY_RESPONDS")
@@ -50,8 +51,6 @@ class LaneQuery:
 
 
 def parse(params: Mapping[str, str]) -> LaneQuery:
-    from revenue.queries import parse_month
-
     state = params.get("state", "")
     snoozed = params.get("snoozed", "hide")
     kind = params.get("kind", "")

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page
 from leapportal.web.listing import COUNT_CAP, paginate, parse_sort
 from meters.models import Meter
 from ops import queue
@@ -27,7 +28,7 @@ from revenue.models import (
     MeterRevenue,
     UnresponsiveWorkItem,
 )
-from revenue.views import csv_response, models_f
+from revenue.views import csv_response
 
 
 def _lane_context(request: HttpRequest) -> dict[str, Any]:
@@ -76,10 +77,9 @@ def _lane_context(request: HttpRequest) -> dict[str, Any]:
 @vary_on_headers("HX-Request")
 def unresponsive(request: HttpRequest) -> HttpResponse:
     """The lane: meters that never or rarely respond, with the queue's workflow."""
-    template = "revenue/unresponsive.html"
-    if wants_fragment(request):
-        template += "#lane-table"
-    return render(request, template, _lane_context(request))
+    return render_page(
+        request, "revenue/unresponsive.html", _lane_context(request), fragment="lane-table"
+    )
 
 
 @require_GET
@@ -166,7 +166,7 @@ def _lane_item(meter_id: uuid.UUID, program: str) -> dict[str, Any]:
             MeterRevenue.objects.filter(
                 meter_id=meter_id,
                 program=program,
-                version__report__current_version=models_f("version"),
+                version__report__current_version=F("version"),
             )
             .select_related("version")
             .order_by("-month")[:12]
@@ -213,29 +213,16 @@ def unresponsive_work(request: HttpRequest, meter_id: uuid.UUID, program: str) -
     if not form.is_valid():
         messages.error(request, f"Not saved: {form.errors.as_text()}")
         return redirect(_detail_url(meter_id, program))
-    data = form.cleaned_data
-    changes: dict[str, Any] = {}
-    quick = data["quick"]
-    if quick == "me":
-        changes["assignee"] = request.user
-    elif quick in UnresponsiveWorkItem.State.values:
-        changes["state"] = quick
-    else:
-        name = data["assignee"].strip()
-        if name:
-            worker = queue.workers().filter(username=name).first()
-            if worker is None:
-                messages.error(request, f"Not saved: {name!r} cannot work the queue.")
-                return redirect(_detail_url(meter_id, program))
-            changes["assignee"] = worker
-        elif "assignee" in request.POST:
-            changes["assignee"] = None
-        if data["state"]:
-            changes["state"] = data["state"]
-        if "note" in request.POST:
-            changes["note"] = data["note"]
-        if data["snooze"]:
-            changes["snoozed_until"] = queue.snooze_until(data["snooze"], timezone.now())
+    changes = queue.work_changes(
+        form.cleaned_data,
+        request.POST,
+        user=request.user,
+        states=UnresponsiveWorkItem.State.values,
+        now=timezone.now(),
+    )
+    if isinstance(changes, str):
+        messages.error(request, f"Not saved: {changes}.")
+        return redirect(_detail_url(meter_id, program))
     _, changed = lane.update(meter_id, program, actor=request.user, **changes)
     messages.success(request, "Saved." if changed else "Nothing changed.")
     return redirect(_detail_url(meter_id, program))

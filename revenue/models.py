@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from leapportal.models import RunRecord
+
 
 class ReportStatus(models.TextChoices):
     PRELIMINARY = "PRELIMINARY", "Preliminary"
@@ -216,7 +218,7 @@ class MeterResponsiveness(models.Model):
         )
 
 
-class RevenueSyncRun(models.Model):
+class RevenueSyncRun(RunRecord):
     """One revenue sync: which versions were new, how far it got, what went wrong."""
 
     class Status(models.TextChoices):
@@ -236,14 +238,7 @@ class RevenueSyncRun(models.Model):
     versions_fetched = models.IntegerField(default=0)
     rows_written = models.IntegerField(default=0)
     invalid = models.IntegerField(default=0)
-    progress_done = models.IntegerField(default=0)
-    progress_total = models.IntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    attempts = models.IntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    # progress, error, attempts and the run's times: RunRecord's
 
     class Meta:
         ordering = ["-created_at"]

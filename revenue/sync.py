@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -45,6 +46,7 @@ from revenue.models import (
     MeterRevenue,
     ReportStatus,
     ReportVersion,
+    RevenueAggregate,
     RevenueReport,
     RevenueSyncRun,
 )
@@ -262,8 +264,6 @@ def complete(version: ReportVersion, *, rows: int, invalid_rows: int, totals: li
 
 def write_aggregates(version: ReportVersion) -> None:
     """The version's sums by each dimension (one scan with grouping sets, one for load types)."""
-    from revenue.models import RevenueAggregate
-
     table = MeterRevenue._meta.db_table
     aggregates = RevenueAggregate._meta.db_table
     mapping = _mapping_table()
@@ -300,8 +300,6 @@ def write_aggregates(version: ReportVersion) -> None:
 
 
 def _mapping_table() -> str | None:
-    from django.apps import apps
-
     if not apps.is_installed("mapping"):
         return None
     return apps.get_model("mapping", "MeterMapping")._meta.db_table

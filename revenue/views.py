@@ -12,14 +12,16 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
+from django.template import RequestContext, Template
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page
 from leapportal.web import csvexport
 from leapportal.web.listing import paginate
 from revenue import charts, queries
@@ -27,6 +29,7 @@ from revenue.actions import request_sync
 from revenue.models import (
     MeterRevenue,
     ReportVersion,
+    RevenueReport,
     RevenueSyncRun,
 )
 
@@ -36,6 +39,14 @@ def csv_response(
 ) -> StreamingHttpResponse:
     """Every revenue CSV is written here (streamed; cells made safe for spreadsheets)."""
     return csvexport.stream_csv(basename, header, rows)
+
+
+def _chosen_or_404(request: HttpRequest) -> RevenueReport:
+    """The month the export asks for (?month=, else the latest); 404 before the first sync."""
+    chosen = queries.chosen_report(request.GET, queries.reports())
+    if chosen is None:
+        raise Http404("no revenue report yet")
+    return chosen
 
 
 def _month_bars(shown: list[Any], chosen: Any, request: HttpRequest) -> list[charts.MonthBar]:
@@ -84,10 +95,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         ),
         "last_run": RevenueSyncRun.objects.order_by("-created_at").first(),
     }
-    template = "revenue/overview.html"
-    if wants_fragment(request):
-        template += "#breakdown"
-    return render(request, template, context)
+    return render_page(request, "revenue/overview.html", context, fragment="breakdown")
 
 
 @require_GET
@@ -115,9 +123,7 @@ def months_export(request: HttpRequest) -> StreamingHttpResponse:
 @permission_required(roles.VIEW, raise_exception=True)
 def breakdown_export(request: HttpRequest) -> StreamingHttpResponse:
     """A month's breakdown by one dimension as CSV."""
-    chosen = queries.chosen_report(request.GET, queries.reports())
-    if chosen is None:
-        raise Http404("no revenue report yet")
+    chosen = _chosen_or_404(request)
     dimension = queries.pick_dimension(request.GET.get("by"))
     version = chosen.current_version
     header = [
@@ -153,9 +159,7 @@ METER_COLUMNS = [
 @permission_required(roles.VIEW, raise_exception=True)
 def meters_export(request: HttpRequest) -> StreamingHttpResponse:
     """Every meter row of a month's version (?version=V1 for an older one) as CSV."""
-    chosen = queries.chosen_report(request.GET, queries.reports())
-    if chosen is None:
-        raise Http404("no revenue report yet")
+    chosen = _chosen_or_404(request)
     version = chosen.current_version
     wanted = request.GET.get("version")
     if wanted:
@@ -177,9 +181,7 @@ def meters_export(request: HttpRequest) -> StreamingHttpResponse:
 @permission_required(roles.VIEW, raise_exception=True)
 def changes_export(request: HttpRequest) -> StreamingHttpResponse:
     """Meters whose total changed between a month's version and the one before, as CSV."""
-    chosen = queries.chosen_report(request.GET, queries.reports())
-    if chosen is None:
-        raise Http404("no revenue report yet")
+    chosen = _chosen_or_404(request)
     version = ReportVersion.objects.filter(
         report=chosen, version=request.GET.get("version") or chosen.current_version.version
     ).first()
@@ -187,7 +189,7 @@ def changes_export(request: HttpRequest) -> StreamingHttpResponse:
         raise Http404("no such version")
     rows = (
         MeterRevenue.objects.filter(version=version, previous_total_revenue__isnull=False)
-        .exclude(total_revenue=models_f("previous_total_revenue"))
+        .exclude(total_revenue=F("previous_total_revenue"))
         .order_by("meter_id")
         .values_list(
             "meter_id", "partner_reference", "program", "previous_total_revenue", "total_revenue"
@@ -207,12 +209,6 @@ def changes_export(request: HttpRequest) -> StreamingHttpResponse:
         ],
         ([m, ref, p, before, after, round(after - before, 2)] for m, ref, p, before, after in rows),
     )
-
-
-def models_f(name: str) -> Any:
-    from django.db.models import F
-
-    return F(name)
 
 
 RISK_SORTS = {"risk": ["-risk", "-missed_revenue"]}
@@ -240,19 +236,14 @@ def at_risk(request: HttpRequest) -> HttpResponse:
         "query": query,
         "min_coverage": 75,
     }
-    template = "revenue/at_risk.html"
-    if wants_fragment(request):
-        template += "#risk-table"
-    return render(request, template, context)
+    return render_page(request, "revenue/at_risk.html", context, fragment="risk-table")
 
 
 @require_GET
 @permission_required(roles.VIEW, raise_exception=True)
 def at_risk_export(request: HttpRequest) -> StreamingHttpResponse:
     """The whole ranking of a month as CSV."""
-    chosen = queries.chosen_report(request.GET, queries.reports())
-    if chosen is None:
-        raise Http404("no revenue report yet")
+    chosen = _chosen_or_404(request)
     rows = (
         queries.at_risk(chosen.current_version, queries.risk_query(request.GET))
         .values_list(
@@ -287,8 +278,6 @@ def at_risk_export(request: HttpRequest) -> StreamingHttpResponse:
 @permission_required(roles.VIEW, raise_exception=True)
 def sync_card(request: HttpRequest) -> HttpResponse:
     """The revenue sync's card of sync health alone (it polls itself while a run is active)."""
-    from django.template import RequestContext, Template
-
     card = Template("{% load revenue %}{% revenue_sync_health %}")
     return HttpResponse(card.render(RequestContext(request, {})))
 

@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 
 from alerts import sending
+from alerts.outreach_views import panel_context
 
 register = template.Library()
 
@@ -14,8 +15,6 @@ register = template.Library()
 @register.inclusion_tag("alerts/partials/outreach_panel.html", takes_context=True)
 def outreach_panel(context: template.Context, action: Any) -> dict[str, Any]:
     """The customer emails of an action (sent, queued, refused) and the button to send one."""
-    from alerts.outreach_views import panel_context
-
     return {
         **panel_context(action),
         "can_work": context.get("can_work"),

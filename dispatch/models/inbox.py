@@ -4,6 +4,8 @@ requeue lost ones (DeliverySweep)."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -56,6 +58,23 @@ class DispatchDelivery(models.Model):
     def hash_body(body: bytes) -> str:
         """The dedupe key of a body: its SHA-256."""
         return hashlib.sha256(body).hexdigest()
+
+    @classmethod
+    def store_poll(
+        cls, level: str, body: bytes, polled_at: datetime, *, status: str, **fields: Any
+    ) -> DispatchDelivery:
+        """What a search of Leap found, stored in the inbox as a poll delivery received at
+        `polled_at` (so the versions it makes can point at it, as at a webhook's)."""
+        return cls.objects.create(
+            source=Source.POLL,
+            level=level,
+            received_at=polled_at,
+            body=body,
+            body_sha256=cls.hash_body(body),
+            size=len(body),
+            status=status,
+            **fields,
+        )
 
     @property
     def body_text(self) -> str:

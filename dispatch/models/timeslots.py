@@ -122,6 +122,10 @@ class DispatchTimeslot(models.Model):
         DispatchDelivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    # Not a column: the market a page shows this timeslot in, attached by
+    # dispatch.timeline.slot_region's callers to the rows they show.
+    region: str
+
     objects = DispatchTimeslotQuerySet.as_manager()
 
     class Meta:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -23,6 +23,24 @@ from leap.schemas import (
 )
 
 MAX_DISPATCH_WINDOW = timedelta(days=31)  # dispatch search: a longer window is a 400
+
+
+class MeterDispatchFilters(TypedDict, total=False):
+    """The filters of the meter dispatch search (see `iter_meter_dispatch_pages`)."""
+
+    meter_ids: Iterable[UUID | str] | None
+    meter_event_ids: Iterable[UUID | str] | None
+    exclude_real_time_events: bool
+    exclude_voluntary_events: bool
+
+
+class GroupDispatchFilters(TypedDict, total=False):
+    """The filters of the group dispatch search (see `iter_group_dispatch_pages`)."""
+
+    market_group_ids: Iterable[UUID | str] | None
+    market_group_event_ids: Iterable[UUID | str] | None
+    exclude_real_time_events: bool
+    exclude_voluntary_events: bool
 
 
 def _require_aware(name: str, value: datetime) -> datetime:
@@ -137,22 +155,14 @@ class DispatchAPI(ClientCore):
         start: datetime,
         end: datetime,
         *,
-        meter_ids: Iterable[UUID | str] | None = None,
-        meter_event_ids: Iterable[UUID | str] | None = None,
-        exclude_real_time_events: bool = True,
-        exclude_voluntary_events: bool = False,
         on_bad: OnBad | None = None,
+        **filters: Unpack[MeterDispatchFilters],
     ) -> Iterator[MeterDispatch]:
-        """Every meter dispatch in [start, end); invalid ones go to `on_bad`, or raise."""
-        pages = self.iter_meter_dispatch_pages(
-            start,
-            end,
-            meter_ids=meter_ids,
-            meter_event_ids=meter_event_ids,
-            exclude_real_time_events=exclude_real_time_events,
-            exclude_voluntary_events=exclude_voluntary_events,
-        )
-        return self._flatten(pages, on_bad)
+        """Every meter dispatch in [start, end); invalid ones go to `on_bad`, or raise.
+
+        `filters`: those of `iter_meter_dispatch_pages`, with its defaults.
+        """
+        return self._flatten(self.iter_meter_dispatch_pages(start, end, **filters), on_bad)
 
     def iter_group_dispatch_pages(
         self,
@@ -182,22 +192,14 @@ class DispatchAPI(ClientCore):
         start: datetime,
         end: datetime,
         *,
-        market_group_ids: Iterable[UUID | str] | None = None,
-        market_group_event_ids: Iterable[UUID | str] | None = None,
-        exclude_real_time_events: bool = True,
-        exclude_voluntary_events: bool = False,
         on_bad: OnBad | None = None,
+        **filters: Unpack[GroupDispatchFilters],
     ) -> Iterator[GroupDispatch]:
-        """Every group dispatch in [start, end); invalid ones go to `on_bad`, or raise."""
-        pages = self.iter_group_dispatch_pages(
-            start,
-            end,
-            market_group_ids=market_group_ids,
-            market_group_event_ids=market_group_event_ids,
-            exclude_real_time_events=exclude_real_time_events,
-            exclude_voluntary_events=exclude_voluntary_events,
-        )
-        return self._flatten(pages, on_bad)
+        """Every group dispatch in [start, end); invalid ones go to `on_bad`, or raise.
+
+        `filters`: those of `iter_group_dispatch_pages`, with its defaults.
+        """
+        return self._flatten(self.iter_group_dispatch_pages(start, end, **filters), on_bad)
 
     def get_dispatch_webhook(self, level: Level) -> DispatchWebhookConfig | None:
         """The dispatch webhook registered for `level` ("meter" or "group"), None if none is."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 
 from . import DEFAULT_ADMIN_TOKEN, DEFAULT_API_KEY, Simulator
 from .server import SimulatorServer
@@ -31,8 +32,6 @@ def main(argv: list[str] | None = None) -> int:
         "--now", default=None, help="start the clock here (ISO 8601 with offset); default: now"
     )
     args = parser.parse_args(argv)
-    from datetime import datetime
-
     now = datetime.fromisoformat(args.now) if args.now else None
     sim = Simulator(
         seed=args.seed,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import validate
 from .http import Call, Reply
 from .meter_state import iso
+from .scenarios import SCENARIOS
 from .validate import Invalid
 
 if TYPE_CHECKING:
@@ -326,14 +327,10 @@ def webhook_mode(sim: Simulator, call: Call) -> Reply:
 
 
 def scenarios(sim: Simulator, call: Call) -> Reply:
-    from .scenarios import SCENARIOS
-
     return ok({"scenarios": {name: (fn.__doc__ or "").strip() for name, fn in SCENARIOS.items()}})
 
 
 def run_scenario(sim: Simulator, call: Call) -> Reply:
-    from .scenarios import SCENARIOS
-
     name = call.params["name"]
     if name not in SCENARIOS:
         raise Invalid("name", f"unknown scenario; known: {', '.join(SCENARIOS)}")

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from . import validate
+from .admin import admin_routes
+from .dispatch_api import dispatch_routes
 from .faults import Fault
 from .http import (
     ADMIN,
@@ -33,8 +35,10 @@ from .http import (
     Service,
     query_key,
 )
+from .jobs_api import job_routes
 from .meter_search import meter_predicates
-from .meter_state import MeterState, iso
+from .meter_state import MeterState
+from .settlement import settlement_routes
 from .validate import Invalid
 from .webhooks_api import webhook_routes
 
@@ -50,33 +54,24 @@ class Api:
         self.routes: list[tuple[str, re.Pattern[str], str, Service, Callable[[Call], Reply]]] = []
         # Handlers that POST to a receiver take the simulator's lock themselves, only around
         # state, so a receiver calling the API back meanwhile is not blocked.
-        self.unlocked: set[Callable[[Call], Reply]] = {self.integration_test}
+        self.unlocked: set[Callable[[Call], Reply]] = set()
         route = self._route
         route("POST", "/v2/meters/search", METERS, self.meter_search)
         route("POST", "/v2/meters/enrollments/search", ENROLLMENTS, self.enrollment_search)
         route("GET", "/v2/meters/{meter_id}/enrollments", ENROLLMENTS, self.enrollment_get)
         route("GET", "/v2/meters/{meter_id}", METERS, self.meter_get)
-        route("POST", "/v2/dispatch/{level}/search", DISPATCH, self.dispatch_search)
-        route("GET", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_get)
-        route("PUT", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_put)
-        route("DELETE", "/v2/dispatch/{level}/webhook", DISPATCH, self.dispatch_webhook_delete)
-        route(
-            "POST", "/v2/dispatch/{level}/webhook/integration_test", DISPATCH, self.integration_test
-        )
+        for method, template, handler in dispatch_routes(sim):
+            route(method, template, DISPATCH, handler)
+            if template.endswith("/integration_test"):
+                self.unlocked.add(handler)
         for method, template, handler in webhook_routes(sim):
             route(method, template, WEBHOOKS, handler)
             if template == "/v1.1/webhooks/{webhook_id}/test":
                 self.unlocked.add(handler)
-        from .settlement import settlement_routes
-
         for method, template, handler in settlement_routes(self):
             route(method, template, SETTLEMENT, handler)
-        from .jobs_api import job_routes
-
         for method, template, handler in job_routes(self):
             route(method, template, CREATE_METERS, handler)
-        from .admin import admin_routes
-
         for method, template, handler in admin_routes(sim):
             route(method, template, ADMIN, handler)
             if template in ("/_sim/advance", "/_sim/deliver"):
@@ -245,8 +240,6 @@ class Api:
             # connection (the threaded server in server.py drops it properly).
             raise ConnectionAbortedError("simulated dropped connection")
         if reply.delay:
-            import time
-
             time.sleep(reply.delay)
         reason = {200: "OK", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}  # fmt: skip
         status = f"{reply.status} {reason.get(reply.status, 'Status')}"
@@ -341,157 +334,6 @@ class Api:
         if self.sim.now - issued > self.sim.page_token_ttl:
             raise Invalid("page_token", "has expired; start the search again")
         return offset
-
-    # --- dispatch --------------------------------------------------------------------------------
-
-    def _level(self, call: Call) -> str:
-        level = call.params["level"]
-        if level not in ("meter", "group"):
-            raise _NotFound(f"No such dispatch level: {level}")
-        return level
-
-    def dispatch_search(self, call: Call) -> Reply:
-        """POST /v2/dispatch/{meter,group}/search."""
-        try:
-            level = self._level(call)
-        except _NotFound as exc:
-            return DISPATCH.error(404, str(exc))
-        query = validate.dispatch_search(call.json(), level)
-        key = hashlib.sha256(
-            json.dumps(
-                {k: v for k, v in query.items() if k != "page_token"}, default=str, sort_keys=True
-            ).encode()
-        ).hexdigest()[:16]
-        offset = 0
-        if query["page_token"]:
-            saved = self.sim.dispatch_pages.get(query["page_token"].lower())
-            if saved is None or saved[0] != key:
-                raise Invalid("page_token", "unknown or expired page token")
-            offset = saved[1]
-        start, end = query["start"], query["end"]
-        chosen = []
-        for event in self.sim.dispatches.values():
-            slot = event.slot
-            if event.level != level or not start <= slot["start_time"] < end:
-                continue
-            if query["ids"] is not None and event.target_id not in query["ids"]:
-                continue
-            if query["event_ids"] is not None and event.event_id not in query["event_ids"]:
-                continue
-            if query["exclude_real_time_events"] and "5m" in slot["dispatch_event_types"]:
-                continue
-            if query["exclude_voluntary_events"] and slot["is_voluntary"]:
-                continue
-            chosen.append(event)
-        chosen.sort(key=lambda e: (e.target_id, e.slot["start_time"], e.event_id))
-        results: list[dict[str, Any]] = []
-        if level == "meter":
-            grouped: dict[str, dict[str, Any]] = {}
-            for event in chosen:
-                entry = grouped.get(event.target_id)
-                if entry is None:
-                    entry = {"meter_id": event.target_id}
-                    if event.partner_reference is not None:
-                        entry["partner_reference"] = event.partner_reference
-                    entry["timeslots"] = []
-                    grouped[event.target_id] = entry
-                entry["timeslots"].append(event.timeslot(for_search=True))
-            results = list(grouped.values())
-        else:
-            for event in chosen:
-                results.append(
-                    {
-                        "market_group_id": event.target_id,
-                        "meter_ids": list(event.meter_ids),
-                        "partner_references": sorted(set(event.partner_references)),
-                        "timeslots": [event.timeslot(for_search=True)],
-                    }
-                )
-        page = results[offset : offset + 500]
-        data: dict[str, Any] = {"results": page}
-        if offset + 500 < len(results):
-            token = str(uuid.uuid4())
-            self.sim.dispatch_pages[token] = (key, offset + 500)
-            data["next_page_token"] = token
-        # On the last page Leap's token is "null"; the spec types it as a UUID string, so the
-        # simulator leaves it out (the null_page_token fault sends the explicit null).
-        return Reply.json(200, data)
-
-    def dispatch_webhook_get(self, call: Call) -> Reply:
-        """GET /v2/dispatch/{level}/webhook."""
-        try:
-            level = self._level(call)
-        except _NotFound as exc:
-            return DISPATCH.error(404, str(exc))
-        hook = self.sim.dispatch_webhooks.get(level)
-        if hook is None:
-            return DISPATCH.error(404, f"No {level} dispatch webhook is configured")
-        return Reply.json(200, {"url": hook["url"], "headers": [dict(h) for h in hook["headers"]]})
-
-    def dispatch_webhook_put(self, call: Call) -> Reply:
-        """PUT /v2/dispatch/{level}/webhook: create or replace."""
-        try:
-            level = self._level(call)
-        except _NotFound as exc:
-            return DISPATCH.error(404, str(exc))
-        body = call.json()
-        if not isinstance(body, dict):
-            raise Invalid("body", "must be a JSON object")
-        url = validate.url(body.get("url"), "url")
-        headers = validate.headers_list(body.get("headers"))
-        self.sim.dispatch_webhooks[level] = {"url": url, "headers": headers}
-        return Reply.json(200, {"url": url, "headers": headers})
-
-    def dispatch_webhook_delete(self, call: Call) -> Reply:
-        """DELETE /v2/dispatch/{level}/webhook."""
-        try:
-            level = self._level(call)
-        except _NotFound as exc:
-            return DISPATCH.error(404, str(exc))
-        if self.sim.dispatch_webhooks.pop(level, None) is None:
-            return DISPATCH.error(404, f"No {level} dispatch webhook is configured")
-        return Reply(204)
-
-    def integration_test(self, call: Call) -> Reply:
-        """POST /v2/dispatch/{level}/webhook/integration_test: send the given body now."""
-        try:
-            level = self._level(call)
-        except _NotFound as exc:
-            return DISPATCH.error(404, str(exc))
-        body = call.json()
-        key = "meter_dispatches" if level == "meter" else "group_dispatches"
-        if not isinstance(body, dict) or not isinstance(body.get(key), list) or not body[key]:
-            raise Invalid(key, "must be a non-empty array")
-        id_key = "meter_id" if level == "meter" else "market_group_id"
-        for item in body[key]:
-            if not isinstance(item, dict) or not validate.is_uuid(item.get(id_key)):
-                raise Invalid(key, f"each item needs a UUID {id_key}")
-            if not isinstance(item.get("timeslots"), list) or not item["timeslots"]:
-                raise Invalid(key, "each item needs at least one timeslot")
-        with self.sim.lock:
-            hook = self.sim.dispatch_webhooks.get(level)
-            sent = self.sim.now
-        if hook is None:
-            return DISPATCH.error(404, f"No {level} dispatch webhook is configured")
-        notification = {
-            "integration_test_notification": True,
-            "communication_test": False,
-            key: body[key],
-        }
-        outcome = self.sim.send_now(hook["url"], hook["headers"], notification)
-        result: dict[str, Any] = {"sent_time": iso(sent, millis=True)}
-        if outcome.status is not None:
-            result["http_status"] = outcome.status
-            result["received_time"] = iso(sent + timedelta(seconds=outcome.seconds), millis=True)
-            result["headers"] = outcome.headers
-            result["body"] = outcome.text
-        if outcome.error:
-            result["error_message"] = outcome.error
-        return Reply.json(200, result)
-
-
-class _NotFound(Exception):
-    pass
 
 
 def _has_page_token(body: bytes) -> bool:

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from leap.specs import load_spec
+
 # The spec's servers are Leap's hosts; dispatch's server URL already ends in /v2, its paths do not.
 HOST = "https://api.staging.leap.energy"
 # Faulted replies are deliberately off-contract (plain-text 500, torn JSON, explicit null token).
@@ -43,9 +45,10 @@ def spec_for(path: str) -> str | None:
 
 @functools.cache
 def _openapi(name: str) -> Any:
+    # openapi-core and jsonschema, here and below, are imported where used, not at the top: they
+    # are test extras (`.[test]`, the tests alone check contracts), and this module is part of
+    # the `leap` package that production installs without them.
     from openapi_core import Config, OpenAPI
-
-    from leap.specs import load_spec
 
     # The shipped specs validate (the one known spec problem is in nominations.yml, which the
     # simulator does not serve); skipping the spec validator saves seconds per session.
@@ -55,9 +58,7 @@ def _openapi(name: str) -> Any:
 @functools.cache
 def _error_schema(name: str) -> Any:
     """The service's own error envelope, for statuses its spec does not declare."""
-    from jsonschema import Draft4Validator
-
-    from leap.specs import load_spec
+    from jsonschema import Draft4Validator  # a test extra (see _openapi)
 
     schemas = load_spec(name)["components"]["schemas"]
     # settlement.yml names its envelope per status; every one has the same shape.
@@ -74,7 +75,7 @@ class _Request:
     content_type: str
 
     def __post_init__(self) -> None:
-        from openapi_core.datatypes import RequestParameters
+        from openapi_core.datatypes import RequestParameters  # a test extra (see _openapi)
 
         self.parameters = RequestParameters()
 
@@ -89,6 +90,7 @@ class _Response:
 
 def check(method: str, path: str, status: int, headers: dict[str, str], body: bytes) -> list[str]:
     """Problems of one response against Leap's specs ([] when it conforms or is not Leap's)."""
+    # test extras (see _openapi)
     from openapi_core.templating.paths.exceptions import PathError
     from openapi_core.templating.responses.exceptions import ResponseNotFound
 
@@ -128,9 +130,7 @@ def _batch_details_problems(method: str, path: str, body: bytes) -> list[str] | 
     what Leap sends, and each item must then be a ValidationError, the rest an ErrorResponse.
     None when the body is not that case (the normal check applies).
     """
-    from jsonschema import Draft4Validator
-
-    from leap.specs import load_spec
+    from jsonschema import Draft4Validator  # a test extra (see _openapi)
 
     try:
         data = json.loads(body)

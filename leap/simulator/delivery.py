@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 # Minutes to wait before attempt 1..10 of a platform delivery.
 PLATFORM_LADDER = (0, 1, 2, 4, 8, 16, 29, 60, 120, 240)
 # Dispatch: at once, then every minute for 50 retries.
@@ -69,8 +71,6 @@ Sender = Callable[[str, dict[str, str], bytes], Any]
 
 def http_send(url: str, headers: dict[str, str], content: bytes) -> Any:
     """POST over HTTP with Leap's 10-second limit."""
-    import httpx
-
     return httpx.post(url, content=content, headers=headers, timeout=TIMEOUT_SECONDS)
 
 

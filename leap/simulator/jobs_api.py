@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -85,8 +86,6 @@ def create_job(api: Api, call: Call) -> Reply:
     update_existing = _bool_arg(call, "update_existing")
     file_name = call.arg("file_name")
     if file_name is not None:
-        import re
-
         if len(file_name) > 255 or not re.fullmatch(r"[a-zA-Z0-9._\s-]+.[a-zA-Z0-9]+", file_name):
             raise Invalid("file_name", "does not match the file naming pattern")
     try:

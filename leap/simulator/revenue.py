@@ -25,15 +25,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .meter_state import iso
+from . import revenue_reports
 from .revenue_figures import (
     CAPACITY_PRICES,
     DEFAULT_PRICE,
     ENERGY_PRICE_KWH,
     HISTORY_MONTHS,
-    MONTH_NAMES,
     RESPONSIVENESS,
-    Aggregate,
     Facts,
     Version,
     add_months,
@@ -307,209 +305,19 @@ class RevenueBook:
         """Make one meter's row of a month invalid from now on (tests of bad input)."""
         self.invalid_rows[(month_index(month), str(meter_id))] = fields
 
-    # --- aggregations and reports ----------------------------------------------------------------
+    # --- aggregations and reports (leap/simulator/revenue_reports.py) ----------------------------
 
     def aggregate(self, kind: str, rows: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
         """Leap's customer / market-group / load-type / utility aggregations of meter rows."""
-        groups: dict[tuple[str, str, str], Aggregate] = {}
-        for row in rows:
-            if kind == "customer":
-                keys = [row.get("customer") or "Unknown customer"]
-            elif kind == "market-group":
-                keys = [row["market_group"]] if row.get("market_group") else []
-            elif kind == "load-type":
-                keys = row["load_types"] or ["UNASSIGNED_LOAD_TYPE"]
-            else:
-                keys = [row.get("utility") or "UNKNOWN"]
-            for key in keys:
-                slot = (key, row["delivery_start_date"], row["version"])
-                acc = groups.get(slot)
-                if acc is None:
-                    acc = groups[slot] = Aggregate(key, row)
-                acc.add(row)
-        return [acc.render(kind) for acc in groups.values()]
+        return revenue_reports.aggregate(kind, rows)
 
     def report(self, months: list[int], version_name: str | None) -> dict[str, Any] | None:
         """The PeriodicReportResponse over these months (None when none is published)."""
-        versions = [v for v in (self.version(m, version_name) for m in months) if v is not None]
-        if not versions:
-            return None
-        total = potential = missed = adjust = penalty = perf_adjust = 0.0
-        capacity = energy = nomination = coverage = 0.0
-        meters = dispatched = events = 0
-        programs: set[str] = set()
-        statuses = []
-        for version in versions:
-            rows, _ = self.meter_rows(version.month, version)
-            month_programs = sorted({r["program"] for r in rows})
-            programs.update(month_programs)
-            for r in rows:
-                total += r["total_revenue"]
-                potential += r["potential_revenue"]
-                missed += r["missed_revenue"]
-                adjust += r["payment_adjustment"]
-                penalty += r["penalty"]
-                perf_adjust += r["performance_adjustment"]
-                capacity += r["capacity_revenue"]
-                energy += r["energy_revenue"]
-                nomination += r["nomination_w"]
-                coverage += r["data_coverage_percentage"]
-                meters += 1
-                dispatched += 1 if r["total_number_of_events"] else 0
-                events += r["total_number_of_events"]
-            text = month_text(version.month)
-            statuses.append(
-                {
-                    "programs": month_programs,
-                    "status": version.status,
-                    "updated_at": iso(version.published, millis=True),
-                    "delivery_start_date": text,
-                    "delivery_end_date": text,
-                    "version": version.name,
-                }
-            )
-        previous = None
-        last = versions[-1]
-        if last.number > 1:
-            earlier = Version(last.month, last.number - 1, last.published)
-            rows, _ = self.meter_rows(last.month, earlier)
-            previous = round(sum(r["total_revenue"] for r in rows), 2)
-        out: dict[str, Any] = {
-            "actual_revenue": round(total, 2),
-            "potential_revenue": round(potential, 2),
-            "payment_adjustment": round(adjust, 2),
-            "penalty": round(penalty, 2),
-            "performance_adjustment": round(perf_adjust, 2),
-            "data_coverage_percentage": round(coverage / meters, 2) if meters else 0.0,
-            "meters_dispatched_count": dispatched,
-            "total_meters_count": meters,
-            "dispatch_days_count": min(31 * len(versions), events),
-            "average_meter_revenue": round(total / meters, 2) if meters else 0.0,
-            "capacity": {"revenue": round(capacity, 2), "nomination_w": round(nomination, 2)},
-            "energy": {"revenue": round(energy, 2)},
-            "settlement_period": {
-                "period_start": month_text(versions[0].month),
-                "period_end": month_text(versions[-1].month),
-            },
-            "programs": sorted(programs),
-            "report_status": statuses,
-            "missed_revenue": round(missed, 2),
-            # Required by the spec; a first version has nothing before it: its own figure.
-            "previous_adjusted_revenue": previous if previous is not None else round(total, 2),
-        }
-        return out
+        return revenue_reports.report(self, months, version_name)
 
     def yearly(self, year: int, regions: set[str], statuses: set[str]) -> dict[str, Any]:
         """The YearlyOverview of a year (the latest version of each published month)."""
-        monthly, reports = [], []
-        by_region: defaultdict[str, float] = defaultdict(float)
-        actual = preliminary = potential = missed = adjust = penalty = perf = 0.0
-        cap_revenue = cap_nomination = energy_revenue = 0.0
-        meters_total = dispatched_total = 0
-        for m in range(12):
-            month = year * 12 + m
-            version = self.latest(month)
-            figures = {"actual": 0.0, "preliminary": 0.0, "potential": 0.0}
-            if version is not None and (not statuses or version.status in statuses):
-                rows, _ = self.meter_rows(month, version)
-                rows = [r for r in rows if not regions or self._region(r) in regions]
-                month_total = sum(r["total_revenue"] for r in rows)
-                figures["potential"] = sum(r["potential_revenue"] for r in rows)
-                key = "actual" if version.status == "FINALIZED" else "preliminary"
-                figures[key] = month_total
-                for r in rows:
-                    by_region[self._region(r)] += r["total_revenue"]
-                    missed += r["missed_revenue"]
-                    adjust += r["payment_adjustment"]
-                    penalty += r["penalty"]
-                    perf += r["performance_adjustment"]
-                    cap_revenue += r["capacity_revenue"]
-                    cap_nomination += r["nomination_w"]
-                    energy_revenue += r["energy_revenue"]
-                meters_total = max(meters_total, len(rows))
-                dispatched = sum(1 for r in rows if r["total_number_of_events"])
-                dispatched_total = max(dispatched_total, dispatched)
-                reports.append(
-                    self._month_report(month, rows, month_total, figures["potential"], by_region)
-                )
-            actual += figures["actual"]
-            preliminary += figures["preliminary"]
-            potential += figures["potential"]
-            monthly.append(
-                {
-                    "actual_revenue": round(figures["actual"], 2),
-                    "preliminary_revenue": round(figures["preliminary"], 2),
-                    "potential_revenue": round(figures["potential"], 2),
-                    "month": MONTH_NAMES[m],
-                }
-            )
-        total = actual + preliminary
-        return {
-            "yearly_summary": {
-                "actual_revenue": round(actual, 2),
-                "preliminary_revenue": round(preliminary, 2),
-                "potential_revenue": round(potential, 2),
-                "missed_revenue": round(missed, 2),
-                "payment_adjustment": round(adjust, 2),
-                "penalty": round(penalty, 2),
-                "performance_adjustment": round(perf, 2),
-                "monthly_revenue": monthly,
-            },
-            "revenue_sources": {
-                "capacity": {
-                    "revenue": round(cap_revenue, 2),
-                    "nomination_w": round(cap_nomination, 2),
-                },
-                "energy": {"revenue": round(energy_revenue, 2)},
-            },
-            "regional_economics": {
-                "regions_revenue": [
-                    {"transmission_region": region, "revenue": round(value, 2)}
-                    for region, value in sorted(by_region.items())
-                ]
-            },
-            "unit_economics": {
-                "average_market_group_revenue": round(
-                    total / max(1, len(self.sim.market_groups)), 2
-                ),
-                "average_meter_revenue": round(total / meters_total, 2) if meters_total else 0.0,
-                "meters_dispatched_count": dispatched_total,
-                "average_kw_revenue": round(total / (cap_nomination / 1000), 2)
-                if cap_nomination
-                else 0.0,
-            },
-            "reports": reports,
-        }
-
-    def _month_report(
-        self,
-        month: int,
-        rows: list[dict[str, Any]],
-        total: float,
-        potential: float,
-        by_region: dict[str, float],
-    ) -> dict[str, Any]:
-        """One month's entry in the `reports` of a YearlyOverview."""
-        text = month_text(month)
-        return {
-            "settlement_period": {"period_start": text, "period_end": text},
-            "settlement_type": "MONTH",
-            "total_payment": round(total, 2),
-            "total_potential_revenue": round(potential, 2),
-            "missed_revenue": round(sum(r["missed_revenue"] for r in rows), 2),
-            "statuses": [
-                {"status": v.status, "updated_at": iso(v.published, millis=True)}
-                for v in self.versions(month)
-            ],
-            "dispatch_days_count": min(31, sum(r["total_number_of_events"] for r in rows)),
-            "transmission_region": sorted(by_region)[0] if by_region else "CAISO",
-            "programs": sorted({r["program"] for r in rows}),
-        }
-
-    def _region(self, row: dict[str, Any]) -> str:
-        index = self.sim.portfolio.index_of(row["meter_id"])
-        facts = self.facts(index) if index is not None else None
-        return facts.region if facts else "CAISO"
+        return revenue_reports.yearly(self, year, regions, statuses)
 
     def unresponsive(
         self, month: int, filters: dict[str, Any], offset: int, limit: int

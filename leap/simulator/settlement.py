@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .http import SETTLEMENT, Call, Reply, query_key
+from .meter_state import iso
 from .revenue_figures import month_index, month_text
 from .validate import Invalid, is_uuid
 
@@ -240,8 +241,6 @@ class Handlers:
 
     def versions(self, call: Call) -> Reply:
         """GET /v1.1/revenue/periodic/versions."""
-        from .meter_state import iso
-
         start = _month(call.arg("period_start"), "period_start")
         end = _month(call.arg("period_end"), "period_end")
         if end < start:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import template
 from django.utils import timezone
@@ -16,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from leapportal.web import timefmt, urgency
+from leapportal.web.mailto import plain_email
 
 register = template.Library()
 
@@ -164,8 +166,6 @@ def mailto_link(address: str | None) -> str:
     The address comes from Leap: `a@b.example?bcc=someone@else` must not become a header of the
     mail the operator sends.
     """
-    from leapportal.web.mailto import plain_email
-
     email = plain_email(address)
     return f"mailto:{email}" if email else ""
 
@@ -173,8 +173,6 @@ def mailto_link(address: str | None) -> str:
 @register.filter
 def web_link(url: str | None) -> str:
     """The URL when it is http(s) with a host; '' otherwise (no javascript:, data:, ...)."""
-    from urllib.parse import urlsplit
-
     text = (url or "").strip()
     try:
         parts = urlsplit(text)

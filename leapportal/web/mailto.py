@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
 
 def plain_email(address: str | None) -> str:
     """The address, percent-encoded for a mailto: link, if it is one valid email; else ''."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
-
     text = (address or "").strip()
     try:
         validate_email(text)

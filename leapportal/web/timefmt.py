@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from leapportal.models import UserPreference
 from leapportal.timezones import zone_for as zone_for_region
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -28,8 +29,6 @@ def display_mode(request: HttpRequest | None) -> str:
     mode = "market"
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        from leapportal.models import UserPreference
-
         mode = (
             UserPreference.objects.filter(user=user).values_list("time_zone", flat=True).first()
             or "market"

@@ -7,12 +7,13 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from leapportal.models import RunRecord
 from meters.models.meter import ChangeSource, Meter
 
 # --- history and runs ----------------------------------------------------------------------------
 
 
-class SyncRun(models.Model):
+class SyncRun(RunRecord):
     """One sync of Leap into our tables: who asked, how far it got, what it changed."""
 
     class Kind(models.TextChoices):
@@ -43,13 +44,9 @@ class SyncRun(models.Model):
     unchanged = models.IntegerField(default=0)
     missing = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
-    progress_done = models.IntegerField(default=0)
-    progress_total = models.IntegerField(null=True, blank=True)  # Leap gives no totals: estimate
 
     # incremental: the instant Leap was asked for changes after (previous run's start - overlap)
     window_start = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    attempts = models.IntegerField(default=0)
     # held runs: the meters that would have gone missing, until an admin approves
     held_meter_ids = models.JSONField(default=list, blank=True)
     approved_by = models.ForeignKey(
@@ -60,11 +57,13 @@ class SyncRun(models.Model):
         related_name="approved_sync_runs",
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    # progress, error, attempts and the run's times: RunRecord's
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    # Not columns: the progress bar's figures, attached by meters.views.with_percent.
+    percent: int
+    phase: str
+    meters_done: int
+    meters_total: int | None
 
     class Meta:
         ordering = ["-created_at"]

@@ -3,10 +3,15 @@ preferences and market-group assignments."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 from django.utils import timezone
 
 from meters.models.meter import MarketGroup, Meter, Side
+
+if TYPE_CHECKING:
+    from meters.models.catalogue import ReasonCode
 
 
 class ProgramEnrollment(models.Model):
@@ -67,6 +72,10 @@ class RequiredAction(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+
+    # Not a column: the catalogue's entry for `code`, attached by the meter page
+    # (meters.views.meter_detail) to the actions it shows.
+    reason: ReasonCode | None
 
     class Meta:
         constraints = [

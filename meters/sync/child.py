@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 
+import django
+
 
 def main() -> None:
     """Keep standard output for the pickles, then run the job read from standard input."""
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed (or logged to stdout) goes to stderr, not into the pipe
-    import django
-
     django.setup()
     # Only now: importing the project before Django is set up would fail.
     from meters.sync.speed.fetch_process import child_main

@@ -5,14 +5,15 @@ from __future__ import annotations
 from django import template
 from django.utils import timezone
 
+from onboarding.follow import stuck_assets
+from onboarding.models import Batch
+
 register = template.Library()
 
 
 @register.inclusion_tag("onboarding/partials/queue_tab.html")
 def onboarding_stuck_tab(current: bool = False) -> dict[str, object]:
     """The action queue's tab for onboarded meters stuck before ACTIVE, with their count."""
-    from onboarding.follow import stuck_assets
-
     return {"count": stuck_assets(timezone.now()).count(), "current": current}
 
 
@@ -25,8 +26,6 @@ def days(value: float | None) -> str:
 @register.inclusion_tag("onboarding/partials/health.html")
 def onboarding_health() -> dict[str, object]:
     """Sync health's card: open create-meters jobs and those Leap cannot answer about."""
-    from onboarding.models import Batch
-
     open_batches = Batch.objects.filter(status__in=Batch.OPEN)
     troubled = list(
         open_batches.filter(last_error__gt="")

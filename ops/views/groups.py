@@ -12,14 +12,14 @@ from django.http import (
     HttpResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from dispatch.models import DispatchTimeslot
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page
 from leapportal.web import csvexport
 from leapportal.web.listing import paginate, parse_sort
 from meters import choices
@@ -49,10 +49,7 @@ def group_list(request: HttpRequest) -> HttpResponse:
     context = {"page": page, "sort": sort, "region": region, "q": q, "now": now,
                "mapping": groups.mapping_installed(),
                "regions": choices.merged(REGIONS, _group_regions())}  # fmt: skip
-    template = "ops/group_list.html"
-    if wants_fragment(request):
-        template += "#group-table"
-    return render(request, template, context)
+    return render_page(request, "ops/group_list.html", context, fragment="group-table")
 
 
 def _group_regions() -> list[str]:
@@ -112,10 +109,7 @@ def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
         )
         .count(),
     }
-    template = "ops/group_detail.html"
-    if wants_fragment(request):
-        template += "#group-members"
-    return render(request, template, context)
+    return render_page(request, "ops/group_detail.html", context, fragment="group-members")
 
 
 @require_GET

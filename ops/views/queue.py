@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page, wants_fragment
 from leapportal.web import csvexport, timefmt
 from leapportal.web.listing import paginate, parse_sort
 from meters.models import MarketGroup, ReasonCode, RequiredAction
@@ -104,10 +104,9 @@ def _active_bulk(request: HttpRequest, can_work: bool) -> BulkWorkUpdate | None:
 @vary_on_headers("HX-Request")
 def action_queue(request: HttpRequest) -> HttpResponse:
     """Open partner actions by deadline, with guidance, email and workflow; Leap's in a lane."""
-    template = "ops/action_queue.html"
-    if wants_fragment(request):
-        template += "#action-table"
-    return render(request, template, _queue_page_context(request))
+    return render_page(
+        request, "ops/action_queue.html", _queue_page_context(request), fragment="action-table"
+    )
 
 
 def _action_context(
@@ -170,30 +169,6 @@ class WorkForm(forms.Form):
     snooze = forms.ChoiceField(required=False, choices=queue.SNOOZE_CHOICES)
 
 
-def _work_changes(request: HttpRequest, data: dict[str, Any]) -> dict[str, Any] | str:
-    """The workflow changes a valid form asks for, or an error message."""
-    if data["quick"] == "me":
-        return {"assignee": request.user}
-    if data["quick"]:
-        return {"state": data["quick"]}
-    changes: dict[str, Any] = {}
-    if "assignee" in request.POST:
-        name = data["assignee"]
-        changes["assignee"] = None
-        if name:
-            worker = queue.workers().filter(username=name).first()
-            if worker is None:
-                return f"{name!r} cannot work the queue"
-            changes["assignee"] = worker
-    if data["state"]:
-        changes["state"] = data["state"]
-    if "note" in request.POST:
-        changes["note"] = data["note"]
-    if data["snooze"]:
-        changes["snoozed_until"] = queue.snooze_until(data["snooze"], timezone.now())
-    return changes
-
-
 @require_POST
 @permission_required(roles.WORK_QUEUE, raise_exception=True)
 def action_work(request: HttpRequest, pk: int) -> HttpResponse:
@@ -202,7 +177,13 @@ def action_work(request: HttpRequest, pk: int) -> HttpResponse:
     form = WorkForm(request.POST)
     if not form.is_valid():
         return HttpResponseBadRequest(f"invalid work update: {form.errors.as_text()}")
-    changes = _work_changes(request, form.cleaned_data)
+    changes = queue.work_changes(
+        form.cleaned_data,
+        request.POST,
+        user=request.user,
+        states=ActionWorkItem.State.values,
+        now=timezone.now(),
+    )
     if isinstance(changes, str):
         return HttpResponseBadRequest(changes)
     _, changed = workflow.update_work_item(action, actor=request.user, **changes)

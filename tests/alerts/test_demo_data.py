@@ -10,6 +10,8 @@ from django.core.management import call_command
 
 from alerts import evaluate, notify, sending
 from alerts.models import Alert, OutboundMessage
+from leap.simulator import Simulator
+from leap.simulator.server import SimulatorServer
 from meters.models import RequiredAction
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the seed runs its tasks on commit
@@ -17,9 +19,6 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the seed runs its tasks 
 
 @pytest.fixture
 def demo_data(settings, monkeypatch):
-    from leap.simulator import Simulator
-    from leap.simulator.server import SimulatorServer
-
     sim = Simulator(seed=42, meters=60, admin_token="demo-admin-token-for-tests")
     server = SimulatorServer(sim, "127.0.0.1", 0).serve_in_thread()
     try:

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from alerts import evaluate, notify, sending
 from alerts.models import Alert, NotificationPreference, OutboundMessage
+from tests.alerts.test_evaluate import fresh_runs
 from tests.dashboard.factories import make_action, make_meter
 
 pytestmark = pytest.mark.django_db
@@ -18,8 +19,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def good_runs():
     """A good sync and reconcile just now: the only alerts are the ones a test makes."""
-    from tests.alerts.test_evaluate import fresh_runs
-
     fresh_runs(timezone.now())
 
 

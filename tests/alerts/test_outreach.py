@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from alerts import sending
+from alerts import outreach, sending
 from alerts.models import OutboundMessage
-from meters.models import ReasonCode
+from meters.models import ReasonCode, RequiredAction
 from ops.models import ActionWorkItem, ActionWorkItemChange
 from tests.dashboard.factories import make_action, make_meter
 
@@ -260,9 +260,6 @@ def test_roles_viewers_read_operators_send_admins_edit_templates(client, make_us
 def test_send_to_all_twice_from_the_same_preview_sends_each_email_once(
     smtp_server, catalogue, operator
 ):
-    from alerts import outreach
-    from meters.models import RequiredAction
-
     for i in range(3):
         make_action(make_meter(partner_reference=f"dbl-{i}"))
     now = timezone.now()

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from alerts import evaluate
 from alerts.models import Alert
-from tests.dashboard.factories import make_action, make_meter
+from tests.alerts.test_evaluate import fresh_runs
+from tests.dashboard.factories import make_action, make_meter, make_timeslot
 
 pytestmark = pytest.mark.django_db
 HX = {"HX-Request": "true"}
@@ -18,8 +19,6 @@ HX = {"HX-Request": "true"}
 
 @pytest.fixture
 def alerts_raised():
-    from tests.alerts.test_evaluate import fresh_runs
-
     now = timezone.now()
     fresh_runs(now)
     make_action(make_meter(partner_reference="late-1"), deadline=now - timedelta(hours=2))
@@ -78,8 +77,6 @@ def test_operators_acknowledge_and_snooze_and_the_count_follows(client, make_use
 
 
 def test_every_alert_page_answers_and_links_to_its_cause(client, make_user, alerts_raised):
-    from tests.dashboard.factories import make_timeslot
-
     make_timeslot(meter=None, start_time=timezone.now() + timedelta(hours=1))  # unknown meter
     evaluate.evaluate()
     client.force_login(make_user("viewer", username="val"))

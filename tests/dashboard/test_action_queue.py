@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import pytest
 
+from leapportal.web.mailto import mailto
 from ops.models import ActionWorkItem, ActionWorkItemChange
 from tests.dashboard.factories import make_action, make_meter
 
@@ -135,8 +136,6 @@ def test_the_queue_costs_the_same_queries_for_few_and_many_rows(
 
 
 def test_mailto_encodes_subject_and_body():
-    from leapportal.web.mailto import mailto
-
     link = mailto("a@b.example", "Hi & bye", "Line 1\nLine 2")
     assert link.startswith("mailto:a@b.example?subject=Hi%20%26%20bye&body=")
     assert unquote(link.split("body=")[1]) == "Line 1\nLine 2"

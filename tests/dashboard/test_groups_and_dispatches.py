@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.urls import reverse
 
 from dispatch.models import DispatchTimeslotVersion
 from leapportal.timezones import trade_date
@@ -169,8 +170,6 @@ def test_a_group_page_lists_its_members_by_partner_reference_page_after_page(vie
 
 
 def test_the_timeline_by_meter_sorts_by_the_meters_reference_and_links_each_row(viewer_client):
-    from django.urls import reverse
-
     start = datetime.now(UTC) + timedelta(hours=2)
     slots = {
         reference: make_timeslot(meter=make_meter(partner_reference=reference), start_time=start)
@@ -188,3 +187,14 @@ def test_the_timeline_by_meter_sorts_by_the_meters_reference_and_links_each_row(
         assert f'href="{reverse("dispatch:event", args=[slot.event_id])}"' in body
         assert f'href="{reverse("meters:detail", args=[slot.meter_id])}"' in body
     assert f'href="{reverse("ops:group", args=[group.pk])}"' in body
+
+
+@pytest.mark.parametrize("view", ["day", "week"])
+def test_the_timeline_by_meter_shows_a_parked_dispatch_under_its_meter_uuid(viewer_client, view):
+    """A meter-level dispatch for a meter we do not have yet (parked: no meter row) still shows."""
+    parked = make_timeslot(start_time=datetime.now(UTC) + timedelta(hours=2))
+    assert parked.meter_id is None
+    response = viewer_client.get("/dispatch/", {"view": view, "by": "meter"})
+    assert response.status_code == 200
+    assert f'id="timeslot-{parked.event_id}"' in response.content.decode()
+    assert str(parked.meter_uuid) in response.content.decode()

@@ -6,13 +6,16 @@ case, wildcards taken literally), whichever way it is run."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
 
+from dispatch.models import DispatchTimeslot
 from meters.forms import SEARCH_FIELDS, search
 from meters.models import Meter
-from tests.dashboard.factories import make_meter
+from ops.overview import STATUS_ORDER, meters_by_status
+from tests.dashboard.factories import make_meter, make_timeslot
 
 
 @pytest.mark.django_db
@@ -36,9 +39,6 @@ def test_the_search_does_not_match_across_two_fields_nor_treat_wildcards_as_such
 
 @pytest.mark.django_db
 def test_the_overview_counts_per_status_match_their_definitions():
-    from datetime import UTC, datetime
-
-    from ops.overview import STATUS_ORDER, meters_by_status
 
     gone = datetime(2026, 1, 1, tzinfo=UTC)
     for status in ["ACTIVE", "ACTIVE", "PENDING", "INELIGIBLE", ""]:
@@ -67,9 +67,6 @@ def test_the_overview_counts_per_status_match_their_definitions():
 
 @pytest.mark.django_db
 def test_the_meter_pages_dispatches_are_found_through_indexes(viewer_client):
-    from dispatch.models import DispatchTimeslot
-    from tests.dashboard.factories import make_timeslot
-
     meter, other = make_meter(), make_meter()
     make_timeslot(meter=meter, partner_reference="own-slot")
     for members in ([meter], [other]):

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from meters import actions
+from meters.models import Meter
 from tests.dispatch import helpers
 
 
@@ -24,7 +26,6 @@ def deliver(client, django_capture_on_commit_callbacks):
 @pytest.fixture
 def make_meter(db):
     """make_meter(status="ACTIVE") -> a Meter we have."""
-    from meters.models import Meter
 
     def make(meter_id: uuid.UUID | None = None, *, status: str = "ACTIVE", **fields: Any):
         return Meter.objects.create(
@@ -37,8 +38,6 @@ def make_meter(db):
 @pytest.fixture
 def resyncs(monkeypatch):
     """Records the meter resyncs dispatch asks the meter sync for."""
-    from meters import actions
-
     calls: list[dict[str, Any]] = []
 
     def fake(kind, *, requested_by, meter_id=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -53,8 +54,6 @@ def test_the_register_button_registers_with_leap(
 def test_requeue_puts_a_failed_delivery_back(
     admin_client_role, make_meter, django_capture_on_commit_callbacks
 ):
-    import json
-
     body = json.dumps(meter_notification((make_meter().pk, [slot(uuid.uuid4())]))).encode()
     failed = DispatchDelivery.objects.create(
         level="meter",

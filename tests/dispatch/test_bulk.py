@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
+from django.db import transaction
 
-from dispatch.bulk import update_rows
-from dispatch.models import DispatchDelivery, Level
+from dispatch.bulk import insert_rows, update_rows
+from dispatch.models import DispatchDelivery, DispatchTimeslot, DispatchTimeslotVersion, Level
 
 pytestmark = pytest.mark.django_db
 
@@ -56,8 +59,6 @@ def test_update_rows_with_nothing_to_do_runs_no_query(django_assert_num_queries)
 
 
 def test_update_rows_twice_in_one_transaction_writes_each_time():
-    from django.db import transaction
-
     delivery = _delivery(b"{}")
     with transaction.atomic():
         delivery.status = "processed"
@@ -75,10 +76,6 @@ def test_update_rows_twice_in_one_transaction_writes_each_time():
 
 
 def test_insert_rows_with_a_conflict_key_leaves_out_what_exists_and_sets_the_pks():
-    import uuid
-
-    from dispatch.bulk import insert_rows
-    from dispatch.models import DispatchTimeslot
 
     def timeslot(event_id):
         start = datetime(2026, 3, 4, 5, tzinfo=UTC)
@@ -108,11 +105,6 @@ def test_insert_rows_with_a_conflict_key_leaves_out_what_exists_and_sets_the_pks
 
 
 def test_insert_rows_without_a_conflict_key_copies_stand_ins_of_every_column():
-    import uuid
-    from types import SimpleNamespace
-
-    from dispatch.bulk import insert_rows
-    from dispatch.models import DispatchTimeslot, DispatchTimeslotVersion
 
     start = datetime(2026, 3, 4, 5, tzinfo=UTC)
     ts = DispatchTimeslot.objects.create(
@@ -151,9 +143,6 @@ def test_insert_rows_without_a_conflict_key_copies_stand_ins_of_every_column():
 
 
 def test_rows_that_are_not_model_instances_need_their_model_named():
-    from types import SimpleNamespace
-
-    from dispatch.bulk import insert_rows
 
     with pytest.raises(TypeError):
         insert_rows([SimpleNamespace(id=1)])

@@ -9,15 +9,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
-from dispatch import inbox, wakeup
+from dispatch import inbox, tasks, wakeup
 from dispatch.models import (
     DispatchAllocation,
     DispatchDelivery,
     DispatchTimeslot,
     DispatchTimeslotVersion,
 )
+from meters.models import Meter
 from tests.dispatch.helpers import T0, meter_notification, post, slot
 
 pytestmark = pytest.mark.django_db
@@ -216,8 +219,6 @@ def test_a_long_drain_stops_between_batches_and_hands_over_with_the_flag_set(mak
 def test_the_drain_task_starts_the_next_drain_when_it_stops_early(
     make_meter, monkeypatch, settings
 ):
-    from dispatch import tasks
-
     meter = make_meter()
     _store_all([json.dumps(meter_notification((meter.pk, [slot()]))).encode() for _ in range(3)])
     monkeypatch.setattr(tasks, "DRAIN_SECONDS", 0)
@@ -231,8 +232,6 @@ def test_the_drain_task_starts_the_next_drain_when_it_stops_early(
 @pytest.fixture
 def published(monkeypatch, celery_eager_off):
     """Counts drain tasks published, with the flag in the test broker's Redis (eager off)."""
-    from dispatch import tasks
-
     calls: list[None] = []
     monkeypatch.setattr(tasks.drain_deliveries, "delay", lambda: calls.append(None))
     wakeup.forget()
@@ -258,8 +257,6 @@ def test_receivers_publish_once_while_a_drain_is_pending(published, client, make
 @pytest.mark.django_db(transaction=True)
 def test_a_burst_of_notifications_is_all_processed_by_the_real_worker(celery_worker, client):
     """Concurrent receivers and real drain tasks: nothing is left waiting."""
-    from meters.models import Meter
-
     meters = [
         Meter.objects.create(meter_id=uuid.uuid4(), global_enrollment_status="ACTIVE").pk
         for _ in range(3)
@@ -268,9 +265,6 @@ def test_a_burst_of_notifications_is_all_processed_by_the_real_worker(celery_wor
     answers: list[int] = []
 
     def send(chunk):
-        from django.db import connection
-        from django.test import Client
-
         own = Client()
         try:
             for body in chunk:

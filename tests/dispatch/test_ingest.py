@@ -5,10 +5,12 @@ Updates and cancellations reuse the event id; the same id may arrive again uncha
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from dispatch import inbox
 from dispatch.models import (
@@ -17,6 +19,7 @@ from dispatch.models import (
     DispatchTimeslotVersion,
     RejectedTimeslot,
 )
+from meters.models import MarketGroup
 from tests.dispatch.helpers import T0, group_notification, iso, meter_notification, slot
 
 pytestmark = pytest.mark.django_db
@@ -192,8 +195,6 @@ def test_a_communication_test_flag_is_kept_on_the_timeslot(deliver, make_meter):
 
 
 def test_a_group_dispatch_keeps_its_group_members_and_references(deliver, make_meter):
-    from meters.models import MarketGroup
-
     group = MarketGroup.objects.create(market_group_id=uuid.uuid4(), name="PGSB_1_PDRP68")
     members = [make_meter().pk, make_meter().pk]
     event = uuid.uuid4()
@@ -208,8 +209,6 @@ def test_a_group_dispatch_keeps_its_group_members_and_references(deliver, make_m
 
 def test_an_older_notification_processed_after_a_newer_one_is_not_applied(make_meter):
     """Out of order: deliveries are applied by receipt time, whatever order workers take them."""
-    from django.utils import timezone
-
     meter, event = make_meter(), uuid.uuid4()
     now = timezone.now()
     older = _stored(meter_notification((meter.pk, [slot(event, energy_kw=5.0)])), now)
@@ -252,8 +251,6 @@ def test_a_body_repeating_an_older_version_after_a_change_is_applied(deliver, ma
 
 
 def test_processing_twice_is_a_no_op(make_meter):
-    from django.utils import timezone
-
     delivery = _stored(meter_notification((make_meter().pk, [slot()])), timezone.now())
     inbox.process_delivery(delivery.pk)
     inbox.process_delivery(delivery.pk)
@@ -296,8 +293,6 @@ def test_a_timeslot_the_schema_refuses_is_kept_with_its_error_and_the_rest_appli
 
 def _stored(payload, received_at):
     """A delivery as the receiver would have stored it, received at the given time."""
-    import json
-
     body = json.dumps(payload).encode()
     return DispatchDelivery.objects.create(
         level="meter",
@@ -309,8 +304,6 @@ def _stored(payload, received_at):
 
 
 def test_waiting_deliveries_are_applied_together_each_with_its_own_outcome(make_meter):
-    from django.utils import timezone
-
     meter, event = make_meter(), uuid.uuid4()
     now = timezone.now()
     first = _stored(meter_notification((meter.pk, [slot(event, energy_kw=5.0)])), now)
@@ -347,8 +340,6 @@ def test_waiting_deliveries_are_applied_together_each_with_its_own_outcome(make_
 
 
 def test_a_failing_batch_falls_back_to_the_tasks_own_delivery(make_meter, monkeypatch, settings):
-    from django.utils import timezone
-
     meter = make_meter()
     own = _stored(meter_notification((meter.pk, [slot()])), timezone.now())
     _stored(meter_notification((meter.pk, [slot()])), timezone.now())

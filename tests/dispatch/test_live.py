@@ -6,15 +6,14 @@ import uuid
 
 import pytest
 
+import leap
 from dispatch.models import DispatchDelivery, DispatchTimeslot
 from dispatch.receiver_registration import register_receivers
+from meters.models import Meter
 
 
 @pytest.mark.django_db(transaction=True)
 def test_leap_delivers_over_http_and_updates_and_cancels_arrive(leap_sim, live_server, settings):
-    import leap
-    from meters.models import Meter
-
     settings.PUBLIC_BASE_URL = live_server.url
     meter_ids = leap_sim.meter_ids(2)
     for meter_id in meter_ids:

@@ -23,6 +23,7 @@ from dispatch.models import (
 )
 from leap.simulator import Simulator
 from leap.simulator.server import SimulatorServer
+from leapportal.models import CalendarToken
 from meters.models import CapabilityOverride, Meter
 from tests.dispatch.helpers import T0, iso, meter_notification, post, slot
 from tests.dispatch.test_outbound import Receiver
@@ -417,8 +418,6 @@ def test_a_long_event_overlapping_a_higher_ranked_one_runs_outside_the_overlap(
 
 
 def test_a_capacity_test_is_flagged_on_every_surface(client, worker, endpoint, make_user):
-    from leapportal.models import CalendarToken
-
     meter, event = our_meter(), uuid.uuid4()
     send(client, worker, meter_notification((meter.pk, [slot(event, dispatch_event_types=["capacity-test"], programs=["CCA"], priority=1, performance_compensation_cap="up-to-nomination")])))  # fmt: skip
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import override_settings
 
+from dispatch import planning
 from dispatch.models import DispatchAllocation, DispatchTimeslot
+from dispatch.planning import reads
+from leapportal.timezones import trade_date
+from meters.models import GroupAssignment, MarketGroup
 from tests.dispatch.helpers import T0, group_notification, iso, meter_notification, slot
 
 pytestmark = pytest.mark.django_db
@@ -106,8 +110,6 @@ def test_a_cancelled_winner_frees_the_event_it_overruled(deliver, make_meter):
 
 
 def test_a_group_dispatch_is_split_equally_over_its_active_members(deliver, make_meter):
-    from meters.models import MarketGroup
-
     group = MarketGroup.objects.create(market_group_id=uuid.uuid4())
     a, b = make_meter(), make_meter()
     idle = make_meter(status="NOT_PARTICIPATING")
@@ -126,9 +128,6 @@ def test_a_group_dispatch_is_split_equally_over_its_active_members(deliver, make
 
 
 def test_members_not_in_our_copy_of_the_group_are_flagged(deliver, make_meter):
-    from leapportal.timezones import trade_date
-    from meters.models import GroupAssignment, MarketGroup
-
     group = MarketGroup.objects.create(market_group_id=uuid.uuid4(), region="CAISO")
     inside, outside = make_meter(), make_meter()
     GroupAssignment.objects.create(
@@ -148,8 +147,6 @@ def by_weight(timeslot, members):
 
 
 def test_the_group_split_rule_is_pluggable(deliver, make_meter):
-    from meters.models import MarketGroup
-
     group = MarketGroup.objects.create(market_group_id=uuid.uuid4())
     a, b = sorted([make_meter().pk, make_meter().pk], key=str)
     with override_settings(DISPATCH_GROUP_SPLIT="tests.dispatch.test_planning.by_weight"):
@@ -165,8 +162,6 @@ def test_the_group_split_rule_is_pluggable(deliver, make_meter):
 
 
 def test_a_group_event_and_a_meter_event_compete_for_the_same_meter(deliver, make_meter):
-    from meters.models import MarketGroup
-
     group = MarketGroup.objects.create(market_group_id=uuid.uuid4())
     meter, other = make_meter(), make_meter()
     g, m = uuid.uuid4(), uuid.uuid4()
@@ -246,9 +241,6 @@ def test_a_chain_of_overlaps_is_resolved_as_a_whole(deliver, make_meter):
 def test_save_plans_writes_every_plan_field_of_many_allocations(
     deliver, make_meter, django_assert_num_queries
 ):
-    from datetime import UTC, datetime
-
-    from dispatch import planning
 
     meters = [make_meter() for _ in range(6)]
     events = [uuid.uuid4() for _ in meters]
@@ -289,8 +281,6 @@ def test_save_plans_writes_every_plan_field_of_many_allocations(
 
 
 def test_a_group_members_plan_is_capped_by_its_part_of_the_nomination(deliver, make_meter):
-    from meters.models import MarketGroup
-
     group = MarketGroup.objects.create(market_group_id=uuid.uuid4(), name="G", region="CAISO")
     a, b = make_meter(), make_meter(battery_max_discharge_rate_kw=3.0)
     event = uuid.uuid4()
@@ -314,8 +304,6 @@ def test_a_group_members_plan_is_capped_by_its_part_of_the_nomination(deliver, m
 
 def test_re_planning_an_unchanged_meter_writes_nothing(deliver, make_meter):
     """The stored segments are compared as PostgreSQL prints them: nothing differs, nothing saved."""
-    from dispatch import planning
-
     meter = make_meter()
     a, b = uuid.uuid4(), uuid.uuid4()
     deliver(meter_notification((meter.pk, [slot(a, priority=3, hours=4)])))
@@ -329,8 +317,6 @@ def test_the_reachable_read_loads_what_overlaps_the_changed_timeslots_and_nothin
     deliver, make_meter
 ):
     """reachable's raw SQL: the changed timeslots' allocations and what overlaps them."""
-    from dispatch.planning import reads
-
     meters = [make_meter(), make_meter()]
     events = [uuid.uuid4() for _ in range(4)]
     deliver(

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 import leap
 from dispatch import reconcile, tasks
@@ -14,8 +15,10 @@ from dispatch.models import (
     DispatchTimeslot,
     ReconcileFinding,
     ReconcileRun,
+    RejectedTimeslot,
 )
 from dispatch.receiver_registration import receiver_url
+from leap.simulator.testing import django_sender
 
 pytestmark = pytest.mark.django_db
 
@@ -111,8 +114,6 @@ def test_group_dispatches_are_reconciled_too(sim):
 
 
 def test_an_event_waiting_in_the_inbox_is_not_a_missed_webhook(sim, client, settings):
-    from leap.simulator.testing import django_sender
-
     meter_id = sim.meter_ids(1)[0]
     sim.deliver_to = django_sender(client)  # posted, but processing never ran (no on-commit)
     sim.set_dispatch_webhook(
@@ -143,8 +144,6 @@ def test_leap_unavailable_fails_the_run_visibly_and_the_next_one_works(sim):
 
 
 def test_only_one_run_at_a_time_and_an_abandoned_one_is_released(sim):
-    from django.utils import timezone
-
     stuck = ReconcileRun.objects.create(
         started_at=timezone.now() - timedelta(minutes=30),
         window_start=timezone.now(),
@@ -159,8 +158,6 @@ def test_only_one_run_at_a_time_and_an_abandoned_one_is_released(sim):
 
 
 def test_the_beat_task_polls_and_sweeps(sim):
-    from django.utils import timezone
-
     body = b'{"meter_dispatches": []}'
     old = DispatchDelivery.objects.create(
         level="meter",
@@ -181,11 +178,6 @@ def test_the_beat_task_polls_and_sweeps(sim):
 
 @pytest.mark.leap_sim(meters=5, changes_per_hour=0, validate=False)  # Leap sends a bad program
 def test_a_polled_timeslot_that_breaks_leaps_rules_is_kept_aside_not_applied(leap_sim):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from dispatch.models import RejectedTimeslot
 
     start = timezone.now().replace(microsecond=0) + timedelta(hours=3)
     good, bad = (

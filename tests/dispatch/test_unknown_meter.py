@@ -8,6 +8,8 @@ import pytest
 
 from dispatch import apply, parked
 from dispatch.models import DispatchAllocation, DispatchDelivery, DispatchTimeslot
+from meters import models as meter_models
+from meters.models import MarketGroup, Meter, SyncRun
 from tests.dispatch.helpers import group_notification, meter_notification, slot
 
 pytestmark = pytest.mark.django_db
@@ -16,8 +18,6 @@ pytestmark = pytest.mark.django_db
 def test_an_unknown_meter_is_parked_resynced_through_leap_and_attached(
     leap_sim, deliver, django_capture_on_commit_callbacks
 ):
-    from meters.models import Meter, SyncRun
-
     meter_id = uuid.UUID(leap_sim.meter_ids(1)[0])  # Leap has it; we do not (yet)
     event = uuid.uuid4()
     deliver(meter_notification((meter_id, [slot(event)])))
@@ -40,8 +40,6 @@ def test_an_unknown_meter_is_parked_resynced_through_leap_and_attached(
 def test_a_parked_event_is_shown_and_attached_when_the_meter_is_created(
     deliver, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from meters import models as meter_models
-
     # The meter sync would fetch it from Leap; here the meter is created directly afterwards.
     monkeypatch.setattr(apply, "_request_resync", lambda ids: None)
     meter_id, event = uuid.uuid4(), uuid.uuid4()
@@ -63,8 +61,6 @@ def test_a_parked_event_is_shown_and_attached_when_the_meter_is_created(
 def test_a_group_member_we_did_not_have_is_replanned_when_it_arrives(
     deliver, django_capture_on_commit_callbacks, make_meter
 ):
-    from meters.models import MarketGroup, Meter
-
     group = MarketGroup.objects.create(market_group_id=uuid.uuid4())
     known, later = make_meter(), uuid.uuid4()
     deliver(

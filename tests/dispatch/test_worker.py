@@ -6,15 +6,15 @@ import uuid
 
 import pytest
 
+from dispatch import tasks
 from dispatch.models import DispatchDelivery, DispatchTimeslot
+from meters.models import Meter
 from tests.dispatch.helpers import meter_notification, post, slot
 
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_received_notification_is_processed_by_the_worker(celery_worker, client):
-    from meters.models import Meter
-
     meter = Meter.objects.create(meter_id=uuid.uuid4(), global_enrollment_status="ACTIVE")
     event = uuid.uuid4()
 
@@ -28,8 +28,6 @@ def test_a_received_notification_is_processed_by_the_worker(celery_worker, clien
     ts = DispatchTimeslot.objects.get(event_id=event)
     assert ts.meter == meter and ts.allocations.get().followed
     # Redelivered by the broker (acks_late): the second run does nothing.
-    from dispatch import tasks
-
     tasks.process_delivery.delay(delivery_id)
     response = post(client, meter_notification((meter.pk, [slot(event)])))
     celery_worker.wait_for(

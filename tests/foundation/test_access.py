@@ -12,6 +12,8 @@ import re
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+from django.db import OperationalError, connection
 from django.urls import Resolver404, resolve, reverse
 
 from leapportal import roles
@@ -149,8 +151,6 @@ def test_each_role_holds_its_permissions_and_no_other(make_user, role, allowed):
 
 @pytest.mark.django_db
 def test_migrate_keeps_the_groups_in_line_with_the_table(make_user):
-    from django.core.management import call_command
-
     viewer = Group.objects.get(name=roles.VIEWER)
     viewer.permissions.add(Permission.objects.get(codename="manage_settings"))  # a stray edit
 
@@ -222,8 +222,6 @@ def test_healthz_answers_plain_http_while_pages_redirect_to_https(client, settin
 
 @pytest.mark.django_db
 def test_healthz_says_503_when_the_database_is_unreachable(client, monkeypatch):
-    from django.db import OperationalError, connection
-
     def broken_cursor(*args, **kwargs):
         raise OperationalError("connection refused")
 

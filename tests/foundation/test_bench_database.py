@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
+from django.db import connection
 from psycopg import sql
 
 from tests.conftest import REPO, _database_url
@@ -19,8 +20,6 @@ from tests.conftest import REPO, _database_url
 @pytest.fixture
 def fresh_bench_url(django_db_setup, django_db_blocker):
     """The URL of a database that does not exist yet on the suite's server; dropped afterwards."""
-    from django.db import connection
-
     name = f"lp_probe_bench_{uuid.uuid4().hex[:8]}"
     url = urlparse(_database_url(connection.settings_dict))._replace(path=f"/{name}").geturl()
     admin = urlparse(url)._replace(path="/postgres").geturl()

@@ -10,8 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dispatch.models import DispatchAllocation, DispatchTimeslot, ReconcileFinding, ReconcileRun
 from leap.simulator import Simulator, catalog
 from leap.simulator.server import SimulatorServer
+from leapportal.demo import ensure_demo_logins, map_demo_meters, seed_demo
+from mapping.models import MappingChange, MappingImport, MeterMapping
+from meters import reason_codes
+from meters.models import Meter, ReasonCode, RequiredAction
+from ops import queue
 
 ADMIN_TOKEN = "demo-data-test-admin-token"
 METERS = 200
@@ -20,10 +26,6 @@ METERS = 200
 @pytest.fixture
 def seeded(transactional_db, live_server, settings, monkeypatch):
     """seed_demo run once against a 200-meter simulator, with our receivers at live_server."""
-    from leapportal.demo import ensure_demo_logins, seed_demo
-    from meters import reason_codes
-    from meters.models import ReasonCode
-
     sim = Simulator(seed=42, meters=METERS, admin_token=ADMIN_TOKEN, realtime=True)
     server = SimulatorServer(sim).serve_in_thread()
     settings.LEAP_SIMULATOR = True
@@ -42,9 +44,6 @@ def seeded(transactional_db, live_server, settings, monkeypatch):
 
 
 def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_import(seeded):
-    from mapping.models import MappingChange, MappingImport, MeterMapping
-    from meters.models import Meter
-
     mappings = list(MeterMapping.objects.all())
     assert len(mappings) == round(Meter.objects.count() * 0.8)
     assert all(m.customer_id and m.site_id and m.label for m in mappings)
@@ -55,16 +54,11 @@ def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_imp
 
 
 def test_a_second_seeding_maps_nothing_again(seeded):
-    from leapportal.demo import map_demo_meters
-    from mapping.models import MappingImport
-
     assert map_demo_meters() == "every meter the demo maps is mapped already"
     assert MappingImport.objects.count() == 1
 
 
 def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed(seeded):
-    from dispatch.models import DispatchTimeslot, ReconcileFinding, ReconcileRun
-
     timeslots = list(DispatchTimeslot.objects.all())
     assert {t.level for t in timeslots} == {"meter", "group"}
     assert {t.first_source for t in timeslots} == {"webhook"}
@@ -73,8 +67,6 @@ def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed
 
 
 def test_every_member_of_a_demo_group_dispatch_is_in_the_group_on_its_trade_date(seeded):
-    from dispatch.models import DispatchAllocation
-
     allocations = list(DispatchAllocation.objects.select_related("timeslot"))
     group_members = [a for a in allocations if a.timeslot.level == "group"]
     assert len({a.timeslot_id for a in group_members}) >= 2 and len(group_members) >= 20
@@ -82,8 +74,6 @@ def test_every_member_of_a_demo_group_dispatch_is_in_the_group_on_its_trade_date
 
 
 def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(seeded):
-    from meters.models import RequiredAction
-
     now = datetime.now(UTC)
     deadlines = list(
         RequiredAction.objects.filter(side="partner").values_list("deadline", flat=True)
@@ -99,15 +89,12 @@ def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(see
 
 def test_every_customer_email_comes_from_a_reason_that_agrees_with_the_action(seeded):
     """An action's code and its action type name the same party; the email is the code's."""
-    from meters.models import ReasonCode, RequiredAction
-    from ops.queue import decorate, reason_codes
-
     reasons = {r.code: r for r in ReasonCode.objects.all()}
     for code, action_type, _text in catalog.PARTNER_ACTIONS:
         if code in reasons and not reasons[code].needs_guidance:
             assert reasons[code].who_acts == reasons[action_type].who_acts, (code, action_type)
     actions = list(RequiredAction.objects.filter(side="partner").select_related("meter"))
-    decorate(actions, reason_codes(actions))
+    queue.decorate(actions, queue.reason_codes(actions))
     emailed = [a for a in actions if a.email_body]
     assert {a.code for a in emailed} >= {"AUTH_0001", "MRKT_0002"}
     for action in emailed:

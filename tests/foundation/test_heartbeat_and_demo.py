@@ -9,12 +9,17 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
+from dispatch.models import DispatchTimeslot
+from leap.simulator import Simulator
+from leap.simulator.server import SimulatorServer
 from leapportal import roles
 from leapportal.demo import SeedStep, ensure_demo_logins, seed_demo
 from leapportal.heartbeat import last_worker_seen, record_heartbeat, worker_is_stale
 from leapportal.models import WorkerHeartbeat
 from leapportal.tasks import record_worker_heartbeat
+from meters.models import Meter
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 3, 8, 9, 0, tzinfo=UTC)
@@ -107,8 +112,6 @@ def test_seed_demo_runs_available_steps_and_says_which_are_missing():
 
 
 def test_seed_demo_refuses_a_real_leap(settings):
-    from django.core.management.base import CommandError
-
     settings.LEAP_SIMULATOR = False
     with pytest.raises(CommandError, match="only talks to the Leap simulator"):
         call_command("seed_demo")
@@ -117,9 +120,6 @@ def test_seed_demo_refuses_a_real_leap(settings):
 @pytest.mark.django_db(transaction=True)  # the steps enqueue on commit; eager runs them then
 def test_seed_demo_fills_the_database_through_a_simulator_served_over_http(settings, monkeypatch):
     """What `make demo` does between starting the simulator and the web server."""
-    from leap.simulator import Simulator
-    from leap.simulator.server import SimulatorServer
-
     sim = Simulator(seed=42, meters=30, admin_token="demo-admin-token-for-tests")
     server = SimulatorServer(sim, "127.0.0.1", 0).serve_in_thread()
     try:
@@ -141,11 +141,7 @@ def test_seed_demo_fills_the_database_through_a_simulator_served_over_http(setti
     ), text
     assert "seeded: dispatch reconcile" in text
     assert "dispatch.DispatchTimeslot" in text  # the reconcile poll stored what Leap dispatched
-    from dispatch.models import DispatchTimeslot
-
     assert DispatchTimeslot.objects.count() >= 3
-    from meters.models import Meter
-
     assert "seeded: full meter sync" in text
     assert Meter.objects.count() == 30  # every meter the simulator holds
     assert sim.requests.count("POST /v2/dispatch/group/search") >= 1

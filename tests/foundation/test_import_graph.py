@@ -14,6 +14,7 @@ modules of different subpackages, or its exact members, is what this test wants 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import grimp
@@ -31,8 +32,6 @@ ALLOWED_LOOPS: list[set[str]] = []
 
 def import_graph() -> grimp.ImportGraph:
     """Our packages' imports, as the checkout has them (no cache: worktrees share nothing)."""
-    import sys
-
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     return grimp.build_graph(*PACKAGES, exclude_type_checking_imports=True, cache_dir=None)

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -39,8 +40,6 @@ def test_a_task_sent_to_redis_is_run_by_the_real_worker(celery_worker):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_task_enqueued_on_commit_runs_once_per_commit(celery_worker):
-    from django.db import transaction
-
     with transaction.atomic():
         record_worker_heartbeat.delay_on_commit()
         record_worker_heartbeat.delay_on_commit()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,10 +21,16 @@ from itertools import count
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from django.conf import settings
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from dispatch.models import DispatchDelivery, DispatchTimeslot
+from leap.simulator import Simulator
+from leap.simulator.server import SimulatorServer
+from leapportal.models import WorkerHeartbeat
 from meters.models import WebhookDelivery
 from tests.conftest import REPO, CeleryWorker
 from tests.dashboard.factories import make_meter
@@ -93,9 +101,6 @@ def timeslots_per_event(event_ids) -> Counter:
 def test_webhooks_arriving_while_redis_is_down_get_their_2xx_and_are_processed_once_it_is_back(
     celery_workers,
 ):
-    from leap.simulator import Simulator
-    from leap.simulator.server import SimulatorServer
-
     sim = Simulator(seed=5, meters=30)
     redis = ThrowawayRedis().start()
     web = worker = None
@@ -235,8 +240,6 @@ class WebhookTraffic:
 
 def applied_once(pg: Any, accepted: list[uuid.UUID]) -> int:
     """How many of the accepted events are stored as a timeslot, checking none is stored twice."""
-    import psycopg
-
     with psycopg.connect(pg.url("leapportal")) as conn:
         rows = conn.execute(
             "SELECT event_id, count(*) FROM dispatch_dispatchtimeslot GROUP BY event_id"
@@ -371,13 +374,6 @@ EVERY = 10  # seconds between the probe's runs
 def test_beat_killed_right_after_sending_does_not_send_the_same_run_again(
     celery_workers, celery_eager_off
 ):
-    import subprocess
-    import sys
-
-    from django.utils import timezone
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    from leapportal.models import WorkerHeartbeat
 
     worker = celery_workers.get()
     celery_workers.purge()

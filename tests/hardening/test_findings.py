@@ -14,6 +14,7 @@ from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 
 from dispatch.models import DispatchDelivery
+from leapportal.management.commands.leap_simulator import _shown_key
 from leapportal.models import CalendarToken, Receiver, WebhookAuthFailure
 from mapping import imports
 from mapping.actions import set_mapping
@@ -251,8 +252,6 @@ def test_the_simulator_command_refuses_production_settings_and_never_prints_the_
 
 
 def test_the_simulator_command_shows_only_the_start_of_a_key_that_is_not_its_own():
-    from leapportal.management.commands.leap_simulator import _shown_key
-
     assert _shown_key("simulator-key-0000000000000000", "simulator-key-0000000000000000") == (
         "simulator-key-0000000000000000"
     )

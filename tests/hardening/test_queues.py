@@ -15,8 +15,11 @@ import pytest
 from django.conf import settings
 
 from dispatch.models import DispatchTimeslot
+from leap.simulator import Simulator
+from leap.simulator.server import SimulatorServer
 from leapportal import queues
 from leapportal.celery import app
+from meters import actions
 from meters.models import SyncRun
 from tests.conftest import REPO, CeleryWorker
 from tests.dashboard.factories import make_meter
@@ -59,10 +62,6 @@ def test_production_queue_names_and_per_process_test_names():
 def test_a_dispatch_is_applied_while_a_full_sync_keeps_the_sync_worker_busy(
     celery_workers, celery_eager_off, client
 ):
-    from leap.simulator import Simulator
-    from leap.simulator.server import SimulatorServer
-    from meters import actions
-
     celery_workers.stop()
     celery_workers.purge()
     names = queues.names(settings.CELERY_TASK_DEFAULT_QUEUE)

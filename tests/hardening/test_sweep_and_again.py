@@ -13,6 +13,7 @@ from django.utils import timezone
 from dispatch import inbox
 from dispatch.models import DeliverySweep, DispatchDelivery, DispatchTimeslot
 from dispatch.tasks import sweep_deliveries
+from meters.models import Meter, WebhookDelivery
 from tests.dashboard.factories import make_meter
 from tests.dispatch import helpers
 
@@ -90,8 +91,6 @@ def test_a_failed_delivery_is_shown_and_processed_again_by_an_operator(
 def test_a_failed_meter_event_can_be_processed_again(
     client, operator_client, django_capture_on_commit_callbacks, leap_sim
 ):
-    from meters.models import Meter, WebhookDelivery
-
     [meter_id] = leap_sim.meter_ids(1)
     body = {
         "webhook_event_id": str(uuid.uuid4()),

@@ -13,6 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 import leap
 from leap.simulator import Simulator
@@ -184,14 +191,6 @@ READ_OPERATIONS = [
 
 @pytest.mark.parametrize(("spec", "path", "method"), READ_OPERATIONS)
 def test_schemathesis_finds_no_schema_failure_on_read_endpoints(spec, path, method):
-    import schemathesis
-    from hypothesis import HealthCheck, given, settings
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (
-        response_schema_conformance,
-        status_code_conformance,
-    )
-
     sim = Simulator(seed=3, meters=40, now=NOW, changes_per_hour=0)
     sim.set_dispatch_webhook("meter", "https://portal.test/d", {"X-Secret": "s"})
     sim.register_webhook("https://portal.test/w")

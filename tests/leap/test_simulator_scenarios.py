@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from leap.simulator import Simulator
+from leap.simulator.scenarios import SCENARIOS
 from tests.leap.simulator_fakes import NOW, Inbox
 
 
 def test_every_dispatch_scenario_sends_what_it_promises():
-    from leap.simulator.scenarios import SCENARIOS
-
     sim = Simulator(seed=8, meters=2000, now=NOW, changes_per_hour=0)
     sim.set_dispatch_webhook("meter", "https://portal.test/m", {"X-Secret": "right"})
     sim.set_dispatch_webhook("group", "https://portal.test/g", {"X-Secret": "right"})

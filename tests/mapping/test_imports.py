@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from mapping import imports
@@ -19,8 +20,6 @@ def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
 
 
 def upload(client, raw: bytes, name: str = "mapping.csv"):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     return client.post(
         "/mapping/import/", {"file": SimpleUploadedFile(name, raw, content_type="text/csv")}
     )

@@ -3,9 +3,15 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from mapping import flags
 from mapping.actions import set_mapping
-from mapping.models import MappingChange, MeterMapping
+from mapping.flags import forget_convention
+from mapping.models import MappingChange, MeterMapping, SharedSite
 from meters.models import Meter
 
 PAGE = MappingChange.Source.PAGE
@@ -55,10 +61,6 @@ def test_the_overview_costs_the_same_queries_for_3_or_30_meters(
     admin_client, admin_user, make_meter, django_assert_num_queries
 ):
     def count():
-        from django.db import connection
-        from django.test.utils import CaptureQueriesContext
-
-        from mapping.flags import forget_convention
 
         forget_convention()  # count the refId-convention query too, every time
         with CaptureQueriesContext(connection) as ctx:
@@ -223,8 +225,6 @@ def test_mapping_is_in_the_navigation(viewer_client):
 def test_the_meter_list_and_meter_page_carry_the_inline_mapping(
     admin_client, admin_user, make_user, make_meter
 ):
-    from django.test import Client
-
     viewer = Client()
     viewer.force_login(make_user("viewer"))
     a, b = make_meter("ref-a"), make_meter("ref-b")
@@ -242,9 +242,6 @@ def test_the_meter_list_and_meter_page_carry_the_inline_mapping(
 
 
 def test_mapped_rows_add_no_queries_to_the_meter_list(viewer_client, admin_user, make_meter):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     def count():
         with CaptureQueriesContext(connection) as ctx:
             assert viewer_client.get("/meters/", {"per_page": "25"}).status_code == 200
@@ -260,8 +257,6 @@ def test_mapped_rows_add_no_queries_to_the_meter_list(viewer_client, admin_user,
 
 
 def _flag_counts_one_by_one():
-    from mapping import flags
-
     meters = flags.annotate_meters(Meter.objects.all())
     return {
         **{c: flags.filter_meters(meters, c).count() for c in flags.FILTERS if c != "missing"},
@@ -275,10 +270,6 @@ def _flag_counts_one_by_one():
 def test_the_cards_count_in_one_pass_what_each_flag_filter_lists(
     admin_user, make_meter, settings, convention
 ):
-    from django.utils import timezone
-
-    from mapping import flags
-    from mapping.models import SharedSite
 
     # Most mapped meters agree (or, for the other case, disagree) with their customer id.
     for i in range(6):
@@ -315,8 +306,6 @@ def test_the_cards_count_in_one_pass_what_each_flag_filter_lists(
 def test_the_remembered_cards_follow_every_mapping_write_at_once(
     admin_client, admin_user, make_meter
 ):
-    from mapping import flags
-
     a, b = make_meter("cust-a"), make_meter("cust-b")
     _map(a.pk, admin_user, "cust-a", "S1")
     assert flags.counts()["unmapped"] == 1
@@ -325,8 +314,6 @@ def test_the_remembered_cards_follow_every_mapping_write_at_once(
     MappingChange.objects.create(meter_id=b.pk, actor_name="api", source="api", reason="x")
     assert flags.counts() == _flag_counts_one_by_one()
     assert flags.counts()["unmapped"] == 0 and flags.counts()["shared_site"] == 2
-    from mapping.models import SharedSite
-
     SharedSite.objects.create(site_id="S1", reason="campus")
     assert flags.counts()["shared_site"] == 0
     html = admin_client.get("/mapping/?part=counts", headers=HX).content.decode()
@@ -336,8 +323,6 @@ def test_the_remembered_cards_follow_every_mapping_write_at_once(
 def test_what_the_sync_changes_on_meters_shows_in_the_cards_within_a_minute(
     admin_user, make_meter, monkeypatch
 ):
-    from mapping import flags
-
     meter = make_meter("cust-a")
     _map(meter.pk, admin_user, "cust-a")
     assert flags.counts()["archived"] == 0

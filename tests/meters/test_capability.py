@@ -8,9 +8,12 @@ import uuid
 import pytest
 from django.utils import timezone
 
-from leap.schemas import Device, Site
+from dispatch import apply, incoming
+from dispatch.models import DispatchAllocation
+from leap.schemas import Device, LenientNotification, Site
 from meters.models import Meter, SyncRun
 from meters.sync.snapshot import capability
+from tests.dispatch.helpers import meter_notification, slot
 
 
 def _expected(detail_json: dict) -> dict:
@@ -86,10 +89,6 @@ def test_the_primary_device_counts_when_the_site_lists_no_battery():
 def test_a_changed_capability_re_plans_the_meters_upcoming_dispatches(
     leap_sim, run_sync, django_capture_on_commit_callbacks
 ):
-    from dispatch import apply, incoming
-    from dispatch.models import DispatchAllocation
-    from tests.dispatch.helpers import meter_notification, slot
-
     assert run_sync("full").status == SyncRun.Status.DONE
     meter_id = next(
         m
@@ -103,8 +102,6 @@ def test_a_changed_capability_re_plans_the_meters_upcoming_dispatches(
     body = meter_notification(
         (meter_id, [slot(event, energy_kw=None, performance_compensation_cap="grid-exports-allowed", programs=["ELRP"])])
     )  # fmt: skip
-    from leap.schemas import LenientNotification
-
     with django_capture_on_commit_callbacks(execute=True):
         apply.apply_all(
             incoming.incoming_from_notification(LenientNotification.model_validate(body)),

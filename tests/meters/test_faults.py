@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import httpx
 import pytest
 
+import leap
 from meters.models import Meter, SyncFailure, SyncRun
 
 
@@ -83,8 +85,6 @@ class CorruptingTransport:
         self.victim = victim
 
     def handle_request(self, request):
-        import httpx
-
         response = self.inner.handle_request(request)
         if request.url.path != "/v2/meters/search" or response.status_code != 200:
             return response
@@ -102,8 +102,6 @@ class CorruptingTransport:
 
 @pytest.mark.leap_sim(meters=40, changes_per_hour=0, validate=False)
 def test_a_meter_that_does_not_validate_is_kept_counted_and_not_missing(leap_sim, run_sync):
-    import leap
-
     victim = leap_sim.meter_ids()[7]
     transport = CorruptingTransport(leap_sim.transport(), victim)
     with leap.use_transport(transport, sleep=lambda seconds: None):

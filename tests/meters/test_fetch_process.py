@@ -15,13 +15,14 @@ import sys
 import time
 
 import pytest
+from django.conf import settings
 
 import leap
 from leap.client import ClientStats, LeapClient
 from leap.errors import LeapRejected
 from leap.simulator import DEFAULT_API_KEY, Simulator
 from leap.simulator.server import SimulatorServer
-from meters.models import Meter, SyncFailure, SyncRun
+from meters.models import Meter, ReasonCode, SyncFailure, SyncRun
 from meters.sync import engine
 from meters.sync.speed import FetchProcess, FetchProcessDied, PausedGC, threads
 from tests.meters.test_pipeline import NOW, run, two_syncs, wipe
@@ -62,8 +63,6 @@ def spawned(monkeypatch):
 
 
 def test_the_fetch_process_leaves_what_fetching_in_threads_does(served, spawned, settings):
-    from meters.models import ReasonCode
-
     settings.METERS_SYNC_PAGE_SIZE = 9  # several pages a search, a short last one
     catalogue = set(ReasonCode.objects.values_list("code", flat=True))
 
@@ -258,6 +257,4 @@ def test_the_paused_collector_collects_every_n_pages_and_restores_its_state(monk
 
 
 def sim_url() -> str:
-    from django.conf import settings
-
     return settings.LEAP_BASE_URL

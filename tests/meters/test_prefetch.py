@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+import leap
+from leap.client import Page, RawPage
 from meters.sync.speed import prefetch
 
 
@@ -56,9 +58,6 @@ def test_close_stops_a_fetcher_that_is_ahead():
 
 @pytest.mark.leap_sim(meters=25, changes_per_hour=0)
 def test_lazy_search_pages_are_validated_in_the_prefetcher_like_eager_ones(leap_sim):
-    import leap
-    from leap.client import Page, RawPage
-
     with leap.get_client() as client:
         eager = list(client.iter_enrollment_pages(None, 10))
         raw = list(client.iter_enrollment_pages(None, 10, lazy=True))

@@ -3,13 +3,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.utils import timezone
 
+from leap.client import LeapClient
+from meters.actions import approve_held_run
 from meters.models import (
     Meter,
     MeterChange,
     MeterEvent,
     ParticipationPreference,
     ProgramEnrollment,
+    ReasonCode,
     RequiredAction,
     SyncRun,
 )
@@ -159,8 +163,6 @@ def test_partner_actions_open_and_resolve(leap_sim, run_sync):
 
 @pytest.mark.leap_sim(meters=40, changes_per_hour=0)
 def test_a_code_never_seen_before_joins_the_catalogue_lacking_guidance(leap_sim, run_sync):
-    from meters.models import ReasonCode
-
     run_sync("full")
     meter_id = _meter_where(leap_sim, lambda s: s.programs and not s.is_archived)
     leap_sim.open_action(meter_id, "GRID_0042", side="leap", description="Something new")
@@ -208,8 +210,6 @@ def test_a_meter_leap_no_longer_returns_is_marked_missing_never_deleted(leap_sim
 
 @pytest.mark.leap_sim(meters=40, changes_per_hour=0)
 def test_a_missing_meter_that_comes_back_is_present_again(leap_sim, run_sync):
-    from django.utils import timezone
-
     run_sync("full")
     back = leap_sim.meter_ids()[5]
     Meter.objects.filter(pk=back).update(missing_since=timezone.now())
@@ -223,8 +223,6 @@ def test_a_missing_meter_that_comes_back_is_present_again(leap_sim, run_sync):
 
 @pytest.mark.leap_sim(meters=40, changes_per_hour=0)
 def test_a_mass_disappearance_is_held_until_an_admin_approves(leap_sim, run_sync, make_user):
-    from meters.actions import approve_held_run
-
     run_sync("full")
     gone = leap_sim.meter_ids()[:5]  # 12.5% of the portfolio, over the 5% limit
     for meter_id in gone:
@@ -298,8 +296,6 @@ def test_a_column_the_enrollment_leaves_out_keeps_what_the_details_said(
     leap_sim, run_sync, monkeypatch
 ):
     """On the first import too: the enrollment's missing fields are read back, not blanked."""
-    from leap.client import LeapClient
-
     original = LeapClient._page
 
     def without_reference(self, model, items, **page):

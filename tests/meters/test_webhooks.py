@@ -8,7 +8,10 @@ import uuid
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
+from leapportal import timezones
+from leapportal.models import WebhookAuthFailure
 from meters.models import (
     GroupAssignment,
     Meter,
@@ -134,9 +137,6 @@ def test_meter_created_brings_in_the_new_meter(subscribed, deliver):
 def test_a_group_event_sets_the_groups_members_for_its_window(
     subscribed, client, django_capture_on_commit_callbacks
 ):
-    from django.utils import timezone
-
-    from leapportal import timezones
 
     now = timezone.now()
     grouped = GroupAssignment.objects.filter(
@@ -215,8 +215,6 @@ def test_a_wrong_or_missing_secret_is_refused_and_counted(client, secret, settin
     assert response.status_code == 401
     # Counted per day (like the dispatch receivers), never stored: junk must not fill the table.
     assert not WebhookDelivery.objects.exists()
-    from leapportal.models import WebhookAuthFailure
-
     assert WebhookAuthFailure.objects.get(level="events").count == 1
 
 

@@ -6,6 +6,13 @@ import csv
 import io
 from typing import Any
 
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from openpyxl import Workbook
+
+from onboarding import follow
+from onboarding.models import Job
+
 HEADER = [
     "customer_id",
     "site_id",
@@ -53,8 +60,6 @@ def csv_bytes(rows: list[dict[str, str]], header: list[str] | None = None) -> by
 
 def xlsx_bytes(rows: list[dict[str, Any]], header: list[str] | None = None) -> bytes:
     """The rows as an XLSX workbook (first sheet)."""
-    from openpyxl import Workbook
-
     header = header or HEADER
     book = Workbook()
     sheet = book.active
@@ -68,8 +73,6 @@ def xlsx_bytes(rows: list[dict[str, Any]], header: list[str] | None = None) -> b
 
 def upload(client: Any, content: bytes, name: str = "assets.csv", **scope: Any) -> Any:
     """POST a file to the onboarding upload (CAISO device meters by default)."""
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     data = {"region": "CAISO", "meter_type": "DEVICE", "programs": [], **scope}
     data["file"] = SimpleUploadedFile(name, content)
     return client.post("/onboarding/upload", data)
@@ -77,10 +80,6 @@ def upload(client: Any, content: bytes, name: str = "assets.csv", **scope: Any) 
 
 def assert_funnel_sums_fresh() -> None:
     """The funnel sums the write paths kept equal a recomputation of every job's."""
-    from django.utils import timezone
-
-    from onboarding import follow
-    from onboarding.models import Job
 
     now = timezone.now()
     kept = follow.funnel(now)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import html
+from datetime import datetime
 
 import pytest
 
+from mapping.models import MeterMapping
 from onboarding.models import Draft
 from tests.dashboard.factories import make_meter
 from tests.onboarding.helpers import HEADER, csv_bytes, row, upload, xlsx_bytes
@@ -103,8 +105,6 @@ def test_an_unreadable_file_is_refused_clearly_and_kept(operator_client, content
 
 def test_an_xlsx_reads_like_the_csv_numbers_and_dates_included(operator_client):
     header = HEADER + ["device.install_date"]
-    from datetime import datetime
-
     lines = [row(1, **{"customer.postal_code": 94103, "device.install_date": datetime(2022, 5, 1)})]
     response = upload(operator_client, xlsx_bytes(lines, header=header), name="assets.xlsx")
     assert response.status_code == 302
@@ -134,8 +134,6 @@ def test_the_template_names_the_columns_the_programs_need(operator_client):
 
 
 def test_starting_from_the_mapping_prefills_sites_and_addresses(operator_client):
-    from mapping.models import MeterMapping
-
     meter = make_meter(
         street_1="7 Oak Ave",
         city="Fresno",

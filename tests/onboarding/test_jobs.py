@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from leap import create_meters as cm
 from onboarding import follow, jobs
 from onboarding.models import Asset, Batch, Draft, DraftRow, Job
 from tests.onboarding.helpers import assert_funnel_sums_fresh, csv_bytes, row, upload
@@ -150,7 +151,6 @@ def test_leaps_400_is_shown_line_by_line(operator_client, leap_sim, make_user):
     draft = Draft.objects.create(source="csv", filename="x.csv", region="CAISO", meter_type="DEVICE",
                                  counts={"ok": 3})  # fmt: skip
     good = row(1)
-    from leap import create_meters as cm
 
     def asset(values):
         out = {"transmission_region": "CAISO", "meter_type": "DEVICE"}

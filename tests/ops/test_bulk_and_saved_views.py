@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from meters.models import RequiredAction
 from ops import workflow
@@ -144,8 +145,6 @@ def test_a_saved_view_is_per_user_and_replaced_by_name(client, make_user):
 
 
 def test_schedules_read_in_words(db):
-    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
-
     cron = CrontabSchedule.objects.create(minute="30", hour="2", timezone="UTC")
     every = IntervalSchedule.objects.create(every=300, period="seconds")
     nightly = PeriodicTask.objects.create(name="n", task="t", crontab=cron)

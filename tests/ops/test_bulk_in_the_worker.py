@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ops import workflow
@@ -256,8 +256,6 @@ def test_a_bulk_change_whose_user_is_gone_fails_and_says_so(make_user, db):
 
 def test_the_code_before_queued_changes_can_still_record_a_bulk_change(db):
     """A rolling deploy or a rollback: an INSERT naming only the old columns still works."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO ops_bulkworkupdate (created_at, operation, value, query, selected, changed)"

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
+from django.db.models import Value
+from django.db.models.functions import Concat
 
 from leapportal.web import csvexport, listing, timefmt, urgency
 
@@ -76,9 +78,6 @@ def test_pagination_counts_at_most_the_cap(django_assert_num_queries):
 
 @pytest.mark.django_db
 def test_a_page_found_first_reads_only_its_own_rows_in_one_query(django_assert_num_queries):
-    from django.db.models import Value
-    from django.db.models.functions import Concat
-
     User.objects.bulk_create(User(username=f"u{i:03d}", last_name=f"{i % 3}") for i in range(30))
     users = User.objects.order_by("last_name", "-username")
     decorated = User.objects.annotate(shown=Concat("username", Value("!")))

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from meters import tasks as meter_tasks
 from meters.models import Meter, SyncRun
+from revenue import tasks
 from revenue.models import (
     MeterResponsiveness,
     MeterRevenue,
@@ -204,8 +205,6 @@ def test_the_meter_page_sync_health_and_the_queue_show_revenue(synced, viewer_cl
 def test_an_operator_starts_a_revenue_sync_and_its_card_polls_while_it_is_queued(
     db, operator_client, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from revenue import tasks
-
     monkeypatch.setattr(tasks.run_revenue_sync, "delay", lambda run_id: None)  # no worker here
     with django_capture_on_commit_callbacks(execute=True):
         response = operator_client.post(reverse("revenue:sync_now"))

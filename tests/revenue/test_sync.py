@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from django.db.models import Sum
+from django.conf import settings
+from django.db.models import F, Sum
+from django.utils import timezone
 
 import leap
 from revenue.models import (
@@ -13,16 +15,12 @@ from revenue.models import (
     RevenueReport,
     RevenueSyncRun,
 )
-from revenue.sync import month_text
+from revenue.sync import month_text, window
 
 
 def leap_versions(sim):
     """(month, version) pairs Leap lists for the sync's window."""
     client = leap.get_client()
-    from django.conf import settings
-    from django.utils import timezone
-
-    from revenue.sync import window
 
     first, last = window(timezone.now(), settings.REVENUE_SYNC_MONTHS)
     return {
@@ -151,8 +149,6 @@ def test_a_second_sync_fetches_only_what_is_new_and_never_overwrites_a_final_fig
 
 
 def models_f(name):
-    from django.db.models import F
-
     return F(name)
 
 

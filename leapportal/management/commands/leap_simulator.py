@@ -10,6 +10,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from leap.simulator import DEFAULT_API_KEY, Simulator
+from leap.simulator.server import SimulatorServer
+
 
 def _shown_key(key: str, public_key: str) -> str:
     """The simulator's public test key in full; any other key (a real one?) only by its start."""
@@ -44,9 +47,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Build the portfolio, serve it, print how to reach it."""
-        from leap.simulator import DEFAULT_API_KEY, Simulator
-        from leap.simulator.server import SimulatorServer
-
         if not (settings.DEBUG or settings.TESTING) or not settings.LEAP_SIMULATOR:
             # A production process holds the real LEAP_API_KEY and the real webhook secrets; a
             # stand-in Leap has no business there (and must not print them).
