@@ -33,7 +33,7 @@ from .http import (
     Service,
     query_key,
 )
-from .meter_search import meter_predicates
+from .meter_search import meter_predicates, time_window
 from .meter_state import MeterState, iso
 from .validate import Invalid
 from .webhooks_api import webhook_routes
@@ -316,7 +316,9 @@ class Api:
             more = position < len(indices)
             next_offset = position
         else:
-            page, next_offset = portfolio.scan(offset, prefilter, accept, size)
+            page, next_offset = portfolio.scan(
+                offset, prefilter, accept, size, window=time_window(query)
+            )
             more = next_offset < portfolio.next_index
         data: dict[str, Any] = {"meters": [render(s) for s in page]}
         if more:
