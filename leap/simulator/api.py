@@ -36,7 +36,7 @@ from .http import (
     query_key,
 )
 from .jobs_api import job_routes
-from .meter_search import meter_predicates
+from .meter_search import meter_predicates, time_window
 from .meter_state import MeterState
 from .settlement import settlement_routes
 from .validate import Invalid
@@ -309,7 +309,9 @@ class Api:
             more = position < len(indices)
             next_offset = position
         else:
-            page, next_offset = portfolio.scan(offset, prefilter, accept, size)
+            page, next_offset = portfolio.scan(
+                offset, prefilter, accept, size, window=time_window(query)
+            )
             more = next_offset < portfolio.next_index
         data: dict[str, Any] = {"meters": [render(s) for s in page]}
         if more:

@@ -1,9 +1,20 @@
-"""The filters of the simulator's meter and enrollment searches, as two predicates."""
+"""The filters of the simulator's meter and enrollment searches: two predicates and a time window."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from .base_times import TimeWindow
+
+
+def time_window(query: dict[str, Any]) -> TimeWindow:
+    """The search's time filters, which `Portfolio.scan` uses to skip meters that cannot pass."""
+    return TimeWindow(
+        modified_after=query["last_modified_date_time"],
+        created_after=query["created_after_date_time"],
+        created_before=query["created_before_date_time"],
+    )
 
 
 def meter_predicates(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import catalog
+from .base_times import BaseTimes, TimeWindow, merged
 from .meter_state import (
     COMMERCIAL_LOADS,
     GROUP_SIZE,
@@ -278,6 +279,7 @@ class Portfolio:
         self.next_index = size
         self._ids: dict[str, int] | None = None
         self._cache: dict[int, MeterState] = {}
+        self._base_times: BaseTimes | None = None
 
     def __len__(self) -> int:
         return self.next_index - len(self.removed)
@@ -345,33 +347,63 @@ class Portfolio:
         self.removed.add(index)
         self.overlay.pop(index, None)
 
+    def base_times(self) -> BaseTimes:
+        """Every generated meter's created_at and updated_at, sorted (computed once, on first use).
+
+        A generated meter's times never change: a changed meter lives in the overlay.
+        """
+        if self._base_times is None:
+            gen = self.generator
+
+            def times_of(index: int) -> tuple[datetime, datetime]:
+                core = gen.core(index)
+                return core.created_at, core.updated_at
+
+            self._base_times = BaseTimes(self.base_size, times_of)
+        return self._base_times
+
+    def _indices(self, start: int, window: TimeWindow | None) -> Iterator[int]:
+        """Indices from `start` a scan must look at, ascending: every one, or with a time window,
+        the overlay's and the generated meters' whose generated times pass it."""
+        if not window:
+            return iter(range(start, self.next_index))
+        candidates = self.base_times().candidates(window)
+        return merged(candidates, sorted(self.overlay), start)
+
     def scan(
-        self, start: int, prefilter: Any, accept: Any, limit: int
+        self,
+        start: int,
+        prefilter: Any,
+        accept: Any,
+        limit: int,
+        window: TimeWindow | None = None,
     ) -> tuple[list[MeterState], int]:
-        """Up to `limit` meters from index `start` on that pass both filters; returns the next index."""
+        """Up to `limit` meters from index `start` on that pass both filters; returns the next index.
+
+        `window` repeats the time filters that `prefilter` checks on a generated meter's Core, so
+        that only the meters that can pass them are looked at; the answer is the same without it.
+        """
         found: list[MeterState] = []
-        index = start
         end = self.next_index
+        if limit <= 0 or start >= end:
+            return found, start
         gen = self.generator
-        while index < end and len(found) < limit:
+        for index in self._indices(start, window):
             if index in self.removed:
-                index += 1
                 continue
             state = self.overlay.get(index)
             if state is None:
-                if index < self.base_size:
-                    core = gen.core(index)
-                    if prefilter is not None and not prefilter(core):
-                        index += 1
-                        continue
-                    state = self._cache.get(index) or gen.build(index, core)
-                else:  # pragma: no cover - added meters always live in the overlay
-                    index += 1
+                if index >= self.base_size:  # pragma: no cover - added meters live in the overlay
                     continue
+                core = gen.core(index)
+                if prefilter is not None and not prefilter(core):
+                    continue
+                state = self._cache.get(index) or gen.build(index, core)
             if accept(state):
                 found.append(state)
-            index += 1
-        return found, index
+                if len(found) >= limit:
+                    return found, index + 1
+        return found, end
 
     def group_members(self, group: MarketGroup) -> list[str]:
         """Meter ids in a market group now (full membership, as group.updated sends it)."""
