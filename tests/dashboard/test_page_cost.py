@@ -105,3 +105,41 @@ def test_the_meter_pages_dispatches_are_found_through_indexes(viewer_client):
     page = viewer_client.get(f"/meters/{meter.pk}/")
     assert page.status_code == 200
     assert page.content.count(b"/dispatch/events/") == 2
+
+
+@pytest.mark.django_db
+def test_the_stale_banner_reads_its_three_parts_in_one_query(django_assert_num_queries):
+    from datetime import UTC, datetime, timedelta
+
+    from dispatch.models import ReconcileRun
+    from leapportal.heartbeat import record_heartbeat
+    from meters.models import SyncRun
+    from ops.health import stale_warnings
+
+    now = datetime.now(UTC)
+    with django_assert_num_queries(1):
+        assert {w.key for w in stale_warnings(now)} == {"sync", "worker"}
+    old, new = now - timedelta(hours=3), now - timedelta(minutes=1)
+    # The latest good sync counts (not a newer failed or unfinished one, nor a newer older-kind).
+    SyncRun.objects.create(kind="incremental", status="done", started_at=old, finished_at=old)
+    SyncRun.objects.create(kind="full", status="failed", started_at=new, finished_at=new)
+    SyncRun.objects.create(kind="full", status="running", started_at=new)
+    # The latest done reconcile by start; unfinished, it warns of nothing.
+    ReconcileRun.objects.create(
+        status="done", started_at=old, finished_at=old, window_start=now, window_end=now
+    )
+    record_heartbeat("w1@host", now=now - timedelta(minutes=30))
+    record_heartbeat("w2@host", now=old)
+    with django_assert_num_queries(1):
+        warnings = {w.key: w.message for w in stale_warnings(now)}
+    assert warnings == {
+        "sync": "Meter data is 3h 00m old: the last good sync finished 3h 00m ago.",
+        "dispatch": "Dispatches were last reconciled with Leap 3h 00m ago.",
+        "worker": "No background worker seen for 30m.",
+    }
+    ReconcileRun.objects.create(
+        status="done", started_at=new, finished_at=None, window_start=now, window_end=now
+    )
+    SyncRun.objects.create(kind="full", status="held", started_at=new, finished_at=new)
+    record_heartbeat("w2@host", now=now)
+    assert stale_warnings(now) == []
