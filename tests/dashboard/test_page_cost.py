@@ -143,3 +143,117 @@ def test_the_stale_banner_reads_its_three_parts_in_one_query(django_assert_num_q
     SyncRun.objects.create(kind="full", status="held", started_at=new, finished_at=new)
     record_heartbeat("w2@host", now=now)
     assert stale_warnings(now) == []
+
+
+def _varied_meters():
+    """Meters of every kind a list row shows differently, with HTML-special text from Leap."""
+    from datetime import UTC, datetime, timedelta
+
+    from mapping.models import MeterMapping, SharedSite
+    from meters.models import GroupAssignment
+    from tests.dashboard.factories import make_action, make_group
+
+    now = datetime.now(UTC)
+    nasty = '<b>Tom & "Jerry\'s"</b>'
+    meters = [
+        make_meter(partner_reference=f"ref-{i}", end_customer_name=f"Agree {i}") for i in range(4)
+    ]  # mapped with customer id = reference: the convention, so a mismatch is flagged
+    meters += [
+        make_meter(
+            partner_reference=nasty, end_customer_name=nasty, end_customer_company_name=nasty,
+            street_1=nasty, city="<i>Fresno</i>", state_or_province_code="C&A",
+            load_types=["EV<script>", "A&B"], meter_type="<SUB>", transmission_region="ERCOT",
+            global_enrollment_status='PEND"ING',
+        ),
+        make_meter(
+            partner_reference=None, end_customer_name=None, end_customer_company_name=None,
+            street_1=None, city=None, state_or_province_code=None, load_types=[],
+            meter_type=None, transmission_region="", global_enrollment_status="",
+            leap_updated_at=None,
+        ),
+        make_meter(is_archived=True, global_enrollment_status="INELIGIBLE", transmission_region="PJM"),
+        make_meter(missing_since=now - timedelta(days=2), transmission_region="NYISO"),
+        make_meter(missing_since=now, is_archived=True, load_types="HVAC"),
+        make_meter(city="Austin", street_1=None, load_types=[1, None]),
+        make_meter(transmission_region="MARS"),  # a region without a zone of its own
+    ]  # fmt: skip
+    for meter in meters[:4]:
+        MeterMapping.objects.create(meter=meter, customer_id=meter.partner_reference)
+    MeterMapping.objects.create(
+        meter=meters[4], customer_id="<C&1>", site_id="<site>", label='L"1"&<x>'
+    )
+    for meter, site in [(meters[6], "shared-1"), (meters[7], "shared-1"), (meters[9], "ok-site")]:
+        MeterMapping.objects.create(meter=meter, customer_id=meter.partner_reference, site_id=site)
+    SharedSite.objects.create(site_id="ok-site", reason="a campus")
+    for meter, deadline in [(meters[0], now - timedelta(hours=5)), (meters[4], now + timedelta(hours=30)),
+                            (meters[5], now + timedelta(days=20)), (meters[6], now + timedelta(seconds=20))]:  # fmt: skip
+        make_action(meter, deadline=deadline)
+    Meter.objects.filter(pk=meters[4].pk).update(
+        open_partner_actions=1234,
+        open_leap_actions=2,
+        next_action_deadline=now + timedelta(hours=30),
+    )
+    Meter.objects.filter(pk=meters[0].pk).update(
+        open_partner_actions=1, next_action_deadline=now - timedelta(hours=5)
+    )
+    Meter.objects.filter(pk=meters[5].pk).update(
+        open_leap_actions=3, next_action_deadline=now + timedelta(days=20)
+    )
+    Meter.objects.filter(pk=meters[6].pk).update(next_action_deadline=now + timedelta(seconds=20))
+    today = datetime.now(UTC).date()
+    named, unnamed = make_group(name='<G&"1">'), make_group(name="")
+    for meter in meters[:3]:
+        for group in (named, unnamed) if meter is meters[0] else (named,):
+            for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
+                GroupAssignment.objects.create(
+                    meter=meter, trade_date=day, market_group=group, source="enrollment"
+                )
+    return meters
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["viewer", "admin"])
+@pytest.mark.parametrize("zone_mode", ["market", "utc"])
+@pytest.mark.parametrize("mapping", [True, False])
+def test_the_meter_rows_in_python_are_the_rows_of_the_template_byte_for_byte(
+    role, zone_mode, mapping, make_user, rf, settings
+):
+    import time_machine
+    from django.template import RequestContext, Template
+    from django.template.loader import get_template
+    from django.utils import timezone
+
+    from leapportal.models import UserPreference
+    from meters import extensions
+    from meters.views import groups_today, list_rows
+
+    settings.MAPPING_ONE_METER_PER_SITE = True
+    _varied_meters()
+    user = make_user(role, is_staff=role == "admin")
+    if zone_mode == "utc":
+        UserPreference.objects.create(user=user, time_zone="utc")
+    request = rf.get("/meters/")
+    request.user = user
+    with time_machine.travel(timezone.now(), tick=False):
+        meters = list(extensions.annotate_list(list_rows()).order_by("partner_reference", "pk"))
+        groups = groups_today(meters, timezone.now())
+        for meter in meters:
+            meter.groups_today = groups.get(meter.pk, [])
+        row = get_template("meters/partials/meter_row.html")
+        expected = "".join(
+            row.render({"meter": meter, "mapping": mapping}, request) for meter in meters
+        )
+        rows = Template("{% load meter_rows %}{% meter_rows meters %}")
+        got = rows.render(RequestContext(request, {"meters": meters, "mapping": mapping}))
+    assert got == expected
+    # What the rows show, so that both cannot be equally empty or equally unescaped:
+    assert got.count("<tr ") == len(meters) == 11
+    assert "<b>" not in got and "&lt;b&gt;Tom &amp; &quot;Jerry&#x27;s&quot;&lt;/b&gt;" in got
+    assert "EV&lt;script&gt;, A&amp;B" in got and "&lt;G&amp;&quot;1&quot;&gt;</a>" in got
+    if mapping:
+        assert 'data-flag="mismatch"' in got and 'data-flag="shared_site"' in got
+        assert 'data-flag="missing"' in got and 'data-flag="archived"' in got
+        assert "&lt;C&amp;1&gt;" in got and ">not mapped<" in got
+        assert ("Edit</a>" in got) == (role == "admin")
+    else:
+        assert "mapping-inline" not in got
