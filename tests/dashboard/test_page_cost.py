@@ -175,7 +175,7 @@ def _varied_meters():
         make_meter(missing_since=now - timedelta(days=2), transmission_region="NYISO"),
         make_meter(missing_since=now, is_archived=True, load_types="HVAC"),
         make_meter(city="Austin", street_1=None, load_types=[1, None]),
-        make_meter(transmission_region="MARS"),  # a region without a zone of its own
+        make_meter(transmission_region="<MARS&>"),  # a region without a zone of its own
     ]  # fmt: skip
     for meter in meters[:4]:
         MeterMapping.objects.create(meter=meter, customer_id=meter.partner_reference)
@@ -250,6 +250,7 @@ def test_the_meter_rows_in_python_are_the_rows_of_the_template_byte_for_byte(
     assert got.count("<tr ") == len(meters) == 11
     assert "<b>" not in got and "&lt;b&gt;Tom &amp; &quot;Jerry&#x27;s&quot;&lt;/b&gt;" in got
     assert "EV&lt;script&gt;, A&amp;B" in got and "&lt;G&amp;&quot;1&quot;&gt;</a>" in got
+    assert "<td>&lt;MARS&amp;&gt;</td>" in got
     if mapping:
         assert 'data-flag="mismatch"' in got and 'data-flag="shared_site"' in got
         assert 'data-flag="missing"' in got and 'data-flag="archived"' in got
