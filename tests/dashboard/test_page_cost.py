@@ -258,3 +258,35 @@ def test_the_meter_rows_in_python_are_the_rows_of_the_template_byte_for_byte(
         assert ("Edit</a>" in got) == (role == "admin")
     else:
         assert "mapping-inline" not in got
+
+
+@pytest.mark.django_db
+def test_a_users_permissions_are_read_in_one_query_with_djangos_answers(
+    make_user, django_assert_num_queries
+):
+    from django.contrib.auth.backends import ModelBackend
+    from django.contrib.auth.models import Permission
+
+    from leapportal import roles
+
+    user = make_user("operator")
+    user.user_permissions.add(Permission.objects.get(codename="edit_mapping"))
+    django = ModelBackend()
+    expected = (django.get_user_permissions(user), django.get_group_permissions(user))
+    assert expected[0] == {roles.EDIT_MAPPING} and expected[1]
+    for present in (True, False):
+        fresh = type(user).objects.get(pk=user.pk)
+        with django_assert_num_queries(1):
+            assert fresh.has_perm(roles.VIEW)
+            assert fresh.has_perm(roles.EDIT_MAPPING) is present
+            assert not fresh.has_perm("leapportal.no_such_permission")
+        assert (fresh.get_user_permissions(), fresh.get_group_permissions()) == expected
+        assert fresh.get_all_permissions() == expected[0] | expected[1]
+        if present:
+            user.user_permissions.clear()
+            expected = (set(), expected[1])
+    # Inactive users have none; superusers all, as Django's backend says.
+    inactive = make_user("operator", username="gone", is_active=False)
+    assert not inactive.has_perm(roles.VIEW) and inactive.get_all_permissions() == set()
+    boss = make_user(username="boss", is_superuser=True)
+    assert boss.get_all_permissions() == ModelBackend().get_all_permissions(boss)
