@@ -109,8 +109,12 @@ AUTH_PASSWORD_VALIDATORS = [
 # Login throttling by django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one username
 # from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES (a right password included).
 # By the pair, so that one colleague's typos (or someone guessing) do not lock a whole office out.
+# leapportal.auth.PermissionsBackend reads a user's permissions in one query (Django's backend
+# takes two) and logs nobody in; Django's backend, after it, logs people in and answers
+# permissions from the cache the first one filled.
 AUTHENTICATION_BACKENDS = [
     "leapportal.auth.ThrottledBackend",
+    "leapportal.auth.PermissionsBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5, minimum=1)

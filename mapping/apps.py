@@ -8,10 +8,13 @@ class MappingConfig(AppConfig):
     verbose_name = "Meter mapping"
 
     def ready(self) -> None:
-        """The meter list reads what our mapping's inline flags need in its own query."""
-        # Imported here, not at the top: both import models, which do not exist before the app
+        """The meter list reads what our mapping's inline flags need in its own query, and shows
+        our mapping of each meter in a cell of its row."""
+        # Imported here, not at the top: they import models, which do not exist before the app
         # registry is ready.
         from mapping.flags import annotate_meters
-        from meters.extensions import register_list_annotation
+        from mapping.templatetags.mapping_tags import list_cell
+        from meters.extensions import register_list_annotation, register_list_cell
 
         register_list_annotation(annotate_meters)
+        register_list_cell(list_cell)

@@ -10,12 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Sum, Value
 from django_celery_beat.models import PeriodicTask
 
 from dispatch.models import DispatchDelivery, ReconcileRun
-from leapportal.heartbeat import last_worker_seen
-from leapportal.models import Receiver, WebhookAuthFailure
+from leapportal.models import Receiver, WebhookAuthFailure, WorkerHeartbeat
 from leapportal.web.urgency import humanize_delta
 from meters.models import SyncRun, WebhookDelivery
 
@@ -48,40 +47,56 @@ def last_good_sync() -> SyncRun | None:
     )
 
 
+def _freshness() -> dict[str, datetime | None]:
+    """When the last good sync and the last reconcile finished, when a worker was last seen.
+
+    One query for the three (a UNION ALL of three one-row lookups, each through its own index):
+    the stale-data banner is on every page, and three round trips of its own were a third of the
+    queries a page paid before its content. A part with no row is missing from the result.
+    """
+    sync = (
+        SyncRun.objects.filter(kind__in=["full", "incremental"], status__in=["done", "held"])
+        .exclude(finished_at=None)
+        .order_by("-finished_at")
+        .values_list(Value("sync"), "finished_at")[:1]
+    )
+    reconcile = (
+        ReconcileRun.objects.filter(status="done")
+        .order_by("-started_at")
+        .values_list(Value("reconcile"), "finished_at")[:1]
+    )
+    worker = WorkerHeartbeat.objects.order_by("-last_seen_at").values_list(
+        Value("worker"), "last_seen_at"
+    )[:1]
+    return dict(sync.union(reconcile, worker, all=True))
+
+
 def stale_warnings(now: datetime) -> list[StaleWarning]:
     """Why the pages' data may be stale right now (empty when all is fresh)."""
     warnings = []
-    sync = last_good_sync()
-    if sync is None:
+    fresh = _freshness()
+    synced = fresh.get("sync")
+    if synced is None:
         warnings.append(
             StaleWarning("sync", "No meter sync has finished yet: meter data is missing.")
         )
-    elif now - sync.finished_at > sync_stale_after():
-        age = humanize_delta(now - sync.finished_at)
+    elif now - synced > sync_stale_after():
+        age = humanize_delta(now - synced)
         warnings.append(
             StaleWarning("sync", f"Meter data is {age} old: the last good sync finished {age} ago.")
         )
-    reconcile = (
-        ReconcileRun.objects.filter(status="done")
-        .only("finished_at")
-        .order_by("-started_at")
-        .first()
-    )
-    if (
-        reconcile is not None
-        and reconcile.finished_at
-        and (now - reconcile.finished_at > dispatch_stale_after())
-    ):
-        age = humanize_delta(now - reconcile.finished_at)
+    reconciled = fresh.get("reconcile")
+    if reconciled is not None and now - reconciled > dispatch_stale_after():
+        age = humanize_delta(now - reconciled)
         warnings.append(
             StaleWarning("dispatch", f"Dispatches were last reconciled with Leap {age} ago.")
         )
-    beat = last_worker_seen()
+    seen = fresh.get("worker")
     worker_max = timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
-    if beat is None:
+    if seen is None:
         warnings.append(StaleWarning("worker", "No background worker has reported yet."))
-    elif now - beat.last_seen_at > worker_max:
-        age = humanize_delta(now - beat.last_seen_at)
+    elif now - seen > worker_max:
+        age = humanize_delta(now - seen)
         warnings.append(StaleWarning("worker", f"No background worker seen for {age}."))
     return warnings
 
