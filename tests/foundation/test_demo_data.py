@@ -17,31 +17,50 @@ ADMIN_TOKEN = "demo-data-test-admin-token"
 METERS = 200
 
 
-@pytest.fixture
-def seeded(transactional_db, live_server, settings, monkeypatch):
-    """seed_demo run once against a 200-meter simulator, with our receivers at live_server."""
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """seed_demo run once for the module against a 200-meter simulator, with our receivers at a
+    live server; its rows are committed, each test reads them in its own rolled-back transaction
+    (`db`), and the module's end flushes them as a transactional test's end would."""
+    from django.core.management import call_command
+    from django.test.utils import modify_settings, override_settings
+    from pytest_django.live_server_helper import LiveServer
+
     from leapportal.demo import ensure_demo_logins, seed_demo
     from meters import reason_codes
     from meters.models import ReasonCode
 
-    sim = Simulator(seed=42, meters=METERS, admin_token=ADMIN_TOKEN, realtime=True)
-    server = SimulatorServer(sim).serve_in_thread()
-    settings.LEAP_SIMULATOR = True
-    settings.LEAP_BASE_URL = server.url
-    settings.PUBLIC_BASE_URL = live_server.url
-    monkeypatch.setenv("LEAP_SIMULATOR_ADMIN_TOKEN", ADMIN_TOKEN)
-    ensure_demo_logins("pw")
-    # What migrate installs; a transactional test before this one may have flushed it.
-    reason_codes.seed(ReasonCode)
+    with django_db_blocker.unblock():
+        live_server = LiveServer("localhost")
+        sim = Simulator(seed=42, meters=METERS, admin_token=ADMIN_TOKEN, realtime=True)
+        server = SimulatorServer(sim).serve_in_thread()
+        try:
+            with (
+                modify_settings(ALLOWED_HOSTS={"append": "localhost"}),
+                override_settings(
+                    LEAP_SIMULATOR=True,
+                    LEAP_BASE_URL=server.url,
+                    PUBLIC_BASE_URL=live_server.url,
+                ),
+                pytest.MonkeyPatch.context() as monkeypatch,
+            ):
+                monkeypatch.setenv("LEAP_SIMULATOR_ADMIN_TOKEN", ADMIN_TOKEN)
+                ensure_demo_logins("pw")
+                # What migrate installs; a transactional test before this one may have flushed it.
+                reason_codes.seed(ReasonCode)
+                report = seed_demo()
+        finally:
+            server.stop()
+            live_server.stop()
     try:
-        report = seed_demo()
+        assert not [s for s in report.skipped if "not in this checkout" not in s], report.skipped
+        yield report
     finally:
-        server.stop()
-    assert not [s for s in report.skipped if "not in this checkout" not in s], report.skipped
-    return report
+        with django_db_blocker.unblock():
+            call_command("flush", interactive=False, verbosity=0, reset_sequences=False)
 
 
-def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_import(seeded):
+def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_import(seeded, db):
     from mapping.models import MappingChange, MappingImport, MeterMapping
     from meters.models import Meter
 
@@ -54,7 +73,7 @@ def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_imp
     assert MappingChange.objects.filter(source="csv").count() == len(mappings)
 
 
-def test_a_second_seeding_maps_nothing_again(seeded):
+def test_a_second_seeding_maps_nothing_again(seeded, db):
     from leapportal.demo import map_demo_meters
     from mapping.models import MappingImport
 
@@ -62,7 +81,7 @@ def test_a_second_seeding_maps_nothing_again(seeded):
     assert MappingImport.objects.count() == 1
 
 
-def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed(seeded):
+def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed(seeded, db):
     from dispatch.models import DispatchTimeslot, ReconcileFinding, ReconcileRun
 
     timeslots = list(DispatchTimeslot.objects.all())
@@ -72,7 +91,7 @@ def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed
     assert not ReconcileFinding.objects.filter(kind="missed_webhook").exists()
 
 
-def test_every_member_of_a_demo_group_dispatch_is_in_the_group_on_its_trade_date(seeded):
+def test_every_member_of_a_demo_group_dispatch_is_in_the_group_on_its_trade_date(seeded, db):
     from dispatch.models import DispatchAllocation
 
     allocations = list(DispatchAllocation.objects.select_related("timeslot"))
@@ -81,7 +100,7 @@ def test_every_member_of_a_demo_group_dispatch_is_in_the_group_on_its_trade_date
     assert [a.flags for a in allocations if a.flags] == []
 
 
-def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(seeded):
+def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(seeded, db):
     from meters.models import RequiredAction
 
     now = datetime.now(UTC)
@@ -97,7 +116,7 @@ def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(see
     assert max(coming) - min(coming) >= timedelta(weeks=4)
 
 
-def test_every_customer_email_comes_from_a_reason_that_agrees_with_the_action(seeded):
+def test_every_customer_email_comes_from_a_reason_that_agrees_with_the_action(seeded, db):
     """An action's code and its action type name the same party; the email is the code's."""
     from meters.models import ReasonCode, RequiredAction
     from ops.queue import decorate, reason_codes
