@@ -42,7 +42,7 @@ class DatabaseOperations(operations.DatabaseOperations):
             return super().sql_flush(
                 style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
             )
-        sizes = self._row_counts(tables)
+        sizes = self.tables_with_rows(tables)
         big = {table for table, rows in sizes.items() if rows > TRUNCATE_ABOVE_ROWS}
         to_truncate = self._with_referencing(big) & set(tables) if big else set()
         to_delete = [table for table in sizes if table not in to_truncate]
@@ -53,7 +53,7 @@ class DatabaseOperations(operations.DatabaseOperations):
         sql.extend(f"DELETE FROM {self.quote_name(table)};" for table in to_delete)
         return sql
 
-    def _row_counts(self, tables: list[str]) -> dict[str, int]:
+    def tables_with_rows(self, tables: list[str]) -> dict[str, int]:
         """The tables of `tables` that hold rows, each with its row count up to one over the cap."""
         probes = " UNION ALL ".join(
             f"SELECT %s, (SELECT count(*) FROM (SELECT 1 FROM {self.quote_name(table)}"
