@@ -32,17 +32,3 @@ def make_meter(db):
         )
 
     return make
-
-
-@pytest.fixture
-def resyncs(monkeypatch):
-    """Records the meter resyncs dispatch asks the meter sync for."""
-    from meters import actions
-
-    calls: list[dict[str, Any]] = []
-
-    def fake(kind, *, requested_by, meter_id=None):
-        calls.append({"kind": kind, "requested_by": requested_by, "meter_id": meter_id})
-
-    monkeypatch.setattr(actions, "request_sync", fake)
-    return calls
