@@ -12,17 +12,34 @@ import pytest
 
 from leap.simulator import Simulator, catalog
 from leap.simulator.server import SimulatorServer
+from tests.pgbackend.copies import copy_rows, put_back
 
 ADMIN_TOKEN = "demo-data-test-admin-token"
 METERS = 200
+BEFORE_SEEDING = "demo_data_before_seeding"  # the schema of the copy
 
 
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker):
     """seed_demo run once for the module against a 200-meter simulator, with our receivers at a
     live server; its rows are committed, each test reads them in its own rolled-back transaction
-    (`db`), and the module's end flushes them as a transactional test's end would."""
-    from django.core.management import call_command
+    (`db`), and the module's end puts back the rows from before (what migrate installed: these
+    tests run among the rolled-back ones, which rely on it)."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        copy_rows(connection, BEFORE_SEEDING)
+    try:
+        with django_db_blocker.unblock():
+            report = _seed_demo()
+        assert not [s for s in report.skipped if "not in this checkout" not in s], report.skipped
+        yield report
+    finally:
+        with django_db_blocker.unblock():
+            put_back(connection, BEFORE_SEEDING)
+
+
+def _seed_demo():
     from django.test.utils import modify_settings, override_settings
     from pytest_django.live_server_helper import LiveServer
 
@@ -30,34 +47,25 @@ def seeded(django_db_setup, django_db_blocker):
     from meters import reason_codes
     from meters.models import ReasonCode
 
-    with django_db_blocker.unblock():
-        live_server = LiveServer("localhost")
-        sim = Simulator(seed=42, meters=METERS, admin_token=ADMIN_TOKEN, realtime=True)
-        server = SimulatorServer(sim).serve_in_thread()
-        try:
-            with (
-                modify_settings(ALLOWED_HOSTS={"append": "localhost"}),
-                override_settings(
-                    LEAP_SIMULATOR=True,
-                    LEAP_BASE_URL=server.url,
-                    PUBLIC_BASE_URL=live_server.url,
-                ),
-                pytest.MonkeyPatch.context() as monkeypatch,
-            ):
-                monkeypatch.setenv("LEAP_SIMULATOR_ADMIN_TOKEN", ADMIN_TOKEN)
-                ensure_demo_logins("pw")
-                # What migrate installs; a transactional test before this one may have flushed it.
-                reason_codes.seed(ReasonCode)
-                report = seed_demo()
-        finally:
-            server.stop()
-            live_server.stop()
+    live_server = LiveServer("localhost")
+    sim = Simulator(seed=42, meters=METERS, admin_token=ADMIN_TOKEN, realtime=True)
+    server = SimulatorServer(sim).serve_in_thread()
     try:
-        assert not [s for s in report.skipped if "not in this checkout" not in s], report.skipped
-        yield report
+        with (
+            modify_settings(ALLOWED_HOSTS={"append": "localhost"}),
+            override_settings(
+                LEAP_SIMULATOR=True, LEAP_BASE_URL=server.url, PUBLIC_BASE_URL=live_server.url
+            ),
+            pytest.MonkeyPatch.context() as monkeypatch,
+        ):
+            monkeypatch.setenv("LEAP_SIMULATOR_ADMIN_TOKEN", ADMIN_TOKEN)
+            ensure_demo_logins("pw")
+            # What migrate installs; a transactional test before this one may have flushed it.
+            reason_codes.seed(ReasonCode)
+            return seed_demo()
     finally:
-        with django_db_blocker.unblock():
-            call_command("flush", interactive=False, verbosity=0, reset_sequences=False)
+        server.stop()
+        live_server.stop()
 
 
 def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_import(seeded, db):

@@ -21,6 +21,8 @@ from django.core.management.commands import flush
 from django.core.management.sql import sql_flush
 from django.db import connections
 
+from tests.pgbackend.copies import copy_rows, restore_sql
+
 COPY_SCHEMA = "pgbackend_post_migrate"
 # The test databases (by name) whose copy this process made; a new process makes its own.
 _copied: set[str] = set()
@@ -38,36 +40,13 @@ class Command(flush.Command):
         if not own or name not in _copied:
             super().handle(**options)
             if own:
-                _copy_post_migrate_rows(connection)
+                copy_rows(connection, COPY_SCHEMA)
                 _copied.add(name)
             return
-        quote = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
-                [COPY_SCHEMA],
-            )
-            copied = sorted(table for (table,) in cursor.fetchall())
         sql = sql_flush(
             no_style(),
             connection,
             reset_sequences=False,
             allow_cascade=options.get("allow_cascade", False),
         )
-        # Foreign keys are checked at commit, so the order of the INSERTs does not matter.
-        sql.extend(
-            f"INSERT INTO {quote(table)} SELECT * FROM {COPY_SCHEMA}.{quote(table)};"
-            for table in copied
-        )
-        connection.ops.execute_sql_flush(sql)
-
-
-def _copy_post_migrate_rows(connection: Any) -> None:
-    """Copy each table that holds rows right after a flush and post_migrate into COPY_SCHEMA."""
-    tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP SCHEMA IF EXISTS {COPY_SCHEMA} CASCADE")
-        cursor.execute(f"CREATE SCHEMA {COPY_SCHEMA}")
-        for table in connection.ops.tables_with_rows(tables):
-            cursor.execute(f"CREATE TABLE {COPY_SCHEMA}.{quote(table)} AS TABLE {quote(table)}")
+        connection.ops.execute_sql_flush(sql + restore_sql(connection, COPY_SCHEMA))
