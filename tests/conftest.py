@@ -4,7 +4,8 @@
 - Browser (Playwright, headless Debian Chromium): `page` and `live_server` come from the plugins;
   `screenshot(page, name)` saves a PNG into test-artifacts/screenshots/.
 - A real Celery worker: `celery_worker` (tests/fixtures/workers.py tells the whole story).
-- Leap: `leap_sim` (tests/fixtures/simulator.py); `embedded_pgdata` (tests/fixtures/embedded.py).
+- Leap: `leap_sim` and `resyncs` (tests/fixtures/simulator.py); `embedded_pgdata`
+  (tests/fixtures/embedded.py).
 """
 
 from __future__ import annotations

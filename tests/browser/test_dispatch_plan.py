@@ -36,7 +36,7 @@ def _fits(page) -> bool:
 
 @pytest.mark.parametrize("width", [1500, 390])
 def test_follow_an_alert_and_read_a_plan_with_its_chart(
-    live_server, page, make_user, login, screenshot, width
+    live_server, page, make_user, login, screenshot, width, resyncs
 ):
     make_user("operator", username="olga")
     meter = make_meter(partner_reference="battery-7", battery_max_discharge_rate_kw=6.0)

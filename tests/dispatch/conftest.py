@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from meters import actions
 from meters.models import Meter
 from tests.dispatch import helpers
 
@@ -33,15 +32,3 @@ def make_meter(db):
         )
 
     return make
-
-
-@pytest.fixture
-def resyncs(monkeypatch):
-    """Records the meter resyncs dispatch asks the meter sync for."""
-    calls: list[dict[str, Any]] = []
-
-    def fake(kind, *, requested_by, meter_id=None):
-        calls.append({"kind": kind, "requested_by": requested_by, "meter_id": meter_id})
-
-    monkeypatch.setattr(actions, "request_sync", fake)
-    return calls

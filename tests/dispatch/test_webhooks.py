@@ -31,7 +31,9 @@ def test_a_good_notification_is_stored_acknowledged_and_processed(deliver, make_
     assert DispatchTimeslot.objects.get().meter == meter
 
 
-def test_the_secret_is_not_stored_with_the_headers(deliver, settings):
+def test_the_secret_is_not_stored_with_the_headers(deliver, settings, resyncs):
+    # The meter is unknown, so dispatch asks for its resync: `resyncs` records it instead of
+    # fetching it from a Leap at the settings' default URL (nothing listens there: ~8 s of retries).
     deliver(meter_notification((uuid.uuid4(), [slot()])))
 
     headers = {k.lower(): v for k, v in DispatchDelivery.objects.get().headers.items()}

@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import modify_settings, override_settings
+from pytest_django.live_server_helper import LiveServer
 
 from dispatch.models import DispatchAllocation, DispatchTimeslot, ReconcileFinding, ReconcileRun
 from leap.simulator import Simulator, catalog
@@ -18,32 +21,54 @@ from mapping.models import MappingChange, MappingImport, MeterMapping
 from meters import reason_codes
 from meters.models import Meter, ReasonCode, RequiredAction
 from ops import queue
+from tests.pgbackend.copies import copy_rows, put_back
 
 ADMIN_TOKEN = "demo-data-test-admin-token"
 METERS = 200
+BEFORE_SEEDING = "demo_data_before_seeding"  # the schema of the copy
 
 
-@pytest.fixture
-def seeded(transactional_db, live_server, settings, monkeypatch):
-    """seed_demo run once against a 200-meter simulator, with our receivers at live_server."""
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """seed_demo run once for the module against a 200-meter simulator, with our receivers at a
+    live server; its rows are committed, each test reads them in its own rolled-back transaction
+    (`db`), and the module's end puts back the rows from before (what migrate installed: these
+    tests run among the rolled-back ones, which rely on it)."""
+    with django_db_blocker.unblock():
+        copy_rows(connection, BEFORE_SEEDING)
+    try:
+        with django_db_blocker.unblock():
+            report = _seed_demo()
+        assert not [s for s in report.skipped if "not in this checkout" not in s], report.skipped
+        yield report
+    finally:
+        with django_db_blocker.unblock():
+            put_back(connection, BEFORE_SEEDING)
+
+
+def _seed_demo():
+    live_server = LiveServer("localhost")
     sim = Simulator(seed=42, meters=METERS, admin_token=ADMIN_TOKEN, realtime=True)
     server = SimulatorServer(sim).serve_in_thread()
-    settings.LEAP_SIMULATOR = True
-    settings.LEAP_BASE_URL = server.url
-    settings.PUBLIC_BASE_URL = live_server.url
-    monkeypatch.setenv("LEAP_SIMULATOR_ADMIN_TOKEN", ADMIN_TOKEN)
-    ensure_demo_logins("pw")
-    # What migrate installs; a transactional test before this one may have flushed it.
-    reason_codes.seed(ReasonCode)
     try:
-        report = seed_demo()
+        with (
+            modify_settings(ALLOWED_HOSTS={"append": "localhost"}),
+            override_settings(
+                LEAP_SIMULATOR=True, LEAP_BASE_URL=server.url, PUBLIC_BASE_URL=live_server.url
+            ),
+            pytest.MonkeyPatch.context() as monkeypatch,
+        ):
+            monkeypatch.setenv("LEAP_SIMULATOR_ADMIN_TOKEN", ADMIN_TOKEN)
+            ensure_demo_logins("pw")
+            # What migrate installs; a transactional test before this one may have flushed it.
+            reason_codes.seed(ReasonCode)
+            return seed_demo()
     finally:
         server.stop()
-    assert not [s for s in report.skipped if "not in this checkout" not in s], report.skipped
-    return report
+        live_server.stop()
 
 
-def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_import(seeded):
+def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_import(seeded, db):
     mappings = list(MeterMapping.objects.all())
     assert len(mappings) == round(Meter.objects.count() * 0.8)
     assert all(m.customer_id and m.site_id and m.label for m in mappings)
@@ -53,12 +78,12 @@ def test_four_meters_in_five_are_mapped_to_a_customer_and_site_by_an_applied_imp
     assert MappingChange.objects.filter(source="csv").count() == len(mappings)
 
 
-def test_a_second_seeding_maps_nothing_again(seeded):
+def test_a_second_seeding_maps_nothing_again(seeded, db):
     assert map_demo_meters() == "every meter the demo maps is mapped already"
     assert MappingImport.objects.count() == 1
 
 
-def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed(seeded):
+def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed(seeded, db):
     timeslots = list(DispatchTimeslot.objects.all())
     assert {t.level for t in timeslots} == {"meter", "group"}
     assert {t.first_source for t in timeslots} == {"webhook"}
@@ -66,14 +91,14 @@ def test_the_demo_dispatches_arrive_by_webhook_and_the_poll_finds_nothing_missed
     assert not ReconcileFinding.objects.filter(kind="missed_webhook").exists()
 
 
-def test_every_member_of_a_demo_group_dispatch_is_in_the_group_on_its_trade_date(seeded):
+def test_every_member_of_a_demo_group_dispatch_is_in_the_group_on_its_trade_date(seeded, db):
     allocations = list(DispatchAllocation.objects.select_related("timeslot"))
     group_members = [a for a in allocations if a.timeslot.level == "group"]
     assert len({a.timeslot_id for a in group_members}) >= 2 and len(group_members) >= 20
     assert [a.flags for a in allocations if a.flags] == []
 
 
-def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(seeded):
+def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(seeded, db):
     now = datetime.now(UTC)
     deadlines = list(
         RequiredAction.objects.filter(side="partner").values_list("deadline", flat=True)
@@ -87,7 +112,7 @@ def test_partner_action_deadlines_spread_over_the_coming_weeks_a_few_overdue(see
     assert max(coming) - min(coming) >= timedelta(weeks=4)
 
 
-def test_every_customer_email_comes_from_a_reason_that_agrees_with_the_action(seeded):
+def test_every_customer_email_comes_from_a_reason_that_agrees_with_the_action(seeded, db):
     """An action's code and its action type name the same party; the email is the code's."""
     reasons = {r.code: r for r in ReasonCode.objects.all()}
     for code, action_type, _text in catalog.PARTNER_ACTIONS:
