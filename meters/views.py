@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from leapportal import roles
-from leapportal.htmx import wants_fragment
+from leapportal.htmx import render_page, wants_fragment
 from leapportal.timezones import trade_date
 from leapportal.web import csvexport, timefmt
 from leapportal.web.listing import paginate, parse_sort
@@ -114,10 +114,7 @@ def meter_list(request: HttpRequest) -> HttpResponse:
         "mapping": mapping_installed(),
         "export_query": request.GET.urlencode(),
     }
-    template = "meters/meter_list.html"
-    if wants_fragment(request):
-        template += "#meter-table"
-    return render(request, template, context)
+    return render_page(request, "meters/meter_list.html", context, fragment="meter-table")
 
 
 EXPORT_FIELDS = [
