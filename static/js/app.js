@@ -51,6 +51,11 @@ document.addEventListener("submit", (event) => {
 // The id of a row being swapped (opened, closed, worked): between the swap and htmx's settle the
 // new row is in the page but not yet marked current, and a fast j/k must count from it.
 let swappingRow = null;
+// A command key (Enter, a, e, x) pressed on a row that htmx has put in the page but not yet
+// processed: its buttons and forms have no htmx behaviour for ~20 ms (htmx binds new content at
+// settle), so a click then would submit the panel's form as a plain POST and leave the queue for
+// the action's own page. The key waits for the row's htmx:load, then runs on the new row.
+let pendingKey = null;
 function queueRows() {
   return Array.from(document.querySelectorAll("[data-keyboard-list] tbody[data-action-row]"));
 }
@@ -95,21 +100,34 @@ document.addEventListener("keydown", (event) => {
   const row = currentRow() || (swappingRow && document.getElementById(swappingRow))
     || (el.closest && el.closest("tbody[data-action-row]"));
   const index = row ? rows.indexOf(row) : -1;
+  if (row && row.id === swappingRow && ["Enter", "a", "e", "x"].includes(event.key)
+      && !(event.key === "Enter" && el.closest("a, button"))) {
+    event.preventDefault();
+    pendingKey = { id: row.id, key: event.key };
+    return;
+  }
   // A move wins over a swap still settling: the settle must not pull the cursor back.
   if (event.key === "j") { event.preventDefault(); swappingRow = null; focusRow(rows[Math.min(index + 1, rows.length - 1)]); }
   else if (event.key === "k") { event.preventDefault(); swappingRow = null; focusRow(rows[Math.max(index - 1, 0)]); }
-  else if (event.key === "Enter" && row && !el.closest("a, button")) {
+  else if (row && !(event.key === "Enter" && el.closest("a, button")) && runKey(row, event.key)) {
     event.preventDefault();
-    const toggle = row.querySelector("[data-row-toggle]");
-    if (toggle) toggle.click();
-  }
-  else if (event.key === "a" && row) { event.preventDefault(); rowCommand(row, "me"); }
-  else if (event.key === "e" && row) { event.preventDefault(); rowCommand(row, "done"); }
-  else if (event.key === "x" && row) {
-    const box = row.querySelector('input[name="ids"]');
-    if (box) { event.preventDefault(); box.checked = !box.checked; bulkRefresh(); }
   }
 });
+function runKey(row, key) {
+  // The row commands; true when `key` is one of them and it did something.
+  if (key === "Enter") {
+    const toggle = row.querySelector("[data-row-toggle]");
+    if (toggle) toggle.click();
+    return true;
+  }
+  if (key === "a") { rowCommand(row, "me"); return true; }
+  if (key === "e") { rowCommand(row, "done"); return true; }
+  if (key === "x") {
+    const box = row.querySelector('input[name="ids"]');
+    if (box) { box.checked = !box.checked; bulkRefresh(); return true; }
+  }
+  return false;
+}
 document.addEventListener("click", (event) => {
   if (event.target.closest("[data-keys-help]")) {
     const help = document.getElementById("keys-help");
@@ -123,11 +141,18 @@ document.addEventListener("click", (event) => {
 // detached by then, so remember its id before the swap and pick the new one up as it loads.
 document.addEventListener("htmx:beforeSwap", (event) => {
   const target = event.detail.target;
-  swappingRow = target && target.matches && target.matches("tbody[data-action-row]") ? target.id : null;
+  // Only a swap that happens: a refused answer (4xx) leaves the old, working row in place.
+  swappingRow = event.detail.shouldSwap && target && target.matches
+    && target.matches("tbody[data-action-row]") ? target.id : null;
 });
 document.addEventListener("htmx:load", (event) => {
   const elt = event.detail.elt;
   if (swappingRow && elt && elt.id === swappingRow) { swappingRow = null; focusRow(elt); }
+  if (pendingKey && elt && elt.id === pendingKey.id) {
+    const key = pendingKey.key;
+    pendingKey = null;
+    runKey(elt, key);
+  }
 });
 
 // --- A chip sets its filter in the page's filter form, so the form (and the URL) hold every

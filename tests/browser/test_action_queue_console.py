@@ -365,3 +365,27 @@ def test_the_queue_filters_by_market_group_from_the_group_page(live_server, page
     page.wait_for_url(f"**/actions/?*market_group={group.pk}*")
     assert page.locator("#action-table tbody[data-action-row]").count() == 1
     assert "pump-02" in page.inner_text("#action-table")
+
+
+def test_a_key_pressed_before_htmx_has_bound_a_new_row_waits_for_it(
+    live_server, page, make_user, login
+):
+    """htmx binds a swapped-in row at settle: a key pressed in between must not submit the panel's
+    form as a plain POST (which left the queue for the action's own page)."""
+    make_user("operator", username="olga")
+    actions = _queue(3)
+    login(page, "olga")
+    page.goto(f"{live_server.url}/actions/")
+    # Widen the window between the swap and htmx's binding of the new content (20 ms by default).
+    page.evaluate("htmx.config.defaultSettleDelay = 600")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")  # the first row's work panel
+    page.wait_for_selector(f"#action-{actions[0].pk} .work-panel")
+    page.keyboard.press("a")  # at once: the panel is in the page, its form not yet bound by htmx
+    page.wait_for_selector(f"#action-{actions[0].pk} .work-cell:has-text('olga')")
+    assert page.url.split("#")[0] == f"{live_server.url}/actions/"  # the queue, not /actions/<id>/
+    assert page.locator("tbody[data-action-row]").count() == 3
+    work = ActionWorkItem.objects.get(action=actions[0])
+    assert work.assignee.username == "olga"
