@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from leapportal.models import WorkerHeartbeat
@@ -30,9 +30,14 @@ def record_heartbeat(hostname: str, *, now: datetime | None = None) -> WorkerHea
     return beat
 
 
+def heartbeats_latest_first() -> QuerySet[WorkerHeartbeat]:
+    """Every worker's heartbeat, the most recent first."""
+    return WorkerHeartbeat.objects.order_by("-last_seen_at")
+
+
 def last_worker_seen() -> WorkerHeartbeat | None:
     """The most recent heartbeat of any worker, or None when no worker ever ran one."""
-    return WorkerHeartbeat.objects.order_by("-last_seen_at").first()
+    return heartbeats_latest_first().first()
 
 
 def worker_is_stale(*, now: datetime | None = None, max_age: timedelta | None = None) -> bool:

@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Sum, Value
+from django.db.models import Count, QuerySet, Sum, Value
 from django_celery_beat.models import PeriodicTask
 
 from dispatch.models import DispatchDelivery, ReconcileRun
-from leapportal.models import Receiver, WebhookAuthFailure, WorkerHeartbeat
+from leapportal.heartbeat import heartbeats_latest_first
+from leapportal.models import Receiver, WebhookAuthFailure
 from leapportal.web.urgency import humanize_delta
 from meters.models import SyncRun, WebhookDelivery
 
@@ -37,14 +38,18 @@ def dispatch_stale_after() -> timedelta:
     return timedelta(minutes=settings.DASHBOARD_DISPATCH_STALE_MINUTES)
 
 
-def last_good_sync() -> SyncRun | None:
-    """The latest finished full or incremental meter sync."""
+def good_syncs() -> QuerySet[SyncRun]:
+    """Finished full or incremental meter syncs, latest first."""
     return (
         SyncRun.objects.filter(kind__in=["full", "incremental"], status__in=["done", "held"])
         .exclude(finished_at=None)
         .order_by("-finished_at")
-        .first()
     )
+
+
+def last_good_sync() -> SyncRun | None:
+    """The latest finished full or incremental meter sync."""
+    return good_syncs().first()
 
 
 def _freshness() -> dict[str, datetime | None]:
@@ -54,20 +59,13 @@ def _freshness() -> dict[str, datetime | None]:
     the stale-data banner is on every page, and three round trips of its own were a third of the
     queries a page paid before its content. A part with no row is missing from the result.
     """
-    sync = (
-        SyncRun.objects.filter(kind__in=["full", "incremental"], status__in=["done", "held"])
-        .exclude(finished_at=None)
-        .order_by("-finished_at")
-        .values_list(Value("sync"), "finished_at")[:1]
-    )
+    sync = good_syncs().values_list(Value("sync"), "finished_at")[:1]
     reconcile = (
         ReconcileRun.objects.filter(status="done")
         .order_by("-started_at")
         .values_list(Value("reconcile"), "finished_at")[:1]
     )
-    worker = WorkerHeartbeat.objects.order_by("-last_seen_at").values_list(
-        Value("worker"), "last_seen_at"
-    )[:1]
+    worker = heartbeats_latest_first().values_list(Value("worker"), "last_seen_at")[:1]
     return dict(sync.union(reconcile, worker, all=True))
 
 
