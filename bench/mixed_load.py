@@ -316,9 +316,12 @@ def vacuum_analyze() -> None:
 class Parts:
     """The measured parts of one run, each alone, then together, then the burst."""
 
-    def __init__(self, args: argparse.Namespace, procs: dict, port: int) -> None:
+    def __init__(self, args: argparse.Namespace, procs: dict, port: int, simulator: int) -> None:
         self.args, self.procs, self.port = args, procs, port
-        self.roots = [p.pid for p in procs.values()]
+        # The stand-ins are measured too: the simulator (Leap's servers in production) and this
+        # process (the users' browsers and Leap's senders) take the same two cores here.
+        self.roots = [p.pid for p in procs.values()] + [simulator]
+        self.simulator = simulator
         self.out: dict[str, dict] = {}
 
     def prepare(self) -> None:
@@ -342,12 +345,15 @@ class Parts:
 
     def cores(self, before: dict, wall: float) -> dict:
         after = cpu_seconds(self.roots)
+        after["load generator"] = time.process_time()
         names = {f"pid {p.pid}": k for k, p in self.procs.items()}
+        names[f"pid {self.simulator}"] = "simulator"
         names["postgres"] = "postgres"
         return {names.get(k, k): round((after[k] - before[k]) / wall, 2) for k in after}
 
     def measured(self, name: str, part) -> None:
         before, t = cpu_seconds(self.roots), time.monotonic()
+        before["load generator"] = time.process_time()
         self.out[name] = part()
         self.out[name]["cores busy"] = self.cores(before, time.monotonic() - t)
         print(self.out[name], flush=True)
@@ -433,6 +439,37 @@ def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
           f"{pt['slowest pages (p95 ms)']}")  # fmt: skip
     print(f"\ncores busy (CPU seconds per second): pages alone {pa['cores busy']}; dispatch alone "
           f"{da['cores busy']}; sync alone {sa['cores busy']}; together {st['cores busy']}")  # fmt: skip
+    print("\n" + budget(pa["cores busy"], da["cores busy"], sa["cores busy"]))
+
+
+STAND_INS = ("simulator", "load generator")
+
+
+def budget(pages: dict, dispatch: dict, sync: dict, cores: int | None = None) -> str:
+    """Whether the three targets fit the machine at all, from each part's cores alone.
+
+    Together at its targets, the sync may take twice as long, so it needs half the cores it used
+    alone; pages and dispatch need what they used alone (their rates do not change). If that sum
+    exceeds the machine's cores, no scheduling meets the three at once. The stand-ins' cores
+    (the simulator, which is Leap's servers in production, and this process, which is the users'
+    browsers and Leap's senders) are reported apart: production does not run them on these cores.
+    "postgres" counts every PostgreSQL process on the machine.
+    """
+
+    def split(cores: dict) -> tuple[float, float]:
+        stand_in = sum(v for k, v in cores.items() if k in STAND_INS)
+        return sum(cores.values()) - stand_in, stand_in
+
+    (p, ps), (d, ds), (s, ss) = split(pages), split(dispatch), split(sync)
+    ours, stand_ins = p + d + s / 2, ps + ds + ss / 2
+    have = cores or os.cpu_count() or 1
+    return (
+        f"CPU budget at the targets (cores): pages {p:.2f} + dispatch {d:.2f} + half the sync's "
+        f"{s:.2f} = {ours:.2f} of ours, plus {stand_ins:.2f} of the stand-ins = "
+        f"{ours + stand_ins:.2f} against {have} cores: "
+        + ("fits" if ours + stand_ins <= have else "does not fit, with the stand-ins")
+        + ("" if ours <= have else "; does not fit even without them")
+    )
 
 
 def main() -> None:
@@ -462,7 +499,7 @@ def main() -> None:
         port = free_port()
         procs = start_services(args, env, logdir, port)
         try:
-            out = Parts(args, procs, port).run()
+            out = Parts(args, procs, port, sim.process.pid).run()
         finally:
             stop(list(procs.values()))
     report(out, load_before, logdir)
