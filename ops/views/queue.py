@@ -44,7 +44,7 @@ def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
     if query.group_by_code:
         order = ["code", *order]
     page = paginate(queue.filtered(query, user=request.user, now=now).order_by(*order), request.GET)
-    queue.decorate(page.items, queue.reason_codes(page.items))
+    queue.decorate(page.items, queue.reason_codes(page.items), emails=False)  # rows are closed
     previous = None
     for action in page.items:
         action.new_group = query.group_by_code and action.code != previous
