@@ -185,3 +185,43 @@ def test_a_saved_view_or_a_preference_changed_shows_on_the_next_page(make_user, 
     assert views == "" and utc
     Alert.objects.create(kind=Alert.Kind.NEW_ACTION, key="k1", title="New")
     assert 'title="open alerts">1</span>' in nav()[2]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", ["open", "resolved", "all"])
+def test_the_lane_tabs_count_in_one_query_what_each_lanes_own_count_did(
+    status, django_assert_num_queries
+):
+    from ops import queue
+
+    now = datetime.now(UTC)
+    meter = make_meter()
+    for i, side in enumerate(["partner", "partner", "partner", "leap", "leap"]):
+        make_action(meter, side=side, code=f"C_{i}", resolved_at=now if i in (2, 4) else None)
+    query = queue.parse({"status": status})
+    expected = [
+        (lane, queue.base_queryset(query, side=lane.key).filter(resolved_at__isnull=True).count())
+        for lane in queue.LANES
+    ]
+    with django_assert_num_queries(1):
+        assert queue.lane_counts(query) == expected
+    assert [n for _, n in expected] == ([0, 0] if status == "resolved" else [2, 1])
+
+
+@pytest.mark.django_db
+def test_the_queue_reads_only_the_columns_its_rows_show(operator_client, make_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    action = make_action(make_meter(partner_reference="p-1", utility_name="Never shown"))
+    ActionWorkItem.objects.create(
+        action=action, state="contacted", assignee=make_user(username="w1")
+    )
+    operator_client.get("/actions/")
+    with CaptureQueriesContext(connection) as page:
+        response = operator_client.get("/actions/")
+    assert b"p-1" in response.content and b"Contacted</span> w1" in response.content
+    (rows,) = [q["sql"] for q in page.captured_queries if 'FROM "meters_requiredaction"' in q["sql"]
+               and '"meters_meter"."partner_reference"' in q["sql"].split(" FROM ")[0]]  # fmt: skip
+    select = rows.split(" FROM ")[0]
+    assert '"meters_meter"."utility_name"' not in select and '"auth_user"."password"' not in select
