@@ -1,12 +1,10 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import F, Func, OuterRef, Subquery
-from django.db.models.functions import JSONObject
+from django.db import connection
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
@@ -47,6 +45,19 @@ def _logged_in(request: HttpRequest) -> bool:
     return user is not None and user.is_authenticated
 
 
+# The navigation's one statement (_menu): hand-written, as the ORM's compilation of its three
+# subqueries cost more CPU than the three queries it replaces. The names are the models' own.
+_MENU_SQL = f"""
+SELECT
+  (SELECT coalesce(json_agg(json_build_object('name', v.name, 'page', v.page, 'query', v.query)
+                            ORDER BY v.name, v.id), '[]')
+   FROM (SELECT id, name, page, query FROM {SavedView._meta.db_table}
+         WHERE user_id = %(user)s ORDER BY name, id LIMIT 30) AS v),
+  (SELECT time_zone FROM {UserPreference._meta.db_table} WHERE user_id = %(user)s LIMIT 1),
+  (SELECT count(*) FROM {Alert._meta.db_table} WHERE status = %(open)s)
+"""  # noqa: S608 - table names of our models, values passed as parameters
+
+
 def _menu(request: HttpRequest) -> dict[str, Any]:
     """What the navigation shows of the user and of the alerts, in one query per request.
 
@@ -58,25 +69,11 @@ def _menu(request: HttpRequest) -> dict[str, Any]:
     cached: dict[str, Any] | None = getattr(request, "_portal_menu", None)
     if cached is not None:
         return cached
-    views = (
-        SavedView.objects.filter(user=OuterRef("pk"))
-        .order_by("name", "pk")
-        .values(view=JSONObject(name="name", page="page", query="query"))[:30]
-    )
-    preference = UserPreference.objects.filter(user=OuterRef("pk")).values("time_zone")[:1]
-    open_alerts = (
-        Alert.objects.filter(status=Alert.Status.OPEN)
-        .order_by()
-        .annotate(n=Func(F("pk"), function="COUNT"))
-        .values("n")
-    )
-    found = (
-        get_user_model()
-        .objects.filter(pk=request.user.pk)
-        .values_list(ArraySubquery(views), Subquery(preference), Subquery(open_alerts))
-        .first()
-    )
-    rows, time_zone, alerts = found or ([], None, 0)
+    with connection.cursor() as cursor:
+        cursor.execute(_MENU_SQL, {"user": request.user.pk, "open": Alert.Status.OPEN.value})
+        found = cursor.fetchone()
+    views, time_zone, alerts = found or ("[]", None, 0)
+    rows = json.loads(views) if isinstance(views, str | bytes) else views
     timefmt.keep_mode(request, time_zone)
     current = request.get_full_path()
     saved = [
