@@ -4,7 +4,7 @@ Each list shows 50-100 rows of a dozen lookups, filters and tags (three trade da
 `|date` each on the list); through the template engine they were most of the pages' CPU. These
 build the same markup, byte for byte, with the whitespace the loops they replace put around each
 row: every value from Leap or from people goes through conditional_escape's rule (`_esc` of
-meters.templatetags.meter_rows), as the template escaped it. tests/dashboard/test_queue_cost.py
+meters.templatetags.meter_rows), as the template escaped it. tests/dashboard/test_group_rows.py
 compares them with those loops (kept there as the reference): change both together.
 """
 
