@@ -140,6 +140,16 @@ def members(group: MarketGroup, day: date) -> QuerySet[GroupAssignment]:
     return qs
 
 
+def for_member_rows(assignments: QuerySet[GroupAssignment]) -> QuerySet[GroupAssignment]:
+    """members() reading only what a group page's member row shows (ops.templatetags.group_rows):
+    3 of a meter's 60 columns, and its mapping's customer and site."""
+    fields = ["meter_id", "trade_date", "market_group_id", "source", "meter__partner_reference",
+              "meter__end_customer_name", "meter__global_enrollment_status"]  # fmt: skip
+    if mapping_installed():
+        fields += ["meter__mapping__customer_id", "meter__mapping__site_id"]
+    return assignments.only(*fields)
+
+
 def by_reference(assignments: QuerySet[GroupAssignment]) -> QuerySet[GroupAssignment]:
     """`assignments` sorted by their meter's partner reference, then meter id.
 

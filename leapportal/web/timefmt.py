@@ -37,6 +37,13 @@ def display_mode(request: HttpRequest | None) -> str:
     return mode
 
 
+def keep_mode(request: HttpRequest, mode: str | None) -> None:
+    """Keep the user's preference read along with something else (the navigation's one query,
+    leapportal.context_processors) for display_mode, unless it was read already."""
+    if getattr(request, "_ops_tz_mode", None) is None:
+        request._ops_tz_mode = mode or "market"  # type: ignore[attr-defined]
+
+
 def zone_for(region: str | None, mode: str = "market") -> ZoneInfo:
     """The zone a row of this region is shown in, for the given display mode."""
     if mode == "utc" or not region:

@@ -87,7 +87,7 @@ def group_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     page = paginate(
         groups.by_reference(GroupAssignment.objects.filter(market_group=group, trade_date=day)),
         request.GET,
-        rows_from=groups.by_reference(groups.members(group, day)),
+        rows_from=groups.by_reference(groups.for_member_rows(groups.members(group, day))),
     )
     context = {
         "group": group,

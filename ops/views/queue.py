@@ -43,8 +43,9 @@ def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
     order = sort.order_by
     if query.group_by_code:
         order = ["code", *order]
-    page = paginate(queue.filtered(query, user=request.user, now=now).order_by(*order), request.GET)
-    queue.decorate(page.items, queue.reason_codes(page.items))
+    found = queue.for_rows(queue.filtered(query, user=request.user, now=now))
+    page = paginate(found.order_by(*order), request.GET)
+    queue.decorate(page.items, queue.reason_codes(page.items), emails=False)  # rows are closed
     previous = None
     for action in page.items:
         action.new_group = query.group_by_code and action.code != previous
@@ -58,13 +59,7 @@ def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
         "states": queue.STATES,
         "summary": queue.code_summary(query, now),
         "lane": queue.lane(query.side),
-        "lanes": [
-            (
-                lane,
-                queue.base_queryset(query, side=lane.key).filter(resolved_at__isnull=True).count(),
-            )
-            for lane in queue.LANES
-        ],
+        "lanes": queue.lane_counts(query),
         "export_query": request.GET.urlencode(),
         "can_work": can_work,
         "workers": list(queue.workers()) if can_work else [],

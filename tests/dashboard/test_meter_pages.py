@@ -59,11 +59,11 @@ def test_the_list_costs_the_same_queries_for_few_and_many_rows(
             meter=meter, trade_date=date.today(), market_group=group, source="enrollment"
         )
     viewer_client.get("/meters/")  # warm the session
-    # session, user, 1 permission lookup (own and group ones together), meters page, groups today, time-zone preference,
+    # session, user, 1 permission lookup (own and group ones together), meters page, groups today,
     # the group choices, 1 for the stale-data banner (its three parts in one query), plus the
     # capped count once there is a second page: never one query per row.
-    # +1: the saved views menu, +1: the nav's alert count
-    with django_assert_num_queries(11 if rows > 25 else 10):
+    # +1: the navigation (saved views, the alert count and the time-zone preference together)
+    with django_assert_num_queries(9 if rows > 25 else 8):
         response = viewer_client.get("/meters/", {"per_page": "25"})
     assert response.status_code == 200
 
