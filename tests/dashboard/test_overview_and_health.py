@@ -86,13 +86,13 @@ def test_sync_health_costs_the_same_queries_for_few_and_many_runs(
         _good_sync(minutes_ago=10 + i)
     viewer_client.get("/meters/sync/")
     # many panels, a fixed number of queries each; the runs table adds its count past one page;
-    # the stale-data banner and the page's own warnings 1 query each (three parts in one); the
-    # user's own and group permissions 1
-    # +1 saved views menu, +1 market zones of the schedules; 5 for the failed deliveries of each
-    # kind, their counts and the latest sweeps; 3 for the revenue sync's card; 3 for the nav's
+    # the stale-data banner 1 query (three parts in one); the workers 1 (stale or alive from
+    # its latest row); the user's own and group permissions 1
+    # +1 saved views menu, +1 market zones of the schedules; 3 for the failed deliveries of each
+    # kind (counted only when they fill the list) and the latest sweeps; 3 for the revenue sync's card; 3 for the nav's
     # alert count and the emails/chat posts card; 2 for the onboarding card; 3 for dispatch's panels (unknown-meter alerts, rejected
     # timeslots, Leap checks)
-    with django_assert_num_queries(37 if count > 25 else 36):
+    with django_assert_num_queries(33 if count > 25 else 32):
         assert viewer_client.get("/meters/sync/").status_code == 200
 
 
