@@ -117,6 +117,13 @@ def failed_count(kind: str) -> int:
     return model.objects.filter(status="failed").count()
 
 
+def failed_with_count(kind: str, limit: int = 20) -> tuple[list, int]:
+    """`failed` and `failed_count` together: a list shorter than `limit` is every failed one,
+    so it is counted without a second query (sync health shows both; most days none failed)."""
+    rows = failed(kind, limit)
+    return rows, len(rows) if len(rows) < limit else failed_count(kind)
+
+
 def recent_sweeps(limit: int = 5) -> list[DeliverySweep]:
     """The latest sweeps that re-queued something."""
     return list(DeliverySweep.objects.order_by("-at")[:limit])

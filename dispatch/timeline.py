@@ -152,7 +152,10 @@ def with_rows(keys: QuerySet[DispatchTimeslot]) -> QuerySet[DispatchTimeslot]:
         .prefetch_related(
             Prefetch(
                 "versions",
-                queryset=DispatchTimeslotVersion.objects.order_by("-version", "-pk"),
+                # each version's snapshot (the whole timeslot as it was) is not shown here
+                queryset=DispatchTimeslotVersion.objects.defer("snapshot").order_by(
+                    "-version", "-pk"
+                ),
             )
         )
     )

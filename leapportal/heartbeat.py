@@ -42,8 +42,17 @@ def last_worker_seen() -> WorkerHeartbeat | None:
 
 def worker_is_stale(*, now: datetime | None = None, max_age: timedelta | None = None) -> bool:
     """True when no worker has beaten within max_age (default: three beat intervals)."""
+    return is_stale(last_worker_seen(), now=now, max_age=max_age)
+
+
+def is_stale(
+    latest: WorkerHeartbeat | None,
+    *,
+    now: datetime | None = None,
+    max_age: timedelta | None = None,
+) -> bool:
+    """worker_is_stale's answer for `latest`, the most recent heartbeat a page already read."""
     now = now or timezone.now()
     if max_age is None:
         max_age = timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
-    latest = last_worker_seen()
     return latest is None or now - latest.last_seen_at > max_age

@@ -20,9 +20,8 @@ from django.views.decorators.vary import vary_on_headers
 from dispatch import sweep
 from dispatch.models import DispatchDelivery, ReconcileFinding, ReconcileRun
 from leapportal import roles
-from leapportal.heartbeat import worker_is_stale
+from leapportal.heartbeat import heartbeats_latest_first, is_stale
 from leapportal.htmx import render_page
-from leapportal.models import WorkerHeartbeat
 from leapportal.web.listing import paginate, parse_sort
 from meters.models import SyncRun, WebhookDelivery
 from meters.views import active_runs
@@ -45,6 +44,9 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         kind = ""
     sort = parse_sort(request.GET.get("sort"), RUN_SORTS, default="-created")
     page = paginate(runs.order_by(*sort.order_by), request.GET, per_page=25)
+    workers = list(heartbeats_latest_first()[:5])
+    failed_dispatch, failed_dispatch_count = sweep.failed_with_count("dispatch")
+    failed_meter, failed_meter_count = sweep.failed_with_count("meter")
     context = {
         "now": now,
         "page": page,
@@ -62,14 +64,14 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         )[:10],
         "reconcile": ReconcileRun.objects.order_by("-started_at").first(),
         "findings": ReconcileFinding.objects.select_related("timeslot").order_by("-found_at")[:15],
-        "workers": WorkerHeartbeat.objects.order_by("-last_seen_at")[:5],
-        "worker_stale": worker_is_stale(now=now),
-        "warnings": health.stale_warnings(now),
+        "workers": workers,
+        # from the latest heartbeat just read (the stale banner reads its own, with the others)
+        "worker_stale": is_stale(workers[0] if workers else None, now=now),
         "can_sync": request.user.has_perm(roles.START_SYNC),
-        "failed_dispatch": sweep.failed("dispatch"),
-        "failed_dispatch_count": sweep.failed_count("dispatch"),
-        "failed_meter": sweep.failed("meter"),
-        "failed_meter_count": sweep.failed_count("meter"),
+        "failed_dispatch": failed_dispatch,
+        "failed_dispatch_count": failed_dispatch_count,
+        "failed_meter": failed_meter,
+        "failed_meter_count": failed_meter_count,
         "sweeps": sweep.recent_sweeps(),
     }
     return render_page(request, "ops/sync_health.html", context, fragment="sync-runs")

@@ -6,11 +6,11 @@ the user chose UTC (leapportal.UserPreference). Exports always carry the offset.
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.http import HttpRequest
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from leapportal.models import UserPreference
@@ -58,18 +58,25 @@ def zone_label(zone: ZoneInfo, at: datetime | None = None) -> str:
 
 
 def format_dt(value: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> SafeString:
-    """A <time> element: local time with the zone's abbreviation; UTC and IANA name in the title."""
+    """A <time> element: local time with the zone's abbreviation; UTC and IANA name in the title.
+
+    The markup of format_html with these five values, built directly: pages show it in every row
+    (hundreds a page), and format_html's per-argument escaping was most of its cost.
+    """
     if value is None:
         return mark_safe('<span class="muted">—</span>')  # noqa: S308 - a constant
+    utc = value.astimezone(UTC)
     local = value.astimezone(zone)
-    return format_html(
-        '<time datetime="{}" title="{} ({})">{} <span class="tz">{}</span></time>',
-        value.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        zone.key,
-        local.strftime(fmt),
-        local.tzname(),
+    return mark_safe(  # noqa: S308 - every value escaped as format_html escapes it
+        f'<time datetime="{_esc(utc.isoformat().replace("+00:00", "Z"))}" '
+        f'title="{_esc(utc.strftime("%Y-%m-%d %H:%M UTC"))} ({_esc(zone.key)})">'
+        f'{_esc(local.strftime(fmt))} <span class="tz">{_esc(local.tzname())}</span></time>'
     )
+
+
+def _esc(value: object) -> str:
+    """django.utils.html.escape's text (html.escape of str(value)), without its wrappers."""
+    return html.escape(str(value))
 
 
 def iso_with_offset(value: datetime | None, zone: ZoneInfo = UTC_ZONE) -> str:

@@ -10,7 +10,6 @@ kept as the reference tests/dashboard/test_page_cost.py compares this with: chan
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -19,12 +18,11 @@ from zoneinfo import ZoneInfo
 from django import template
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import localize
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from leapportal.templatetags.links import id_url
-from leapportal.web import timefmt, urgency
+from leapportal.web import rowhtml, timefmt, urgency
 from meters import extensions
 from meters.models import Meter
 
@@ -33,25 +31,7 @@ register = template.Library()
 _DASH = '<span class="muted">—</span>'
 
 
-def _esc(value: Any) -> str:
-    """conditional_escape without its lazy-string wrapper (called ~40 times a row): a safe
-    string as it is, anything else as escape() gives it (html.escape of its text)."""
-    if hasattr(value, "__html__"):
-        return str(value.__html__())
-    return html.escape(str(value))
-
-
-def _text(value: Any) -> str:
-    """`{{ value }}` with autoescape: localized, as text, escaped (None shows as "None")."""
-    return _esc(localize(value))
-
-
-def _join(values: Any, separator: str) -> str:
-    """`{{ values|join:separator }}` with autoescape (a value that is not iterable as it is)."""
-    try:
-        return _esc(separator).join(_esc(v) for v in values)
-    except TypeError:
-        return _text(values)
+_esc, _text, _join = rowhtml.esc, rowhtml.text, rowhtml.join
 
 
 class _Row:

@@ -21,9 +21,10 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from leapportal.templatetags.links import id_url
-from leapportal.web import timefmt, urgency
+from leapportal.web import rowhtml, timefmt, urgency
 from meters.models import RequiredAction
-from meters.templatetags.meter_rows import _esc, _text
+
+_esc, _text = rowhtml.esc, rowhtml.text
 
 register = template.Library()
 

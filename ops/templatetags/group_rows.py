@@ -21,8 +21,10 @@ from django.utils.dateformat import format as date_format
 from django.utils.safestring import SafeString, mark_safe
 
 from leapportal.templatetags.links import id_url
-from meters.templatetags.meter_rows import _esc, _text
+from leapportal.web import rowhtml
 from ops.groups import GroupFigures
+
+_esc, _text = rowhtml.esc, rowhtml.text
 
 register = template.Library()
 
