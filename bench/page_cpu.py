@@ -1,4 +1,4 @@
-"""CPU per request of the queue and groups pages, with production settings (issue 15).
+"""CPU per request of the dashboard's pages, with production settings (issue 15).
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/lp_bench_pages \
         .venv/bin/python bench/page_cpu.py [--runs 20] [--page NAME] [--profile]
@@ -41,13 +41,27 @@ os.environ.update(
 
 def pages() -> list[tuple[str, str, dict[str, str], dict[str, str]]]:
     """(name, path, query, headers) of each page measured."""
-    from meters.models import MarketGroup, RequiredAction
+    from dispatch.models import DispatchTimeslot
+    from meters.models import MarketGroup, Meter, RequiredAction
 
     group = MarketGroup.objects.order_by("name").first()
     action = RequiredAction.objects.filter(side="partner").order_by("deadline").first()
+    meter = Meter.objects.order_by("partner_reference").values_list("pk", flat=True)[1000]
+    slot = DispatchTimeslot.objects.order_by("pk").values_list("event_id", flat=True).first()
     assert group is not None and action is not None, "fill the database with bench/pages.py"
     htmx = {"HX-Request": "true"}
+    # The pages bench/mixed_load.py's users browse first, then the console's variants.
     return [
+        ("overview", "/", {}, {}),
+        ("meters", "/meters/", {}, {}),
+        ("meters page 40", "/meters/", {"page": "40"}, {}),
+        ("meters search", "/meters/", {"q": "orchard"}, {}),
+        ("meters region sorted", "/meters/", {"region": "CAISO", "sort": "-updated"}, {}),
+        ("meter page", f"/meters/{meter}/", {}, {}),
+        ("dispatch week", "/dispatch/", {}, {}),
+        ("dispatch day by meter", "/dispatch/", {"view": "day", "by": "meter"}, {}),
+        ("dispatch event", f"/dispatch/events/{slot}/", {}, {}),
+        ("sync health", "/meters/sync/", {}, {}),
         ("actions", "/actions/", {}, {}),
         ("actions by code", "/actions/", {"group": "code"}, {}),
         ("actions leap lane", "/actions/", {"side": "leap"}, {}),
