@@ -179,7 +179,9 @@ def test_the_timeline_by_meter_sorts_by_the_meters_reference_and_links_each_row(
     group = make_group("LINKED_GROUP")
     make_timeslot(level="group", market_group=group, market_group_uuid=group.pk, meter_uuid=None,
                   start_time=start)  # fmt: skip
-    body = viewer_client.get("/dispatch/", {"view": "day", "by": "meter"}).content.decode()
+    body = viewer_client.get(
+        "/dispatch/", {"view": "day", "by": "meter", "date": start.date().isoformat()}
+    ).content.decode()
     rows = [
         body.index(f'id="timeslot-{slots[r].event_id}"') for r in ("alpha-1", "mike-1", "zulu-1")
     ]
@@ -193,9 +195,12 @@ def test_the_timeline_by_meter_sorts_by_the_meters_reference_and_links_each_row(
 @pytest.mark.parametrize("view", ["day", "week"])
 def test_the_timeline_by_meter_shows_a_parked_dispatch_under_its_meter_uuid(viewer_client, view):
     """A meter-level dispatch for a meter we do not have yet (parked: no meter row) still shows."""
-    parked = make_timeslot(start_time=datetime.now(UTC) + timedelta(hours=2))
+    start = datetime.now(UTC) + timedelta(hours=2)
+    parked = make_timeslot(start_time=start)
     assert parked.meter_id is None
-    response = viewer_client.get("/dispatch/", {"view": view, "by": "meter"})
+    response = viewer_client.get(
+        "/dispatch/", {"view": view, "by": "meter", "date": start.date().isoformat()}
+    )
     assert response.status_code == 200
     assert f'id="timeslot-{parked.event_id}"' in response.content.decode()
     assert str(parked.meter_uuid) in response.content.decode()
