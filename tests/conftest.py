@@ -38,6 +38,7 @@ pytest_plugins = [
     "tests.fixtures.workers",
     "tests.fixtures.embedded",
     "tests.fixtures.simulator",
+    "tests.fixtures.clock",
 ]
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a

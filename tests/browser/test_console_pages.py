@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 
+from leapportal.timezones import trade_date
 from mapping.actions import set_mapping
 from meters.models import GroupAssignment, MeterChange, ProgramEnrollment, SyncRun
 from tests.dashboard.factories import make_action, make_group, make_meter, make_timeslot
@@ -33,7 +34,8 @@ def _portfolio():
         )
         meters.append(meter)
         GroupAssignment.objects.create(meter=meter, market_group=group,
-                                       trade_date=now.date(), source="enrollment")  # fmt: skip
+                                       trade_date=trade_date(group.region, now),
+                                       source="enrollment")  # fmt: skip
         make_action(meter, deadline=now + timedelta(hours=3 + i))
     make_timeslot(level="group", market_group=group, meter_uuid=None, market_group_uuid=group.pk,
                   start_time=now + timedelta(hours=6), energy_kw=1200.0,

@@ -7,7 +7,9 @@ import io
 from datetime import UTC, date, datetime
 
 import pytest
+from django.urls import reverse
 
+from leapportal.timezones import trade_date
 from meters.models import GroupAssignment, MeterChange, ProgramEnrollment
 from tests.dashboard.factories import make_action, make_group, make_meter, make_timeslot
 
@@ -56,7 +58,10 @@ def test_the_list_costs_the_same_queries_for_few_and_many_rows(
         meter = make_meter()
         make_action(meter)
         GroupAssignment.objects.create(
-            meter=meter, trade_date=date.today(), market_group=group, source="enrollment"
+            meter=meter,
+            trade_date=trade_date(meter.transmission_region, datetime.now(UTC)),
+            market_group=group,
+            source="enrollment",
         )
     viewer_client.get("/meters/")  # warm the session
     # session, user, 1 permission lookup (own and group ones together), meters page, groups today,
@@ -66,6 +71,8 @@ def test_the_list_costs_the_same_queries_for_few_and_many_rows(
     with django_assert_num_queries(9 if rows > 25 else 8):
         response = viewer_client.get("/meters/", {"per_page": "25"})
     assert response.status_code == 200
+    # The rows show the meters' groups of today (their market's trade day): no query per row.
+    assert f'href="{reverse("ops:group", args=[group.pk])}"' in response.content.decode()
 
 
 def test_a_group_lists_its_assigned_and_its_enrolled_meters_on_every_page(viewer_client):
