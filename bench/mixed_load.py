@@ -65,6 +65,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--gunicorn-threads", type=int, default=4)
     p.add_argument("--sync-nice", type=int, default=10,
                    help="nice value of the sync worker (and its fetch process), as in production")  # fmt: skip
+    p.add_argument("--web-nice", type=int, default=0,
+                   help="nice value of gunicorn (pages and receivers); the dispatch worker's is 0")  # fmt: skip
     p.add_argument("--pages-only", action="store_true",
                    help="only part 1 (the users browsing alone), on the portfolio a full run left in "
                         "the database (not wiped): for measuring page changes in ~1 minute")  # fmt: skip
@@ -91,7 +93,7 @@ def start_services(
     names = queues.names(env["CELERY_QUEUE"])
     py = sys.executable
     commands = {
-        "gunicorn": [py, "-m", "gunicorn", "leapportal.wsgi:application",
+        "gunicorn": ["nice", "-n", str(args.web_nice), py, "-m", "gunicorn", "leapportal.wsgi:application",
                      "-b", f"127.0.0.1:{port}", "-w", str(args.gunicorn_workers),
                      "--worker-class", "gthread", "--threads", str(args.gunicorn_threads),
                      "--backlog", "2048", "--log-level", "warning"],
@@ -109,6 +111,9 @@ def start_services(
         log = (logdir / f"{name.replace(' ', '-')}.log").open("wb")
         procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        autogroup_nice(
+            procs[name].pid, {"gunicorn": args.web_nice, "sync worker": args.sync_nice}.get(name, 0)
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -289,6 +294,25 @@ def bench_env(sim_url: str) -> dict[str, str]:
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "METERS_MISSING_HOLD_FRACTION": "1",
     }
+
+
+def autogroup_nice(pid: int, value: int) -> None:
+    """Give a session leader's autogroup this nice value (its children share the autogroup).
+
+    With kernel.sched_autogroup_enabled=1 (Debian's default) every session is an autogroup, and
+    the scheduler shares the cores between autogroups first: a process's own nice value only
+    weighs against the other processes of its session. Each service here runs in a session of
+    its own, so `nice -n 10` alone left the sync worker an equal share with gunicorn, the
+    dispatch worker and PostgreSQL (runs 1-7 of docs/benchmarks.md). Writing the autogroup's
+    nice (man 7 sched) is what makes the priority real.
+    """
+    path = Path(f"/proc/{pid}/autogroup")
+    if not value or not path.exists():
+        return
+    try:
+        path.write_text(str(value))
+    except OSError as exc:
+        print(f"warning: could not set the autogroup nice of {pid} to {value}: {exc}", flush=True)
 
 
 def empty_tables() -> None:
