@@ -44,6 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import autogroup_nice, budget  # noqa: E402
 from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
 from bench.mixed_clients import SECRET, Browsing, Dispatching  # noqa: E402
 from bench.webhook_load import Plan, cpu_seconds, iso, percentile, stop  # noqa: E402
@@ -296,25 +297,6 @@ def bench_env(sim_url: str) -> dict[str, str]:
     }
 
 
-def autogroup_nice(pid: int, value: int) -> None:
-    """Give a session leader's autogroup this nice value (its children share the autogroup).
-
-    With kernel.sched_autogroup_enabled=1 (Debian's default) every session is an autogroup, and
-    the scheduler shares the cores between autogroups first: a process's own nice value only
-    weighs against the other processes of its session. Each service here runs in a session of
-    its own, so `nice -n 10` alone left the sync worker an equal share with gunicorn, the
-    dispatch worker and PostgreSQL (runs 1-7 of docs/benchmarks.md). Writing the autogroup's
-    nice (man 7 sched) is what makes the priority real.
-    """
-    path = Path(f"/proc/{pid}/autogroup")
-    if not value or not path.exists():
-        return
-    try:
-        path.write_text(str(value))
-    except OSError as exc:
-        print(f"warning: could not set the autogroup nice of {pid} to {value}: {exc}", flush=True)
-
-
 def empty_tables() -> None:
     from django.db import connection
 
@@ -464,36 +446,6 @@ def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
     print(f"\ncores busy (CPU seconds per second): pages alone {pa['cores busy']}; dispatch alone "
           f"{da['cores busy']}; sync alone {sa['cores busy']}; together {st['cores busy']}")  # fmt: skip
     print("\n" + budget(pa["cores busy"], da["cores busy"], sa["cores busy"]))
-
-
-STAND_INS = ("simulator", "load generator")
-
-
-def budget(pages: dict, dispatch: dict, sync: dict, cores: int | None = None) -> str:
-    """Whether the three targets fit the machine at all, from each part's cores alone.
-
-    Together at its targets, the sync may take twice as long, so it needs half the cores it used
-    alone; pages and dispatch need what they used alone (their rates do not change). If that sum
-    exceeds the machine's cores, no scheduling meets the three at once. The stand-ins' cores
-    (the simulator, which is Leap's servers in production, and this process, which is the users'
-    browsers and Leap's senders) are reported apart: production does not run them on these cores.
-    "postgres" counts every PostgreSQL process on the machine.
-    """
-
-    def split(cores: dict) -> tuple[float, float]:
-        stand_in = sum(v for k, v in cores.items() if k in STAND_INS)
-        return sum(cores.values()) - stand_in, stand_in
-
-    (p, ps), (d, ds), (s, ss) = split(pages), split(dispatch), split(sync)
-    ours, stand_ins = p + d + s / 2, ps + ds + ss / 2
-    have = cores or os.cpu_count() or 1
-    return (
-        f"CPU budget at the targets (cores): pages {p:.2f} + dispatch {d:.2f} + half the sync's "
-        f"{s:.2f} = {ours:.2f} of ours, plus {stand_ins:.2f} of the stand-ins = "
-        f"{ours + stand_ins:.2f} against {have} cores: "
-        + ("fits" if ours + stand_ins <= have else "does not fit, with the stand-ins")
-        + ("" if ours <= have else "; does not fit even without them")
-    )
 
 
 def main() -> None:

@@ -107,6 +107,10 @@ def main() -> None:
     parser.add_argument("--page", default="", help="only the page of this name")
     parser.add_argument("--profile", action="store_true", help="cProfile the page (with --page)")
     args = parser.parse_args()
+    from bench.database import bench_database
+
+    # Reads what bench/pages.py filled (its default database): not wiped, so not refused by name.
+    bench_database("lp_bench_pages", wiped=False)
     import django
 
     django.setup()

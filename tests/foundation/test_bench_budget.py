@@ -1,8 +1,8 @@
-"""bench/mixed_load.py says whether its three targets can fit the machine at all (its CPU budget)."""
+"""bench/mixed_load.py says whether its three targets can fit the machine at all (bench/cpu.budget)."""
 
 from __future__ import annotations
 
-from bench.mixed_load import budget
+from bench.cpu import budget
 
 
 def test_the_budget_counts_half_the_sync_and_keeps_the_stand_ins_apart():
