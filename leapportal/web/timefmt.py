@@ -6,7 +6,6 @@ the user chose UTC (leapportal.UserPreference). Exports always carry the offset.
 
 from __future__ import annotations
 
-import html
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,6 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from leapportal.models import UserPreference
 from leapportal.timezones import zone_for as zone_for_region
+from leapportal.web.rowhtml import esc as _esc
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -72,11 +72,6 @@ def format_dt(value: datetime | None, zone: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M
         f'title="{_esc(utc.strftime("%Y-%m-%d %H:%M UTC"))} ({_esc(zone.key)})">'
         f'{_esc(local.strftime(fmt))} <span class="tz">{_esc(local.tzname())}</span></time>'
     )
-
-
-def _esc(value: object) -> str:
-    """django.utils.html.escape's text (html.escape of str(value)), without its wrappers."""
-    return html.escape(str(value))
 
 
 def iso_with_offset(value: datetime | None, zone: ZoneInfo = UTC_ZONE) -> str:
