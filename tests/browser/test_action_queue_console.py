@@ -139,6 +139,24 @@ def test_the_queue_is_one_line_per_action_at_1440_px(
     screenshot(page, "queue-work-panel-1440", full_page=False)
 
 
+def test_the_queue_grouped_by_code_fits_a_390_px_phone(live_server, page, make_user, login):
+    """A code's header row wraps its title on a phone: th's nowrap widened the page to ~457 px."""
+    make_user("operator", username="olga")
+    _queue(4)
+    login(page, "olga")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/actions/?group=code")
+    header = page.locator("#action-table tr.group-row th").first
+    assert "AUTH_0001" in header.inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert (
+        page.evaluate(
+            "document.querySelector('#action-table tr.group-row th').getBoundingClientRect().right"
+        )
+        <= 390
+    )
+
+
 def test_bulk_changes_on_selected_rows_and_on_all_matching(
     live_server, page, make_user, login, screenshot
 ):
