@@ -146,6 +146,17 @@ WHERE a.id = ANY(%s)
 """
 
 
+# The timeslot columns of _REACHABLE_SQL, for the timeslots of allocations not yet written.
+_SLOTS_SQL = """
+SELECT t.id, t.event_id::text,
+       extract(epoch FROM t.start_time)::float8, extract(epoch FROM t.end_time)::float8,
+       t.priority, t.is_voluntary, t.cancelled, t.integration_test,
+       extract(epoch FROM greatest(t.start_time, t.first_seen_at))::float8
+FROM {timeslots} t
+WHERE t.id = ANY(%s)
+"""
+
+
 @cache
 def _flags(text: str) -> list[str]:
     """A flags column's JSON (a handful of distinct values), parsed once. Never mutated."""
@@ -280,6 +291,24 @@ def _load(chosen: list[int]) -> list[_Plan]:
             slot = slots[row[1]] = _Slot(row[1], *row[_N:])
         loaded.append(_Plan(*row[:7], _flags(row[7]), *row[8:_N], None, slot))
     return loaded
+
+
+def unsaved_plans(rows: list[Any]) -> list[_Plan]:
+    """New allocations (stand-ins with the columns' attribute names, no id yet) as `_Plan`s with
+    their timeslots read as _load reads them, so that they resolve alongside the loaded ones."""
+    if not rows:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_SLOTS_SQL.format(**_tables()), [sorted({r.timeslot_id for r in rows})])
+        slots = {row[0]: _Slot(*row) for row in cursor.fetchall()}
+    return [
+        _Plan(
+            None, r.timeslot_id, r.meter_id, r.meter_uuid, r.share_kw, r.planned_kw, r.bound_by,
+            r.flags, r.segments, r.followed, r.overruled_by_id, r.reason, r.planned_at,
+            slots[r.timeslot_id],
+        )
+        for r in rows
+    ]  # fmt: skip
 
 
 def _utc(epoch: float) -> datetime:

@@ -343,3 +343,58 @@ def test_the_reachable_read_loads_what_overlaps_the_changed_timeslots_and_nothin
         (str(events[1]), by_event[str(events[1])], meters[0].pk, T0.timestamp(), 1),
         (str(events[2]), by_event[str(events[2])], meters[1].pk, later, 2),  # default priority
     ])  # fmt: skip
+
+
+def test_a_new_allocation_is_written_once_already_resolved(deliver, make_meter):
+    """Inserted with its plan, not inserted blank and then updated: an update of a row inserted by
+    the same transaction makes PostgreSQL write it again and check its foreign keys again."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    meter = make_meter()
+    winner, loser = uuid.uuid4(), uuid.uuid4()
+    deliver(meter_notification((meter.pk, [slot(winner, priority=1, hours=2)])))
+    with CaptureQueriesContext(connection) as queries:
+        deliver(meter_notification((meter.pk, [slot(loser, priority=3, hours=4)])))
+
+    table = DispatchAllocation._meta.db_table
+    assert not [q for q in queries if q["sql"].startswith(f'UPDATE "{table}"')]
+    stored = DispatchAllocation.objects.get(timeslot__event_id=loser)
+    assert stored.followed and stored.overruled_by.event_id == winner
+    assert stored.segments == [[iso(T0 + timedelta(hours=2)), iso(T0 + timedelta(hours=4))]]
+    assert planning.replan_timeslots(DispatchTimeslot.objects.all()) == set()
+
+
+def test_plans_built_one_notification_at_a_time_equal_a_re_planning_of_everything(
+    deliver, make_meter
+):
+    """Random overlapping events, moves and cancellations on three meters, delivered one by one
+    (each re-planning only what it reaches): re-planning every timeslot from scratch then finds
+    nothing to change."""
+    import random
+
+    rng = random.Random(15)
+    meters = [make_meter() for _ in range(3)]
+    sent: dict[uuid.UUID, uuid.UUID] = {}  # event -> meter
+    for _ in range(40):
+        if sent and rng.random() < 0.3:
+            event = rng.choice(list(sent))
+            meter_id = sent[event]
+        else:
+            event, meter_id = uuid.uuid4(), rng.choice(meters).pk
+            sent[event] = meter_id
+        start = T0 + timedelta(minutes=15 * rng.randrange(0, 24))
+        body = slot(
+            event,
+            start=start,
+            hours=rng.choice([0.5, 1, 2, 3]),
+            priority=rng.randrange(1, 4),
+            energy_kw=float(rng.choice([4, 8, 12])),
+            is_voluntary=rng.random() < 0.3,
+            cancelled=rng.random() < 0.1,
+        )
+        deliver(meter_notification((meter_id, [body])))
+
+    assert DispatchAllocation.objects.count() == len(sent)
+    assert DispatchAllocation.objects.filter(followed=False).exists()  # conflicts were resolved
+    assert planning.replan_timeslots(DispatchTimeslot.objects.all()) == set()
