@@ -6,6 +6,7 @@ back what every request answered and how long it took.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import itertools
 import json
@@ -20,14 +21,30 @@ SECRET = "bench-dispatch-secret-000000000001"
 HEADERS = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
 
 
+def think_range(text: str) -> tuple[float, float]:
+    """--think's "MIN,MAX" (or one value) in seconds."""
+    low, _, high = text.partition(",")
+    try:
+        pair = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError("MIN,MAX in seconds, e.g. 2,8") from None
+    if not 0 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError("need 0 <= MIN <= MAX")
+    return pair
+
+
 # --- the three loads -----------------------------------------------------------------------------
 
 
 class Browsing:
-    """`users` threads, each with its own session and keep-alive connection, page after page."""
+    """`users` threads, each with its own session and keep-alive connection, page after page,
+    reading each page for `think` seconds (uniform between the two) before the next click."""
 
-    def __init__(self, port: int, cookie: str, pages: list[str], users: int) -> None:
+    def __init__(
+        self, port: int, cookie: str, pages: list[str], users: int, think: tuple[float, float]
+    ) -> None:
         self.port, self.cookie, self.pages, self.users = port, cookie, pages, users
+        self.think = think
         self.samples: list[tuple[str, float, int]] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -49,7 +66,7 @@ class Browsing:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
                 status = 0
             self.samples.append((path, time.perf_counter() - started, status))
-            time.sleep(random.uniform(0.2, 0.6))  # a person reads the page before the next click
+            time.sleep(random.uniform(*self.think))  # a person reads the page before the next click
 
     def start(self) -> Browsing:
         self._threads = [threading.Thread(target=self._user, args=(n,), daemon=True)

@@ -10,7 +10,8 @@ After an untimed first import of the portfolio (a full sync into the emptied tab
 measures each part alone, then all three together, then a burst:
 
 1. pages alone: `--users` threads, each logged in, browsing the dashboard pages in turn through
-   gunicorn for `--seconds`; page p95 (target <= 300 ms);
+   gunicorn, reading each for `--think` seconds, for 3x `--seconds` (people click every few
+   seconds: enough pages for a p95); page p95 (target <= 300 ms);
 2. dispatch alone: meter-level notifications (bench/webhook_load.py's Plan: new events,
    redeliveries, updates, cancels) posted at `--rate` per second for `--seconds`; receipt-to-
    visible p95 (the delivery's processed_at - received_at; target <= 2 s), lost (target 0);
@@ -46,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.cpu import autogroup_nice, budget  # noqa: E402
 from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
-from bench.mixed_clients import SECRET, Browsing, Dispatching  # noqa: E402
+from bench.mixed_clients import SECRET, Browsing, Dispatching, think_range  # noqa: E402
 from bench.webhook_load import Plan, cpu_seconds, iso, percentile, stop  # noqa: E402
 
 TARGETS = {"page_p95_ms": 300, "visible_p95_s": 2.0, "sync_ratio": 2.0, "burst_s": 60}
@@ -58,6 +59,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--rate", type=float, default=200.0, help="dispatch notifications per second")
     p.add_argument("--users", type=int, default=10)
+    p.add_argument("--think", type=think_range, default=(2.0, 8.0), metavar="MIN,MAX",
+                   help="seconds a user reads a page before the next click (uniform; default\n"
+                        "2,8). Runs 1-10 of docs/benchmarks.md used 0.2,0.6: ~2 clicks a second\n"
+                        "per user, some ten times what a person does")  # fmt: skip
     p.add_argument("--seconds", type=float, default=30.0, help="length of the solo parts")
     p.add_argument("--burst", type=int, default=1000)
     p.add_argument("--burst-meters", type=int, default=100)
@@ -251,7 +256,7 @@ def pages_only(args: argparse.Namespace, env: dict[str, str]) -> None:
         cookie, pages = login_cookie(), page_paths()
         roots = [p.pid for p in procs.values()]
         before, t = cpu_seconds(roots), time.monotonic()
-        browsing = Browsing(port, cookie, pages, args.users).start()
+        browsing = Browsing(port, cookie, pages, args.users, args.think).start()
         time.sleep(args.seconds)
         out = browsing.stop()
         wall = time.monotonic() - t
@@ -365,8 +370,10 @@ class Parts:
         print(self.out[name], flush=True)
 
     def pages_alone(self) -> dict:
-        browsing = Browsing(self.port, self.cookie, self.pages, self.args.users).start()
-        time.sleep(self.args.seconds)
+        browsing = Browsing(
+            self.port, self.cookie, self.pages, self.args.users, self.args.think
+        ).start()
+        time.sleep(3 * self.args.seconds)
         return browsing.stop()
 
     def dispatch_alone(self) -> dict:
@@ -376,7 +383,7 @@ class Parts:
     def together(self) -> dict:
         """The full sync, with dispatch at the rate and the users browsing, until it finishes."""
         args = self.args
-        browsing = Browsing(self.port, self.cookie, self.pages, args.users).start()
+        browsing = Browsing(self.port, self.cookie, self.pages, args.users, args.think).start()
         sender = Dispatching(self.port, self.take(self.n * 10), args.sender_threads, args.rate)
         sender.start()
         sync_result = run_full_sync()
