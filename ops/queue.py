@@ -136,16 +136,14 @@ def base_queryset(query: QueueQuery, *, side: str | None = None) -> QuerySet[Req
     return actions
 
 
-def lane_counts(query: QueueQuery) -> list[tuple[Lane, int]]:
-    """Each lane's tab with its open actions under the query's status filter, in one query
-    (a count per lane, each what base_queryset(query, side=lane).filter(open) counts)."""
-    status = {"open": Q(resolved_at__isnull=True), "resolved": Q(resolved_at__isnull=False)}
-    matching = status.get(query.status, Q())
+def lane_counts() -> list[tuple[Lane, int]]:
+    """Each lane's tab with its open actions (the lane's work to do), in one query.
+
+    The same under every filter of the page: under "resolved" the tabs used to count the open
+    actions *among the resolved ones*, always 0, which read as "nothing to do" in every lane.
+    """
     counts = RequiredAction.objects.filter(resolved_at__isnull=True).aggregate(
-        **{
-            f"lane_{i}": Count("pk", filter=Q(**item.filters) & matching)
-            for i, item in enumerate(LANES)
-        }
+        **{f"lane_{i}": Count("pk", filter=Q(**item.filters)) for i, item in enumerate(LANES)}
     )
     return [(item, counts[f"lane_{i}"]) for i, item in enumerate(LANES)]
 

@@ -59,7 +59,7 @@ def _queue_page_context(request: HttpRequest) -> dict[str, Any]:
         "states": queue.STATES,
         "summary": queue.code_summary(query, now),
         "lane": queue.lane(query.side),
-        "lanes": queue.lane_counts(query),
+        "lanes": queue.lane_counts(),
         "export_query": request.GET.urlencode(),
         "can_work": can_work,
         "workers": list(queue.workers()) if can_work else [],
