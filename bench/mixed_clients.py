@@ -19,6 +19,10 @@ from bench.webhook_load import _Client, percentile
 
 SECRET = "bench-dispatch-secret-000000000001"
 HEADERS = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
+# gunicorn's keep-alive (its default, which mixed_load keeps): an idle connection is closed after
+# it. Reusing one just as it is closed stalled a page by ~2.4 s (a browser behind the usual
+# reverse proxy never sees gunicorn's keep-alive), so a user who read longer connects anew.
+KEEPALIVE = 2.0
 
 
 def think_range(text: str) -> tuple[float, float]:
@@ -52,6 +56,9 @@ class Browsing:
     def _user(self, n: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         order = self.pages[n % len(self.pages) :] + self.pages[: n % len(self.pages)]
+        # People do not all click at the same instant: ten first clicks at once on a 2-core
+        # machine took ~3 s each, a tenth of a 90 s part's pages at a person's pace.
+        self._stop.wait(random.uniform(0, self.think[1]))
         for path in itertools.cycle(order):
             if self._stop.is_set():
                 break
@@ -62,7 +69,10 @@ class Browsing:
                 conn.close()
                 status = 0
             self.samples.append((path, time.perf_counter() - started, status))
-            time.sleep(random.uniform(*self.think))  # a person reads the page before the next click
+            reading = random.uniform(*self.think)  # a person reads the page before the next click
+            if reading >= KEEPALIVE:
+                conn.close()  # the server has closed it meanwhile: the next page connects anew
+            time.sleep(reading)
 
     def _get(self, conn: http.client.HTTPConnection, path: str) -> int:
         """One page view. A keep-alive connection the server closed while the person read (gunicorn
@@ -79,6 +89,24 @@ class Browsing:
         response = conn.getresponse()
         response.read()
         return response.status
+
+    def warm_up(self) -> Browsing:
+        """Every page once per user, the users at once, on fresh connections: servers in
+        production are warm, and each gunicorn worker's first requests load code, templates and
+        connections (one at a time, they all went to the same worker)."""
+
+        def pages() -> None:
+            for path in self.pages:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                self._once(conn, path)
+                conn.close()
+
+        threads = [threading.Thread(target=pages) for _ in range(self.users)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return self
 
     def start(self) -> Browsing:
         self._threads = [threading.Thread(target=self._user, args=(n,), daemon=True)

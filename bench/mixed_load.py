@@ -256,7 +256,7 @@ def pages_only(args: argparse.Namespace, env: dict[str, str]) -> None:
         cookie, pages = login_cookie(), page_paths()
         roots = [p.pid for p in procs.values()]
         before, t = cpu_seconds(roots), time.monotonic()
-        browsing = Browsing(port, cookie, pages, args.users, args.think).start()
+        browsing = Browsing(port, cookie, pages, args.users, args.think).warm_up().start()
         time.sleep(args.seconds)
         out = browsing.stop()
         wall = time.monotonic() - t
@@ -370,9 +370,11 @@ class Parts:
         print(self.out[name], flush=True)
 
     def pages_alone(self) -> dict:
-        browsing = Browsing(
-            self.port, self.cookie, self.pages, self.args.users, self.args.think
-        ).start()
+        browsing = (
+            Browsing(self.port, self.cookie, self.pages, self.args.users, self.args.think)
+            .warm_up()
+            .start()
+        )
         time.sleep(3 * self.args.seconds)
         return browsing.stop()
 
@@ -383,7 +385,9 @@ class Parts:
     def together(self) -> dict:
         """The full sync, with dispatch at the rate and the users browsing, until it finishes."""
         args = self.args
-        browsing = Browsing(self.port, self.cookie, self.pages, args.users, args.think).start()
+        browsing = (
+            Browsing(self.port, self.cookie, self.pages, args.users, args.think).warm_up().start()
+        )
         sender = Dispatching(self.port, self.take(self.n * 10), args.sender_threads, args.rate)
         sender.start()
         sync_result = run_full_sync()
