@@ -19,10 +19,6 @@ from bench.webhook_load import _Client, percentile
 
 SECRET = "bench-dispatch-secret-000000000001"
 HEADERS = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
-# gunicorn's keep-alive (its default, which mixed_load keeps): an idle connection is closed after
-# it. Reusing one just as it is closed stalled a page by ~2.4 s (a browser behind the usual
-# reverse proxy never sees gunicorn's keep-alive), so a user who read longer connects anew.
-KEEPALIVE = 2.0
 
 
 def think_range(text: str) -> tuple[float, float]:
@@ -54,7 +50,7 @@ class Browsing:
         self._threads: list[threading.Thread] = []
 
     def _user(self, n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        client = _Client(self.port, timeout=60)
         order = self.pages[n % len(self.pages) :] + self.pages[: n % len(self.pages)]
         # People do not all click at the same instant: ten first clicks at once on a 2-core
         # machine took ~3 s each, a tenth of a 90 s part's pages at a person's pace.
@@ -64,42 +60,24 @@ class Browsing:
                 break
             started = time.perf_counter()
             try:
-                status = self._get(conn, path)
+                # gunicorn closes a connection idle for 2 s: the client opens it again.
+                status, _ = client.request("GET", path, None, {"Cookie": self.cookie})
             except (OSError, http.client.HTTPException):
-                conn.close()
                 status = 0
             self.samples.append((path, time.perf_counter() - started, status))
-            reading = random.uniform(*self.think)  # a person reads the page before the next click
-            if reading >= KEEPALIVE:
-                conn.close()  # the server has closed it meanwhile: the next page connects anew
-            time.sleep(reading)
-
-    def _get(self, conn: http.client.HTTPConnection, path: str) -> int:
-        """One page view. A keep-alive connection the server closed while the person read (gunicorn
-        keeps one 2 s) is opened again and the request sent again, as a browser does; only a
-        failure on a fresh connection counts."""
-        try:
-            return self._once(conn, path)
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            conn.close()  # request() connects again
-            return self._once(conn, path)
-
-    def _once(self, conn: http.client.HTTPConnection, path: str) -> int:
-        conn.request("GET", path, headers={"Cookie": self.cookie})
-        response = conn.getresponse()
-        response.read()
-        return response.status
+            time.sleep(random.uniform(*self.think))  # a person reads the page before the next click
+        client.close()
 
     def warm_up(self) -> Browsing:
-        """Every page once per user, the users at once, on fresh connections: servers in
-        production are warm, and each gunicorn worker's first requests load code, templates and
-        connections (one at a time, they all went to the same worker)."""
+        """Every page once per user, the users at once: servers in production are warm, and each
+        gunicorn worker's first requests load code, templates and connections (one at a time,
+        they all went to the same worker)."""
 
         def pages() -> None:
+            client = _Client(self.port, timeout=60)
             for path in self.pages:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                self._once(conn, path)
-                conn.close()
+                client.request("GET", path, None, {"Cookie": self.cookie})
+            client.close()
 
         threads = [threading.Thread(target=pages) for _ in range(self.users)]
         for t in threads:

@@ -218,16 +218,22 @@ def stop(procs: list) -> None:
 class _Client:
     """One keep-alive HTTP/1.1 connection (http.client: a third of httpx's CPU per request)."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self, port: int, timeout: float = 30) -> None:
+        self.port, self.timeout = port, timeout
         self.conn: http.client.HTTPConnection | None = None
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        return self.request("POST", path, body, headers)
+
+    def request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """Send it; a connection the server closed while idle is opened again, as browsers do."""
         for attempt in (1, 2):  # the server may have closed an idle keep-alive connection
             if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
             try:
-                self.conn.request("POST", path, body, headers)
+                self.conn.request(method, path, body, headers)
                 response = self.conn.getresponse()
                 return response.status, response.read()
             except (OSError, http.client.HTTPException):

@@ -134,27 +134,25 @@ FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
 WHERE a.meter_uuid = ANY(%s) AND {where}
 """
 _OVERLAPS = "(t.start_time < %s AND t.end_time > %s)"
-_REACHABLE_SQL = """
-SELECT a.id, a.timeslot_id, a.meter_id, a.meter_uuid, a.share_kw, a.planned_kw, a.bound_by,
-       a.flags::text, a.segments::text, a.followed, a.overruled_by_id, a.reason,
+# What a _Slot holds after its id, read the same way wherever a slot is loaded (resolve() compares
+# these floats across slots: two ways of computing them could break a tie differently).
+_SLOT_COLUMNS = """
        t.event_id::text,
        extract(epoch FROM t.start_time)::float8, extract(epoch FROM t.end_time)::float8,
        t.priority, t.is_voluntary, t.cancelled, t.integration_test,
        extract(epoch FROM greatest(t.start_time, t.first_seen_at))::float8
-FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
+"""
+_REACHABLE_SQL = (
+    """
+SELECT a.id, a.timeslot_id, a.meter_id, a.meter_uuid, a.share_kw, a.planned_kw, a.bound_by,
+       a.flags::text, a.segments::text, a.followed, a.overruled_by_id, a.reason,"""
+    + _SLOT_COLUMNS
+    + """FROM {allocations} a JOIN {timeslots} t ON t.id = a.timeslot_id
 WHERE a.id = ANY(%s)
 """
-
-
-# The timeslot columns of _REACHABLE_SQL, for the timeslots of allocations not yet written.
-_SLOTS_SQL = """
-SELECT t.id, t.event_id::text,
-       extract(epoch FROM t.start_time)::float8, extract(epoch FROM t.end_time)::float8,
-       t.priority, t.is_voluntary, t.cancelled, t.integration_test,
-       extract(epoch FROM greatest(t.start_time, t.first_seen_at))::float8
-FROM {timeslots} t
-WHERE t.id = ANY(%s)
-"""
+)
+# The slots of allocations not yet written (unsaved_plans).
+_SLOTS_SQL = "SELECT t.id," + _SLOT_COLUMNS + "FROM {timeslots} t WHERE t.id = ANY(%s)"
 
 
 @cache

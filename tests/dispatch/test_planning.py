@@ -346,8 +346,7 @@ def test_the_reachable_read_loads_what_overlaps_the_changed_timeslots_and_nothin
 
 
 def test_a_new_allocation_is_written_once_already_resolved(deliver, make_meter):
-    """Inserted with its plan, not inserted blank and then updated: an update of a row inserted by
-    the same transaction makes PostgreSQL write it again and check its foreign keys again."""
+    """Inserted with its plan, not inserted blank and then updated (each row written twice)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
