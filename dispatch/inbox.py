@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import NamedTuple
 
 from django.conf import settings
@@ -70,6 +71,20 @@ def _waiting(limit: int, *, exclude: Iterable[int] = ()) -> list[DispatchDeliver
     if exclude:
         waiting = waiting.exclude(pk__in=list(exclude))
     return list(waiting.order_by("received_at", "pk")[:limit])
+
+
+def oldest_waiting() -> datetime | None:
+    """When the oldest delivery still waiting to be processed arrived, or None.
+
+    The probe the meter sync gives way to (leapportal/priority.py): one look at the
+    (status, received_at) index.
+    """
+    return (
+        DispatchDelivery.objects.filter(status=DispatchDelivery.Status.RECEIVED)
+        .order_by("received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )
 
 
 class Drained(NamedTuple):

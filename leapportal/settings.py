@@ -255,6 +255,13 @@ METERS_SYNC_PAGE_SIZE = env_int("METERS_SYNC_PAGE_SIZE", default=500, minimum=1)
 # The full sync's searches are fetched, validated and prepared by a separate process (the other
 # core), see meters/sync/speed/. Off: by threads of the worker's own process.
 METERS_SYNC_FETCH_PROCESS = env_bool("METERS_SYNC_FETCH_PROCESS", default=True)
+# Long work (the meter sync, page by page) gives way to dispatch (leapportal/priority.py): it waits
+# while the oldest waiting dispatch delivery has waited more than this many seconds (0: never),
+# at most GIVE_WAY_MAX_SECONDS at a time, and not for deliveries that have not moved for
+# GIVE_WAY_STUCK_SECONDS (their worker is down).
+GIVE_WAY_AFTER_SECONDS = env_float("GIVE_WAY_AFTER_SECONDS", default=0.5, minimum=0)
+GIVE_WAY_MAX_SECONDS = env_float("GIVE_WAY_MAX_SECONDS", default=30.0, minimum=0)
+GIVE_WAY_STUCK_SECONDS = env_float("GIVE_WAY_STUCK_SECONDS", default=10.0, minimum=0)
 # Task-level retries of a sync after the client's own retries gave up (LeapUnavailable).
 METERS_SYNC_MAX_RETRIES = env_int("METERS_SYNC_MAX_RETRIES", default=5, minimum=0)
 METERS_SYNC_RETRY_BASE_SECONDS = env_float(

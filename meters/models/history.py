@@ -57,6 +57,8 @@ class SyncRun(RunRecord):
         related_name="approved_sync_runs",
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    # Seconds the run waited for dispatch to catch up (leapportal/priority.py): part of its time.
+    gave_way_seconds = models.FloatField(default=0)
     # progress, error, attempts and the run's times: RunRecord's
 
     # Not columns: the progress bar's figures, attached by meters.views.with_percent.

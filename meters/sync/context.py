@@ -106,6 +106,7 @@ class Context:
     created: int = 0
     failed: int = 0
     processed: int = 0
+    gave_way: float = 0.0  # seconds waited for first-come work (leapportal/priority.py)
     known_codes: set[str] = field(default_factory=set)
     known_groups: dict[uuid.UUID, tuple[str, str, str]] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)

@@ -3,7 +3,8 @@
 Domain code: it takes a Leap client and a SyncRun, knows nothing of Celery. A run opens Leap's
 searches (`speed.open_search`: their pages arrive validated and flattened, read ahead in the
 background), plans each page against what is stored (`details.plan_details`,
-`enrollments.plan_enrollments`) and hands the plan to a page writer (`speed.PageWriter`). Each
+`enrollments.plan_enrollments`) and hands the plan to a page writer (`speed.PageWriter`); before
+each page it gives way to dispatch deliveries that wait (leapportal/priority.py). Each
 page is written in its own transaction together with the run's progress and heartbeat, so a run
 killed halfway leaves whole pages behind and the next run, which rewrites only what differs,
 ends in exactly the right state. How the reading and writing overlap (threads, a fetch process)
@@ -29,6 +30,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from leap import LeapBadPayload, LeapClient, LeapNotFound, LeapPageTokenExpired, MeterFilter, Page
+from leapportal import priority
 from meters import choices, groups
 from meters.models import ChangeSource, Meter, MeterEvent, SyncRun
 from meters.sync.context import Context, PagePlan, SeenSet, record_failures
@@ -77,9 +79,11 @@ def _stream(
         try:
             for page in fetched:
                 if not writer.threaded:
+                    ctx.gave_way += priority.give_way()
                     with transaction.atomic():
                         writer.submit(_plan_page(ctx, plan, stream, page), frozenset())
                     continue
+                ctx.gave_way += priority.give_way()
                 meter_ids = frozenset(item.meter_id for item in page)
                 if writer.overlaps(meter_ids):
                     writer.drain()  # Leap repeated a meter: plan it on what was written
@@ -111,7 +115,11 @@ def _heartbeat(ctx: Context) -> None:
         return
     now = timezone.now()
     SyncRun.objects.filter(pk=ctx.run.pk).update(
-        progress_done=ctx.processed, failed=ctx.failed, created=ctx.created, heartbeat_at=now
+        progress_done=ctx.processed,
+        failed=ctx.failed,
+        created=ctx.created,
+        gave_way_seconds=ctx.gave_way,
+        heartbeat_at=now,
     )
 
 
@@ -131,6 +139,7 @@ def _finish(ctx: Context, run: SyncRun, status: str, **fields: Any) -> SyncRun:
     run.unchanged = max(seen - changed, 0)
     run.failed = ctx.failed
     run.progress_done = ctx.processed
+    run.gave_way_seconds = ctx.gave_way
     run.status = status
     run.finished_at = timezone.now()
     run.heartbeat_at = run.finished_at
