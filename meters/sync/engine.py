@@ -78,12 +78,11 @@ def _stream(
         started = None  # a restart searches again
         try:
             for page in fetched:
+                ctx.gave_way += priority.give_way()
                 if not writer.threaded:
-                    ctx.gave_way += priority.give_way()
                     with transaction.atomic():
                         writer.submit(_plan_page(ctx, plan, stream, page), frozenset())
                     continue
-                ctx.gave_way += priority.give_way()
                 meter_ids = frozenset(item.meter_id for item in page)
                 if writer.overlaps(meter_ids):
                     writer.drain()  # Leap repeated a meter: plan it on what was written

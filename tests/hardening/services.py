@@ -8,7 +8,8 @@ stopped by a test. A test about an outage starts its own:
 - `ThrowawayPostgres`: an `initdb` cluster under /tmp (as the postgres user when we are root),
   on a free port, fsync off;
 - `WebServer`: our WSGI app under gunicorn (as in production), with a given environment;
-- `run_python`: a one-off Django process (the sweep as beat would send it, migrate, ...).
+- `run_python`: a one-off Django process (the sweep as beat would send it, migrate, ...);
+- `queue_workers`: a sync worker and a dispatch worker, each on its own queues, as in production.
 
 Each records its log under var/test-services/ and stops what it started (its own process ids only).
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import REPO
+from tests.conftest import REPO, CeleryWorker
 
 LOG_DIR = REPO / "var" / "test-services"
 
@@ -226,3 +227,28 @@ class WebServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+def queue_workers(env: dict[str, str], tag: str) -> tuple[CeleryWorker, CeleryWorker]:
+    """(sync worker, dispatch worker), not started: the sync one takes the sync and default
+    queues, the dispatch one the dispatch queue (leapportal/queues.py), each with its own log."""
+    from django.conf import settings
+
+    from leapportal import queues
+
+    names = queues.names(settings.CELERY_TASK_DEFAULT_QUEUE)
+    sync, dispatch = (
+        CeleryWorker(
+            hostname=f"{kind}-{os.getpid()}@{socket.gethostname()}",
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE,
+            env=env,
+            log_path=REPO / "var" / "test-workers" / f"{tag}{kind}-{os.getpid()}.log",
+            ready="log",
+            queues=qs,
+        )
+        for kind, qs in (
+            ("sync", f"{names['sync']},{names['default']}"),
+            ("dispatch", names["dispatch"]),
+        )
+    )
+    return sync, dispatch

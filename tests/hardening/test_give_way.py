@@ -6,8 +6,6 @@ rows; the clock and the sleep are handed in where the test must not wait for rea
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import uuid
 from datetime import timedelta
@@ -19,11 +17,11 @@ from django.utils import timezone
 from dispatch.models import DispatchDelivery, DispatchTimeslot
 from leap.simulator import Simulator
 from leap.simulator.server import SimulatorServer
-from leapportal import priority, queues
+from leapportal import priority
 from meters import actions
 from meters.models import SyncRun
-from tests.conftest import REPO, CeleryWorker
 from tests.dashboard.factories import make_meter
+from tests.hardening.services import queue_workers
 from tests.hardening.test_faults import DISPATCH_HEADERS, dispatch_body
 
 
@@ -170,7 +168,6 @@ def test_a_full_sync_waits_for_waiting_dispatches_and_says_so_on_sync_health(
     processed it, then finishes, and sync health shows the time it gave way."""
     celery_workers.stop()
     celery_workers.purge()
-    names = queues.names(settings.CELERY_TASK_DEFAULT_QUEUE)
     meter = make_meter()
     event_id = uuid.uuid4()
     response = client.generic(
@@ -184,20 +181,7 @@ def test_a_full_sync_waits_for_waiting_dispatches_and_says_so_on_sync_health(
                "METERS_SYNC_PAGE_SIZE": "20", "METERS_SYNC_FETCH_PROCESS": "false",
                "GIVE_WAY_AFTER_SECONDS": "0.5", "GIVE_WAY_STUCK_SECONDS": "120",
                "GIVE_WAY_MAX_SECONDS": "120"}  # fmt: skip
-        sync_worker, dispatch_worker = (
-            CeleryWorker(
-                hostname=f"{kind}-{os.getpid()}@{socket.gethostname()}",
-                queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-                env=env,
-                log_path=REPO / "var" / "test-workers" / f"give-way-{kind}-{os.getpid()}.log",
-                ready="log",
-                queues=qs,
-            )  # fmt: skip
-            for kind, qs in (
-                ("sync", f"{names['sync']},{names['default']}"),
-                ("dispatch", names["dispatch"]),
-            )
-        )
+        sync_worker, dispatch_worker = queue_workers(env, "give-way-")
         try:
             sync_worker.start()
             run = actions.request_sync(SyncRun.Kind.FULL, trigger="test")

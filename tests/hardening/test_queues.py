@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,8 +20,9 @@ from leapportal import queues
 from leapportal.celery import app
 from meters import actions
 from meters.models import SyncRun
-from tests.conftest import REPO, CeleryWorker
+from tests.conftest import REPO
 from tests.dashboard.factories import make_meter
+from tests.hardening.services import queue_workers
 from tests.hardening.test_faults import DISPATCH_HEADERS, dispatch_body
 
 
@@ -64,26 +64,12 @@ def test_a_dispatch_is_applied_while_a_full_sync_keeps_the_sync_worker_busy(
 ):
     celery_workers.stop()
     celery_workers.purge()
-    names = queues.names(settings.CELERY_TASK_DEFAULT_QUEUE)
     sim = Simulator(seed=3, meters=200)
     sim.faults.add("slow", times=6, delay=2.0)  # the sync's pages come slowly
     with SimulatorServer(sim).serve_in_thread() as server:
         env = {**celery_workers.base_env, "LEAP_BASE_URL": server.url, "LEAP_SIMULATOR": "true",
                "METERS_SYNC_PAGE_SIZE": "20", "METERS_SYNC_FETCH_PROCESS": "false"}  # fmt: skip
-        workers = [
-            CeleryWorker(
-                hostname=f"{kind}-{os.getpid()}@{socket.gethostname()}",
-                queue=settings.CELERY_TASK_DEFAULT_QUEUE,
-                env=env,
-                log_path=REPO / "var" / "test-workers" / f"{kind}-{os.getpid()}.log",
-                ready="log",
-                queues=qs,
-            )  # fmt: skip
-            for kind, qs in (
-                ("sync", f"{names['sync']},{names['default']}"),
-                ("dispatch", names["dispatch"]),
-            )
-        ]
+        workers = queue_workers(env, "")
         try:
             for w in workers:
                 w.start()
