@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+import orjson
+
 from .validate import Invalid
 
 PLAIN_500 = "An error happened whilst processing your request"
@@ -30,7 +32,10 @@ class Reply:
     @classmethod
     def json(cls, status: int, data: Any, **kw: Any) -> Reply:
         """A JSON reply."""
-        body = json.dumps(data, separators=(",", ":")).encode()
+        try:  # orjson: a tenth of the standard library's CPU on a page of 500 meters
+            body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:  # an integer beyond 64 bits (orjson.JSONEncodeError is a TypeError)
+            body = json.dumps(data, separators=(",", ":")).encode()
         return cls(status, body, [("content-type", "application/json")], **kw)
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -157,6 +158,23 @@ def test_a_torn_page_is_retried_with_the_same_page_token(make_client, sleeps):
     bodies = handler.bodies()
     assert bodies[1]["page_token"] == bodies[2]["page_token"] == "t2"
     assert len(sleeps) == 1 and client.stats.retries == 1
+
+
+def test_json_that_only_the_standard_library_reads_is_not_taken_for_a_torn_page(
+    make_client, sleeps
+):
+    # JSON the standard library reads is a page, not a torn one, even where a faster decoder
+    # refuses it (orjson: NaN) or changes it (orjson: an integer beyond 64 bits becomes a float).
+    first = {**meter(1), "future_count": 123456789012345678901234567890, "ratio": float("nan")}
+    handler = Recorder(
+        httpx.Response(200, content=json.dumps({"meters": [first], "next_page_token": "t2"})),
+        httpx.Response(200, json={"meters": [meter(2)]}),
+    )
+    client = make_client(handler)
+    pages = list(client.iter_meter_pages())
+    assert [[m.meter_id.int for m in p] for p in pages] == [[1], [2]]
+    assert sleeps == [] and client.stats.retries == 0
+    assert pages[0][0].raw["future_count"] == 123456789012345678901234567890  # exact, kept raw
 
 
 def test_timeouts_and_dropped_connections_are_retried(make_client, sleeps):
