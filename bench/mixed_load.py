@@ -4,8 +4,9 @@
     CELERY_BROKER_URL=redis://127.0.0.1:6379/5 \
         flock /work/.bench.lock python bench/mixed_load.py [--meters 100000] [--rate 200]
 
-As production runs it: gunicorn (the pages and both receivers), a Celery worker for the dispatch
-queue and one for the sync queue (leapportal/queues.py), the Leap simulator in its own process.
+As production runs it (README, production notes): a gunicorn for the pages at the highest CPU
+priority, a gunicorn for the webhook receivers, a Celery worker for the dispatch queue and one for
+the sync queue (leapportal/queues.py), the Leap simulator in its own process.
 After an untimed first import of the portfolio (a full sync into the emptied tables), one run
 measures each part alone, then all three together, then a burst:
 
@@ -22,6 +23,11 @@ measures each part alone, then all three together, then a burst:
 5. burst: `--burst` notifications of `--burst-meters` meters each, posted as fast as they are
    accepted; all visible (processed) within 60 s of the first post.
 
+PostgreSQL's autovacuum is off on this project's machines; `--autovacuum-naptime` (default 60 s)
+does its work meanwhile, by its thresholds (bench.database.Autovacuum), as production's server
+would: without it the dispatch pages plan over tens of thousands of rows with the statistics of
+the 200 stored before the first part (runs 1-19).
+
 Reuses bench/webhook_load.py (notifications, sender, CPU accounting), bench/leap_floor.py (the
 simulator process, the machine line). A script, not a test: copy its table into
 docs/benchmarks.md. The database named by DATABASE_URL must contain "bench": it is wiped.
@@ -30,11 +36,9 @@ docs/benchmarks.md. The database named by DATABASE_URL must contain "bench": it 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,10 +49,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cpu import autogroup_nice, budget  # noqa: E402
+from bench.cpu import budget  # noqa: E402
 from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
 from bench.mixed_clients import SECRET, Browsing, Dispatching, think_range  # noqa: E402
-from bench.webhook_load import Plan, cpu_seconds, iso, percentile, stop  # noqa: E402
+from bench.mixed_services import Services, start_services  # noqa: E402
+from bench.webhook_load import Plan, cpu_seconds, iso, percentile  # noqa: E402
 
 TARGETS = {"page_p95_ms": 300, "visible_p95_s": 2.0, "sync_ratio": 2.0, "burst_s": 60}
 
@@ -65,73 +70,24 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--burst", type=int, default=1000)  # notifications,
     p.add_argument("--burst-meters", type=int, default=100)  # of this many meters each
     p.add_argument("--sender-threads", type=int, default=16)
-    p.add_argument("--gunicorn-workers", type=int, default=3)
+    p.add_argument("--gunicorn-workers", type=int, default=2, help="of the pages' pool")
+    p.add_argument("--ingest-workers", type=int, default=2,
+                   help="of the webhook receivers' own pool; 0: one pool serves both (runs 1-14, "
+                        "with --gunicorn-workers 3)")  # fmt: skip
     p.add_argument("--gunicorn-threads", type=int, default=4)
-    p.add_argument("--sync-nice", type=int, default=10,
-                   help="nice value of the sync worker (and its fetch process), as in production")  # fmt: skip
-    p.add_argument("--web-nice", type=int, default=0,
-                   help="nice value of gunicorn (pages and receivers); the dispatch worker's is 0")  # fmt: skip
+    p.add_argument("--sync-nice", type=int, default=0,
+                   help="nice value of the sync worker (and its fetch process); runs 9-15: 10")  # fmt: skip
+    p.add_argument("--web-nice", type=int, default=-5,
+                   help="nice value of the pages' gunicorn (the dispatch worker's is 0); "
+                        "runs 1-15: 0")  # fmt: skip
+    p.add_argument("--ingest-nice", type=int, default=0, help="nice value of the receivers' pool")
+    p.add_argument("--autovacuum-naptime", type=float, default=60.0,
+                   help="do autovacuum's work (off on this project's PostgreSQL) every this many "
+                        "seconds, by its thresholds (bench.database.Autovacuum); 0: never")  # fmt: skip
     p.add_argument("--pages-only", action="store_true",
                    help="only part 1 (the users browsing alone), on the portfolio a full run left in "
                         "the database (not wiped): for measuring page changes in ~1 minute")  # fmt: skip
     return p.parse_args()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# --- services ------------------------------------------------------------------------------------
-
-
-def start_services(
-    args, env: dict[str, str], logdir: Path, port: int
-) -> dict[str, subprocess.Popen]:
-    """gunicorn, the dispatch worker and the sync worker, each in its own process group."""
-    from leapportal import queues
-
-    names = queues.names(env["CELERY_QUEUE"])
-    py = sys.executable
-    commands = {
-        "gunicorn": ["nice", "-n", str(args.web_nice), py, "-m", "gunicorn", "leapportal.wsgi:application",
-                     "-b", f"127.0.0.1:{port}", "-w", str(args.gunicorn_workers),
-                     "--worker-class", "gthread", "--threads", str(args.gunicorn_threads),
-                     "--backlog", "2048", "--log-level", "warning"],
-        "dispatch worker": [py, "-m", "celery", "-A", "leapportal", "worker",
-                            "-Q", names["dispatch"], "-c", "1", "--loglevel", "WARNING",
-                            "--without-gossip", "--without-mingle",
-                            "-n", f"bench-dispatch-{os.getpid()}@%h"],
-        "sync worker": ["nice", "-n", str(args.sync_nice), py, "-m", "celery", "-A", "leapportal", "worker",
-                        "-Q", f"{names['sync']},{names['default']}", "-c", "1",
-                        "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                        "-n", f"bench-sync-{os.getpid()}@%h"],
-    }  # fmt: skip
-    procs = {}
-    for name, cmd in commands.items():
-        log = (logdir / f"{name.replace(' ', '-')}.log").open("wb")
-        procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-        autogroup_nice(
-            procs[name].pid, {"gunicorn": args.web_nice, "sync worker": args.sync_nice}.get(name, 0)
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        stop(list(procs.values()))
-        raise SystemExit(f"gunicorn did not answer; logs in {logdir}")
-    time.sleep(3)  # the workers connect to the broker
-    return procs
 
 
 def dispatch_figures(results: list, wait: float = 120) -> dict:
@@ -251,8 +207,8 @@ def pages_only(args: argparse.Namespace, env: dict[str, str]) -> None:
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE")  # as after the full run's first import
     logdir = Path(tempfile.mkdtemp(prefix="mixed-load-pages-"))
-    port = free_port()
-    procs = start_services(args, env, logdir, port)
+    services = start_services(args, env, logdir)
+    procs, port = services.procs, services.port
     try:
         cookie, pages = login_cookie(), page_paths()
         roots = [p.pid for p in procs.values()]
@@ -276,7 +232,7 @@ def pages_only(args: argparse.Namespace, env: dict[str, str]) -> None:
             names.get(k, k): round((after[k] - before[k]) / wall, 2) for k in after
         }
     finally:
-        stop(list(procs.values()))
+        services.stop()
     print(f"machine: {machine()}; load average: {os.getloadavg()}")
     for key, value in out.items():
         print(f"{key}: {value}")
@@ -328,11 +284,12 @@ def vacuum_analyze() -> None:
 class Parts:
     """The measured parts of one run, each alone, then together, then the burst."""
 
-    def __init__(self, args: argparse.Namespace, procs: dict, port: int, simulator: int) -> None:
-        self.args, self.procs, self.port = args, procs, port
+    def __init__(self, args: argparse.Namespace, services: Services, simulator: int) -> None:
+        self.args, self.procs, self.port = args, services.procs, services.port
+        self.ingest = services.ingest_port  # Leap's notifications go to the receivers' pool
         # The stand-ins are measured too: the simulator (Leap's servers in production) and this
         # process (the users' browsers and Leap's senders) take the same two cores here.
-        self.roots = [p.pid for p in procs.values()] + [simulator]
+        self.roots = [p.pid for p in self.procs.values()] + [simulator]
         self.simulator = simulator
         self.out: dict[str, dict] = {}
 
@@ -348,7 +305,7 @@ class Parts:
         self.bodies = iter(plan.bodies)
         self.cookie = login_cookie()
         # A few notifications first, so the dispatch pages have rows to show.
-        Dispatching(self.port, self.take(200), 4, None).start().join()
+        Dispatching(self.ingest, self.take(200), 4, None).start().join()
         vacuum_analyze()
         self.pages = page_paths()
 
@@ -380,7 +337,9 @@ class Parts:
         return browsing.stop()
 
     def dispatch_alone(self) -> dict:
-        sender = Dispatching(self.port, self.take(self.n), self.args.sender_threads, self.args.rate)
+        sender = Dispatching(
+            self.ingest, self.take(self.n), self.args.sender_threads, self.args.rate
+        )
         return dispatch_figures(sender.start().join())
 
     def together(self) -> dict:
@@ -389,7 +348,7 @@ class Parts:
         browsing = (
             Browsing(self.port, self.cookie, self.pages, args.users, args.think).warm_up().start()
         )
-        sender = Dispatching(self.port, self.take(self.n * 10), args.sender_threads, args.rate)
+        sender = Dispatching(self.ingest, self.take(self.n * 10), args.sender_threads, args.rate)
         sender.start()
         sync_result = run_full_sync()
         sent = sender.stop()
@@ -403,7 +362,7 @@ class Parts:
         args = self.args
         bodies = burst_bodies(self.meters, args.burst, args.burst_meters, args.seed + 1)
         t0 = time.monotonic()
-        burst = Dispatching(self.port, bodies, args.sender_threads, None).start().join()
+        burst = Dispatching(self.ingest, bodies, args.sender_threads, None).start().join()
         posted = time.monotonic() - t0
         figures = dispatch_figures(burst, wait=600)
         delivered = DispatchDelivery.objects.filter(pk__in=[r[2] for r in burst if r[0] == 202])
@@ -417,12 +376,20 @@ class Parts:
         return figures
 
     def run(self) -> dict[str, dict]:
+        from bench.database import Autovacuum
+
         self.prepare()
-        self.measured("pages alone", self.pages_alone)
-        self.measured("dispatch alone", self.dispatch_alone)
-        self.measured("sync alone", run_full_sync)
-        self.measured("together: sync", self.together)
-        self.out["burst"] = self.burst()
+        # Runs 1-19 analyzed once, here, with 200 notifications stored: by the together part
+        # the dispatch pages planned over 20,000 with the statistics of 200.
+        autovacuum = Autovacuum(os.environ["DATABASE_URL"], self.args.autovacuum_naptime)
+        with autovacuum:
+            self.measured("pages alone", self.pages_alone)
+            self.measured("dispatch alone", self.dispatch_alone)
+            self.measured("sync alone", run_full_sync)
+            self.measured("together: sync", self.together)
+            self.out["burst"] = self.burst()
+        self.out["autovacuum"] = {"passes": autovacuum.runs, "vacuums": autovacuum.vacuums,
+                                  "analyzes": autovacuum.analyzes}  # fmt: skip
         return self.out
 
 
@@ -456,6 +423,7 @@ def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
     for name, alone, together, target in rows:
         print(f"| {name} | {alone} | {together} | {target} |")
     print(f"\nburst: {out['burst']}")
+    print(f"autovacuum's stand-in: {out['autovacuum']}")
     print(f"\nslowest pages alone: {pa['slowest pages (p95 ms)']}; together: "
           f"{pt['slowest pages (p95 ms)']}")  # fmt: skip
     print(f"\ncores busy (CPU seconds per second): pages alone {pa['cores busy']}; dispatch alone "
@@ -487,12 +455,11 @@ def main() -> None:
             return
         empty_tables()
         logdir = Path(tempfile.mkdtemp(prefix="mixed-load-"))
-        port = free_port()
-        procs = start_services(args, env, logdir, port)
+        services = start_services(args, env, logdir)
         try:
-            out = Parts(args, procs, port, sim.process.pid).run()
+            out = Parts(args, services, sim.process.pid).run()
         finally:
-            stop(list(procs.values()))
+            services.stop()
     report(out, load_before, logdir)
 
 

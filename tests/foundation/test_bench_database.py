@@ -75,3 +75,36 @@ def test_every_bench_script_that_uses_django_gets_its_database_from_the_shared_h
             f"bench/{script.name} sets Django up without bench.database.bench_database(...), "
             "which creates the database a benchmark needs"
         )
+
+
+def test_the_autovacuum_stand_in_vacuums_and_analyzes_what_autovacuum_would(fresh_bench_url):
+    """bench/mixed_load.py runs on a server with autovacuum off: the stand-in does its work, by
+    its thresholds (50 + 10% of the rows changed for ANALYZE, 1,000 + 20% inserted for VACUUM),
+    on the tables past them and on no other."""
+    from bench.database import Autovacuum
+
+    admin = urlparse(fresh_bench_url)._replace(path="/postgres").geturl()
+    name = urlparse(fresh_bench_url).path.lstrip("/")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with psycopg.connect(fresh_bench_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE grown (n int); CREATE TABLE quiet (n int)")
+        conn.execute("INSERT INTO grown SELECT generate_series(1, 5000)")
+        conn.execute("INSERT INTO quiet VALUES (1)")
+    stats = "SELECT relname, last_vacuum IS NOT NULL, last_analyze IS NOT NULL, n_mod_since_analyze FROM pg_stat_user_tables ORDER BY relname"  # noqa: E501
+    with psycopg.connect(fresh_bench_url, autocommit=True) as conn:
+        for _ in range(50):  # the inserting session's counters reach the statistics shortly after
+            if conn.execute(stats).fetchall() == [("grown", False, False, 5000),
+                                                  ("quiet", False, False, 1)]:  # fmt: skip
+                break
+            conn.execute("SELECT pg_stat_clear_snapshot(), pg_sleep(0.1)")
+        autovacuum = Autovacuum(fresh_bench_url)
+        autovacuum.analyze()  # one pass
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        assert conn.execute(stats).fetchall() == [
+            ("grown", True, True, 0),
+            ("quiet", False, False, 1),
+        ]
+        assert (autovacuum.runs, autovacuum.vacuums, autovacuum.analyzes) == (1, 1, 1)
+        autovacuum.analyze()  # nothing is due any more
+        assert (autovacuum.runs, autovacuum.vacuums, autovacuum.analyzes) == (2, 1, 1)
