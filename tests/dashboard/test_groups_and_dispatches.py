@@ -205,3 +205,22 @@ def test_the_timeline_by_meter_shows_a_parked_dispatch_under_its_meter_uuid(view
     assert response.status_code == 200
     assert f'id="timeslot-{parked.event_id}"' in response.content.decode()
     assert str(parked.meter_uuid) in response.content.decode()
+
+
+def test_the_timeline_by_meter_follows_a_meter_mapped_to_a_new_reference(viewer_client):
+    """The order is the meters' present references (the mapping can change them after the
+    dispatch arrived), not the reference Leap's notification carried."""
+    start = datetime.now(UTC) + timedelta(hours=2)
+    first, second = make_meter(partner_reference="b-site"), make_meter(partner_reference="c-site")
+    slots = [make_timeslot(meter=m, start_time=start, partner_reference=m.partner_reference)
+             for m in (first, second)]  # fmt: skip
+    params = {"view": "day", "by": "meter", "date": start.date().isoformat()}
+
+    def order() -> list[int]:
+        body = viewer_client.get("/dispatch/", params).content.decode()
+        return [body.index(f'id="timeslot-{s.event_id}"') for s in slots]
+
+    assert order() == sorted(order())
+    second.partner_reference = "a-site"  # remapped by an admin
+    second.save()
+    assert order() == sorted(order(), reverse=True)
