@@ -101,6 +101,8 @@ def process_waiting(
     keep_pending: Callable[[], None] = lambda: None,
     clear_pending: Callable[[], None] = lambda: None,
     max_seconds: float | None = None,
+    linger: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Drained:
     """Process every waiting delivery, a batch per transaction, until a look finds none.
 
@@ -111,13 +113,24 @@ def process_waiting(
     retries one delivery at a time with backoff. After `max_seconds` (under sustained load a
     drain would otherwise never end, and run into the task time limit) it stops between batches
     without clearing the flag, and the caller must start another drain.
+
+    Lingering (`linger`, default settings.DISPATCH_DRAIN_LINGER_SECONDS): after a batch that
+    emptied the queue (smaller than `batch_size`), the next look waits until `linger` seconds
+    after the last one began. Under a steady stream each transaction then carries what arrived
+    meanwhile (at 200 notifications/s and 0.1 s, ~20) instead of one or two: every batch's
+    fixed cost (the transaction, the lookups, the COPYs, each meter's re-planning) is shared,
+    for at most `linger` more seconds before a notification is visible. A lone notification is
+    not delayed (the first look does not wait), a backlog is not either (full batches go on at
+    once), and the flag stays set meanwhile: receivers rely on the look that follows.
     """
     size = batch_size or settings.DISPATCH_PROCESS_BATCH
+    pause = settings.DISPATCH_DRAIN_LINGER_SECONDS if linger is None else linger
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     done = 0
     failed: list[int] = []
     cleared = False
     while True:
+        looked = time.monotonic()
         if not cleared:
             keep_pending()
         batch: list[DispatchDelivery] = []
@@ -140,6 +153,9 @@ def process_waiting(
             if deadline is not None and time.monotonic() >= deadline:
                 keep_pending()  # receivers keep relying on the next drain
                 return Drained(done, failed, finished=False)
+            wait = pause - (time.monotonic() - looked)
+            if len(batch) < size and wait > 0:
+                sleep(wait)
         elif cleared:
             return Drained(done, failed, finished=True)
         else:

@@ -403,6 +403,10 @@ DISPATCH_WEBHOOK_MAX_BYTES = env_int(
 # and each meter's re-planning are shared by more notifications (bench/dispatch_cpu.py, 10,000
 # notifications: 2.33 ms CPU each at 100, 1.69 at 500).
 DISPATCH_PROCESS_BATCH = env_int("DISPATCH_PROCESS_BATCH", default=500, minimum=1)
+# After a batch that emptied the queue, the drain's next look waits until this long after the
+# last began, so that a steady stream is applied ~20 at a time, not one by one (dispatch/inbox.py,
+# process_waiting). At most this much later visible; 0 looks again at once.
+DISPATCH_DRAIN_LINGER_SECONDS = env_float("DISPATCH_DRAIN_LINGER_SECONDS", default=0.1, minimum=0)
 # Reconcile polls Leap's dispatch searches over [now - lookback, now + ahead).
 DISPATCH_RECONCILE_LOOKBACK_HOURS = env_int(
     "DISPATCH_RECONCILE_LOOKBACK_HOURS", default=6, minimum=0

@@ -57,6 +57,13 @@ class RawPage(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def validate(self) -> Page[T]:
-        """Validate every object (each invalid one becomes a LeapBadPayload in `failures`)."""
-        return self._client._page(self._model, self._items, **self._page)
+    @property
+    def items(self) -> list[Any]:
+        """The objects as Leap sent them (dicts, unless Leap sent something else)."""
+        return self._items
+
+    def validate(self, items: list[Any] | None = None) -> Page[T]:
+        """Validate every object (each invalid one becomes a LeapBadPayload in `failures`);
+        `items`: only these of the page's objects (the rest were dealt with otherwise)."""
+        chosen = self._items if items is None else items
+        return self._client._page(self._model, chosen, **self._page)

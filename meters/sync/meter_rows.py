@@ -12,9 +12,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from leap.errors import LeapBadPayload
 from meters.bulk import rows_for, update_rows, write_rows
 from meters.models import Meter, MeterEvent
-from meters.sync.context import Context
+from meters.sync.context import Context, record_failures
+from meters.sync.known import complete
+from meters.sync.searches import PREPARE
 from meters.sync.snapshot import Prepared
 
 BOOKKEEPING = ["last_seen_at", "missing_since"]
@@ -85,12 +88,13 @@ def changed_meters(
     """Index one page by meter id and pick the meters to write: new, changed, or back from missing.
 
     Every meter of the page counts as processed and as seen by the run; only the returned `todo`
-    list is written. `stored` maps a known meter to (stored hash, missing_since).
+    list is written. `stored` maps a known meter to (stored hash, missing_since). An item to
+    write that came without data (passed as unchanged, meters/sync/known.py) is prepared here;
+    one that no longer validates is kept as a failure instead.
     """
     by_id = {item.meter_id: item for item in items}
     if not by_id:
         return by_id, {}, []
-    ctx.processed += len(by_id)
     stored = {
         row[0]: row[1:]
         for row in rows_for(Meter, ["meter_id", hash_field, "missing_since"], "meter_id", by_id)
@@ -102,6 +106,16 @@ def changed_meters(
         or stored[meter_id][0] != item.hash
         or stored[meter_id][1] is not None
     ]
+    stream = hash_field.removesuffix("_hash")
+    for meter_id in [m for m in todo if by_id[m].data is None]:
+        # Passed unvalidated as unchanged (meters/sync/known.py), changed since all the same.
+        try:
+            by_id[meter_id] = complete(stream, by_id[meter_id], PREPARE[stream])
+        except LeapBadPayload as failure:
+            del by_id[meter_id]
+            todo.remove(meter_id)
+            record_failures(ctx, stream, [failure])
+    ctx.processed += len(by_id)
     if ctx.seen:
         ctx.seen.add(by_id, changed=todo)
     return by_id, stored, todo

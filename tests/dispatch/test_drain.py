@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -286,3 +287,59 @@ def test_a_burst_of_notifications_is_all_processed_by_the_real_worker(celery_wor
     celery_worker.wait_for(lambda: not wakeup.is_pending())
     late = post(client, meter_notification((meters[0], [slot()]))).json()["delivery_id"]
     celery_worker.wait_for(lambda: DispatchDelivery.objects.get(pk=late).status == "processed")
+
+
+def test_after_a_batch_that_emptied_the_queue_the_drain_lingers_for_what_arrives(
+    make_meter, monkeypatch
+):
+    meter = make_meter()
+
+    def body() -> bytes:
+        return json.dumps(meter_notification((meter.pk, [slot()]))).encode()
+
+    _store_all([body()])
+    batches: list[int] = []
+    real = inbox._apply_deliveries
+
+    def counted(batch):
+        batches.append(len(batch))
+        real(batch)
+
+    monkeypatch.setattr(inbox, "_apply_deliveries", counted)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # notifications arrive while the drain waits
+        waits.append(seconds)
+        if len(waits) == 1:
+            _store_all([body() for _ in range(3)])
+
+    drained = inbox.process_waiting(batch_size=10, linger=0.25, sleep=sleep)
+
+    assert drained == (4, [], True)
+    assert batches == [1, 3]  # what arrived meanwhile went in one transaction
+    assert len(waits) == 2 and all(0 < w <= 0.25 for w in waits)
+    assert not DispatchDelivery.objects.filter(status="received").exists()
+
+
+def test_a_backlog_is_drained_without_lingering(make_meter):
+    meter = make_meter()
+    _store_all([json.dumps(meter_notification((meter.pk, [slot()]))).encode() for _ in range(3)])
+    waits: list[float] = []
+
+    drained = inbox.process_waiting(batch_size=2, linger=5, sleep=waits.append)
+
+    assert drained == (3, [], True)
+    assert len(waits) == 1  # only after the last, short batch; not between full ones
+
+
+def test_the_drain_task_run_eagerly_never_lingers(make_meter, settings):
+    """Eager, the drain runs inside the receiver's request: Leap must not wait for it."""
+    settings.DISPATCH_DRAIN_LINGER_SECONDS = 30
+    meter = make_meter()
+    _store_all([json.dumps(meter_notification((meter.pk, [slot()]))).encode()])
+    started = time.monotonic()
+
+    tasks.drain_deliveries.apply()
+
+    assert time.monotonic() - started < 10
+    assert not DispatchDelivery.objects.filter(status="received").exists()

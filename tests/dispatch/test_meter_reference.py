@@ -1,5 +1,6 @@
 """A timeslot's `meter_reference` (the timeline's "by meter" order) is its meter's present
-partner_reference whatever writes either row: PostgreSQL's triggers keep it (dispatch 0009)."""
+partner_reference whatever writes either row: PostgreSQL's triggers keep it (dispatch 0009,
+narrowed by 0010)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,28 @@ def test_a_parked_timeslot_gets_the_reference_when_its_meter_arrives_and_loses_i
     meter.delete()  # SET_NULL: the timeslot stays, unlinked
     assert DispatchTimeslot.objects.get(pk=slot.pk).meter_id is None
     assert _reference(slot) is None
+
+
+def test_an_update_of_a_timeslots_content_does_not_look_up_its_meter(db):
+    """0010: only an update that changes meter_id or meter_reference pays the meter lookup."""
+    meter = make_meter(partner_reference="before")
+    other = make_meter(partner_reference="other")
+    slot = make_timeslot(meter=meter)
+    with connection.cursor() as cur:
+        # The meters' trigger off in this test's transaction, to see which writes look one up.
+        cur.execute("ALTER TABLE meters_meter DISABLE TRIGGER meter_reference_to_timeslots")
+        cur.execute(
+            "UPDATE meters_meter SET partner_reference = 'after' WHERE meter_id = %s", [meter.pk]
+        )
+        # As the dispatch apply updates: content, and meter_id set to the value it has.
+        cur.execute(
+            "UPDATE dispatch_dispatchtimeslot SET energy_kw = 3, cancelled = true, "
+            "meter_id = meter_id WHERE id = %s",
+            [slot.pk],
+        )
+        assert _reference(slot) == "before"  # not looked up
+        cur.execute(
+            "UPDATE dispatch_dispatchtimeslot SET meter_id = %s WHERE id = %s", [other.pk, slot.pk]
+        )
+        assert _reference(slot) == "other"
+        cur.execute("ALTER TABLE meters_meter ENABLE TRIGGER meter_reference_to_timeslots")

@@ -16,7 +16,8 @@ Modules: `threads` (a search read by background threads, the paused collector), 
   writers need. In its own process it runs on the other core. Either way a page's objects that
   do not validate travel with it (`page.failures`), an error is raised in the reader at the point
   it was reached, and the client's counters (requests, retries, failures) end up on the caller's
-  client.
+  client. A full search first reads the stored hashes of the present meters: an object Leap
+  sends unchanged is passed to the planner without being validated (meters/sync/known.py).
 - Writing pages. `PageWriter` writes planned pages inline, or on writer threads with their own
   database connections while the next page is planned.
 - `PausedGC`: the cyclic collector paused during the run, collecting every few pages.
@@ -28,6 +29,7 @@ from django.conf import settings
 
 from leap.client import LeapClient
 from leap.schemas import MeterFilter
+from meters.sync.known import Known, stored_hashes
 from meters.sync.searches import PREPARE, search_pages
 from meters.sync.speed.fetch_process import FetchProcess, FetchProcessDied
 from meters.sync.speed.threads import Fetching, PausedGC, PreparedPages, prefetch
@@ -61,12 +63,14 @@ def open_search(
     when the client can be rebuilt in one (`FetchProcess`), else by `prefetch` threads with lazy
     pages (Leap builds a page while the last is validated). The incremental's and a webhook's
     few pages are fetched by `prefetch` threads. `after`: start fetching once that search has
-    been fetched to its end.
+    been fetched to its end. A full search is prepared with the stored hashes (`Known`).
     """
+    known = Known(stored_hashes(stream)) if full else None
     if full and settings.METERS_SYNC_FETCH_PROCESS and client.portable_config() is not None:
-        return FetchProcess(client, stream, filters, size, after=after)
+        return FetchProcess(client, stream, filters, size, after=after, known=known)
     return prefetch(
         search_pages(client, stream, filters, size, lazy=full),
         after=after,
         prepare=PREPARE[stream],
+        known=known,
     )

@@ -23,6 +23,7 @@ from django.conf import settings
 
 from leap.client import ClientStats, LeapClient, Page
 from leap.schemas import MeterFilter
+from meters.sync.known import Known
 from meters.sync.searches import PREPARE, search_pages
 from meters.sync.snapshot import Prepared
 from meters.sync.speed.threads import Fetching, PausedGC, Stream, prefetch
@@ -36,7 +37,8 @@ class FetchProcess(Stream[Page[Prepared]]):
     """One search fetched, validated and prepared by `python -m meters.sync.child`.
 
     The child gets the client's settings (`LeapClient.portable_config()`), the stream, the
-    filters and the page size as a pickle on its standard input, and answers with one pickle per
+    filters, the page size and the stored hashes (`known`, see meters/sync/known.py) as a
+    pickle on its standard input, and answers with one pickle per
     message on its standard output: ("page", items, failures, number, next_page_token), then
     ("end", counters) or ("error", exception, counters). A reader thread here unpickles them
     `depth` ahead; when the reader lags, the pipe fills and the child waits, so memory stays flat.
@@ -56,6 +58,7 @@ class FetchProcess(Stream[Page[Prepared]]):
         *,
         depth: int = 2,
         after: Fetching | None = None,
+        known: Known | None = None,
     ) -> None:
         config = client.portable_config()
         if config is None:
@@ -85,7 +88,13 @@ class FetchProcess(Stream[Page[Prepared]]):
             env=env,
         )
         self._job = pickle.dumps(
-            {"config": config, "stream": stream, "filters": filters, "page_size": page_size}
+            {
+                "config": config,
+                "stream": stream,
+                "filters": filters,
+                "page_size": page_size,
+                "known": known,
+            }
         )
         self._thread = threading.Thread(target=self._read, name=f"leap-fetch-{stream}", daemon=True)
         self._thread.start()
@@ -101,6 +110,8 @@ class FetchProcess(Stream[Page[Prepared]]):
             stdin.close()
         except OSError:
             return True  # the child is gone: reading says why
+        finally:
+            self._job = b""  # megabytes with the stored hashes: not kept for the whole search
         return True
 
     def _read(self) -> None:
@@ -207,6 +218,7 @@ def child_main(out: IO[bytes]) -> None:
             pages = prefetch(
                 search_pages(client, stream, job["filters"], job["page_size"], lazy=True),
                 prepare=PREPARE[stream],
+                known=job.get("known"),
             )
             try:
                 for page in pages:

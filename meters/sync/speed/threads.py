@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from leap.client import Page
+from leap.client.pages import RawPage
+from meters.sync.known import Known
 from meters.sync.searches import prepared
 from meters.sync.snapshot import Prepared
 
@@ -83,7 +85,8 @@ class prefetch(Stream[T]):  # noqa: N801 - used like the generator function it r
 
     The threads start at once: a stream created before the one being written is fetched
     meanwhile (a search chained with `after` is fetched once the one before has been read to
-    its end). No database call runs in them. An exception in either is raised in the caller at
+    its end). With `known` (a full search), lazy pages are prepared by `Known.prepare_page`:
+    an object Leap sends unchanged is not validated. No database call runs in them. An exception in either is raised in the caller at
     the point it was reached. `close()` stops them.
     """
 
@@ -94,10 +97,12 @@ class prefetch(Stream[T]):  # noqa: N801 - used like the generator function it r
         *,
         after: Fetching | None = None,
         prepare: Callable[[Any], Any] | None = None,
+        known: Known | None = None,
     ) -> None:
         super().__init__(depth)
         self._after = after
         self._prepare = prepare
+        self._known = known
         self._raw: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
         self._pages = pages
         self._threads = [
@@ -130,10 +135,13 @@ class prefetch(Stream[T]):  # noqa: N801 - used like the generator function it r
                 continue
             if kind == "page":
                 try:
-                    if hasattr(value, "validate"):
-                        value = value.validate()
-                    if self._prepare is not None:
-                        value = prepared(value, self._prepare)
+                    if self._known and self._prepare and isinstance(value, RawPage):
+                        value = self._known.prepare_page(value, self._prepare)
+                    else:
+                        if hasattr(value, "validate"):
+                            value = value.validate()
+                        if self._prepare is not None:
+                            value = prepared(value, self._prepare)
                 except BaseException as exc:  # handed over to the caller's thread
                     kind, value = "error", exc
             if not self._put((kind, value)) or kind != "page":
