@@ -30,7 +30,8 @@ class DispatchDelivery(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     # Bytes, not text: a body that is not even UTF-8 is kept exactly as it came, for inspection.
     body = models.BinaryField()
-    body_sha256 = models.CharField(max_length=64, db_index=True)
+    # Not indexed: nothing looks a delivery up by it (the admin's search is a substring match).
+    body_sha256 = models.CharField(max_length=64)
     size = models.PositiveIntegerField(default=0)
     truncated = models.BooleanField(default=False, help_text="Body was over the size limit")
     headers = models.JSONField(

@@ -19,8 +19,8 @@ class DispatchAllocation(models.Model):
         NOT_IN_GROUP = "not_in_group", "Not in our copy of the group"
         UNKNOWN_METER = "unknown_meter", "Meter not in our portfolio"
 
-    timeslot = models.ForeignKey(
-        DispatchTimeslot, on_delete=models.CASCADE, related_name="allocations"
+    timeslot = models.ForeignKey(  # indexed by one_allocation_per_meter_and_timeslot
+        DispatchTimeslot, on_delete=models.CASCADE, related_name="allocations", db_index=False
     )
     meter = models.ForeignKey(
         "meters.Meter",
