@@ -74,8 +74,9 @@ class DispatchTimeslot(models.Model):
     partner_reference = models.CharField(max_length=256, null=True, blank=True)
     # The meter's present partner_reference (Leap's `partner_reference` above is the one of
     # the notification), for the timeline's "by meter" order. Derived, never written by us:
-    # PostgreSQL's triggers (migration 0009) set it on every insert and update of a timeslot and
-    # follow every change of the meter's reference, whatever path writes either.
+    # PostgreSQL's triggers (migrations 0009, 0010) set it on every insert of a timeslot and
+    # every update that changes its meter, and follow every change of the meter's reference,
+    # whatever path writes either.
     meter_reference = models.CharField(max_length=256, null=True, blank=True, editable=False)
     # Recipient, group level.
     market_group = models.ForeignKey(

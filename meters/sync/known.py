@@ -29,11 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
-from pydantic import ValidationError
 
 from leap.client.pages import Page, RawPage
 from leap.schemas import MeterDetail, MeterEnrollment, RawModel
-from leap.schemas.base import bad_payload
 from meters.models import Meter
 from meters.sync.snapshot import Prepared, canonical_json, text_hash
 
@@ -119,10 +117,4 @@ def complete(stream: str, item: Prepared, prepare: Callable[[Any], Prepared]) ->
     """
     if item.data is not None:
         return item
-    model = MODELS[stream]
-    raw = json.loads(item.text)
-    try:
-        obj = model.model_validate(raw)
-    except ValidationError as exc:
-        raise bad_payload(model, raw, exc) from exc
-    return prepare(obj)
+    return prepare(MODELS[stream].parse(json.loads(item.text)))

@@ -86,8 +86,9 @@ class prefetch(Stream[T]):  # noqa: N801 - used like the generator function it r
     The threads start at once: a stream created before the one being written is fetched
     meanwhile (a search chained with `after` is fetched once the one before has been read to
     its end). With `known` (a full search), lazy pages are prepared by `Known.prepare_page`:
-    an object Leap sends unchanged is not validated. No database call runs in them. An exception in either is raised in the caller at
-    the point it was reached. `close()` stops them.
+    an object Leap sends unchanged is not validated. No database call runs in them. An
+    exception in either is raised in the caller at the point it was reached. `close()` stops
+    them.
     """
 
     def __init__(
