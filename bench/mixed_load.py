@@ -74,6 +74,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--ingest-workers", type=int, default=2,
                    help="of the webhook receivers' own pool; 0: one pool serves both (runs 1-14, "
                         "with --gunicorn-workers 3)")  # fmt: skip
+    p.add_argument("--ingest-app", default="leapportal.wsgi_ingest:application",
+                   help="WSGI app of the receivers' own pool; runs 1-28: leapportal.wsgi:application "
+                        "(the pages' full middleware chain)")  # fmt: skip
     p.add_argument("--gunicorn-threads", type=int, default=4)
     p.add_argument("--sync-nice", type=int, default=0,
                    help="nice value of the sync worker (and its fetch process); runs 9-15: 10")  # fmt: skip

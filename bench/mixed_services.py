@@ -4,6 +4,8 @@
 - "ingest": a second gunicorn for Leap's webhooks (both dispatch receivers and the meter event
   receiver), when `--ingest-workers` is above 0. In production a proxy routes `/dispatch/webhooks/`
   and `/meters/webhooks/` to it. Runs 1-14 served both from one pool (`--ingest-workers 0`);
+  from run 29 it runs `leapportal.wsgi_ingest` (the receivers' lean middleware chain,
+  `--ingest-app`);
 - "dispatch worker": the dispatch queue, one process;
 - "sync worker": the sync and default queues, one process, at `--sync-nice`.
 
@@ -47,9 +49,9 @@ class Services:
         stop(list(self.procs.values()))
 
 
-def _gunicorn(args, port: int, workers: int, nice: int) -> list[str]:
-    return ["nice", "-n", str(nice), sys.executable, "-m", "gunicorn",
-            "leapportal.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers),
+def _gunicorn(args, port: int, workers: int, nice: int, app: str = "leapportal.wsgi:application"
+              ) -> list[str]:  # fmt: skip
+    return ["nice", "-n", str(nice), sys.executable, "-m", "gunicorn", app, "-b", f"127.0.0.1:{port}", "-w", str(workers),
             "--worker-class", "gthread", "--threads", str(args.gunicorn_threads),
             "--backlog", "2048", "--log-level", "warning"]  # fmt: skip
 
@@ -78,7 +80,7 @@ def start_services(args, env: dict[str, str], logdir: Path) -> Services:
                              args.web_nice)}  # fmt: skip
     if args.ingest_workers:
         commands["ingest"] = (
-            _gunicorn(args, ingest_port, args.ingest_workers, args.ingest_nice),
+            _gunicorn(args, ingest_port, args.ingest_workers, args.ingest_nice, args.ingest_app),
             args.ingest_nice,
         )
     commands["dispatch worker"] = (

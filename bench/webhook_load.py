@@ -72,6 +72,10 @@ def parse_args() -> argparse.Namespace:
     # 2 cores: one gunicorn process per core (threads cover the I/O waits), 2 worker processes.
     p.add_argument("--gunicorn-workers", type=int, default=2)
     p.add_argument("--gunicorn-threads", type=int, default=4)
+    p.add_argument("--app", default="leapportal.wsgi_ingest:application",
+                   help="WSGI app serving the receivers: the receivers' own pool, as in production; "
+                        "leapportal.wsgi:application for the pages' full chain (every run before "
+                        "2026-12-07 16:00 UTC)")  # fmt: skip
     p.add_argument("--celery-concurrency", type=int, default=2)
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--seed", type=int, default=1)
@@ -143,7 +147,7 @@ def start_services(args: argparse.Namespace, env: dict[str, str], logdir: Path) 
 
     procs = []
     gunicorn = [
-        sys.executable, "-m", "gunicorn", "leapportal.wsgi:application",
+        sys.executable, "-m", "gunicorn", args.app,
         "-b", f"127.0.0.1:{args.port}", "-w", str(args.gunicorn_workers),
         "--worker-class", "gthread", "--threads", str(args.gunicorn_threads),
         "--backlog", "2048", "--log-level", "warning",

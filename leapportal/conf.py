@@ -50,6 +50,16 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# The chain of the receivers' own pool (leapportal/wsgi_ingest.py, Leap's webhooks only): the
+# security headers and redirects, the NUL-byte check, and CommonMiddleware for its Host check
+# against ALLOWED_HOSTS. Nothing a page needs: the receivers are csrf_exempt and
+# login_not_required, authenticate by the shared secret and set no cookie.
+INGEST_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "leapportal.middleware.RejectNulBytesMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
 
 def templates(base_dir: Path) -> list[dict[str, Any]]:
     """The template engine: the project's templates/ folder, then each app's."""

@@ -178,8 +178,16 @@ def run_python(code: str, env: dict[str, str], *, timeout: float = 300) -> str:
 class WebServer:
     """Our WSGI app under gunicorn on a free port, in its own process group."""
 
-    def __init__(self, env: dict[str, str], *, workers: int = 2, name: str = "web") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        workers: int = 2,
+        name: str = "web",
+        app: str = "leapportal.wsgi:application",
+    ) -> None:
         self.port = free_port()
+        self.app = app
         self.env = {**env, "ALLOWED_HOSTS": "127.0.0.1,localhost"}
         self.workers = workers
         self.process: subprocess.Popen[bytes] | None = None
@@ -193,7 +201,7 @@ class WebServer:
     def start(self) -> WebServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "leapportal.wsgi:application",
+            [sys.executable, "-m", "gunicorn", self.app,
              "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers),
              "--timeout", "60", "--graceful-timeout", "5", "--access-logfile", "-"],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
