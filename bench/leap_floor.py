@@ -42,12 +42,16 @@ def _rss_bytes() -> int:
 class SimulatorProcess:
     """`python -m leap.simulator` in its own process, so its memory is not the client's."""
 
-    def __init__(self, meters: int, seed: int, *extra: str) -> None:
-        """Start it with `meters` meters from `seed` (`extra`: more of its command line)."""
+    def __init__(self, meters: int, seed: int, *extra: str, own_session: bool = False) -> None:
+        """Start it with `meters` meters from `seed` (`extra`: more of its command line).
+
+        `own_session`: in a session (so, on Linux, an autogroup) of its own, as bench/mixed_load.py
+        starts every service, instead of sharing the caller's share of the cores.
+        """
         self.process = subprocess.Popen(
             [sys.executable, "-m", "leap.simulator", "--meters", str(meters), "--seed", str(seed),
              "--port", "0", *extra],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
+            cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=own_session,
         )  # fmt: skip
         line = self.process.stdout.readline() if self.process.stdout else ""
         if not line.startswith("URL "):

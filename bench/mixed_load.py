@@ -84,6 +84,10 @@ def parse_args() -> argparse.Namespace:
                    help="nice value of the pages' gunicorn (the dispatch worker's is 0); "
                         "runs 1-15: 0")  # fmt: skip
     p.add_argument("--ingest-nice", type=int, default=0, help="nice value of the receivers' pool")
+    p.add_argument("--sim-shares-session", action="store_true",
+                   help="run the Leap simulator in this script's session (its autogroup, shared "
+                        "with the load generator), as runs 1-33 did; by default it has its own, "
+                        "like every service")  # fmt: skip
     p.add_argument("--autovacuum-naptime", type=float, default=60.0,
                    help="do autovacuum's work (off on this project's PostgreSQL) every this many "
                         "seconds, by its thresholds (bench.database.Autovacuum); 0: never")  # fmt: skip
@@ -443,7 +447,7 @@ def main() -> None:
     if not broker.startswith("redis://"):
         raise SystemExit("set CELERY_BROKER_URL to redis://... (the workers are real processes)")
     load_before = os.getloadavg()
-    with SimulatorProcess(args.meters, args.seed) as sim:
+    with SimulatorProcess(args.meters, args.seed, own_session=not args.sim_shares_session) as sim:
         env = bench_env(sim.url)
         os.environ.update(env)
         import django
