@@ -59,6 +59,9 @@ class SyncRun(RunRecord):
     approved_at = models.DateTimeField(null=True, blank=True)
     # Seconds the run waited for dispatch to catch up (leapportal/priority.py): part of its time.
     gave_way_seconds = models.FloatField(default=0)
+    # Objects (details and enrollments) Leap sent exactly as stored, passed to the planner without
+    # validation (meters/sync/known.py); a full sync's unchanged night is mostly these.
+    unvalidated = models.IntegerField(default=0)
     # progress, error, attempts and the run's times: RunRecord's
 
     # Not columns: the progress bar's figures, attached by meters.views.with_percent.

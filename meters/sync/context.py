@@ -107,6 +107,7 @@ class Context:
     failed: int = 0
     processed: int = 0
     gave_way: float = 0.0  # seconds waited for first-come work (leapportal/priority.py)
+    unvalidated: int = 0  # objects Leap sent unchanged, not validated (meters/sync/known.py)
     known_codes: set[str] = field(default_factory=set)
     known_groups: dict[uuid.UUID, tuple[str, str, str]] = field(default_factory=dict)
     changes: list[dict[str, Any]] = field(default_factory=list)

@@ -118,6 +118,7 @@ def _heartbeat(ctx: Context) -> None:
         failed=ctx.failed,
         created=ctx.created,
         gave_way_seconds=ctx.gave_way,
+        unvalidated=ctx.unvalidated,
         heartbeat_at=now,
     )
 
@@ -139,6 +140,7 @@ def _finish(ctx: Context, run: SyncRun, status: str, **fields: Any) -> SyncRun:
     run.failed = ctx.failed
     run.progress_done = ctx.processed
     run.gave_way_seconds = ctx.gave_way
+    run.unvalidated = ctx.unvalidated
     run.status = status
     run.finished_at = timezone.now()
     run.heartbeat_at = run.finished_at

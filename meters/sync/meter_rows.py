@@ -90,7 +90,8 @@ def changed_meters(
     Every meter of the page counts as processed and as seen by the run; only the returned `todo`
     list is written. `stored` maps a known meter to (stored hash, missing_since). An item to
     write that came without data (passed as unchanged, meters/sync/known.py) is prepared here;
-    one that no longer validates is kept as a failure instead.
+    one that no longer validates is kept as a failure instead. Those left without data were
+    never validated: the run counts them (`ctx.unvalidated`, shown on sync health).
     """
     by_id = {item.meter_id: item for item in items}
     if not by_id:
@@ -116,6 +117,7 @@ def changed_meters(
             todo.remove(meter_id)
             record_failures(ctx, stream, [failure])
     ctx.processed += len(by_id)
+    ctx.unvalidated += sum(1 for item in by_id.values() if item.data is None)
     if ctx.seen:
         ctx.seen.add(by_id, changed=todo)
     return by_id, stored, todo

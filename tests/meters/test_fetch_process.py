@@ -83,6 +83,24 @@ def test_the_fetch_process_leaves_what_fetching_in_threads_does(served, spawned,
     assert Meter.objects.filter(missing_since__isnull=False).count() == 1
 
 
+def test_what_the_process_passed_unvalidated_is_counted_on_the_run_and_shown(
+    served, spawned, settings, viewer_client
+):
+    """Known.match runs in the fetch process; the run counts what reached it without data."""
+    settings.METERS_SYNC_FETCH_PROCESS = True
+    served(Simulator(meters=25, seed=3, now=NOW, changes_per_hour=0))
+    first = run(SyncRun.Kind.FULL)
+    again = run(SyncRun.Kind.FULL)
+
+    assert spawned == ["process"] * 4
+    assert (first.status, again.status) == (SyncRun.Status.DONE, SyncRun.Status.DONE)
+    assert (first.unvalidated, again.unvalidated, again.unchanged) == (0, 50, 25)
+    page = viewer_client.get("/meters/sync/").content.decode()
+    assert "50 as stored" in page
+    progress = viewer_client.get(f"/meters/sync/runs/{again.pk}/").content.decode()
+    assert "50 objects exactly as stored, not validated again" in progress
+
+
 @pytest.mark.parametrize("fault", ["429", "500", "torn", "drop"])
 def test_faults_are_retried_in_the_process_and_counted_on_the_callers_client(
     served, spawned, settings, fault

@@ -123,7 +123,8 @@ def test_an_unchanged_night_validates_nothing_and_writes_nothing(
     settings.METERS_SYNC_FETCH_PROCESS = False
     sim = Simulator(meters=40, seed=4, now=NOW)
     with leap.use_transport(sim.transport(), sleep=lambda seconds: None):
-        assert run(SyncRun.Kind.FULL).status == SyncRun.Status.DONE
+        first = run(SyncRun.Kind.FULL)
+        assert first.status == SyncRun.Status.DONE
         validated["objects"] = 0
         with portfolio_writes() as writes:
             again = run(SyncRun.Kind.FULL)
@@ -131,6 +132,9 @@ def test_an_unchanged_night_validates_nothing_and_writes_nothing(
     assert validated["objects"] == 0
     assert writes.tables == []
     assert (again.unchanged, again.updated, again.created) == (40, 0, 0)
+    # The run says so: nothing was stored before the first; then 40 meters x 2 objects.
+    assert (first.unvalidated, again.unvalidated) == (0, 80)
+    assert SyncRun.objects.get(pk=again.pk).unvalidated == 80  # saved, not only on the instance
 
 
 def test_a_meter_written_meanwhile_is_validated_and_written_after_all(monkeypatch, settings):
@@ -154,6 +158,7 @@ def test_a_meter_written_meanwhile_is_validated_and_written_after_all(monkeypatc
     meter.refresh_from_db()
     assert (meter.city, meter.details_hash, meter.global_enrollment_status) == right
     assert again.updated == 1
+    assert again.unvalidated == 20 * 2 - 2  # that meter's two objects were validated after all
 
 
 def test_an_object_that_no_longer_validates_is_kept_as_a_failure():
