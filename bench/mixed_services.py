@@ -49,9 +49,9 @@ class Services:
         stop(list(self.procs.values()))
 
 
-def _gunicorn(args, port: int, workers: int, nice: int, app: str = "leapportal.wsgi:application"
-              ) -> list[str]:  # fmt: skip
-    return ["nice", "-n", str(nice), sys.executable, "-m", "gunicorn", app, "-b", f"127.0.0.1:{port}", "-w", str(workers),
+def _gunicorn(args, port: int, workers: int, nice: int, app: str = "leapportal.wsgi:application"):
+    return ["nice", "-n", str(nice), sys.executable, "-m", "gunicorn", app,
+            "-b", f"127.0.0.1:{port}", "-w", str(workers),
             "--worker-class", "gthread", "--threads", str(args.gunicorn_threads),
             "--backlog", "2048", "--log-level", "warning"]  # fmt: skip
 

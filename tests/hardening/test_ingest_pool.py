@@ -41,6 +41,18 @@ def test_the_lean_chain_keeps_the_checks_every_request_needs():
         assert not any(m.endswith(page_only) for m in conf.INGEST_MIDDLEWARE)
 
 
+def test_every_ingest_path_is_the_same_receiver_on_the_main_pool():
+    """The ingest URL conf repeats the main one's receiver paths (so a proxy needs no rewrite):
+    should a receiver's path change in dispatch/urls.py or meters/urls.py, this fails."""
+    from django.urls import resolve
+
+    from leapportal import ingest_urls
+
+    for pattern in ingest_urls.urlpatterns:
+        path = "/" + str(pattern.pattern)
+        assert resolve(path, urlconf="leapportal.urls").func is pattern.callback, path
+
+
 @pytest.mark.django_db
 @INGEST
 def test_ingest_pool_receives_both_kinds_of_webhook_and_serves_nothing_else():
