@@ -54,3 +54,20 @@ def budget(pages: dict, dispatch: dict, sync: dict, cores: int | None = None) ->
         + ("fits" if ours + stand_ins <= have else "does not fit, with the stand-ins")
         + ("" if ours <= have else "; does not fit even without them")
     )
+
+
+def machine_ticks() -> dict[str, int]:
+    """The whole machine's CPU time so far in clock ticks, by kind (the first line of /proc/stat).
+
+    "busy" is user + nice + system + irq + softirq; "steal" is time the hypervisor gave another
+    guest while this one had work (a shared VM's quiet loss of cores); "iowait" counts as idle.
+    """
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "steal": steal}
+
+
+def machine_cores(before: dict[str, int], after: dict[str, int], wall: float) -> dict[str, float]:
+    """Cores of the machine busy, idle and stolen between two machine_ticks(), per wall second."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return {k: (after[k] - before[k]) / tick / wall if wall > 0 else 0.0 for k in after}

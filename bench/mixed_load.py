@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cpu import budget  # noqa: E402
+from bench.cpu import budget, machine_cores, machine_ticks  # noqa: E402
 from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
 from bench.mixed_clients import SECRET, Browsing, Dispatching, think_range  # noqa: E402
 from bench.mixed_services import Services, start_services  # noqa: E402
@@ -129,19 +129,54 @@ def dispatch_figures(results: list, wait: float = 120) -> dict:
 
 
 def run_full_sync() -> dict:
-    """Start the nightly full sync as beat does and wait for its SyncRun to finish."""
+    """Start the nightly full sync as beat does and wait for its SyncRun to finish.
+
+    Every half second meanwhile it samples the machine's cores (bench.cpu.machine_ticks) and the
+    age of the oldest dispatch delivery still waiting, the probe the sync gives way to: "behind"
+    is the time that age exceeded GIVE_WAY_AFTER_SECONDS, and the machine's idle cores then
+    against otherwise tell whether dispatch was behind for want of cores (none idle) or for
+    another reason (cores idle while the sync waited).
+    """
+    from django.conf import settings
+    from django.utils import timezone
+
+    from dispatch.inbox import oldest_waiting
     from meters import actions
     from meters.models import SyncRun
 
+    after = settings.GIVE_WAY_AFTER_SECONDS
+    behind = {"seconds": 0.0, "idle": 0.0}
+    ahead = {"seconds": 0.0, "idle": 0.0}
+    stolen = 0.0
     run = actions.request_sync(SyncRun.Kind.FULL, trigger="bench")
+    ticks, t = machine_ticks(), time.monotonic()
     while True:
         run.refresh_from_db()
         if run.status not in SyncRun.ACTIVE_STATUSES:
             break
         time.sleep(0.5)
+        oldest = oldest_waiting()
+        now_ticks, now = machine_ticks(), time.monotonic()
+        cores = machine_cores(ticks, now_ticks, now - t)
+        late = oldest is not None and (timezone.now() - oldest).total_seconds() > after
+        side = behind if late else ahead
+        side["seconds"] += now - t
+        side["idle"] += cores["idle"] * (now - t)
+        stolen += cores["steal"] * (now - t)
+        ticks, t = now_ticks, now
     seconds = (run.finished_at - run.started_at).total_seconds() if run.started_at else None
+
+    def mean_idle(side: dict) -> float | None:
+        return round(side["idle"] / side["seconds"], 2) if side["seconds"] else None
+
+    sampled = behind["seconds"] + ahead["seconds"]
     return {"status": run.status, "seconds": round(seconds or 0, 1), "sync run": run.pk,
-            "gave way (s)": round(run.gave_way_seconds, 1), "error": run.error[:200]}  # fmt: skip
+            "gave way (s)": round(run.gave_way_seconds, 1),
+            "dispatch behind (s)": round(behind["seconds"], 1),
+            "idle cores, dispatch behind": mean_idle(behind),
+            "idle cores, otherwise": mean_idle(ahead),
+            "stolen cores": round(stolen / sampled, 2) if sampled else None,
+            "error": run.error[:200]}  # fmt: skip
 
 
 # --- setup ---------------------------------------------------------------------------------------
@@ -330,8 +365,12 @@ class Parts:
     def measured(self, name: str, part) -> None:
         before, t = cpu_seconds(self.roots), time.monotonic()
         before["load generator"] = time.process_time()
+        ticks = machine_ticks()
         self.out[name] = part()
-        self.out[name]["cores busy"] = self.cores(before, time.monotonic() - t)
+        wall = time.monotonic() - t
+        self.out[name]["cores busy"] = self.cores(before, wall)
+        whole = machine_cores(ticks, machine_ticks(), wall)
+        self.out[name]["machine (cores)"] = {k: round(v, 2) for k, v in whole.items()}
         print(self.out[name], flush=True)
 
     def pages_alone(self) -> dict:
@@ -436,6 +475,13 @@ def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
     print(f"\ncores busy (CPU seconds per second): pages alone {pa['cores busy']}; dispatch alone "
           f"{da['cores busy']}; sync alone {sa['cores busy']}; together {st['cores busy']}")  # fmt: skip
     print("\n" + budget(pa["cores busy"], da["cores busy"], sa["cores busy"]))
+    print(f"\nthe whole machine (cores busy, idle, stolen): pages alone {pa['machine (cores)']}; "
+          f"dispatch alone {da['machine (cores)']}; sync alone {sa['machine (cores)']}; "
+          f"together {st['machine (cores)']}")  # fmt: skip
+    print(f"while the sync ran together: dispatch behind (oldest waiting over "
+          f"GIVE_WAY_AFTER_SECONDS) {st['dispatch behind (s)']} s, idle cores then "
+          f"{st['idle cores, dispatch behind']}, otherwise {st['idle cores, otherwise']}; "
+          f"stolen {st['stolen cores']}")  # fmt: skip
 
 
 def main() -> None:
