@@ -4,6 +4,7 @@ parts' cores fit the machine at all."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -71,3 +72,21 @@ def machine_cores(before: dict[str, int], after: dict[str, int], wall: float) ->
     """Cores of the machine busy, idle and stolen between two machine_ticks(), per wall second."""
     tick = os.sysconf("SC_CLK_TCK")
     return {k: (after[k] - before[k]) / tick / wall if wall > 0 else 0.0 for k in after}
+
+
+def machine_speed(rounds: int = 5) -> float:
+    """Milliseconds of CPU (this process's own) for a fixed pure-Python loop; the least of `rounds`.
+
+    CPU time, not wall time, so other processes waiting for a core do not count; what moves it is
+    the core itself (its clock, and what a shared host's other guests do to its caches). Taken
+    before each part of bench/mixed_load.py, with the services idle, it shows the machine's drift
+    between a part and the next.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)

@@ -20,7 +20,11 @@ measures each part alone, then all three together, then a burst:
    its SyncRun;
 4. together: the same full sync, with dispatch at `--rate`/s and the users browsing until it
    finishes; each part against its figure from 1-3 (sync target: within 2x its solo time);
-5. burst: `--burst` notifications of `--burst-meters` meters each, posted as fast as they are
+5. sync alone again: part 3 repeated, so that the sync together is compared with the mean of a
+   solo run before and one after it (the machine's speed drifts over minutes: runs 38-41 of
+   docs/benchmarks.md), and each part starts with a CPU probe (`machine_speed`: CPU
+   milliseconds of a fixed loop) that shows the drift;
+6. burst: `--burst` notifications of `--burst-meters` meters each, posted as fast as they are
    accepted; all visible (processed) within 60 s of the first post.
 
 PostgreSQL's autovacuum is off on this project's machines; `--autovacuum-naptime` (default 60 s)
@@ -49,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cpu import budget, machine_cores, machine_ticks  # noqa: E402
+from bench.cpu import budget, machine_cores, machine_speed, machine_ticks  # noqa: E402
 from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
 from bench.mixed_clients import SECRET, Browsing, Dispatching, think_range  # noqa: E402
 from bench.mixed_services import Services, start_services  # noqa: E402
@@ -363,6 +367,7 @@ class Parts:
         return {names.get(k, k): round((after[k] - before[k]) / wall, 2) for k in after}
 
     def measured(self, name: str, part) -> None:
+        probe = machine_speed()
         before, t = cpu_seconds(self.roots), time.monotonic()
         before["load generator"] = time.process_time()
         ticks = machine_ticks()
@@ -371,6 +376,7 @@ class Parts:
         self.out[name]["cores busy"] = self.cores(before, wall)
         whole = machine_cores(ticks, machine_ticks(), wall)
         self.out[name]["machine (cores)"] = {k: round(v, 2) for k, v in whole.items()}
+        self.out[name]["probe before (ms CPU)"] = probe
         print(self.out[name], flush=True)
 
     def pages_alone(self) -> dict:
@@ -433,6 +439,7 @@ class Parts:
             self.measured("dispatch alone", self.dispatch_alone)
             self.measured("sync alone", run_full_sync)
             self.measured("together: sync", self.together)
+            self.measured("sync alone after", run_full_sync)
             self.out["burst"] = self.burst()
         self.out["autovacuum"] = {"passes": autovacuum.runs, "vacuums": autovacuum.vacuums,
                                   "analyzes": autovacuum.analyzes}  # fmt: skip
@@ -447,8 +454,12 @@ def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
     print(f"logs: {logdir}\n")
     pa, pt = out["pages alone"], out["together: pages"]
     da, dt = out["dispatch alone"], out["together: dispatch"]
-    sa, st = out["sync alone"], out["together: sync"]
-    ratio = st["seconds"] / sa["seconds"] if sa["seconds"] else float("nan")
+    sa, st, sb = out["sync alone"], out["together: sync"], out["sync alone after"]
+    solo = (sa["seconds"] + sb["seconds"]) / 2
+    ratio = st["seconds"] / solo if solo else float("nan")
+    ratios = " / ".join(
+        f"{st['seconds'] / s['seconds']:.2f}x" if s["seconds"] else "-" for s in (sa, sb)
+    )
     rows = [
         ("page p95 (ms)", pa["page p95 (ms)"], pt["page p95 (ms)"], "<= 300"),
         ("page p50 (ms)", pa["page p50 (ms)"], pt["page p50 (ms)"], ""),
@@ -461,7 +472,8 @@ def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
          f"{dt['accepted (202)']} / {dt['lost']}", "0 lost"),
         ("dispatch sent per second / over (s)", f"{da['sent per second']} / {da['sent over (s)']}",
          f"{dt['sent per second']} / {dt['sent over (s)']}", "200"),
-        ("full sync (s)", sa["seconds"], f"{st['seconds']} ({ratio:.2f}x; {st['gave way (s)']} s "
+        ("full sync (s): before / after the together part", f"{sa['seconds']} / {sb['seconds']}",
+         f"{st['seconds']} ({ratio:.2f}x the mean, {ratios} each; {st['gave way (s)']} s "
          "giving way)", "<= 2x solo"),
     ]  # fmt: skip
     print("| measure | alone | together | target |")
@@ -473,11 +485,16 @@ def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
     print(f"\nslowest pages alone: {pa['slowest pages (p95 ms)']}; together: "
           f"{pt['slowest pages (p95 ms)']}")  # fmt: skip
     print(f"\ncores busy (CPU seconds per second): pages alone {pa['cores busy']}; dispatch alone "
-          f"{da['cores busy']}; sync alone {sa['cores busy']}; together {st['cores busy']}")  # fmt: skip
+          f"{da['cores busy']}; sync alone {sa['cores busy']}; together {st['cores busy']}; "
+          f"sync alone after {sb['cores busy']}")  # fmt: skip
     print("\n" + budget(pa["cores busy"], da["cores busy"], sa["cores busy"]))
     print(f"\nthe whole machine (cores busy, idle, stolen): pages alone {pa['machine (cores)']}; "
           f"dispatch alone {da['machine (cores)']}; sync alone {sa['machine (cores)']}; "
-          f"together {st['machine (cores)']}")  # fmt: skip
+          f"together {st['machine (cores)']}; sync alone after {sb['machine (cores)']}")  # fmt: skip
+    probes = {k: v["probe before (ms CPU)"] for k, v in out.items() if "probe before (ms CPU)" in v}
+    print(
+        f"CPU probe before each part (ms of CPU for the same loop: the machine's speed): {probes}"
+    )
     print(f"while the sync ran together: dispatch behind (oldest waiting over "
           f"GIVE_WAY_AFTER_SECONDS) {st['dispatch behind (s)']} s, idle cores then "
           f"{st['idle cores, dispatch behind']}, otherwise {st['idle cores, otherwise']}; "
