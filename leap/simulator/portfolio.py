@@ -423,8 +423,10 @@ class Portfolio:
         per `kind` of rendering and kept (up to `render_cache_limit` meters a kind): a full sync
         reads every meter twice (details, then enrollments), and the benchmarks read the whole
         portfolio several times. Without this the stand-in spent more CPU generating and encoding
-        meters than the sync spent reading them (docs/benchmarks.md, run 40); Leap's own servers
-        do not take our cores. Meters in the overlay (changed by a scenario) are rendered afresh.
+        meters than the sync spent reading them (docs/benchmarks.md, runs 38-46); Leap's own
+        servers do not take our cores. Rendered afresh on every page: meters in the overlay
+        (changed by a scenario), and those `get` has handed out, which a caller may have changed
+        in place (tests do, through `Simulator.meter`); a meter generated here is handed to no one.
         """
         found: list[bytes] = []
         end = self.next_index
@@ -434,13 +436,13 @@ class Portfolio:
         for index in range(start, end):
             if index in self.removed:
                 continue
-            state = self.overlay.get(index)
+            state = self.overlay.get(index) or self._cache.get(index)
             if state is not None:
                 found.append(render(state))
             elif index < self.base_size:
                 body = kept.get(index)
                 if body is None:
-                    body = render(self._cache.get(index) or self.generator.build(index))
+                    body = render(self.generator.build(index))
                     if len(kept) < self.render_cache_limit:
                         kept[index] = body
                 found.append(body)

@@ -297,6 +297,20 @@ def test_a_full_search_renders_each_generated_meter_once_and_changes_afresh(sim,
     assert again[:3] == enrollments[:3] and again[4:-1] == enrollments[5:]
 
 
+def test_a_meter_handed_out_and_changed_in_place_is_read_as_it_now_is(sim):
+    """Tests change the state Simulator.meter returns in place; a full search must show it."""
+    client = http(sim)
+    ids = sim.meter_ids()
+    details = [m for p in all_pages(client, "/v2/meters/search", {"page_size": 60}) for m in p]
+    handed_out = sim.meter(ids[7])
+    handed_out.tags = ["changed-in-place"]
+    sim._touch(handed_out)
+    in_place = [m for p in all_pages(client, "/v2/meters/search", {"page_size": 60}) for m in p]
+    assert in_place[7]["tags"] == ["changed-in-place"]
+    assert in_place[7]["audit"]["updated_at"] != details[7]["audit"]["updated_at"]
+    assert in_place[:7] == details[:7] and in_place[8:] == details[8:]
+
+
 def test_a_bounded_render_cache_keeps_some_meters_and_serves_all(sim):
     sim.portfolio.render_cache_limit = 25
     client = http(sim)
