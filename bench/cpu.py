@@ -4,6 +4,7 @@ parts' cores fit the machine at all."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -54,3 +55,38 @@ def budget(pages: dict, dispatch: dict, sync: dict, cores: int | None = None) ->
         + ("fits" if ours + stand_ins <= have else "does not fit, with the stand-ins")
         + ("" if ours <= have else "; does not fit even without them")
     )
+
+
+def machine_ticks() -> dict[str, int]:
+    """The whole machine's CPU time so far in clock ticks, by kind (the first line of /proc/stat).
+
+    "busy" is user + nice + system + irq + softirq; "steal" is time the hypervisor gave another
+    guest while this one had work (a shared VM's quiet loss of cores); "iowait" counts as idle.
+    """
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "steal": steal}
+
+
+def machine_cores(before: dict[str, int], after: dict[str, int], wall: float) -> dict[str, float]:
+    """Cores of the machine busy, idle and stolen between two machine_ticks(), per wall second."""
+    tick = os.sysconf("SC_CLK_TCK")
+    return {k: (after[k] - before[k]) / tick / wall if wall > 0 else 0.0 for k in after}
+
+
+def machine_speed(rounds: int = 5) -> float:
+    """Milliseconds of CPU (this process's own) for a fixed pure-Python loop; the least of `rounds`.
+
+    CPU time, not wall time, so other processes waiting for a core do not count; what moves it is
+    the core itself (its clock, and what a shared host's other guests do to its caches). Taken
+    before each part of bench/mixed_load.py, with the services idle, it shows the machine's drift
+    between a part and the next.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)

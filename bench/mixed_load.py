@@ -20,7 +20,11 @@ measures each part alone, then all three together, then a burst:
    its SyncRun;
 4. together: the same full sync, with dispatch at `--rate`/s and the users browsing until it
    finishes; each part against its figure from 1-3 (sync target: within 2x its solo time);
-5. burst: `--burst` notifications of `--burst-meters` meters each, posted as fast as they are
+5. sync alone again: part 3 repeated, so that the sync together is compared with the mean of a
+   solo run before and one after it (the machine's speed drifts over minutes: runs 38-41 of
+   docs/benchmarks.md), and each part starts with a CPU probe (`machine_speed`: CPU
+   milliseconds of a fixed loop) that shows the drift;
+6. burst: `--burst` notifications of `--burst-meters` meters each, posted as fast as they are
    accepted; all visible (processed) within 60 s of the first post.
 
 PostgreSQL's autovacuum is off on this project's machines; `--autovacuum-naptime` (default 60 s)
@@ -49,9 +53,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cpu import budget  # noqa: E402
+from bench.cpu import machine_cores, machine_speed, machine_ticks  # noqa: E402
 from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
 from bench.mixed_clients import SECRET, Browsing, Dispatching, think_range  # noqa: E402
+from bench.mixed_report import report  # noqa: E402
 from bench.mixed_services import Services, start_services  # noqa: E402
 from bench.webhook_load import Plan, cpu_seconds, iso, percentile  # noqa: E402
 
@@ -129,19 +134,54 @@ def dispatch_figures(results: list, wait: float = 120) -> dict:
 
 
 def run_full_sync() -> dict:
-    """Start the nightly full sync as beat does and wait for its SyncRun to finish."""
+    """Start the nightly full sync as beat does and wait for its SyncRun to finish.
+
+    Every half second meanwhile it samples the machine's cores (bench.cpu.machine_ticks) and the
+    age of the oldest dispatch delivery still waiting, the probe the sync gives way to: "behind"
+    is the time that age exceeded GIVE_WAY_AFTER_SECONDS, and the machine's idle cores then
+    against otherwise tell whether dispatch was behind for want of cores (none idle) or for
+    another reason (cores idle while the sync waited).
+    """
+    from django.conf import settings
+    from django.utils import timezone
+
+    from dispatch.inbox import oldest_waiting
     from meters import actions
     from meters.models import SyncRun
 
+    after = settings.GIVE_WAY_AFTER_SECONDS
+    behind = {"seconds": 0.0, "idle": 0.0}
+    ahead = {"seconds": 0.0, "idle": 0.0}
+    stolen = 0.0
     run = actions.request_sync(SyncRun.Kind.FULL, trigger="bench")
+    ticks, t = machine_ticks(), time.monotonic()
     while True:
         run.refresh_from_db()
         if run.status not in SyncRun.ACTIVE_STATUSES:
             break
         time.sleep(0.5)
+        oldest = oldest_waiting()
+        now_ticks, now = machine_ticks(), time.monotonic()
+        cores = machine_cores(ticks, now_ticks, now - t)
+        late = oldest is not None and (timezone.now() - oldest).total_seconds() > after
+        side = behind if late else ahead
+        side["seconds"] += now - t
+        side["idle"] += cores["idle"] * (now - t)
+        stolen += cores["steal"] * (now - t)
+        ticks, t = now_ticks, now
     seconds = (run.finished_at - run.started_at).total_seconds() if run.started_at else None
+
+    def mean_idle(side: dict) -> float | None:
+        return round(side["idle"] / side["seconds"], 2) if side["seconds"] else None
+
+    sampled = behind["seconds"] + ahead["seconds"]
     return {"status": run.status, "seconds": round(seconds or 0, 1), "sync run": run.pk,
-            "gave way (s)": round(run.gave_way_seconds, 1), "error": run.error[:200]}  # fmt: skip
+            "gave way (s)": round(run.gave_way_seconds, 1),
+            "dispatch behind (s)": round(behind["seconds"], 1),
+            "idle cores, dispatch behind": mean_idle(behind),
+            "idle cores, otherwise": mean_idle(ahead),
+            "stolen cores": round(stolen / sampled, 2) if sampled else None,
+            "error": run.error[:200]}  # fmt: skip
 
 
 # --- setup ---------------------------------------------------------------------------------------
@@ -328,10 +368,16 @@ class Parts:
         return {names.get(k, k): round((after[k] - before[k]) / wall, 2) for k in after}
 
     def measured(self, name: str, part) -> None:
+        probe = machine_speed()
         before, t = cpu_seconds(self.roots), time.monotonic()
         before["load generator"] = time.process_time()
+        ticks = machine_ticks()
         self.out[name] = part()
-        self.out[name]["cores busy"] = self.cores(before, time.monotonic() - t)
+        wall = time.monotonic() - t
+        self.out[name]["cores busy"] = self.cores(before, wall)
+        whole = machine_cores(ticks, machine_ticks(), wall)
+        self.out[name]["machine (cores)"] = {k: round(v, 2) for k, v in whole.items()}
+        self.out[name]["probe before (ms CPU)"] = probe
         print(self.out[name], flush=True)
 
     def pages_alone(self) -> dict:
@@ -394,48 +440,11 @@ class Parts:
             self.measured("dispatch alone", self.dispatch_alone)
             self.measured("sync alone", run_full_sync)
             self.measured("together: sync", self.together)
+            self.measured("sync alone after", run_full_sync)
             self.out["burst"] = self.burst()
         self.out["autovacuum"] = {"passes": autovacuum.runs, "vacuums": autovacuum.vacuums,
                                   "analyzes": autovacuum.analyzes}  # fmt: skip
         return self.out
-
-
-def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
-    """The table docs/benchmarks.md takes, each part alone and together against its target."""
-    print(f"\nmachine: {machine()}; load average before: {load_before}")
-    print("command: DATABASE_URL=... CELERY_BROKER_URL=... python bench/mixed_load.py "
-          + " ".join(sys.argv[1:]))  # fmt: skip
-    print(f"logs: {logdir}\n")
-    pa, pt = out["pages alone"], out["together: pages"]
-    da, dt = out["dispatch alone"], out["together: dispatch"]
-    sa, st = out["sync alone"], out["together: sync"]
-    ratio = st["seconds"] / sa["seconds"] if sa["seconds"] else float("nan")
-    rows = [
-        ("page p95 (ms)", pa["page p95 (ms)"], pt["page p95 (ms)"], "<= 300"),
-        ("page p50 (ms)", pa["page p50 (ms)"], pt["page p50 (ms)"], ""),
-        ("pages served / non-200", f"{pa['pages served']} / {pa['non-200']}",
-         f"{pt['pages served']} / {pt['non-200']}", "0 non-200"),
-        ("dispatch receipt-to-visible p95 (s)", da["receipt-to-visible p95 (s)"],
-         dt["receipt-to-visible p95 (s)"], "<= 2"),
-        ("dispatch ack p99 (ms)", da["ack p99 (ms)"], dt["ack p99 (ms)"], ""),
-        ("dispatch accepted / lost", f"{da['accepted (202)']} / {da['lost']}",
-         f"{dt['accepted (202)']} / {dt['lost']}", "0 lost"),
-        ("dispatch sent per second / over (s)", f"{da['sent per second']} / {da['sent over (s)']}",
-         f"{dt['sent per second']} / {dt['sent over (s)']}", "200"),
-        ("full sync (s)", sa["seconds"], f"{st['seconds']} ({ratio:.2f}x; {st['gave way (s)']} s "
-         "giving way)", "<= 2x solo"),
-    ]  # fmt: skip
-    print("| measure | alone | together | target |")
-    print("| --- | ---: | ---: | --- |")
-    for name, alone, together, target in rows:
-        print(f"| {name} | {alone} | {together} | {target} |")
-    print(f"\nburst: {out['burst']}")
-    print(f"autovacuum's stand-in: {out['autovacuum']}")
-    print(f"\nslowest pages alone: {pa['slowest pages (p95 ms)']}; together: "
-          f"{pt['slowest pages (p95 ms)']}")  # fmt: skip
-    print(f"\ncores busy (CPU seconds per second): pages alone {pa['cores busy']}; dispatch alone "
-          f"{da['cores busy']}; sync alone {sa['cores busy']}; together {st['cores busy']}")  # fmt: skip
-    print("\n" + budget(pa["cores busy"], da["cores busy"], sa["cores busy"]))
 
 
 def main() -> None:

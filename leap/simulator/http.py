@@ -17,6 +17,14 @@ from .validate import Invalid
 PLAIN_500 = "An error happened whilst processing your request"
 
 
+def dumps(data: Any) -> bytes:
+    """Compact JSON bytes."""
+    try:  # orjson: a tenth of the standard library's CPU on a page of 500 meters
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # an integer beyond 64 bits (orjson.JSONEncodeError is a TypeError)
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
 @dataclass
 class Reply:
     """A response before it is put on the wire."""
@@ -32,10 +40,11 @@ class Reply:
     @classmethod
     def json(cls, status: int, data: Any, **kw: Any) -> Reply:
         """A JSON reply."""
-        try:  # orjson: a tenth of the standard library's CPU on a page of 500 meters
-            body = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
-        except TypeError:  # an integer beyond 64 bits (orjson.JSONEncodeError is a TypeError)
-            body = json.dumps(data, separators=(",", ":")).encode()
+        return cls.json_bytes(status, dumps(data), **kw)
+
+    @classmethod
+    def json_bytes(cls, status: int, body: bytes, **kw: Any) -> Reply:
+        """A JSON reply whose body is already encoded."""
         return cls(status, body, [("content-type", "application/json")], **kw)
 
     @classmethod

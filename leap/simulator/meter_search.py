@@ -17,6 +17,20 @@ def time_window(query: dict[str, Any]) -> TimeWindow:
     )
 
 
+# The query's fields that narrow a search (meter_ids aside, which the search handles itself).
+FILTER_FIELDS = (
+    "transmission_region", "global_enrollment_statuses", "partner_action_required",
+    "exclude_archived", "last_modified_date_time", "created_after_date_time",
+    "created_before_date_time", "customer_classification", "partner_references", "meter_types",
+    "load_types", "customer_groups", "tags", "connection_reference_ids", "action_type",
+)  # fmt: skip
+
+
+def unfiltered(query: dict[str, Any]) -> bool:
+    """Whether the search asks for every meter (a full sync's search): no filter, no meter ids."""
+    return not query["meter_ids"] and not any(query[name] for name in FILTER_FIELDS)
+
+
 def meter_predicates(
     query: dict[str, Any],
 ) -> tuple[Callable[[Any], bool] | None, Callable[[Any], bool]]:

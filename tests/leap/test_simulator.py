@@ -259,3 +259,71 @@ def test_advance_makes_random_changes_reproducibly():
         runs.append(sim.advance(hours=2))
     assert runs[0] == runs[1] and len(runs[0]) >= 6
     assert {c["change"] for c in runs[0]} & {"status", "action_opened", "action_resolved"}
+
+
+def test_a_full_search_renders_each_generated_meter_once_and_changes_afresh(sim, monkeypatch):
+    """A full sync's search (no filter) is served from each generated meter's JSON, made once."""
+    client = http(sim)
+    ids = sim.meter_ids()
+    details = [m for p in all_pages(client, "/v2/meters/search", {"page_size": 60}) for m in p]
+    enrollments = [
+        m for p in all_pages(client, "/v2/meters/enrollments/search", {"page_size": 70}) for m in p
+    ]
+    # The same objects as each meter's own rendering (and GET) gives.
+    assert details == [sim.meter(i).detail_json() for i in ids]
+    assert enrollments == [sim.meter(i).enrollment_json() for i in ids]
+    assert client.get(f"/v2/meters/{ids[5]}").json() == details[5]
+
+    # Read again, nothing is generated: every page comes from what was rendered.
+    def no_generating(*args, **kwargs):
+        raise AssertionError("a generated meter was built again")
+
+    monkeypatch.setattr(sim.portfolio.generator, "build", no_generating)
+    assert [m for p in all_pages(client, "/v2/meters/search", {"page_size": 60}) for m in p] == (
+        details
+    )
+    monkeypatch.undo()
+
+    # A changed, a removed and an added meter show in the next full search.
+    sim.set_global_status(ids[3], "INELIGIBLE")
+    sim.remove_meter(ids[4])
+    added = sim.add_meter(region="ERCOT")
+    again = [
+        m for p in all_pages(client, "/v2/meters/enrollments/search", {"page_size": 70}) for m in p
+    ]
+    assert [m["meter_id"] for m in again] == [*ids[:4], *ids[5:], added.meter_id]
+    assert again[3]["global_enrollment_status"] == "INELIGIBLE"
+    assert again[3] == client.get(f"/v2/meters/{ids[3]}/enrollments").json()
+    assert again[:3] == enrollments[:3] and again[4:-1] == enrollments[5:]
+
+
+def test_a_meter_handed_out_and_changed_in_place_is_read_as_it_now_is(sim):
+    """Tests change the state Simulator.meter returns in place; a full search must show it."""
+    client = http(sim)
+    ids = sim.meter_ids()
+    details = [m for p in all_pages(client, "/v2/meters/search", {"page_size": 60}) for m in p]
+    handed_out = sim.meter(ids[7])
+    handed_out.tags = ["changed-in-place"]
+    sim._touch(handed_out)
+    in_place = [m for p in all_pages(client, "/v2/meters/search", {"page_size": 60}) for m in p]
+    assert in_place[7]["tags"] == ["changed-in-place"]
+    assert in_place[7]["audit"]["updated_at"] != details[7]["audit"]["updated_at"]
+    assert in_place[:7] == details[:7] and in_place[8:] == details[8:]
+
+
+def test_a_bounded_render_cache_keeps_some_meters_and_serves_all(sim):
+    sim.portfolio.render_cache_limit = 25
+    client = http(sim)
+    first = all_pages(client, "/v2/meters/search", {"page_size": 60})
+    assert all_pages(client, "/v2/meters/search", {"page_size": 60}) == first
+    assert [m["meter_id"] for p in first for m in p] == sim.meter_ids()
+    assert {len(kept) for kept in sim.portfolio._rendered.values()} == {25}
+
+
+def test_every_search_filter_is_known_to_the_full_search_shortcut():
+    """A filter missing from FILTER_FIELDS would be ignored by the unfiltered path."""
+    from leap.simulator import validate
+    from leap.simulator.meter_search import FILTER_FIELDS
+
+    fields = set(validate.meter_filter({})) - {"page_size", "page_token", "meter_ids"}
+    assert fields == set(FILTER_FIELDS)
