@@ -317,7 +317,8 @@ def test_a_bounded_render_cache_keeps_some_meters_and_serves_all(sim):
     first = all_pages(client, "/v2/meters/search", {"page_size": 60})
     assert all_pages(client, "/v2/meters/search", {"page_size": 60}) == first
     assert [m["meter_id"] for p in first for m in p] == sim.meter_ids()
-    assert {len(kept) for kept in sim.portfolio._rendered.values()} == {25}
+    assert set(sim.portfolio._rendered_count.values()) == {25}
+    assert {sum(b is not None for b in kept) for kept in sim.portfolio._rendered.values()} == {25}
 
 
 def test_every_search_filter_is_known_to_the_full_search_shortcut():
