@@ -31,10 +31,6 @@ from .meter_state import (
     stable_uuid,
 )
 
-# Meters whose JSON a portfolio keeps per kind of rendering (Portfolio.scan_rendered): the largest
-# portfolio the simulator serves, 375 MB of JSON at 100,000 meters with both kinds, 460 MB resident.
-RENDER_CACHE_LIMIT = 200_000
-
 
 class Generator:
     """Builds meters from (seed, index): the same inputs always give the same meter."""
@@ -283,10 +279,9 @@ class Portfolio:
         self.next_index = size
         self._ids: dict[str, int] | None = None
         self._cache: dict[int, MeterState] = {}
-        # Per kind of rendering: each generated meter's JSON by index, made once (scan_rendered).
+        # Per kind of rendering: each generated meter's JSON by index, made once (scan_rendered);
+        # 375 MB of JSON at 100,000 meters with both kinds, 460 MB resident.
         self._rendered: dict[str, list[bytes | None]] = {}
-        self._rendered_count: dict[str, int] = {}
-        self.render_cache_limit = RENDER_CACHE_LIMIT
         self._base_times: BaseTimes | None = None
 
     def __len__(self) -> int:
@@ -333,10 +328,8 @@ class Portfolio:
         if index not in self.overlay:
             self.overlay[index] = self.generator.build(index)
             self._cache.pop(index, None)
-            for kind, rendered in self._rendered.items():
-                if rendered[index] is not None:
-                    rendered[index] = None
-                    self._rendered_count[kind] -= 1
+            for rendered in self._rendered.values():
+                rendered[index] = None  # served from the overlay from now on
         return self.overlay[index]
 
     def add(self, state_factory: Callable[[int, str], MeterState]) -> MeterState:
@@ -423,7 +416,7 @@ class Portfolio:
         """`scan` without filters, each meter as its JSON: what a full search pages through.
 
         A generated meter never changes until it moves into the overlay, so its JSON is made once
-        per `kind` of rendering and kept (up to `render_cache_limit` meters a kind): a full sync
+        per `kind` of rendering and kept (the portfolio bounds it: at most 200,000): a full sync
         reads every meter twice (details, then enrollments), and the benchmarks read the whole
         portfolio several times. Without this the stand-in spent more CPU generating and encoding
         meters than the sync spent reading them (docs/benchmarks.md, runs 38-46); Leap's own
@@ -438,7 +431,6 @@ class Portfolio:
         kept = self._rendered.get(kind)
         if kept is None:
             kept = self._rendered[kind] = [None] * self.base_size
-            self._rendered_count[kind] = 0
         for index in range(start, end):
             if index in self.removed:
                 continue
@@ -448,12 +440,9 @@ class Portfolio:
             elif index < self.base_size:
                 body = kept[index]
                 if body is None:
-                    body = render(self.generator.build(index))
-                    if self._rendered_count[kind] < self.render_cache_limit:
-                        # A copy of exactly its length: orjson's bytes keep its whole write
-                        # buffer, ~8 KB for 2 KB of JSON (1.6 GB kept at 100,000 meters).
-                        kept[index] = bytes(memoryview(body))
-                        self._rendered_count[kind] += 1
+                    # Kept as a copy of exactly its length: orjson's bytes keep its whole write
+                    # buffer, ~8 KB for 2 KB of JSON (1.6 GB kept at 100,000 meters).
+                    body = kept[index] = bytes(memoryview(render(self.generator.build(index))))
                 found.append(body)
             else:  # pragma: no cover - added meters live in the overlay
                 continue
