@@ -137,15 +137,16 @@ def run_full_sync() -> dict:
     """Start the nightly full sync as beat does and wait for its SyncRun to finish.
 
     Every half second meanwhile it samples the machine's cores (bench.cpu.machine_ticks) and the
-    age of the oldest dispatch delivery still waiting, the probe the sync gives way to: "behind"
-    is the time that age exceeded GIVE_WAY_AFTER_SECONDS, and the machine's idle cores then
+    time since the oldest waiting dispatch delivery became due (its arrival plus the drain's
+    linger), the probe the sync gives way to: "behind" is the time that exceeded
+    GIVE_WAY_AFTER_SECONDS, and the machine's idle cores then
     against otherwise tell whether dispatch was behind for want of cores (none idle) or for
     another reason (cores idle while the sync waited).
     """
     from django.conf import settings
     from django.utils import timezone
 
-    from dispatch.inbox import oldest_waiting
+    from dispatch.inbox import oldest_due
     from meters import actions
     from meters.models import SyncRun
 
@@ -160,7 +161,7 @@ def run_full_sync() -> dict:
         if run.status not in SyncRun.ACTIVE_STATUSES:
             break
         time.sleep(0.5)
-        oldest = oldest_waiting()
+        oldest = oldest_due()
         now_ticks, now = machine_ticks(), time.monotonic()
         cores = machine_cores(ticks, now_ticks, now - t)
         late = oldest is not None and (timezone.now() - oldest).total_seconds() > after

@@ -59,6 +59,6 @@ def report(out: dict[str, dict], load_before: tuple, logdir: Path) -> None:
         f"CPU probe before each part (ms of CPU for the same loop: the machine's speed): {probes}"
     )
     print(f"while the sync ran together: dispatch behind (oldest waiting over "
-          f"GIVE_WAY_AFTER_SECONDS) {st['dispatch behind (s)']} s, idle cores then "
+          f"the linger + GIVE_WAY_AFTER_SECONDS) {st['dispatch behind (s)']} s, idle cores then "
           f"{st['idle cores, dispatch behind']}, otherwise {st['idle cores, otherwise']}; "
           f"stolen {st['stolen cores']}")  # fmt: skip

@@ -13,7 +13,7 @@ class DispatchConfig(AppConfig):
         # Imported here, not at the top: receivers import models, which do not exist before the
         # app registry is ready (Django's way of connecting signals).
         from dispatch import signals  # noqa: F401
-        from dispatch.inbox import oldest_waiting
+        from dispatch.inbox import oldest_due
         from leapportal import priority
 
-        priority.register("dispatch deliveries", oldest_waiting)
+        priority.register("dispatch deliveries", oldest_due)

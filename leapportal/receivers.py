@@ -26,15 +26,24 @@ import hmac
 import json
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    models,
+    transaction,
+)
 from django.db.models import F
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 JSON_TYPES = {"application/json"}
 # Never stored with a delivery, besides the secret header itself: whatever could authenticate.
@@ -120,6 +129,31 @@ def publish_quietly(publish: Callable[..., Any], *args: Any, what: str) -> bool:
     return True
 
 
+def on_a_live_connection(work: Callable[[], T]) -> T:
+    """Run `work` (a request's database work); if the connection this thread kept from an earlier
+    request turns out dead, close it and run `work` once more on a new one.
+
+    The receivers' pool (leapportal/wsgi_ingest.py) runs without CONN_HEALTH_CHECKS: Django's
+    check is a `SELECT 1` round trip before each request's first query, a tenth of the pool's
+    CPU at 200 notifications a second (py-spy, docs/benchmarks.md). A connection only dies
+    between requests when PostgreSQL restarts or drops it, so the receivers find out by using
+    it and retry instead, and the first request after a restart still gets its 2xx. A fresh
+    connection that fails is not retried (the database is down: the sender gets its 5xx and
+    retries later), nor is work inside a transaction the caller holds. An INSERT whose commit
+    reached the database just before the connection broke is stored twice: the drain marks the
+    second copy a duplicate, as it does Leap's own redeliveries.
+    """
+    reused = connection.connection is not None and not connection.in_atomic_block
+    try:
+        return work()
+    except (OperationalError, InterfaceError):
+        if not reused:
+            raise
+        log.warning("database connection dropped since the last request; reconnecting once")
+        connection.close()
+        return work()
+
+
 class Inbox:
     """One webhook receiver: the checks every receiver makes, then the receiver's own steps.
 
@@ -140,17 +174,25 @@ class Inbox:
         """Authenticate, read, check and hand over one delivery; the answer to send back."""
         presented = request.headers.get(settings.LEAP_WEBHOOK_HEADER, "")
         if not secret_matches(presented, getattr(settings, self.secrets_setting)):
-            count_refusal(
-                self.refusals,
-                self.receiver,
-                reason="wrong secret" if presented else "missing secret",
-                remote_addr=request.META.get("REMOTE_ADDR") or None,
+            on_a_live_connection(
+                lambda: count_refusal(
+                    self.refusals,
+                    self.receiver,
+                    reason="wrong secret" if presented else "missing secret",
+                    remote_addr=request.META.get("REMOTE_ADDR") or None,
+                )
             )
             return JsonResponse({"error": self.unauthorized}, status=401)
 
         limit = getattr(settings, self.max_bytes_setting)
         raw, too_big = read_bounded(request, limit)
         body = self.decode(raw)
+        return on_a_live_connection(lambda: self._checked(request, body, raw, too_big, limit))
+
+    def _checked(
+        self, request: HttpRequest, body: Any, raw: bytes, too_big: bool, limit: int
+    ) -> JsonResponse:
+        """The read body's checks, then `reject` or `accept` (run again on a dropped connection)."""
         if problem := content_type_problem(request):
             return self.reject(request, body, 415, problem, truncated=too_big)
         if too_big:

@@ -13,7 +13,7 @@ from django.templatetags.static import static
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from leapportal import roles
+from leapportal import receivers, roles
 from leapportal.heartbeat import last_worker_seen
 from ops import health, overview
 
@@ -43,12 +43,18 @@ def home(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers: the process answers and the database is reachable."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        # Through the receivers' reconnect: their pool keeps no CONN_HEALTH_CHECKS, and a
+        # connection dropped while idle is not the database being down.
+        receivers.on_a_live_connection(_select_one)
     except DatabaseError as exc:
         logger.error("healthz: database unreachable: %s", exc)
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def _select_one() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
 
 
 @require_GET

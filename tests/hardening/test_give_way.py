@@ -1,6 +1,6 @@
 """Long work gives way to dispatch (leapportal/priority.py): a full sync waits while deliveries do.
 
-The probe is dispatch's own (`dispatch.inbox.oldest_waiting`, registered by the app), on real
+The probe is dispatch's own (`dispatch.inbox.oldest_due`, registered by the app), on real
 rows; the clock and the sleep are handed in where the test must not wait for real seconds.
 """
 
@@ -72,16 +72,37 @@ def fresh_priority_state():
 
 
 def test_dispatch_registers_its_waiting_deliveries_as_work_that_comes_first():
-    from dispatch.inbox import oldest_waiting
+    from dispatch.inbox import oldest_due
 
-    assert priority._probes["dispatch deliveries"] is oldest_waiting
+    assert priority._probes["dispatch deliveries"] is oldest_due
+
+
+@pytest.mark.django_db
+def test_the_time_a_delivery_waits_for_the_drains_linger_is_not_dispatch_falling_behind(settings):
+    """The drain looks again DISPATCH_DRAIN_LINGER_SECONDS after its last look on purpose: only
+    the time a delivery waits beyond that makes the sync give way."""
+    from dispatch.inbox import oldest_due, oldest_waiting
+
+    settings.GIVE_WAY_AFTER_SECONDS, settings.DISPATCH_DRAIN_LINGER_SECONDS = 0.5, 0.3
+    (delivery,) = _waiting(0.7)  # due 0.4 s ago: within GIVE_WAY_AFTER_SECONDS
+    assert oldest_due() == oldest_waiting() + timedelta(seconds=0.3)
+    t = FakeTime()
+    assert priority.give_way(sleep=t.sleep, clock=t.clock) == 0.0
+
+    # Without a linger the same delivery is 0.7 s behind: the sync waits until it is processed.
+    settings.DISPATCH_DRAIN_LINGER_SECONDS = 0
+    t = FakeTime(on_sleep=lambda n: _processed(delivery) if n == 2 else None)
+    assert priority.give_way(sleep=t.sleep, clock=t.clock) == pytest.approx(
+        2 * priority.STEP_SECONDS
+    )
+    assert oldest_due() is None
 
 
 @pytest.mark.django_db
 def test_nothing_waiting_or_only_fresh_deliveries_cost_no_wait():
     t = FakeTime()
     assert priority.give_way(sleep=t.sleep, clock=t.clock) == 0.0
-    _waiting(0.1)  # younger than GIVE_WAY_AFTER_SECONDS (0.5)
+    _waiting(0.1)  # younger than the linger plus GIVE_WAY_AFTER_SECONDS
     assert priority.give_way(sleep=t.sleep, clock=t.clock) == 0.0
     assert t.sleeps == 0
 
