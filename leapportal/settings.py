@@ -407,9 +407,10 @@ DISPATCH_PROCESS_BATCH = env_int("DISPATCH_PROCESS_BATCH", default=500, minimum=
 # After a batch that emptied the queue, the drain's next look waits until this long after the
 # last began, so that a steady stream is applied ~60 at a time at 200/s, not one by one
 # (dispatch/inbox.py, process_waiting). At most this much later visible; 0 looks again at once.
-# 0.3 rather than 0.1 (2026-12-07, bench/webhook_load.py at 200/s, two runs each): the worker's
-# CPU 2.06/2.15 -> 1.86/1.92 ms a notification at 0.25, and PostgreSQL's 2.58/2.69 -> 1.92/2.26,
-# for a receipt-to-visible p95 of 0.24-0.29 s instead of 0.23-0.25 (target: 2 s).
+# 0.3 rather than 0.1 (2026-12-07, docs/benchmarks.md runs 47-55): bench/webhook_load.py at
+# 200/s, two runs each, 0.1 -> 0.25 s: the worker's CPU 2.06/2.15 -> 1.86/1.92 ms a notification
+# and PostgreSQL's 2.58/2.69 -> 1.92/2.26; bench/mixed_load.py at 0.3 s: receipt-to-visible p95
+# 0.29 s alone and 0.34-0.39 s under full load (target: 2 s).
 DISPATCH_DRAIN_LINGER_SECONDS = env_float("DISPATCH_DRAIN_LINGER_SECONDS", default=0.3, minimum=0)
 # Reconcile polls Leap's dispatch searches over [now - lookback, now + ahead).
 DISPATCH_RECONCILE_LOOKBACK_HOURS = env_int(
