@@ -13,9 +13,11 @@ import json
 import random
 import threading
 import time
+import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
-from bench.webhook_load import _Client, percentile
+from bench.webhook_load import _Client, iso, percentile
 
 SECRET = "bench-dispatch-secret-000000000001"
 HEADERS = {"x-leapportal-secret": SECRET, "content-type": "application/json"}
@@ -178,3 +180,26 @@ class Dispatching:
         for t in self._workers:
             t.join()
         return [r for r in self.results if r is not None]
+
+
+def burst_bodies(meters: list[str], n: int, per: int, seed: int) -> list[bytes]:
+    """The burst's notifications: `n` of `per` meters each, one new hour-long timeslot a meter."""
+    rng = random.Random(seed)
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=4)
+    bodies = []
+    for _ in range(n):
+        start = base + timedelta(minutes=15 * rng.randrange(0, 96))
+        dispatches = [
+            {"meter_id": m, "partner_reference": f"ref-{m[:8]}", "timeslots": [{
+                "meter_event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "start_time": iso(start), "end_time": iso(start + timedelta(hours=1)),
+                "cancelled": False, "energy_kw": 10.0, "nomination_kw": 20.0,
+                "performance_compensation_cap": "up-to-site-load", "priority": 2,
+                "is_voluntary": False, "dispatch_event_types": ["day-ahead"], "programs": ["CCA"],
+            }]}
+            for m in rng.sample(meters, per)
+        ]  # fmt: skip
+        bodies.append(json.dumps({"integration_test_notification": False,
+                                  "communication_test": False,
+                                  "meter_dispatches": dispatches}).encode())  # fmt: skip
+    return bodies

@@ -40,14 +40,10 @@ docs/benchmarks.md. The database named by DATABASE_URL must contain "bench": it 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import sys
 import tempfile
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,10 +51,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.cpu import machine_cores, machine_speed, machine_ticks  # noqa: E402
 from bench.leap_floor import SimulatorProcess, machine  # noqa: E402
-from bench.mixed_clients import SECRET, Browsing, Dispatching, think_range  # noqa: E402
+from bench.mixed_clients import (  # noqa: E402
+    SECRET,
+    Browsing,
+    Dispatching,
+    burst_bodies,
+    think_range,
+)
 from bench.mixed_report import report  # noqa: E402
 from bench.mixed_services import Services, start_services  # noqa: E402
-from bench.webhook_load import Plan, cpu_seconds, iso, percentile  # noqa: E402
+from bench.webhook_load import Plan, cpu_seconds, percentile  # noqa: E402
 
 TARGETS = {"page_p95_ms": 300, "visible_p95_s": 2.0, "sync_ratio": 2.0, "burst_s": 60}
 
@@ -99,6 +101,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pages-only", action="store_true",
                    help="only part 1 (the users browsing alone), on the portfolio a full run left in "
                         "the database (not wiped): for measuring page changes in ~1 minute")  # fmt: skip
+    p.add_argument("--burst-only", action="store_true",
+                   help="only part 6 (the burst), on the portfolio a full run left in the database, "
+                        "its dispatch tables emptied first: for measuring the drain in ~2 minutes")  # fmt: skip
     return p.parse_args()
 
 
@@ -222,28 +227,6 @@ def page_paths() -> list[str]:
     return paths
 
 
-def burst_bodies(meters: list[str], n: int, per: int, seed: int) -> list[bytes]:
-    rng = random.Random(seed)
-    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=4)
-    bodies = []
-    for _ in range(n):
-        start = base + timedelta(minutes=15 * rng.randrange(0, 96))
-        dispatches = [
-            {"meter_id": m, "partner_reference": f"ref-{m[:8]}", "timeslots": [{
-                "meter_event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "start_time": iso(start), "end_time": iso(start + timedelta(hours=1)),
-                "cancelled": False, "energy_kw": 10.0, "nomination_kw": 20.0,
-                "performance_compensation_cap": "up-to-site-load", "priority": 2,
-                "is_voluntary": False, "dispatch_event_types": ["day-ahead"], "programs": ["CCA"],
-            }]}
-            for m in rng.sample(meters, per)
-        ]  # fmt: skip
-        bodies.append(json.dumps({"integration_test_notification": False,
-                                  "communication_test": False,
-                                  "meter_dispatches": dispatches}).encode())  # fmt: skip
-    return bodies
-
-
 def pages_only(args: argparse.Namespace, env: dict[str, str]) -> None:
     """Part 1 alone, on the data a full run left: page p95, slowest pages, cores busy."""
     from django.db import connection
@@ -284,6 +267,32 @@ def pages_only(args: argparse.Namespace, env: dict[str, str]) -> None:
     print(f"machine: {machine()}; load average: {os.getloadavg()}")
     for key, value in out.items():
         print(f"{key}: {value}")
+
+
+def burst_only(args: argparse.Namespace, env: dict[str, str], simulator: int) -> None:
+    """Part 6 alone, on the portfolio a full run left, with no dispatch stored before it (so that
+    runs of it compare): the burst's figures, cores busy, the CPU probe."""
+    from django.db import connection
+
+    from meters.models import Meter
+
+    if not Meter.objects.exists():
+        raise SystemExit("--burst-only needs the portfolio of a full run in this database")
+    with connection.cursor() as cur:
+        cur.execute(
+            "TRUNCATE dispatch_dispatchdelivery, dispatch_dispatchtimeslot, "
+            "dispatch_dispatchtimeslotversion, dispatch_dispatchallocation CASCADE"
+        )
+    vacuum_analyze()
+    logdir = Path(tempfile.mkdtemp(prefix="mixed-load-burst-"))
+    services = start_services(args, env, logdir)
+    try:
+        parts = Parts(args, services, simulator)
+        parts.meters = [str(m) for m in Meter.objects.values_list("pk", flat=True)]
+        parts.measured("burst", parts.burst)
+    finally:
+        services.stop()
+    print(f"machine: {machine()}; load average: {os.getloadavg()}; logs: {logdir}")
 
 
 def bench_env(sim_url: str) -> dict[str, str]:
@@ -469,6 +478,9 @@ def main() -> None:
         call_command("collectstatic", interactive=False, verbosity=0)  # as a deployment does
         if args.pages_only:
             pages_only(args, env)
+            return
+        if args.burst_only:
+            burst_only(args, env, sim.process.pid)
             return
         empty_tables()
         logdir = Path(tempfile.mkdtemp(prefix="mixed-load-"))

@@ -59,6 +59,7 @@ from dispatch.models import (
     RejectedTimeslot,
     Source,
 )
+from leapportal import bulk
 from meters import actions
 from meters.models import MarketGroup, Meter
 
@@ -143,7 +144,8 @@ class _Batch:
 def _new_timeslot(inc: Incoming, batch: _Batch) -> DispatchTimeslot:
     """An unsaved timeslot for a first sighting."""
     now = batch.now
-    return DispatchTimeslot(
+    return bulk.unsaved(
+        DispatchTimeslot,
         event_id=inc.checked_id,
         level=inc.level,
         raw=inc.raw,
@@ -332,11 +334,10 @@ def _open_batch(valid: list[Incoming], run: ReconcileRun | None) -> _Batch:
     return _Batch(
         now=timezone.now(),
         run=run,
-        # Only what planning reads: a meter has some 60 columns, JSON among them.
-        meters=Meter.objects.only("global_enrollment_status").in_bulk(list(meter_ids))
-        if meter_ids
-        else {},
-        groups=MarketGroup.objects.in_bulk(list(group_ids)) if group_ids else {},
+        # Only what planning reads (a meter has some 60 columns, JSON among them); re-planning
+        # takes these and does not read them again (_follow_up).
+        meters=bulk.in_bulk(Meter, meter_ids, planning.METER_PLAN_COLUMNS),
+        groups=bulk.in_bulk(MarketGroup, group_ids),
     )
 
 
@@ -412,7 +413,7 @@ def _follow_up(result: IngestResult, batch: _Batch) -> None:
     """Re-plan and hand on what changed, raise alerts, ask for resyncs and Leap's rechecks."""
     if result.changed:
         changed = {ts.pk: ts for ts in result.changed}
-        touched = planning.replan_timeslots(list(changed.values()))
+        touched = planning.replan_timeslots(list(changed.values()), batch.meters)
         outbound.hand_on(touched | set(changed))
         alerts.raise_unknown_meters(result.changed, batch.meters)
     if result.unknown_meters:

@@ -20,7 +20,7 @@ from input):
   UPDATE .. FROM (VALUES ..) cost more CPU in psycopg's parameter binding than COPY, a new query
   text for every row count, so there is no VALUES variant.)
 - `select_binary` / `rows_for`: a read with binary-bound parameters (one uuid[] instead of 500
-  quoted literals).
+  quoted literals); `in_bulk`: model instances by primary key, read that way.
 - `dumps` / `JsonText`: JSON text by orjson, and a marker for text already serialised.
 
 Values are written as psycopg adapts them in COPY's text format (tabs, newlines and backslashes
@@ -38,7 +38,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 import psycopg
@@ -359,6 +359,60 @@ def update_objects(
         return _update_from(cursor, model, staging, pk, targets)
 
 
+# --- unsaved instances ---------------------------------------------------------------------------
+
+
+@functools.cache
+def _blank(model: type[models.Model]) -> tuple[list[Any], list[tuple[int, Any]], dict[str, int]]:
+    """Per model: each concrete field's default (None where it is computed per instance), the
+    fields whose default is computed (a callable: a new list, the time now), and the position of
+    each field by attname."""
+    constants: list[Any] = []
+    computed: list[tuple[int, Any]] = []
+    at: dict[str, int] = {}
+    for i, f in enumerate(model._meta.concrete_fields):
+        at[f.attname] = i
+        if f.has_default() and callable(f.default):
+            computed.append((i, f.default))
+            constants.append(None)
+        else:
+            constants.append(f.get_default())
+    return constants, computed, at
+
+
+def unsaved(model: type[M], **values: Any) -> M:
+    """`model(**values)`, for code that builds thousands of rows to insert.
+
+    Django's keyword __init__ pops each field from the keywords and computes the default of every
+    field not given (ForeignKey.get_default included): for a burst's 100,000 new timeslots
+    (bench/mixed_load.py --burst-only) it was 18 % of the dispatch drain's CPU (py-spy). Given
+    every field in order, as Model.from_db gives them, __init__ only sets attributes. Values are by
+    attname (`meter_id`) or, for a relation, by name with an instance or None (`meter=...`), set
+    through the relation as the keyword __init__ sets it; defaults are the fields' own, a callable
+    one called per instance as Django calls it.
+    """
+    constants, computed, at = _blank(model)
+    row = list(constants)
+    given: set[int] = set()
+    related: list[tuple[str, Any]] = []
+    for name, value in values.items():
+        i = at.get(name)
+        if i is None:  # a relation by its name, with an instance or None
+            field = cast(models.ForeignKey[Any, Any], _field(model, name))
+            i = at[field.attname]
+            related.append((name, value))
+            value = None if value is None else getattr(value, field.target_field.attname)
+        row[i] = value
+        given.add(i)
+    for i, default in computed:
+        if i not in given:
+            row[i] = default()
+    obj = model(*row)
+    for name, value in related:
+        setattr(obj, name, value)  # as the keyword __init__ sets it: the id and the cache
+    return obj
+
+
 # --- binary reads --------------------------------------------------------------------------------
 
 
@@ -394,3 +448,28 @@ def rows_for(
         f"WHERE {_column(_field(model, key))} = ANY(%b) ORDER BY {_column(_pk(model))}"
     )
     return select_binary(sql, [wanted])
+
+
+def in_bulk(
+    model: type[M], pks: Iterable[object], fields: Sequence[str] | None = None
+) -> dict[Any, M]:
+    """`model.objects.only(*fields).in_bulk(pks)` (every field without `fields`), read through
+    `select_binary`: {pk: instance}.
+
+    The ORM prepares each key of an `__in` on its own and quotes it into the SQL text: for the
+    100,000 meters of a burst's batches (bench/mixed_load.py --burst-only) the dispatch drain
+    spent about 8 % of its CPU on that alone (py-spy). Instances are built by Model.from_db, as
+    the ORM builds them; fields left out are deferred (read on access, one query each).
+    """
+    wanted = list(pks)
+    if not wanted:
+        return {}
+    pk = _pk(model)
+    chosen = None if fields is None else {pk.attname, *(_field(model, f).attname for f in fields)}
+    # In the model's field order: from_db fills the left-out fields in between as deferred.
+    names = [
+        f.attname for f in model._meta.concrete_fields if chosen is None or f.attname in chosen
+    ]
+    alias = connection.alias
+    found = (model.from_db(alias, names, row) for row in rows_for(model, names, pk.attname, wanted))
+    return {obj.pk: obj for obj in found}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -24,6 +24,7 @@ from dispatch.models import DispatchAllocation, DispatchTimeslot
 from dispatch.planning.intervals import resolve
 from dispatch.planning.reads import parse_iso, reachable, segments_text, unsaved_plans
 from dispatch.planning.shares import addressed, desired, load_meters
+from meters.models import Meter
 
 _PLAN_FIELDS = (
     "meter",
@@ -70,15 +71,18 @@ class _Rows:
     windows: list[tuple[uuid.UUID, datetime, datetime]] = field(default_factory=list)
 
 
-def replan_timeslots(timeslots: Iterable[int | DispatchTimeslot]) -> set[int]:
+def replan_timeslots(
+    timeslots: Iterable[int | DispatchTimeslot], meters: Mapping[uuid.UUID, Meter] | None = None
+) -> set[int]:
     """Rebuild the allocations of these timeslots (ids or rows) and re-resolve their meters.
 
-    Returns the ids of every timeslot whose plan changed (including ones merely overruled or
-    freed by the change). Call inside a transaction.
+    `meters`: meters the caller has read with METER_PLAN_COLUMNS (shares.load_meters reads the
+    rest). Returns the ids of every timeslot whose plan changed (including ones merely overruled
+    or freed by the change). Call inside a transaction.
     """
     now = timezone.now()
     rows = _timeslot_rows(timeslots)
-    wanted = _wanted(rows)
+    wanted = _wanted(rows, meters)
     existing: dict[int, dict[uuid.UUID, DispatchAllocation]] = defaultdict(dict)
     for alloc in DispatchAllocation.objects.filter(timeslot_id__in=list(wanted)):
         existing[alloc.timeslot_id][alloc.meter_uuid] = alloc
@@ -98,12 +102,14 @@ def _timeslot_rows(timeslots: Iterable[int | DispatchTimeslot]) -> list[Dispatch
     return rows
 
 
-def _wanted(timeslots: list[DispatchTimeslot]) -> Wanted:
+def _wanted(
+    timeslots: list[DispatchTimeslot], known: Mapping[uuid.UUID, Meter] | None = None
+) -> Wanted:
     """The allocation rows each timeslot should have, with the meters they address loaded once."""
     needed: set[uuid.UUID] = set()
     for ts in timeslots:
         needed.update(addressed(ts))
-    meters, overrides = load_meters(needed)
+    meters, overrides = load_meters(needed, known)
     return {ts.pk: desired(ts, meters, overrides) for ts in timeslots}
 
 

@@ -9,13 +9,14 @@ meter's devices can do. How overlapping timeslots share a meter's time is interv
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from dispatch.models import DispatchAllocation, DispatchTimeslot, Level
+from leapportal import bulk
 from leapportal.timezones import trade_date
 from meters.capability import Capability, capability_of
 from meters.models import CapabilityOverride, GroupAssignment, Meter
@@ -190,12 +191,17 @@ def desired(
 
 
 def load_meters(
-    ids: Iterable[uuid.UUID],
+    ids: Iterable[uuid.UUID], known: Mapping[uuid.UUID, Meter] | None = None
 ) -> tuple[dict[uuid.UUID, Meter], dict[uuid.UUID, CapabilityOverride]]:
-    """The meters (only what planning reads) and their capability overrides."""
-    ids = list(ids)
+    """The meters (only what planning reads) and their capability overrides.
+
+    `known`: meters the caller has already read with METER_PLAN_COLUMNS (the dispatch apply's
+    batch), not read again.
+    """
+    ids = set(ids)
     if not ids:
         return {}, {}
-    meters = Meter.objects.only(*METER_PLAN_COLUMNS).in_bulk(ids)
-    overrides = CapabilityOverride.objects.in_bulk(list(meters)) if meters else {}
+    meters = {k: m for k in ids if (m := (known or {}).get(k)) is not None}
+    meters.update(bulk.in_bulk(Meter, ids.difference(meters), METER_PLAN_COLUMNS))
+    overrides = bulk.in_bulk(CapabilityOverride, meters)
     return meters, overrides

@@ -148,3 +148,52 @@ def test_rows_that_are_not_model_instances_need_their_model_named():
         insert_rows([SimpleNamespace(id=1)])
     with pytest.raises(TypeError):
         update_rows([SimpleNamespace(id=1)], ["status"])
+
+
+def _fields(obj: DispatchTimeslot) -> dict[str, object]:
+    return {f.attname: getattr(obj, f.attname) for f in DispatchTimeslot._meta.concrete_fields}
+
+
+@pytest.mark.parametrize("level", ["meter", "group"])
+def test_unsaved_builds_the_instance_the_keyword_init_builds(level):
+    """leapportal.bulk.unsaved, the apply's constructor of new timeslots: the same values (given,
+    defaults, computed defaults), relations set by instance or None, and the relation caches."""
+    from leapportal import bulk
+    from tests.dashboard.factories import make_group, make_meter
+
+    delivery = _delivery(b"{}")
+    meter, group = make_meter(), make_group()
+    recipient = (
+        {"meter": meter, "meter_uuid": meter.pk, "market_group": None}
+        if level == "meter"
+        else {"market_group": group, "market_group_uuid": group.pk, "meter": None}
+    )
+    given = {
+        "event_id": uuid.uuid4(),
+        "level": level,
+        "start_time": datetime(2026, 5, 1, 10, tzinfo=UTC),
+        "end_time": datetime(2026, 5, 1, 11, tzinfo=UTC),
+        "programs": ["CCA"],
+        "raw": {"x": 1},
+        "content_hash": "h",
+        "first_source": "webhook",
+        "first_delivery": delivery,
+        "last_delivery": None,
+        **recipient,
+    }
+    fast, slow = bulk.unsaved(DispatchTimeslot, **given), DispatchTimeslot(**given)
+
+    computed = {"first_seen_at", "last_seen_at", "changed_at", "applied_received_at"}
+    assert {k: v for k, v in _fields(fast).items() if k not in computed} == {
+        k: v for k, v in _fields(slow).items() if k not in computed
+    }
+    for name in computed:  # timezone.now, called per instance
+        assert abs((getattr(fast, name) - getattr(slow, name)).total_seconds()) < 5
+    assert fast.first_delivery is delivery and fast.first_delivery_id == delivery.pk
+    assert fast.last_delivery is None and fast.last_delivery_id is None
+    assert fast.meter is recipient["meter"] and fast.market_group is recipient["market_group"]
+    assert fast.group_meter_ids == [] and fast.group_meter_ids is not slow.group_meter_ids
+    assert bulk.unsaved(DispatchTimeslot).group_meter_ids is not fast.group_meter_ids
+    assert fast.pk is None and fast._state.adding
+    fast.save()
+    assert _fields(DispatchTimeslot.objects.get(pk=fast.pk))["first_delivery_id"] == delivery.pk

@@ -259,6 +259,33 @@ def test_rows_for_reads_the_fields_of_the_rows_whose_key_is_given_in_pk_order():
     assert rows[1][3] == WHEN
 
 
+def test_in_bulk_gives_the_instances_the_orms_in_bulk_gives_with_the_same_fields_deferred(
+    django_assert_num_queries,
+):
+    meters = [_meter(city=c, tags=[c], battery_max_discharge_rate_kw=2.5) for c in ("a", "b")]
+    meters[0].leap_created_at = WHEN
+    meters[0].save()
+    _meter(city="not asked for")
+    wanted = [m.pk for m in meters] + [uuid.uuid4()]  # one that does not exist
+    fields = ["city", "battery_max_discharge_rate_kw", "leap_created_at"]
+
+    with django_assert_num_queries(0):  # read through select_binary, outside the query log
+        got = bulk.in_bulk(Meter, iter(wanted), fields)
+    orm = Meter.objects.only(*fields).in_bulk(wanted)
+
+    assert set(got) == set(orm) == {m.pk for m in meters}
+    for pk, obj in got.items():
+        assert type(obj) is Meter and obj._state.adding is False and obj._state.db == "default"
+        assert obj.get_deferred_fields() == orm[pk].get_deferred_fields()
+        assert [getattr(obj, f) for f in fields] == [getattr(orm[pk], f) for f in fields]
+    assert got[meters[0].pk].leap_created_at == WHEN
+    with django_assert_num_queries(1):
+        assert got[meters[1].pk].tags == ["b"]  # deferred: read on access, as the ORM's
+    whole = bulk.in_bulk(Meter, [meters[1].pk])[meters[1].pk]
+    assert whole.get_deferred_fields() == set() and whole.city == "b"
+    assert bulk.in_bulk(Meter, [], fields) == {}
+
+
 def test_unknown_columns_are_refused_before_any_write():
     with pytest.raises(LookupError):
         bulk.write_rows(Meter, [{"meter_id": uuid.uuid4(), "no_such_column": 1}])
