@@ -201,7 +201,8 @@ def load_meters(
     ids = set(ids)
     if not ids:
         return {}, {}
-    meters = {k: m for k in ids if (m := (known or {}).get(k)) is not None}
-    meters.update(bulk.in_bulk(Meter, ids.difference(meters), METER_PLAN_COLUMNS))
+    known = known or {}
+    meters = {k: known[k] for k in ids if k in known}
+    meters.update(bulk.in_bulk(Meter, ids - meters.keys(), METER_PLAN_COLUMNS))
     overrides = bulk.in_bulk(CapabilityOverride, meters)
     return meters, overrides
